@@ -1,0 +1,168 @@
+//! The command line: clap definitions only. The work lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every gate passed (for `check`: the project file is valid)
+  1  at least one gate failed
+  2  modelgate could not decide: bad project file, unknown model or version,
+     unreachable registry, plugin that fails to load, …";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  modelgate validate --project examples/logreg
+  modelgate validate logreg --alias challenger --tracking-uri http://127.0.0.1:5000
+  modelgate validate logreg --version 3 --format json > report.json
+
+Exit codes:
+  0  every gate passed
+  1  at least one gate failed
+  2  modelgate could not decide (bad project file, unknown model or version,
+     unreachable registry, plugin that fails to load, …)
+
+Process gates see MLFLOW_TRACKING_URI and MODELGATE_MODEL_NAME,
+MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID in their environment.";
+
+/// Decides whether a new version of an ML model may ship.
+///
+/// modelgate reads AME's `ame.yaml`, resolves the candidate model version in
+/// MLflow, runs the model's validation gates — processes such as
+/// `python validate.py`, or sandboxed WebAssembly components — and answers
+/// pass or fail.
+#[derive(Debug, Parser)]
+#[command(name = "modelgate", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Show every gate's checks, logs and complete output.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the validation gates of a model version and report pass or fail.
+    ///
+    /// The candidate is the newest READY version unless `--version` or
+    /// `--alias` says otherwise. Without MODEL, every model of the project
+    /// that has a validation task is validated.
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
+
+    /// Check the project file and print the plan, without touching any registry.
+    ///
+    /// Lists every problem (with file, line and column), not only the first;
+    /// for valid files prints each model with its gates. Exit 0 when valid,
+    /// 2 otherwise.
+    Check(CheckArgs),
+
+    /// Work with WebAssembly gate plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Where the project is.
+#[derive(Debug, Args)]
+pub struct ProjectArg {
+    /// The project directory (or its `ame.yaml`).
+    #[arg(long, short = 'p', value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// Arguments of `modelgate validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The model to validate (default: every model with a validation task).
+    #[arg(value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Validate this version number.
+    #[arg(long, value_name = "N", conflicts_with = "alias")]
+    pub version: Option<u64>,
+
+    /// Validate the version this alias points at (e.g. `challenger`).
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: Option<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArg,
+
+    /// The MLflow tracking URI (default: MLFLOW_TRACKING_URI, else `mlflow.db`
+    /// in the project directory).
+    #[arg(long, value_name = "URI")]
+    pub tracking_uri: Option<String>,
+
+    /// Timeout of process gates that set no `timeout:` of their own
+    /// (e.g. `30s`, `10m`).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = report::Format::Human)]
+    pub format: report::Format,
+}
+
+/// Arguments of `modelgate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArg,
+
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+/// Formats of `modelgate check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// An indented list.
+    Human,
+    /// The plan as JSON.
+    Json,
+}
+
+/// `modelgate plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show what a component exports and imports, its size and sha256, and
+    /// whether this modelgate can run it.
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `modelgate plugin inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A `.wasm` component, or `builtin:NAME`.
+    #[arg(value_name = "FILE|builtin:NAME")]
+    pub plugin: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::project::units::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,18 @@
+//! One module per subcommand; each takes its parsed arguments and returns
+//! an [`ExitStatus`] or an error (which `main` prints and maps to exit 2).
+
+pub mod check;
+pub mod plugin;
+pub mod validate;
+
+use crate::cli::{Cli, Command, PluginCommand};
+use crate::exit::ExitStatus;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args, cli.verbose).await,
+        Command::Check(args) => check::run(args),
+        Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
+    }
+}

@@ -1,0 +1,90 @@
+//! `modelgate plugin …`: tools for WebAssembly gate plugins.
+
+use std::fmt::Write as _;
+
+use crate::cli::InspectArgs;
+use crate::exit::ExitStatus;
+use crate::gate::wasm::cache::CacheOutcome;
+use crate::gate::wasm::{WORLD, WasmHost, human_bytes};
+
+/// Runs `modelgate plugin inspect`: exit 0 when this modelgate can run the
+/// component, 2 when it cannot.
+pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
+    let bytes = WasmHost::read_plugin(&args.plugin, std::path::Path::new("."))?;
+    let host = WasmHost::shared()?;
+    let i = host.inspect(&bytes, &args.plugin)?;
+    let cache = match &i.cache {
+        CacheOutcome::Hit => "loaded from the compile cache".to_string(),
+        CacheOutcome::Miss => "compiled".to_string(),
+        CacheOutcome::Rejected(why) => format!("recompiled (cache entry rejected: {why})"),
+    };
+    let world = if i.analysis.wit_versions.is_empty() {
+        None
+    } else {
+        let versions: Vec<&str> = i.analysis.wit_versions.iter().map(String::as_str).collect();
+        Some(format!(
+            "modelgate:validator/validator@{}",
+            versions.join(", @")
+        ))
+    };
+    if args.json {
+        let v = serde_json::json!({
+            "plugin": args.plugin,
+            "size": i.size,
+            "sha256": i.sha256,
+            "world": world,
+            "expected_world": WORLD,
+            "runnable": i.runnable.is_ok(),
+            "problem": i.runnable.as_ref().err(),
+            "load_ms": i.load_time.as_secs_f64() * 1e3,
+            "cache": cache,
+            "imports": i.analysis.imports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
+            "exports": i.analysis.exports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let mut out = String::new();
+        let _ = writeln!(out, "plugin    {}", args.plugin);
+        let _ = writeln!(
+            out,
+            "size      {} bytes ({})",
+            i.size,
+            human_bytes(i.size as u64)
+        );
+        let _ = writeln!(out, "sha256    {}", i.sha256);
+        let _ = writeln!(
+            out,
+            "world     {}",
+            world
+                .as_deref()
+                .unwrap_or("unknown (imports no modelgate:validator interface)")
+        );
+        match &i.runnable {
+            Ok(()) => {
+                let _ = writeln!(out, "runnable  yes, by this modelgate ({WORLD})");
+            }
+            Err(why) => {
+                let _ = writeln!(out, "runnable  no: {why}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "load      {} ({cache})",
+            crate::report::format_duration(i.load_time)
+        );
+        let _ = writeln!(out, "exports");
+        for (n, k) in &i.analysis.exports {
+            let _ = writeln!(out, "  {n}  ({k})");
+        }
+        let _ = writeln!(out, "imports");
+        for (n, k) in &i.analysis.imports {
+            let _ = writeln!(out, "  {n}  ({k})");
+        }
+        print!("{out}");
+    }
+    Ok(if i.runnable.is_ok() {
+        ExitStatus::Pass
+    } else {
+        ExitStatus::Error
+    })
+}

@@ -1,0 +1,549 @@
+//! WebAssembly gates: sandboxed components of world
+//! `modelgate:validator/validator@0.1.0`.
+//!
+//! One [`WasmHost`] per process holds the `Engine`, the `Linker` (WASI with
+//! an empty context, plus the world's `registry` and `log` imports), the
+//! compile cache and an `InstancePre` per loaded component. Every
+//! evaluation gets a fresh `Store` with its own limits. Any trap, timeout,
+//! limit, plugin error or malformed verdict becomes a failed gate with its
+//! cause named — never a crash of the host, never a pass.
+
+#[allow(missing_docs)]
+mod bindings;
+pub mod cache;
+pub mod inspect;
+pub mod sandbox;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+use crate::candidate::Candidate;
+use crate::error::{HintExt as _, with_hint};
+use crate::gate::GateResult;
+use crate::registry::{RegistryError, SharedRegistry};
+
+pub use bindings::ValidatorPre;
+use cache::{CacheOutcome, CompileCache, sha256_hex};
+use sandbox::{GateState, Limits, MemoryLimitExceeded};
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+/// The world, fully qualified.
+pub const WORLD: &str = "modelgate:validator/validator@0.1.0";
+
+/// How often the epoch ticks; deadlines are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+mod builtin_table {
+    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+}
+
+/// The built-in gates' names.
+pub fn builtin_names() -> Vec<&'static str> {
+    builtin_table::BUILTINS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The component bytes of `builtin:NAME`.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    builtin_table::BUILTINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+}
+
+/// A component loaded, checked and ready to instantiate.
+pub struct LoadedComponent {
+    /// sha256 of the component's bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: usize,
+    /// What the compile cache did.
+    pub cache: CacheOutcome,
+    /// Time to compile or load it.
+    pub load_time: Duration,
+    pre: ValidatorPre<GateState>,
+}
+
+/// What `modelgate plugin inspect` shows.
+pub struct Inspection {
+    /// sha256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: usize,
+    /// What the compile cache did.
+    pub cache: CacheOutcome,
+    /// Time to compile or load.
+    pub load_time: Duration,
+    /// Imports and exports.
+    pub analysis: inspect::Analysis,
+    /// `Ok` when this host can run it, else why not.
+    pub runnable: Result<(), String>,
+}
+
+/// A gate whose plugin is loaded and whose config passed `check-config`.
+pub struct PreparedGate {
+    /// `builtin:NAME` or the path as written.
+    pub plugin: String,
+    /// The component.
+    pub component: Arc<LoadedComponent>,
+    /// The config as JSON text.
+    pub config: String,
+    /// The gate's limits.
+    pub limits: Limits,
+}
+
+/// The process-wide WebAssembly host.
+pub struct WasmHost {
+    engine: Engine,
+    linker: Linker<GateState>,
+    cache: CompileCache,
+    loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+}
+
+static HOST: OnceLock<WasmHost> = OnceLock::new();
+
+impl WasmHost {
+    /// The process's host, created on first use.
+    pub fn shared() -> anyhow::Result<&'static WasmHost> {
+        if let Some(h) = HOST.get() {
+            return Ok(h);
+        }
+        let host = WasmHost::new(CompileCache::open)?;
+        Ok(HOST.get_or_init(|| host))
+    }
+
+    /// A host whose compile cache is made by `cache` (tests use a temp dir).
+    pub fn new(cache: impl FnOnce(&Engine) -> CompileCache) -> anyhow::Result<WasmHost> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("failed to set up the WebAssembly engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link WASI")?;
+        bindings::add_to_linker(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link the validator world")?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("modelgate-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("failed to start the epoch thread")?;
+        let cache = cache(&engine);
+        Ok(WasmHost {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
+    pub fn read_plugin(plugin: &str, dir: &Path) -> anyhow::Result<Vec<u8>> {
+        if let Some(name) = plugin.strip_prefix("builtin:") {
+            return builtin(name).map(<[u8]>::to_vec).ok_or_else(|| {
+                let names = builtin_names();
+                let hint = match crate::project::nearest(name, &names) {
+                    Some(n) => format!("did you mean `builtin:{n}`?"),
+                    None => format!(
+                        "built-in gates: {}",
+                        names
+                            .iter()
+                            .map(|n| format!("builtin:{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                with_hint(
+                    anyhow::anyhow!("there is no built-in gate `{plugin}`"),
+                    hint,
+                )
+            });
+        }
+        let path = dir.join(plugin);
+        std::fs::read(&path)
+            .with_context(|| format!("failed to read plugin `{}`", path.display()))
+            .hint(
+                "build the plugin first, or fix `plugin:` (paths are relative to the project file)",
+            )
+    }
+
+    /// Loads (compiles or fetches from the cache) and checks a component.
+    pub async fn load(&self, bytes: Vec<u8>, what: &str) -> anyhow::Result<Arc<LoadedComponent>> {
+        let sha256 = sha256_hex(&bytes);
+        if let Some(hit) = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&sha256).cloned())
+        {
+            return Ok(hit);
+        }
+        inspect::check_header(&bytes, what)?;
+        let start = Instant::now();
+        let engine = self.engine.clone();
+        let cache_sha = sha256.clone();
+        let size = bytes.len();
+        // Compilation is CPU-bound and can take seconds.
+        let compiled = tokio::task::block_in_place(|| self.cache.load(&engine, &cache_sha, &bytes));
+        let (component, outcome) = compiled
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to compile `{what}`"))
+            .hint("the file is damaged or not a valid component; rebuild the plugin")?;
+        let load_time = start.elapsed();
+        let pre = self.instantiate_pre(&component, what)?;
+        let loaded = Arc::new(LoadedComponent {
+            sha256: sha256.clone(),
+            size,
+            cache: outcome,
+            load_time,
+            pre,
+        });
+        if let Ok(mut m) = self.loaded.lock() {
+            m.insert(sha256, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Compiles a component and reports what it is and whether it can run
+    /// here, without running it.
+    pub fn inspect(&self, bytes: &[u8], what: &str) -> anyhow::Result<Inspection> {
+        inspect::check_header(bytes, what)?;
+        let sha256 = sha256_hex(bytes);
+        let start = Instant::now();
+        let (component, cache) =
+            tokio::task::block_in_place(|| self.cache.load(&self.engine, &sha256, bytes))
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("failed to compile `{what}`"))
+                .hint("the file is damaged or not a valid component; rebuild the plugin")?;
+        let load_time = start.elapsed();
+        let analysis = inspect::analyze(&self.engine, &component);
+        let runnable = match self.instantiate_pre(&component, what) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        Ok(Inspection {
+            sha256,
+            size: bytes.len(),
+            cache,
+            load_time,
+            analysis,
+            runnable,
+        })
+    }
+
+    fn instantiate_pre(
+        &self,
+        component: &Component,
+        what: &str,
+    ) -> anyhow::Result<ValidatorPre<GateState>> {
+        let report = inspect::analyze(&self.engine, component);
+        if let Some(problem) = report.incompatibility() {
+            return Err(with_hint(
+                anyhow::anyhow!("`{what}` cannot run here: {problem}"),
+                format!("build the plugin against `{WORLD}` (modelgate's `wit/`)"),
+            ));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("`{what}` cannot be linked against `{WORLD}`"))
+            .hint("the plugin imports something modelgate does not provide; `modelgate plugin inspect` lists its imports")?;
+        ValidatorPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("`{what}` does not export `check-config` and `validate` as `{WORLD}` defines them")
+            })
+            .hint("build the plugin against modelgate's `wit/validator.wit`")
+    }
+
+    /// Loads a gate's plugin, checks its pin and runs `check-config`.
+    pub async fn prepare(
+        &self,
+        plugin: &str,
+        sha256: Option<&str>,
+        config: &serde_json::Value,
+        limits: crate::project::Limits,
+        dir: &Path,
+    ) -> anyhow::Result<PreparedGate> {
+        let bytes = WasmHost::read_plugin(plugin, dir)?;
+        if let Some(expected) = sha256 {
+            let found = sha256_hex(&bytes);
+            if found != expected {
+                return Err(with_hint(
+                    anyhow::anyhow!(
+                        "plugin `{plugin}` has sha256 {found}, but the project file pins {expected}"
+                    ),
+                    "if the plugin was rebuilt on purpose, update `sha256:` (`modelgate plugin inspect` prints it); otherwise do not run it",
+                ));
+            }
+        }
+        let component = self.load(bytes, plugin).await?;
+        let limits = Limits::from_config(limits);
+        let config = serde_json::to_string(config).context("failed to encode the gate's config")?;
+        let mut store = self.store(&limits, None);
+        let outcome = tokio::time::timeout(limits.timeout + Duration::from_secs(1), async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance.call_check_config(&mut store, &config).await
+        })
+        .await;
+        let result = match outcome {
+            Err(_) => Err(format!(
+                "`check-config` ran past the time limit of {}",
+                crate::report::format_duration(limits.timeout)
+            )),
+            Ok(Err(e)) => Err(format!(
+                "`check-config` {}",
+                classify(&e, store.data(), &limits)
+            )),
+            Ok(Ok(Err(msg))) => {
+                return Err(with_hint(
+                    anyhow::anyhow!("plugin `{plugin}` rejected its config: {msg}"),
+                    "fix the task's `config:` in the project file",
+                ));
+            }
+            Ok(Ok(Ok(()))) => Ok(()),
+        };
+        if let Err(cause) = result {
+            let output = store.data().output();
+            let mut msg = format!("plugin `{plugin}` failed: {cause}");
+            if !output.trim().is_empty() {
+                msg.push_str(&format!("\n{}", indent_tail(&output)));
+            }
+            return Err(with_hint(
+                anyhow::anyhow!(msg),
+                "the plugin is broken or too limited; check its output, or raise `limits:`",
+            ));
+        }
+        Ok(PreparedGate {
+            plugin: plugin.to_string(),
+            component,
+            config,
+            limits,
+        })
+    }
+
+    fn store(&self, limits: &Limits, registry: Option<SharedRegistry>) -> Store<GateState> {
+        let mut store = Store::new(&self.engine, GateState::new(limits, registry));
+        store.limiter(|s| &mut s.limiter);
+        let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
+        store.set_epoch_deadline(ticks.max(1) + 1);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Runs `validate` for one candidate and turns whatever happens into a
+    /// [`GateResult`].
+    pub async fn evaluate(
+        &self,
+        gate: &PreparedGate,
+        name: &str,
+        candidate: &Candidate,
+        registry: SharedRegistry,
+    ) -> GateResult {
+        let start = Instant::now();
+        let mut result = GateResult {
+            name: name.to_string(),
+            kind: "wasm",
+            target: gate.plugin.clone(),
+            passed: false,
+            cause: None,
+            summary: None,
+            duration: Duration::ZERO,
+            checks: Vec::new(),
+            output: String::new(),
+            output_dropped: 0,
+            logs: Vec::new(),
+        };
+        let run = match &candidate.version.run_id {
+            None => None,
+            Some(id) => match registry.run(id).await {
+                Ok(r) => Some(bindings::Run::from(r)),
+                Err(RegistryError::NotFound(_)) => None,
+                Err(e) => {
+                    result.cause = Some(format!("failed to read the candidate's run: {e}"));
+                    result.duration = start.elapsed();
+                    return result;
+                }
+            },
+        };
+        let wit_candidate = bindings::Candidate {
+            version: candidate.version.clone().into(),
+            run,
+            selected_by: candidate.selector.describe(),
+        };
+        let limits = gate.limits;
+        let mut store = self.store(&limits, Some(registry));
+        let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
+            let instance = gate.component.pre.instantiate_async(&mut store).await?;
+            instance
+                .call_validate(&mut store, &wit_candidate, &gate.config)
+                .await
+        })
+        .await;
+        result.duration = start.elapsed();
+        let state = store.data_mut();
+        result.output = state.output();
+        result.logs = state.take_logs();
+        let state = store.data();
+        let verdict = match outcome {
+            Err(_) => {
+                // The deadline passed inside a host call (the registry).
+                result.cause = Some(format!(
+                    "exceeded its time limit of {}",
+                    crate::report::format_duration(limits.timeout)
+                ));
+                return result;
+            }
+            Ok(Err(e)) => {
+                result.cause = Some(classify(&e, state, &limits));
+                return result;
+            }
+            Ok(Ok(Err(msg))) => {
+                result.cause = Some(format!("plugin error: {msg}"));
+                return result;
+            }
+            Ok(Ok(Ok(v))) => v,
+        };
+        result.summary = Some(verdict.summary.clone()).filter(|s| !s.is_empty());
+        result.checks = verdict.checks.into_iter().map(Into::into).collect();
+        let failed: Vec<&str> = result
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        result.cause = if state.budget_exhausted {
+            Some(format!(
+                "exhausted its budget of {} registry calls",
+                limits.registry_calls
+            ))
+        } else if state.output_overflowed() {
+            Some(format!(
+                "exceeded its output limit of {} per stream",
+                human_bytes(sandbox::OUTPUT_CAPACITY as u64)
+            ))
+        } else if !verdict.passed {
+            Some(
+                result
+                    .summary
+                    .clone()
+                    .unwrap_or_else(|| "the gate's verdict is: failed".into()),
+            )
+        } else if !failed.is_empty() {
+            Some(format!(
+                "verdict says passed, but check{} {} failed",
+                if failed.len() == 1 { "" } else { "s" },
+                failed.join(", ")
+            ))
+        } else {
+            None
+        };
+        result.passed = result.cause.is_none();
+        result
+    }
+}
+
+/// Names the cause of a failed call: deadline, memory, output, panic, trap.
+fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> String {
+    if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return format!(
+            "exceeded its memory limit of {} (asked for {})",
+            human_bytes(m.limit),
+            human_bytes(m.desired)
+        );
+    }
+    if let Some(desired) = state.limiter.refused {
+        return format!(
+            "exceeded its memory limit of {} (asked for {})",
+            human_bytes(limits.memory),
+            human_bytes(desired)
+        );
+    }
+    let trap = err.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::Interrupt) {
+        return format!(
+            "exceeded its time limit of {}",
+            crate::report::format_duration(limits.timeout)
+        );
+    }
+    if state.output_overflowed() {
+        return format!(
+            "exceeded its output limit of {} per stream",
+            human_bytes(sandbox::OUTPUT_CAPACITY as u64)
+        );
+    }
+    let stderr = state.stderr_text();
+    if let Some(panic) = panic_message(&stderr) {
+        return format!("panicked: {panic}");
+    }
+    match trap {
+        Some(t) => format!("trapped: {t}"),
+        None => format!("failed: {}", anyhow::Error::from(clone_error(err))),
+    }
+}
+
+fn clone_error(err: &wasmtime::Error) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("{err:#}"))
+}
+
+/// The message of a Rust panic printed to stderr (`panicked at FILE:\nMSG`).
+fn panic_message(stderr: &str) -> Option<String> {
+    let idx = stderr.find("panicked at")?;
+    let rest = &stderr[idx..];
+    let mut lines = rest.lines();
+    let first = lines.next()?;
+    let msg = lines
+        .next()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("note:"));
+    Some(match msg {
+        Some(m) => m.trim().to_string(),
+        None => first.to_string(),
+    })
+}
+
+fn indent_tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(crate::report::TAIL_LINES)..]
+        .iter()
+        .map(|l| format!("  │ {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `64 MiB`, `1.5 GiB`, `512 KiB`, `100 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if (v - v.round()).abs() < 0.05 {
+                format!("{} {unit}", v.round())
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} B")
+}

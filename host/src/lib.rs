@@ -1,0 +1,19 @@
+//! modelgate runs the validation gates of an ML model version registered in
+//! MLflow and answers pass or fail.
+//!
+//! Data flows one way: the project file ([`project`]) becomes a [`plan`] of
+//! gates per model; each model's candidate version is resolved in the
+//! [`registry`] ([`candidate`]); each gate ([`gate`]) — a process or a
+//! sandboxed WebAssembly component — yields a verdict; the [`report`] says
+//! what was decided and why, and the exit code ([`exit`]) carries it.
+
+pub mod candidate;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod exit;
+pub mod gate;
+pub mod plan;
+pub mod project;
+pub mod registry;
+pub mod report;

@@ -1,0 +1,30 @@
+//! The `modelgate` binary: parses the command line, runs the command, and
+//! maps the outcome to the documented exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use modelgate::cli::Cli;
+use modelgate::exit::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitStatus::Error.into();
+        }
+    };
+    match runtime.block_on(modelgate::commands::run(cli)) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            eprint!("{}", modelgate::error::render(&err));
+            ExitStatus::Error.into()
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The AME project file (`ame.yaml` / `ame.yml`), in both formats found in
+//! the wild, plus modelgate's `!wasm` executor and `validationTasks:` list.
+//!
+//! Reading is strict where AME is lax: a key that neither format defines is an
+//! error with file, line, column and the nearest valid key, because a misspelt
+//! gate that silently never runs is the worst failure a gatekeeper can have.
+
+mod diag;
+mod schema;
+pub mod units;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub use diag::{Diagnostic, Diagnostics, nearest};
+pub use yaml::Pos;
+
+use crate::error::HintExt as _;
+
+/// The file names modelgate looks for, in order.
+pub const FILE_NAMES: [&str; 2] = ["ame.yaml", "ame.yml"];
+
+/// Which of AME's project-file formats a file is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The older format of AME's model-validation guide: `projectid`,
+    /// `taskRef: NAME`, `runcommand`, `taskType`, `templateRef`.
+    Legacy,
+    /// The current format: `name`, `taskRef: {name}`, tagged executors.
+    Current,
+}
+
+/// A parsed project file.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The directory commands run in (the file's directory).
+    pub dir: PathBuf,
+    /// `name:` or `projectid:`.
+    pub name: Option<String>,
+    /// Which format the file uses.
+    pub format: Format,
+    /// The models, in file order.
+    pub models: Vec<Model>,
+    /// The named tasks, in file order.
+    pub tasks: Vec<Task>,
+    /// The task templates.
+    pub templates: Vec<Task>,
+}
+
+/// A model and the gates that guard it.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The registered model's name in MLflow.
+    pub name: String,
+    /// Where the model is defined.
+    pub pos: Pos,
+    /// `validationTask` followed by the entries of `validationTasks`.
+    pub gates: Vec<Task>,
+}
+
+/// A reference to a task by name (`taskRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRef {
+    /// The task's name.
+    pub name: String,
+    /// The project holding it, when not this one.
+    pub project: Option<String>,
+    /// Where the reference is written.
+    pub pos: Pos,
+}
+
+/// A task: named under `tasks:`/`templates:` or inline under a model.
+#[derive(Debug, Clone, Default)]
+pub struct Task {
+    /// `name:`, if any.
+    pub name: Option<String>,
+    /// Where the task is defined.
+    pub pos: Pos,
+    /// `taskRef:` — the task this one stands for.
+    pub task_ref: Option<TaskRef>,
+    /// `executor:` and where it is written.
+    pub executor: Option<(Executor, Pos)>,
+    /// The legacy format's `runcommand:`.
+    pub runcommand: Option<String>,
+    /// The legacy format's `taskType:`.
+    pub task_type: Option<TaskType>,
+    /// `env:` entries, in order.
+    pub env: Vec<(String, String)>,
+    /// `secrets:` entries: (AME secret key, variable it is injected as).
+    pub secrets: Vec<(String, String)>,
+    /// modelgate's `timeout:` for process gates.
+    pub timeout: Option<Duration>,
+    /// `fromTemplate:` — a template to merge under this task.
+    pub from_template: Option<TaskRef>,
+    /// The legacy format's `templateRef: project.template`.
+    pub template_ref: Option<(String, Pos)>,
+}
+
+/// The legacy format's task types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskType {
+    /// Run the command with `pipenv run`.
+    Pipenv,
+    /// Run the project with `mlflow run .`.
+    Mlflow,
+    /// Run the command with `poetry run`.
+    Poetry,
+}
+
+/// How a task runs: AME's tagged executors plus modelgate's `!wasm`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// `!pipEnv {command}` → `pipenv run COMMAND`.
+    PipEnv {
+        /// The command.
+        command: String,
+    },
+    /// `!pip {pythonVersion, command}` → `COMMAND`.
+    Pip {
+        /// The Python version AME would provision (informational here).
+        python_version: Option<String>,
+        /// The command.
+        command: String,
+    },
+    /// `!poetry {pythonVersion, command}` → `poetry run COMMAND`.
+    Poetry {
+        /// The Python version AME would provision (informational here).
+        python_version: Option<String>,
+        /// The command.
+        command: String,
+    },
+    /// `!custom {pythonVersion, command}` → `COMMAND`.
+    Custom {
+        /// The Python version AME would provision (informational here).
+        python_version: Option<String>,
+        /// The command.
+        command: String,
+    },
+    /// `!mlflow` → `mlflow run .`.
+    Mlflow,
+    /// `!wasm {plugin, sha256, config, limits}`: a WebAssembly gate.
+    Wasm(WasmExecutor),
+}
+
+/// A WebAssembly gate's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WasmExecutor {
+    /// `builtin:NAME` or a path to a `.wasm` relative to the project file.
+    pub plugin: String,
+    /// Lower-case hex sha256 the component must have.
+    pub sha256: Option<String>,
+    /// The `config:` mapping, as JSON.
+    pub config: serde_json::Value,
+    /// Sandbox limits overriding the defaults.
+    pub limits: Limits,
+}
+
+/// Sandbox limits of a WebAssembly gate; `None` means the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Wall-clock time for one evaluation.
+    pub timeout: Option<Duration>,
+    /// Linear-memory cap in bytes.
+    pub memory: Option<u64>,
+    /// Registry calls allowed per evaluation.
+    pub registry_calls: Option<u64>,
+}
+
+impl Project {
+    /// Finds and parses the project file in `dir` (or `dir` itself if it is a file).
+    pub fn load(dir: &Path) -> anyhow::Result<Project> {
+        let file = locate(dir)?;
+        let source = std::fs::read_to_string(&file)
+            .with_context(|| format!("failed to read `{}`", file.display()))?;
+        Ok(Project::parse(&file, &source)?)
+    }
+
+    /// Parses `source`, which was read from `file`.
+    pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
+        schema::parse(file, source)
+    }
+
+    /// The named task `name`, if defined.
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.name.as_deref() == Some(name))
+    }
+
+    /// The named template `name`, if defined.
+    pub fn template(&self, name: &str) -> Option<&Task> {
+        self.templates
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+    }
+}
+
+/// The project file in `path` (a directory, or the file itself).
+pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if !path.exists() {
+        return Err(anyhow::anyhow!(
+            "project directory `{}` does not exist",
+            path.display()
+        ))
+        .hint("pass an existing directory with `--project DIR`");
+    }
+    for name in FILE_NAMES {
+        let candidate = path.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no `ame.yaml` or `ame.yml` in `{}`",
+        path.display()
+    ))
+    .hint("run modelgate in an AME project, or pass `--project DIR`")
+}

@@ -1,0 +1,1045 @@
+//! The project file's schema: walks the positioned YAML tree, builds the typed
+//! [`Project`] and records every problem with its position.
+//!
+//! The key lists below are the union of what AME's two formats define (its
+//! protobuf `ProjectCfg`/`TaskCfg`/`Model` messages in camelCase, and the keys
+//! of the model-validation guide's older format) plus modelgate's own
+//! `validationTasks`, `timeout` and `!wasm` executor.
+
+use std::path::Path;
+
+use super::diag::{Diagnostics, nearest};
+use super::units::{parse_bytes, parse_duration};
+use super::yaml::{self, Kind, Node, Pos};
+use super::{Executor, Format, Limits, Model, Project, Task, TaskRef, TaskType, WasmExecutor};
+
+const PROJECT_KEYS: &[&str] = &[
+    "name",
+    "projectid",
+    "projectname",
+    "models",
+    "dataSets",
+    "data_sets",
+    "tasks",
+    "templates",
+    "enableTriggers",
+];
+const MODEL_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "validationTask",
+    "validationTasks",
+    "training",
+    "deployment",
+];
+const TRAINING_KEYS: &[&str] = &["task"];
+const DEPLOYMENT_KEYS: &[&str] = &[
+    "ingressAnnotations",
+    "replicas",
+    "image",
+    "resources",
+    "enableTls",
+    "autoDeploy",
+    "auto_train",
+    "deploy",
+    "enable_tls",
+];
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "taskRef",
+    "resources",
+    "executor",
+    "dataSets",
+    "fromTemplate",
+    "artifactCfg",
+    "triggers",
+    "env",
+    "secrets",
+    "projectid",
+    "runcommand",
+    "taskType",
+    "task_type",
+    "templateRef",
+    "source",
+    "timeout",
+];
+const TASK_REF_KEYS: &[&str] = &["name", "project"];
+const DATASET_KEYS: &[&str] = &["name", "task", "path", "size"];
+const ARTIFACT_KEYS: &[&str] = &["saveChangedFiles", "save_changed_files", "paths"];
+const TRIGGER_KEYS: &[&str] = &["schedule"];
+const ENV_KEYS: &[&str] = &["key", "val"];
+const SECRET_KEYS: &[&str] = &["ame"];
+const AME_SECRET_KEYS: &[&str] = &["key", "injectAs"];
+const COMMAND_KEYS: &[&str] = &["command"];
+const PYTHON_COMMAND_KEYS: &[&str] = &["pythonVersion", "command"];
+const WASM_KEYS: &[&str] = &["plugin", "sha256", "config", "limits"];
+const LIMIT_KEYS: &[&str] = &["timeout", "memory", "registry_calls"];
+/// The executor tags, as written after `!`.
+pub const EXECUTOR_TAGS: &[&str] = &["pipEnv", "pip", "poetry", "custom", "mlflow", "wasm"];
+
+/// Parses a project file's text.
+pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
+    let mut w = Walker {
+        diags: Diagnostics::new(file),
+        legacy_hits: 0,
+        current_hits: 0,
+    };
+    let root = match yaml::parse(source) {
+        Ok(root) => root,
+        Err(e) => {
+            w.diags.error(
+                e.pos,
+                format!("invalid YAML: {}", e.message),
+                Some("fix the YAML syntax; `yamllint` shows the same position".into()),
+            );
+            return Err(w.diags);
+        }
+    };
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut project = Project {
+        file: file.to_path_buf(),
+        dir,
+        name: None,
+        format: Format::Current,
+        models: Vec::new(),
+        tasks: Vec::new(),
+        templates: Vec::new(),
+    };
+    if let Kind::Null = root.kind {
+        w.diags.error(
+            root.pos,
+            "the project file is empty",
+            Some("start from `examples/logreg/ame.yaml`".into()),
+        );
+        return Err(w.diags);
+    }
+    if let Some(map) = w.map(&root, "the project", PROJECT_KEYS) {
+        if let Some(n) = map.get("name") {
+            project.name = w.string(n, "`name`");
+            w.current_hits += 1;
+        }
+        for key in ["projectid", "projectname"] {
+            if let Some(n) = map.get(key) {
+                let id = w.string(n, &format!("`{key}`"));
+                project.name = project.name.or(id);
+                w.legacy_hits += 1;
+            }
+        }
+        if let Some(n) = map.get("tasks") {
+            project.tasks = w.task_list(n, "`tasks`");
+        }
+        if let Some(n) = map.get("templates") {
+            project.templates = w.task_list(n, "`templates`");
+        }
+        for key in ["dataSets", "data_sets"] {
+            if let Some(n) = map.get(key) {
+                for item in w.list(n, &format!("`{key}`")) {
+                    if let Some(ds) = w.map(item, "a data set", DATASET_KEYS) {
+                        for k in ["name", "path", "size"] {
+                            if let Some(v) = ds.get(k) {
+                                w.string(v, &format!("data set `{k}`"));
+                            }
+                        }
+                        if let Some(t) = ds.get("task") {
+                            w.task(t, "a data set's `task`");
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = map.get("enableTriggers") {
+            w.boolean(n, "`enableTriggers`");
+        }
+        if let Some(n) = map.get("models") {
+            for item in w.list(n, "`models`") {
+                if let Some(model) = w.model(item) {
+                    project.models.push(model);
+                }
+            }
+        }
+    }
+    check_unique(&mut w.diags, &project);
+    project.format = if w.legacy_hits > w.current_hits {
+        Format::Legacy
+    } else {
+        Format::Current
+    };
+    if w.diags.is_empty() {
+        Ok(project)
+    } else {
+        w.diags.sort();
+        Err(w.diags)
+    }
+}
+
+fn check_unique(diags: &mut Diagnostics, project: &Project) {
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &project.models {
+        if seen.contains(&m.name.as_str()) {
+            diags.error(
+                m.pos,
+                format!("model `{}` is defined twice", m.name),
+                Some("give each model one entry".into()),
+            );
+        }
+        seen.push(&m.name);
+    }
+    for (list, what) in [(&project.tasks, "task"), (&project.templates, "template")] {
+        let mut seen: Vec<&str> = Vec::new();
+        for t in list {
+            match t.name.as_deref() {
+                Some(name) if seen.contains(&name) => diags.error(
+                    t.pos,
+                    format!("{what} `{name}` is defined twice"),
+                    Some(format!("rename one of the {what}s")),
+                ),
+                Some(name) => seen.push(name),
+                None => diags.error(
+                    t.pos,
+                    format!("this {what} has no `name`"),
+                    Some(format!("add `name:` so models can refer to the {what}")),
+                ),
+            }
+        }
+    }
+}
+
+struct Walker {
+    diags: Diagnostics,
+    legacy_hits: usize,
+    current_hits: usize,
+}
+
+/// The entries of a checked mapping.
+struct MapView<'n> {
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> MapView<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl Walker {
+    fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        self.diags.error(pos, message, hint);
+    }
+
+    /// Checks that `node` is a mapping whose keys are all in `keys`. A null
+    /// node is an empty mapping.
+    fn map<'n>(&mut self, node: &'n Node, what: &str, keys: &[&str]) -> Option<MapView<'n>> {
+        let entries = match &node.kind {
+            Kind::Map(entries) => entries,
+            Kind::Null => return Some(MapView { entries: vec![] }),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a mapping, found {}", node.type_name()),
+                    None,
+                );
+                return None;
+            }
+        };
+        let mut view = MapView { entries: vec![] };
+        for (k, v) in entries {
+            let Some(key) = k.as_str() else {
+                self.error(k.pos, format!("keys of {what} must be strings"), None);
+                continue;
+            };
+            if !keys.contains(&key) {
+                let hint = match nearest(key, keys) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("valid keys here: {}", keys.join(", ")),
+                };
+                self.error(k.pos, format!("unknown key `{key}` in {what}"), Some(hint));
+                continue;
+            }
+            if view.get(key).is_some() {
+                self.error(
+                    k.pos,
+                    format!("key `{key}` appears twice in {what}"),
+                    Some("remove one of them".into()),
+                );
+                continue;
+            }
+            view.entries.push((key, v));
+        }
+        Some(view)
+    }
+
+    fn list<'n>(&mut self, node: &'n Node, what: &str) -> Vec<&'n Node> {
+        match &node.kind {
+            Kind::Seq(items) => items.iter().collect(),
+            Kind::Null => vec![],
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a list, found {}", node.type_name()),
+                    Some("start each entry with `- `".into()),
+                );
+                vec![]
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.kind {
+            Kind::Scalar { text, .. } => Some(text.clone()),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a string, found {}", node.type_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn nonempty_string(&mut self, node: &Node, what: &str) -> Option<String> {
+        let s = self.string(node, what)?;
+        if s.trim().is_empty() {
+            self.error(node.pos, format!("{what} must not be empty"), None);
+            return None;
+        }
+        Some(s)
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match node.as_str() {
+            Some("true" | "True" | "TRUE") => Some(true),
+            Some("false" | "False" | "FALSE") => Some(false),
+            _ => {
+                self.error(node.pos, format!("{what} must be `true` or `false`"), None);
+                None
+            }
+        }
+    }
+
+    fn string_map(&mut self, node: &Node, what: &str) {
+        match &node.kind {
+            Kind::Map(entries) => {
+                for (k, v) in entries {
+                    if k.as_str().is_none() || !matches!(v.kind, Kind::Scalar { .. } | Kind::Null) {
+                        self.error(
+                            k.pos,
+                            format!("{what} must map names to values"),
+                            Some("write e.g. `cpu: 2` or `memory: 4Gi`".into()),
+                        );
+                    }
+                }
+            }
+            Kind::Null => {}
+            _ => self.error(
+                node.pos,
+                format!("{what} must be a mapping, found {}", node.type_name()),
+                None,
+            ),
+        }
+    }
+
+    fn model(&mut self, node: &Node) -> Option<Model> {
+        let ctx = match peek_name(node) {
+            Some(n) => format!("model `{n}`"),
+            None => "a model".to_string(),
+        };
+        let map = self.map(node, &ctx, MODEL_KEYS)?;
+        let name = match map.get("name") {
+            Some(n) => self.nonempty_string(n, "model `name`"),
+            None => {
+                self.error(
+                    node.pos,
+                    "this model has no `name`",
+                    Some("add `name:` with the registered model's name in MLflow".into()),
+                );
+                None
+            }
+        };
+        let what = format!("model `{}`", name.as_deref().unwrap_or("?"));
+        if let Some(n) = map.get("type") {
+            self.string(n, &format!("{what}'s `type`"));
+            self.legacy_hits += 1;
+        }
+        let mut gates = Vec::new();
+        if let Some(n) = map.get("validationTask")
+            && let Some(t) = self.task(n, &format!("{what}'s `validationTask`"))
+        {
+            gates.push(t);
+        }
+        if let Some(n) = map.get("validationTasks") {
+            for item in self.list(n, &format!("{what}'s `validationTasks`")) {
+                if let Some(t) = self.task(item, &format!("a validation task of {what}")) {
+                    gates.push(t);
+                }
+            }
+        }
+        if let Some(n) = map.get("training")
+            && let Some(tr) = self.map(n, &format!("{what}'s `training`"), TRAINING_KEYS)
+            && let Some(t) = tr.get("task")
+        {
+            self.task(t, &format!("{what}'s training task"));
+        }
+        if let Some(n) = map.get("deployment")
+            && let Some(d) = self.map(n, &format!("{what}'s `deployment`"), DEPLOYMENT_KEYS)
+        {
+            for key in ["ingressAnnotations", "resources"] {
+                if let Some(v) = d.get(key) {
+                    self.string_map(v, &format!("`deployment.{key}`"));
+                }
+            }
+            for key in [
+                "autoDeploy",
+                "auto_train",
+                "deploy",
+                "enable_tls",
+                "enableTls",
+            ] {
+                if let Some(v) = d.get(key) {
+                    self.boolean(v, &format!("`deployment.{key}`"));
+                }
+            }
+            if let Some(v) = d.get("image") {
+                self.string(v, "`deployment.image`");
+            }
+            if let Some(v) = d.get("replicas")
+                && v.as_str().and_then(|s| s.parse::<u32>().ok()).is_none()
+            {
+                self.error(v.pos, "`deployment.replicas` must be a whole number", None);
+            }
+        }
+        Some(Model {
+            name: name?,
+            pos: node.pos,
+            gates,
+        })
+    }
+
+    fn task_list(&mut self, node: &Node, what: &str) -> Vec<Task> {
+        match &node.kind {
+            // Early AME files keyed tasks by name.
+            Kind::Map(entries) => {
+                self.legacy_hits += 1;
+                let mut tasks = Vec::new();
+                for (k, v) in entries {
+                    let Some(name) = k.as_str() else {
+                        self.error(k.pos, format!("keys of {what} must be task names"), None);
+                        continue;
+                    };
+                    if let Some(mut t) = self.task(v, &format!("task `{name}`")) {
+                        t.name = Some(name.to_string());
+                        t.pos = k.pos;
+                        tasks.push(t);
+                    }
+                }
+                tasks
+            }
+            _ => {
+                let mut tasks = Vec::new();
+                for item in self.list(node, what) {
+                    if let Some(t) = self.task(item, "a task") {
+                        tasks.push(t);
+                    }
+                }
+                tasks
+            }
+        }
+    }
+
+    fn task(&mut self, node: &Node, what: &str) -> Option<Task> {
+        let ctx = match peek_name(node) {
+            Some(n) => format!("task `{n}`"),
+            None => what.to_string(),
+        };
+        let map = self.map(node, &ctx, TASK_KEYS)?;
+        let mut task = Task {
+            pos: node.pos,
+            ..Task::default()
+        };
+        if let Some(n) = map.get("name") {
+            task.name = self.nonempty_string(n, &format!("{what}'s `name`"));
+        }
+        let what = match &task.name {
+            Some(name) => format!("task `{name}`"),
+            None => what.to_string(),
+        };
+        if let Some(n) = map.get("taskRef") {
+            task.task_ref = self.task_ref(n, &format!("{what}'s `taskRef`"));
+        }
+        if let Some(n) = map.get("executor") {
+            task.executor = self.executor(n, &what).map(|e| (e, n.pos));
+            self.current_hits += 1;
+        }
+        if let Some(n) = map.get("runcommand") {
+            task.runcommand = self.nonempty_string(n, &format!("{what}'s `runcommand`"));
+            self.legacy_hits += 1;
+        }
+        for key in ["taskType", "task_type"] {
+            if let Some(n) = map.get(key) {
+                task.task_type = self.task_type(n, &format!("{what}'s `{key}`"));
+                self.legacy_hits += 1;
+            }
+        }
+        if let Some(n) = map.get("projectid") {
+            self.string(n, &format!("{what}'s `projectid`"));
+        }
+        if let Some(n) = map.get("templateRef") {
+            if let Some(s) = self.nonempty_string(n, &format!("{what}'s `templateRef`")) {
+                task.template_ref = Some((s, n.pos));
+            }
+            self.legacy_hits += 1;
+        }
+        if let Some(n) = map.get("fromTemplate") {
+            task.from_template = self.task_ref(n, &format!("{what}'s `fromTemplate`"));
+        }
+        if let Some(n) = map.get("resources") {
+            self.string_map(n, &format!("{what}'s `resources`"));
+        }
+        if let Some(n) = map.get("source")
+            && !matches!(n.kind, Kind::Map(_) | Kind::Null)
+        {
+            self.error(n.pos, format!("{what}'s `source` must be a mapping"), None);
+        }
+        if let Some(n) = map.get("dataSets") {
+            for item in self.list(n, &format!("{what}'s `dataSets`")) {
+                self.string(item, "a data set name");
+            }
+        }
+        if let Some(n) = map.get("artifactCfg")
+            && let Some(a) = self.map(n, &format!("{what}'s `artifactCfg`"), ARTIFACT_KEYS)
+        {
+            for key in ["saveChangedFiles", "save_changed_files"] {
+                if let Some(v) = a.get(key) {
+                    self.boolean(v, &format!("`artifactCfg.{key}`"));
+                }
+            }
+            if let Some(v) = a.get("paths") {
+                for p in self.list(v, "`artifactCfg.paths`") {
+                    self.string(p, "an artifact path");
+                }
+            }
+        }
+        if let Some(n) = map.get("triggers")
+            && let Some(t) = self.map(n, &format!("{what}'s `triggers`"), TRIGGER_KEYS)
+            && let Some(v) = t.get("schedule")
+        {
+            self.string(v, "`triggers.schedule`");
+        }
+        if let Some(n) = map.get("env") {
+            for item in self.list(n, &format!("{what}'s `env`")) {
+                if let Some(e) = self.map(item, "an `env` entry", ENV_KEYS) {
+                    let key = e
+                        .get("key")
+                        .and_then(|k| self.nonempty_string(k, "`env.key`"));
+                    let val = match e.get("val") {
+                        Some(v) if matches!(v.kind, Kind::Null) => Some(String::new()),
+                        Some(v) => self.string(v, "`env.val`"),
+                        None => Some(String::new()),
+                    };
+                    match (key, val) {
+                        (Some(k), Some(v)) => task.env.push((k, v)),
+                        (None, _) if e.get("key").is_none() => self.error(
+                            item.pos,
+                            "an `env` entry needs `key`",
+                            Some("write `- key: NAME` and `val: VALUE`".into()),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if let Some(n) = map.get("secrets") {
+            for item in self.list(n, &format!("{what}'s `secrets`")) {
+                let Some(s) = self.map(item, "a secret", SECRET_KEYS) else {
+                    continue;
+                };
+                let Some(ame) = s.get("ame") else {
+                    self.error(item.pos, "a secret needs `ame: {key, injectAs}`", None);
+                    continue;
+                };
+                if let Some(a) = self.map(ame, "an AME secret", AME_SECRET_KEYS) {
+                    let key = a
+                        .get("key")
+                        .and_then(|k| self.nonempty_string(k, "secret `key`"));
+                    let inject = a
+                        .get("injectAs")
+                        .and_then(|k| self.nonempty_string(k, "secret `injectAs`"));
+                    match (key, inject) {
+                        (Some(k), Some(i)) => task.secrets.push((k, i)),
+                        _ => self.error(ame.pos, "a secret needs both `key` and `injectAs`", None),
+                    }
+                }
+            }
+        }
+        if let Some(n) = map.get("timeout") {
+            task.timeout = self.duration(n, &format!("{what}'s `timeout`"));
+        }
+        Some(task)
+    }
+
+    fn duration(&mut self, node: &Node, what: &str) -> Option<std::time::Duration> {
+        let text = self.string(node, what)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    node.pos,
+                    format!("{what}: {e}"),
+                    Some("write e.g. `30s` or `10m`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn task_ref(&mut self, node: &Node, what: &str) -> Option<TaskRef> {
+        match &node.kind {
+            Kind::Scalar { text, .. } => {
+                self.legacy_hits += 1;
+                Some(TaskRef {
+                    name: text.clone(),
+                    project: None,
+                    pos: node.pos,
+                })
+            }
+            Kind::Map(_) => {
+                self.current_hits += 1;
+                let map = self.map(node, what, TASK_REF_KEYS)?;
+                let name = match map.get("name") {
+                    Some(n) => self.nonempty_string(n, &format!("{what}'s `name`")),
+                    None => {
+                        self.error(node.pos, format!("{what} needs `name`"), None);
+                        None
+                    }
+                };
+                let project = map.get("project").and_then(|p| self.string(p, "`project`"));
+                Some(TaskRef {
+                    name: name?,
+                    project,
+                    pos: node.pos,
+                })
+            }
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a task name or `{{name: NAME}}`"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn task_type(&mut self, node: &Node, what: &str) -> Option<TaskType> {
+        match node.as_str() {
+            Some("Pipenv" | "pipenv" | "0") => Some(TaskType::Pipenv),
+            Some("Mlflow" | "mlflow" | "1") => Some(TaskType::Mlflow),
+            Some("Poetry" | "poetry" | "2") => Some(TaskType::Poetry),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be one of Pipenv, Mlflow, Poetry"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn executor(&mut self, node: &Node, task: &str) -> Option<Executor> {
+        let Some(tag) = node.tag.as_deref() else {
+            self.error(
+                node.pos,
+                format!("the executor of {task} has no kind"),
+                Some(format!(
+                    "tag it, e.g. `executor: !pipEnv {{command: python validate.py}}`; kinds: {}",
+                    tag_list()
+                )),
+            );
+            return None;
+        };
+        let what = format!("the `!{tag}` executor of {task}");
+        match tag {
+            "pipEnv" => {
+                let map = self.map(node, &what, COMMAND_KEYS)?;
+                let command = self.command(&map, node, &what)?;
+                Some(Executor::PipEnv { command })
+            }
+            "pip" | "poetry" | "custom" => {
+                let map = self.map(node, &what, PYTHON_COMMAND_KEYS)?;
+                let python_version = map
+                    .get("pythonVersion")
+                    .and_then(|v| self.string(v, "`pythonVersion`"));
+                let command = self.command(&map, node, &what)?;
+                Some(match tag {
+                    "pip" => Executor::Pip {
+                        python_version,
+                        command,
+                    },
+                    "poetry" => Executor::Poetry {
+                        python_version,
+                        command,
+                    },
+                    _ => Executor::Custom {
+                        python_version,
+                        command,
+                    },
+                })
+            }
+            "mlflow" => {
+                self.map(node, &what, &[])?;
+                Some(Executor::Mlflow)
+            }
+            "wasm" => self.wasm(node, &what),
+            other => {
+                let hint = match nearest(other, EXECUTOR_TAGS) {
+                    Some(near) => format!("did you mean `!{near}`?"),
+                    None => format!("kinds: {}", tag_list()),
+                };
+                self.error(
+                    node.pos,
+                    format!("unknown executor kind `!{other}` in {task}"),
+                    Some(hint),
+                );
+                None
+            }
+        }
+    }
+
+    fn command(&mut self, map: &MapView<'_>, node: &Node, what: &str) -> Option<String> {
+        match map.get("command") {
+            Some(c) => self.nonempty_string(c, &format!("`command` of {what}")),
+            None => {
+                self.error(node.pos, format!("{what} needs `command`"), None);
+                None
+            }
+        }
+    }
+
+    fn wasm(&mut self, node: &Node, what: &str) -> Option<Executor> {
+        let map = self.map(node, what, WASM_KEYS)?;
+        let plugin = match map.get("plugin") {
+            Some(p) => self.nonempty_string(p, &format!("`plugin` of {what}")),
+            None => {
+                self.error(
+                    node.pos,
+                    format!("{what} needs `plugin`"),
+                    Some("use `plugin: builtin:threshold` or a path to a `.wasm` file".into()),
+                );
+                None
+            }
+        };
+        let sha256 = map.get("sha256").and_then(|s| {
+            let text = self.string(s, "`sha256`")?;
+            let hex = text
+                .trim()
+                .trim_start_matches("sha256:")
+                .to_ascii_lowercase();
+            if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                Some(hex)
+            } else {
+                self.error(
+                    s.pos,
+                    format!("`sha256` of {what} is not 64 hex digits"),
+                    Some("`modelgate plugin inspect FILE` prints the component's sha256".into()),
+                );
+                None
+            }
+        });
+        let config = match map.get("config") {
+            None => serde_json::Value::Object(Default::default()),
+            Some(c) if matches!(c.kind, Kind::Map(_) | Kind::Null) => match c.to_json() {
+                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+                v => v,
+            },
+            Some(c) => {
+                self.error(c.pos, format!("`config` of {what} must be a mapping"), None);
+                serde_json::Value::Null
+            }
+        };
+        let mut limits = Limits::default();
+        if let Some(l) = map.get("limits")
+            && let Some(lm) = self.map(l, &format!("`limits` of {what}"), LIMIT_KEYS)
+        {
+            if let Some(v) = lm.get("timeout") {
+                limits.timeout = self.duration(v, "`limits.timeout`");
+            }
+            if let Some(v) = lm.get("memory")
+                && let Some(text) = self.string(v, "`limits.memory`")
+            {
+                match parse_bytes(&text) {
+                    Ok(b) => limits.memory = Some(b),
+                    Err(e) => self.error(
+                        v.pos,
+                        format!("`limits.memory`: {e}"),
+                        Some("write e.g. `64MiB`".into()),
+                    ),
+                }
+            }
+            if let Some(v) = lm.get("registry_calls") {
+                match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
+                    Some(n) => limits.registry_calls = Some(n),
+                    None => self.error(
+                        v.pos,
+                        "`limits.registry_calls` must be a whole number",
+                        None,
+                    ),
+                }
+            }
+        }
+        Some(Executor::Wasm(WasmExecutor {
+            plugin: plugin?,
+            sha256,
+            config,
+            limits,
+        }))
+    }
+}
+
+/// The `name:` of a mapping, before it is checked.
+fn peek_name(node: &Node) -> Option<&str> {
+    match &node.kind {
+        Kind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("name"))
+            .and_then(|(_, v)| v.as_str()),
+        _ => None,
+    }
+}
+
+fn tag_list() -> String {
+    EXECUTOR_TAGS
+        .iter()
+        .map(|t| format!("!{t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEGACY: &str = "projectid: sklearn_logistic_regression
+models:
+  - name: logreg
+    type: mlflow
+    validationTask:
+      taskRef: mlflow_validation
+    training:
+      task:
+        taskRef: training
+    deployment:
+      auto_train: true
+      deploy: true
+      enable_tls: false
+tasks:
+  - name: training
+    projectid: sklearn_logistic_regression
+    templateRef: shared-templates.logistic_reg_template
+    taskType: Mlflow
+  - name: mlflow_validation
+    projectid: sklearn_logistic_regression
+    runcommand: python validate.py
+";
+
+    fn parse_str(src: &str) -> Result<Project, Diagnostics> {
+        parse(Path::new("ame.yaml"), src)
+    }
+
+    #[test]
+    fn legacy_guide_file_parses_as_written() {
+        let p = parse_str(LEGACY).expect("the guide's file is valid");
+        assert_eq!(p.format, Format::Legacy);
+        assert_eq!(p.name.as_deref(), Some("sklearn_logistic_regression"));
+        assert_eq!(p.models.len(), 1);
+        let gate = &p.models[0].gates[0];
+        assert_eq!(
+            gate.task_ref.as_ref().map(|r| r.name.as_str()),
+            Some("mlflow_validation")
+        );
+        assert_eq!(
+            p.task("mlflow_validation")
+                .and_then(|t| t.runcommand.as_deref()),
+            Some("python validate.py")
+        );
+        assert_eq!(
+            p.task("training").and_then(|t| t.task_type),
+            Some(TaskType::Mlflow)
+        );
+    }
+
+    #[test]
+    fn current_format_with_every_ame_field() {
+        let src = "name: demo
+enableTriggers: true
+dataSets:
+  - name: mnist
+    path: data
+    size: 1Gi
+    task:
+      executor: !pipEnv
+        command: python fetch.py
+templates:
+  - name: base
+    resources: {cpu: 2, memory: 4Gi}
+    env: [{key: A, val: from-template}]
+models:
+  - name: logreg
+    validationTask:
+      taskRef:
+        name: validate
+    training:
+      task:
+        taskRef: {name: train}
+    deployment:
+      ingressAnnotations: {a: b}
+      replicas: 2
+      image: img:1
+      resources: {cpu: 1}
+      enableTls: false
+tasks:
+  - name: train
+    executor: !poetry
+      pythonVersion: 3.11
+      command: python train.py
+    dataSets: [mnist]
+    artifactCfg: {saveChangedFiles: true, paths: [out]}
+    triggers: {schedule: '* * * * *'}
+  - name: validate
+    fromTemplate: {name: base}
+    executor: !pipEnv
+      command: python validate.py
+    env:
+      - key: THRESHOLD
+        val: '0.6'
+    secrets:
+      - ame: {key: token, injectAs: TOKEN}
+    timeout: 5m
+  - name: m
+    executor: !mlflow
+  - name: c
+    executor: !custom {pythonVersion: '3.10', command: ./run.sh}
+  - name: p
+    executor: !pip {pythonVersion: '3.10', command: ./run.sh}
+";
+        let p = parse_str(src).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(p.format, Format::Current);
+        let v = p.task("validate").expect("task");
+        assert_eq!(v.env, vec![("THRESHOLD".into(), "0.6".into())]);
+        assert_eq!(v.secrets, vec![("token".into(), "TOKEN".into())]);
+        assert_eq!(v.timeout, Some(std::time::Duration::from_secs(300)));
+        assert_eq!(
+            p.task("train")
+                .and_then(|t| t.executor.clone())
+                .map(|e| e.0),
+            Some(Executor::Poetry {
+                python_version: Some("3.11".into()),
+                command: "python train.py".into()
+            })
+        );
+        assert_eq!(
+            p.task("m").and_then(|t| t.executor.clone()).map(|e| e.0),
+            Some(Executor::Mlflow)
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_position_and_suggestion() {
+        let src = "name: x
+models:
+  - name: logreg
+    validationTsk:
+      taskRef: v
+tasks:
+  - name: v
+    runcomand: python validate.py
+";
+        let d = parse_str(src).expect_err("must fail");
+        assert_eq!(d.items.len(), 2, "{d}");
+        assert_eq!(d.items[0].pos, Pos { line: 4, col: 5 });
+        assert!(d.items[0].message.contains("validationTsk"));
+        assert_eq!(
+            d.items[0].hint.as_deref(),
+            Some("did you mean `validationTask`?")
+        );
+        assert_eq!(d.items[1].pos, Pos { line: 8, col: 5 });
+        assert_eq!(
+            d.items[1].hint.as_deref(),
+            Some("did you mean `runcommand`?")
+        );
+        let text = d.to_string();
+        assert!(
+            text.contains("ame.yaml:4:5: unknown key `validationTsk` in model `logreg`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wasm_executor_and_limits() {
+        let src = "name: x
+models:
+  - name: m
+    validationTasks:
+      - name: q
+        executor: !wasm
+          plugin: builtin:threshold
+          config:
+            metrics:
+              score: {threshold: 0.6}
+          limits: {timeout: 2s, memory: 32MiB, registry_calls: 10}
+";
+        let p = parse_str(src).unwrap_or_else(|d| panic!("{d}"));
+        let gate = &p.models[0].gates[0];
+        let Some((Executor::Wasm(w), _)) = &gate.executor else {
+            panic!("not wasm")
+        };
+        assert_eq!(w.plugin, "builtin:threshold");
+        assert_eq!(w.config["metrics"]["score"]["threshold"], 0.6);
+        assert_eq!(w.limits.memory, Some(32 << 20));
+        assert_eq!(w.limits.registry_calls, Some(10));
+    }
+
+    #[test]
+    fn bad_values_are_all_reported() {
+        let src = "name: x
+models:
+  - name: m
+    validationTasks:
+      - name: q
+        executor: !wasm
+          plugin: builtin:threshold
+          sha256: abc
+          limits: {timeout: forever, memory: lots}
+      - name: r
+        executor: !pipenv {command: x}
+      - name: s
+        executor: {command: x}
+";
+        let d = parse_str(src).expect_err("must fail");
+        let text = d.to_string();
+        assert_eq!(d.items.len(), 5, "{text}");
+        assert!(text.contains("did you mean `!pipEnv`?"), "{text}");
+        assert!(text.contains("has no kind"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_are_positioned() {
+        let d = parse_str("name: x\nmodels: [\n").expect_err("must fail");
+        assert!(d.items[0].message.starts_with("invalid YAML"));
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let src =
+            "name: x\ntasks:\n  - name: a\n    runcommand: x\n  - name: a\n    runcommand: y\n";
+        let d = parse_str(src).expect_err("must fail");
+        assert!(d.to_string().contains("task `a` is defined twice"));
+    }
+}

@@ -1,0 +1,266 @@
+//! Read (and, for recording, write) access to an MLflow model registry and
+//! tracking store, behind one trait.
+//!
+//! The backend is chosen from the tracking URI exactly as MLflow chooses it:
+//! `http(s)://` talks to a tracking server's REST API; `sqlite:///path` reads
+//! MLflow's own database directly, so `modelgate validate` works with no
+//! server at all. See [`uri`] for how the URI itself is found.
+
+pub mod cached;
+pub mod rest;
+pub mod sqlite;
+pub mod uri;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+/// Why a registry call failed. Callers branch on the kind: a missing model is
+/// the user's mistake, an unreachable server is the environment's.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum RegistryError {
+    /// The model, version, alias, run or metric does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The registry refused the request (authentication or permission).
+    #[error("{0}")]
+    Denied(String),
+    /// The registry could not be reached or failed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The registry answered something modelgate cannot use.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RegistryError {
+    /// A hint for the user, depending on the kind.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RegistryError::NotFound(_) => {
+                "check the model name and version; `mlflow models` or the MLflow UI lists them"
+            }
+            RegistryError::Denied(_) => {
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            }
+            RegistryError::Unavailable(_) => {
+                "check that the tracking server is running and MLFLOW_TRACKING_URI (or --tracking-uri) points at it"
+            }
+            RegistryError::Invalid(_) => {
+                "the registry's answer was not understood; check that it is an MLflow 2 or 3 server"
+            }
+        }
+    }
+}
+
+/// A result of a registry call.
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// A key/value pair (tags, params).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A registered model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RegisteredModel {
+    /// Its name.
+    pub name: String,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// Alias → version number.
+    pub aliases: Vec<(String, u64)>,
+    /// Its tags.
+    pub tags: Vec<KeyValue>,
+}
+
+/// A model version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelVersion {
+    /// The registered model's name.
+    pub name: String,
+    /// The version number.
+    pub version: u64,
+    /// The run that produced it, if any.
+    pub run_id: Option<String>,
+    /// `READY`, `PENDING_REGISTRATION` or `FAILED_REGISTRATION`.
+    pub status: String,
+    /// The legacy stage (`None`, `Staging`, `Production`, `Archived`).
+    pub current_stage: Option<String>,
+    /// Where the model's files are.
+    pub source: Option<String>,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// Creation time, milliseconds since the epoch.
+    pub creation_timestamp: i64,
+    /// Last update, milliseconds since the epoch.
+    pub last_updated_timestamp: i64,
+    /// Aliases pointing at this version.
+    pub aliases: Vec<String>,
+    /// Its tags.
+    pub tags: Vec<KeyValue>,
+}
+
+impl ModelVersion {
+    /// True when the version finished registering.
+    pub fn is_ready(&self) -> bool {
+        self.status == "READY"
+    }
+}
+
+/// One logged value of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MetricPoint {
+    /// The value (may be NaN or infinite).
+    pub value: f64,
+    /// When it was logged, milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The training step.
+    pub step: i64,
+}
+
+/// A metric's latest value in a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Metric {
+    /// The metric's name.
+    pub key: String,
+    /// MLflow's "latest" point: the maximum by (step, timestamp, value).
+    #[serde(flatten)]
+    pub point: MetricPoint,
+}
+
+/// A run with its data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Run {
+    /// The run's id.
+    pub run_id: String,
+    /// The experiment it belongs to.
+    pub experiment_id: String,
+    /// Its name, if any.
+    pub run_name: Option<String>,
+    /// `RUNNING`, `FINISHED`, `FAILED`, …
+    pub status: String,
+    /// Start time, milliseconds since the epoch.
+    pub start_time: i64,
+    /// End time, if ended.
+    pub end_time: Option<i64>,
+    /// Latest value of each metric.
+    pub metrics: Vec<Metric>,
+    /// Parameters.
+    pub params: Vec<KeyValue>,
+    /// Tags.
+    pub tags: Vec<KeyValue>,
+}
+
+impl Run {
+    /// The latest value of metric `key`, if logged.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| m.point.value)
+    }
+}
+
+/// Picks MLflow's "latest" point among `points`: the maximum by
+/// (step, timestamp, value), NaN ordering below every number as MLflow stores
+/// it (value 0 with an is-NaN flag) would not — so compare as MLflow does.
+pub fn latest_point(points: impl IntoIterator<Item = MetricPoint>) -> Option<MetricPoint> {
+    points.into_iter().max_by(|a, b| {
+        (a.step, a.timestamp)
+            .cmp(&(b.step, b.timestamp))
+            .then_with(|| stored_value(a.value).total_cmp(&stored_value(b.value)))
+    })
+}
+
+/// The value MLflow's SQL store keeps for `v` (NaN as 0, ±inf as ±f64::MAX),
+/// which is what its "latest" comparison sees.
+fn stored_value(v: f64) -> f64 {
+    if v.is_nan() {
+        0.0
+    } else if v.is_infinite() {
+        f64::MAX.copysign(v)
+    } else {
+        v
+    }
+}
+
+/// Read access to a registry. Every backend gives the same answers for the
+/// same store; the end-to-end tests hold them to it.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The tracking URI this registry reads, for reports and child processes.
+    fn uri(&self) -> &str;
+
+    /// The registered model `name`.
+    async fn registered_model(&self, name: &str) -> Result<RegisteredModel>;
+
+    /// Every version of model `name`, newest first.
+    async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
+
+    /// Version `version` of model `name`.
+    async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion>;
+
+    /// The version of model `name` that alias `alias` points at.
+    async fn model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion>;
+
+    /// Run `run_id` with its latest metrics, params and tags.
+    async fn run(&self, run_id: &str) -> Result<Run>;
+
+    /// Several runs at once; backends that can batch do so. Runs that do not
+    /// exist are left out.
+    async fn runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
+        let mut out = Vec::with_capacity(run_ids.len());
+        for id in run_ids {
+            match self.run(id).await {
+                Ok(r) => out.push(r),
+                Err(RegistryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every logged point of metric `key` in run `run_id`, oldest step first.
+    async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>>;
+}
+
+/// A shared registry handle.
+pub type SharedRegistry = Arc<dyn Registry>;
+
+/// Opens the registry for `uri` (already resolved by [`uri::resolve`]).
+pub fn open(uri: &uri::TrackingUri) -> anyhow::Result<SharedRegistry> {
+    Ok(match uri {
+        uri::TrackingUri::Http(url) => Arc::new(rest::RestRegistry::new(url)?),
+        uri::TrackingUri::Sqlite { uri, path } => {
+            Arc::new(sqlite::SqliteRegistry::open(uri, path)?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            value,
+            timestamp,
+            step,
+        }
+    }
+
+    #[test]
+    fn latest_is_max_by_step_timestamp_value() {
+        let pts = [p(0, 5, 0.9), p(2, 1, 0.1), p(2, 1, 0.3), p(1, 9, 0.5)];
+        assert_eq!(latest_point(pts), Some(p(2, 1, 0.3)));
+        assert_eq!(latest_point([]), None);
+        // NaN compares as MLflow stores it: 0.
+        let l = latest_point([p(0, 0, f64::NAN), p(0, 0, -1.0)]).expect("some");
+        assert!(l.value.is_nan());
+    }
+}

@@ -1,0 +1,426 @@
+//! MLflow's own SQLite store (`mlflow.db`), opened read-only and read directly.
+//!
+//! The queries mirror what MLflow's SQLAlchemy store returns: soft-deleted
+//! model versions (`Deleted_Internal`) are invisible, NaN metrics are stored
+//! as 0 with `is_nan`, and a run's metric is the latest point by (step,
+//! timestamp, value). MLflow 3.x databases scope the registry by `workspace`;
+//! older ones have no such column, and both are read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+
+use super::{
+    KeyValue, Metric, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result,
+    Run, latest_point,
+};
+use crate::error::HintExt as _;
+
+/// A registry read from an MLflow SQLite database.
+pub struct SqliteRegistry {
+    uri: String,
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    /// `Some(name)` when the schema has workspaces.
+    workspace: Option<String>,
+}
+
+impl SqliteRegistry {
+    /// Opens `path` read-only; `uri` is what reports and child processes see.
+    pub fn open(uri: &str, path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("failed to open MLflow database `{}`", path.display()))
+        .hint("check the path in MLFLOW_TRACKING_URI / --tracking-uri")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let has_table = |name: &str| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        };
+        let is_mlflow = has_table("model_versions")
+            .and_then(|a| Ok(a && has_table("runs")? && has_table("metrics")?))
+            .with_context(|| format!("`{}` is not a readable SQLite database", path.display()))
+            .hint("point the tracking URI at the `mlflow.db` MLflow created")?;
+        if !is_mlflow {
+            return Err(anyhow::anyhow!(
+                "`{}` is not an MLflow database (no `model_versions`, `runs` and `metrics` tables)",
+                path.display()
+            ))
+            .hint("point the tracking URI at the `mlflow.db` MLflow created");
+        }
+        let has_workspace: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('model_versions') WHERE name = 'workspace'")?
+            .exists([])?;
+        let workspace = has_workspace.then(|| {
+            std::env::var("MLFLOW_WORKSPACE")
+                .ok()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "default".to_string())
+        });
+        Ok(SqliteRegistry {
+            uri: uri.to_string(),
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            workspace,
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| RegistryError::Unavailable("database handle poisoned".into()))?;
+        // Without workspaces every row matches the always-true `?` = `?`.
+        let ws = self.workspace.as_deref().unwrap_or("");
+        f(&conn, ws).map_err(|e| {
+            RegistryError::Unavailable(format!(
+                "failed to read MLflow database `{}`: {e}",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn ws_clause(&self, table: &str) -> String {
+        match self.workspace {
+            Some(_) => format!("{table}.workspace = :ws"),
+            None => "(:ws = :ws)".to_string(),
+        }
+    }
+
+    fn version_row(
+        &self,
+        conn: &Connection,
+        ws: &str,
+        name: &str,
+        version: u64,
+    ) -> rusqlite::Result<Option<ModelVersion>> {
+        let sql = format!(
+            "SELECT name, version, run_id, status, current_stage, source, description,
+                    creation_time, last_updated_time
+             FROM model_versions mv
+             WHERE mv.name = :name AND mv.version = :version
+               AND (mv.current_stage IS NULL OR mv.current_stage != 'Deleted_Internal')
+               AND {}",
+            self.ws_clause("mv")
+        );
+        let mv = conn
+            .query_row(
+                &sql,
+                rusqlite::named_params! {":name": name, ":version": version as i64, ":ws": ws},
+                read_version,
+            )
+            .optional()?;
+        let Some(mut mv) = mv else { return Ok(None) };
+        self.decorate(conn, ws, &mut mv)?;
+        Ok(Some(mv))
+    }
+
+    fn decorate(&self, conn: &Connection, ws: &str, mv: &mut ModelVersion) -> rusqlite::Result<()> {
+        let sql = format!(
+            "SELECT alias FROM registered_model_aliases a
+             WHERE a.name = :name AND a.version = :version AND {} ORDER BY alias",
+            self.ws_clause("a")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        mv.aliases = stmt
+            .query_map(
+                rusqlite::named_params! {":name": mv.name, ":version": mv.version as i64, ":ws": ws},
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let sql = format!(
+            "SELECT key, value FROM model_version_tags t
+             WHERE t.name = :name AND t.version = :version AND {} ORDER BY key",
+            self.ws_clause("t")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        mv.tags = stmt
+            .query_map(
+                rusqlite::named_params! {":name": mv.name, ":version": mv.version as i64, ":ws": ws},
+                |r| {
+                    Ok(KeyValue {
+                        key: r.get(0)?,
+                        value: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(())
+    }
+
+    fn model_exists(&self, conn: &Connection, ws: &str, name: &str) -> rusqlite::Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM registered_models r WHERE r.name = :name AND {}",
+            self.ws_clause("r")
+        );
+        conn.prepare(&sql)?
+            .exists(rusqlite::named_params! {":name": name, ":ws": ws})
+    }
+}
+
+fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+    Ok(ModelVersion {
+        name: r.get(0)?,
+        version: r.get::<_, i64>(1)?.max(0) as u64,
+        run_id: r.get::<_, Option<String>>(2)?.filter(|s| !s.is_empty()),
+        status: r
+            .get::<_, Option<String>>(3)?
+            .unwrap_or_else(|| "READY".into()),
+        current_stage: r.get(4)?,
+        source: r.get(5)?,
+        description: r.get::<_, Option<String>>(6)?.filter(|s| !s.is_empty()),
+        creation_timestamp: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+        last_updated_timestamp: r.get::<_, Option<i64>>(8)?.unwrap_or(0),
+        aliases: Vec::new(),
+        tags: Vec::new(),
+    })
+}
+
+fn not_found_model(name: &str) -> RegistryError {
+    RegistryError::NotFound(format!("Registered Model with name={name} not found"))
+}
+
+fn read_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Run>> {
+    let info = conn
+        .query_row(
+            "SELECT run_uuid, experiment_id, name, status, start_time, end_time
+             FROM runs WHERE run_uuid = ?1",
+            [run_id],
+            |r| {
+                Ok(Run {
+                    run_id: r.get(0)?,
+                    experiment_id: r
+                        .get::<_, Option<i64>>(1)?
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                    run_name: r.get(2)?,
+                    status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    start_time: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                    end_time: r.get(5)?,
+                    metrics: Vec::new(),
+                    params: Vec::new(),
+                    tags: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut run) = info else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?1",
+    )?;
+    let mut by_key: std::collections::BTreeMap<String, Vec<MetricPoint>> = Default::default();
+    for row in stmt.query_map([run_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            point(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+        ))
+    })? {
+        let (key, p) = row?;
+        by_key.entry(key).or_default().push(p);
+    }
+    run.metrics = by_key
+        .into_iter()
+        .filter_map(|(key, pts)| latest_point(pts).map(|point| Metric { key, point }))
+        .collect();
+    let kv = |sql: &str| -> rusqlite::Result<Vec<KeyValue>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        stmt.query_map([run_id], |r| {
+            Ok(KeyValue {
+                key: r.get(0)?,
+                value: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            })
+        })?
+        .collect()
+    };
+    run.params = kv("SELECT key, value FROM params WHERE run_uuid = ?1 ORDER BY key")?;
+    run.tags = kv("SELECT key, value FROM tags WHERE run_uuid = ?1 ORDER BY key")?;
+    Ok(Some(run))
+}
+
+fn point(value: f64, timestamp: i64, step: i64, is_nan: bool) -> MetricPoint {
+    MetricPoint {
+        value: if is_nan { f64::NAN } else { value },
+        timestamp,
+        step,
+    }
+}
+
+#[async_trait]
+impl Registry for SqliteRegistry {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    async fn registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        let found = self.with_conn(|conn, ws| {
+            let sql = format!(
+                "SELECT name, description FROM registered_models r WHERE r.name = :name AND {}",
+                self.ws_clause("r")
+            );
+            let Some((name, description)) = conn
+                .query_row(
+                    &sql,
+                    rusqlite::named_params! {":name": name, ":ws": ws},
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "SELECT alias, version FROM registered_model_aliases a WHERE a.name = :name AND {} ORDER BY alias",
+                self.ws_clause("a")
+            );
+            let aliases = conn
+                .prepare(&sql)?
+                .query_map(rusqlite::named_params! {":name": name, ":ws": ws}, |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let sql = format!(
+                "SELECT key, value FROM registered_model_tags t WHERE t.name = :name AND {} ORDER BY key",
+                self.ws_clause("t")
+            );
+            let tags = conn
+                .prepare(&sql)?
+                .query_map(rusqlite::named_params! {":name": name, ":ws": ws}, |r| {
+                    Ok(KeyValue {
+                        key: r.get(0)?,
+                        value: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(RegisteredModel {
+                name,
+                description: description.filter(|d| !d.is_empty()),
+                aliases,
+                tags,
+            }))
+        })?;
+        found.ok_or_else(|| not_found_model(name))
+    }
+
+    async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        let (exists, versions) = self.with_conn(|conn, ws| {
+            let sql = format!(
+                "SELECT name, version, run_id, status, current_stage, source, description,
+                        creation_time, last_updated_time
+                 FROM model_versions mv
+                 WHERE mv.name = :name
+                   AND (mv.current_stage IS NULL OR mv.current_stage != 'Deleted_Internal')
+                   AND {}
+                 ORDER BY mv.version DESC",
+                self.ws_clause("mv")
+            );
+            let mut versions = conn
+                .prepare(&sql)?
+                .query_map(
+                    rusqlite::named_params! {":name": name, ":ws": ws},
+                    read_version,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for mv in &mut versions {
+                self.decorate(conn, ws, mv)?;
+            }
+            let exists = !versions.is_empty() || self.model_exists(conn, ws, name)?;
+            Ok((exists, versions))
+        })?;
+        if !exists {
+            return Err(not_found_model(name));
+        }
+        Ok(versions)
+    }
+
+    async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion> {
+        let (exists, mv) = self.with_conn(|conn, ws| {
+            let mv = self.version_row(conn, ws, name, version)?;
+            let exists = mv.is_some() || self.model_exists(conn, ws, name)?;
+            Ok((exists, mv))
+        })?;
+        match (exists, mv) {
+            (_, Some(mv)) => Ok(mv),
+            (false, None) => Err(not_found_model(name)),
+            (true, None) => Err(RegistryError::NotFound(format!(
+                "Model Version (name={name}, version={version}) not found"
+            ))),
+        }
+    }
+
+    async fn model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        let (exists, mv) = self.with_conn(|conn, ws| {
+            let sql = format!(
+                "SELECT version FROM registered_model_aliases a
+                 WHERE a.name = :name AND a.alias = :alias AND {}",
+                self.ws_clause("a")
+            );
+            let version: Option<i64> = conn
+                .query_row(
+                    &sql,
+                    rusqlite::named_params! {":name": name, ":alias": alias, ":ws": ws},
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mv = match version {
+                Some(v) => self.version_row(conn, ws, name, v.max(0) as u64)?,
+                None => None,
+            };
+            let exists = mv.is_some() || self.model_exists(conn, ws, name)?;
+            Ok((exists, mv))
+        })?;
+        match (exists, mv) {
+            (_, Some(mv)) => Ok(mv),
+            (false, None) => Err(not_found_model(name)),
+            (true, None) => Err(RegistryError::NotFound(format!(
+                "Registered model alias {alias} not found."
+            ))),
+        }
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Run> {
+        self.with_conn(|conn, _| read_run(conn, run_id))?
+            .ok_or_else(|| RegistryError::NotFound(format!("Run '{run_id}' not found")))
+    }
+
+    async fn runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
+        self.with_conn(|conn, _| {
+            let mut out = Vec::with_capacity(run_ids.len());
+            for id in run_ids {
+                if let Some(r) = read_run(conn, id)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {
+        let (exists, points) = self.with_conn(|conn, _| {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM runs WHERE run_uuid = ?1")?
+                .exists([run_id])?;
+            let points = conn
+                .prepare_cached(
+                    "SELECT value, timestamp, step, is_nan FROM metrics
+                     WHERE run_uuid = ?1 AND key = ?2 ORDER BY step, timestamp, value",
+                )?
+                .query_map(params![run_id, key], |r| {
+                    Ok(point(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((exists, points))
+        })?;
+        if !exists {
+            return Err(RegistryError::NotFound(format!("Run '{run_id}' not found")));
+        }
+        Ok(points)
+    }
+}

@@ -1,0 +1,467 @@
+//! The report: what was decided and why, for people (`human`), programs
+//! (`json`, schema `modelgate.report/v1`) and CI dashboards (`junit`).
+//!
+//! Only the report goes to stdout; progress and diagnostics go to stderr.
+//!
+//! # JSON schema `modelgate.report/v1`
+//!
+//! ```text
+//! {
+//!   "schema": "modelgate.report/v1",
+//!   "status": "pass" | "fail",
+//!   "tracking_uri": string,
+//!   "project": string,                      // the project file
+//!   "models": [{
+//!     "model": string, "version": int, "run_id": string | null,
+//!     "selected_by": "latest" | "version" | "alias:NAME",
+//!     "passed": bool,
+//!     "gates": [{
+//!       "name": string, "kind": "process" | "wasm", "target": string,
+//!       "passed": bool, "cause": string?, "summary": string?,
+//!       "duration_ms": number,
+//!       "checks": [{"name": string, "passed": bool, "observed": string?,
+//!                   "expected": string?, "detail": string?}],
+//!       "output": string, "output_dropped": int?,
+//!       "logs": [{"level": string, "message": string}]?
+//!     }]
+//!   }],
+//!   "summary": {"models": int, "gates": int, "passed": int, "failed": int}
+//! }
+//! ```
+//! Fields are only ever added to this schema, never renamed or removed.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::gate::GateResult;
+
+/// The schema identifier of the JSON report.
+pub const SCHEMA: &str = "modelgate.report/v1";
+
+/// Output formats of `modelgate validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per gate and a summary, for people.
+    Human,
+    /// The `modelgate.report/v1` JSON document.
+    Json,
+    /// JUnit XML: a test suite per model, a test case per gate.
+    Junit,
+}
+
+/// The verdict for one candidate version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelReport {
+    /// The registered model.
+    pub model: String,
+    /// The candidate version.
+    pub version: u64,
+    /// The run that produced it.
+    pub run_id: Option<String>,
+    /// How the candidate was chosen.
+    pub selected_by: String,
+    /// True when every gate passed.
+    pub passed: bool,
+    /// The gates, in plan order.
+    pub gates: Vec<GateResult>,
+}
+
+/// Counts over the whole report.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Summary {
+    /// Candidates judged.
+    pub models: usize,
+    /// Gates run.
+    pub gates: usize,
+    /// Gates passed.
+    pub passed: usize,
+    /// Gates failed.
+    pub failed: usize,
+}
+
+/// A whole `modelgate validate` run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// `pass` or `fail`.
+    pub status: &'static str,
+    /// The registry that was read.
+    pub tracking_uri: String,
+    /// The project file.
+    pub project: String,
+    /// One entry per candidate.
+    pub models: Vec<ModelReport>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Builds the report and its summary.
+    pub fn new(tracking_uri: String, project: String, models: Vec<ModelReport>) -> Report {
+        let gates: usize = models.iter().map(|m| m.gates.len()).sum();
+        let passed: usize = models
+            .iter()
+            .flat_map(|m| &m.gates)
+            .filter(|g| g.passed)
+            .count();
+        let all = models.iter().all(|m| m.passed);
+        Report {
+            schema: SCHEMA,
+            status: if all { "pass" } else { "fail" },
+            tracking_uri,
+            project,
+            summary: Summary {
+                models: models.len(),
+                gates,
+                passed,
+                failed: gates - passed,
+            },
+            models,
+        }
+    }
+
+    /// True when every gate of every candidate passed.
+    pub fn passed(&self) -> bool {
+        self.status == "pass"
+    }
+
+    /// Renders the report.
+    pub fn render(&self, format: Format, style: Style) -> String {
+        match format {
+            Format::Human => self.human(style),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            Format::Junit => self.junit(),
+        }
+    }
+
+    fn human(&self, style: Style) -> String {
+        let mut out = String::new();
+        for m in &self.models {
+            let run = m.run_id.as_deref().unwrap_or("no run");
+            let _ = writeln!(
+                out,
+                "{} version {} (run {run}, {})",
+                style.bold(&m.model),
+                m.version,
+                m.selected_by
+            );
+            let width = m.gates.iter().map(|g| g.name.len()).max().unwrap_or(0);
+            for g in &m.gates {
+                let mark = if g.passed {
+                    style.green("✔")
+                } else {
+                    style.red("✘")
+                };
+                let mut line = format!(
+                    "  {mark} {:width$}  {:7}  {:>8}",
+                    g.name,
+                    g.kind,
+                    format_duration(g.duration)
+                );
+                if let Some(cause) = &g.cause {
+                    let _ = write!(line, "  {cause}");
+                } else if let Some(summary) = &g.summary {
+                    let _ = write!(line, "  {summary}");
+                }
+                let _ = writeln!(out, "{}", line.trim_end());
+                let show_checks = !g.passed || style.verbose;
+                if show_checks {
+                    for c in &g.checks {
+                        let mark = if c.passed {
+                            style.green("✔")
+                        } else {
+                            style.red("✘")
+                        };
+                        let mut line = format!("      {mark} {}", c.name);
+                        if let Some(o) = &c.observed {
+                            let _ = write!(line, ": observed {o}");
+                        }
+                        if let Some(e) = &c.expected {
+                            let _ = write!(line, ", expected {e}");
+                        }
+                        if let Some(d) = &c.detail {
+                            let _ = write!(line, " ({d})");
+                        }
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+                if style.verbose {
+                    for l in &g.logs {
+                        let _ = writeln!(out, "      [{}] {}", l.level, l.message);
+                    }
+                }
+                let lines: Vec<&str> = g.output.lines().collect();
+                if style.verbose && !lines.is_empty() {
+                    if g.output_dropped > 0 {
+                        let _ =
+                            writeln!(out, "      │ … {} earlier bytes dropped", g.output_dropped);
+                    }
+                    for l in &lines {
+                        let _ = writeln!(out, "      │ {l}");
+                    }
+                } else if !g.passed && !lines.is_empty() {
+                    let tail = &lines[lines.len().saturating_sub(TAIL_LINES)..];
+                    if tail.len() < lines.len() || g.output_dropped > 0 {
+                        let _ = writeln!(
+                            out,
+                            "      │ … last {} lines of output (all of it with -v)",
+                            tail.len()
+                        );
+                    }
+                    for l in tail {
+                        let _ = writeln!(out, "      │ {l}");
+                    }
+                }
+            }
+        }
+        let s = &self.summary;
+        let verdict = if self.passed() {
+            style.green("PASS")
+        } else {
+            style.red("FAIL")
+        };
+        let models = if s.models == 1 {
+            let m = &self.models[0];
+            format!("{} version {}", m.model, m.version)
+        } else {
+            format!("{} models", s.models)
+        };
+        let _ = writeln!(
+            out,
+            "{verdict}: {} of {} gates passed for {models}",
+            s.passed, s.gates
+        );
+        out
+    }
+
+    fn junit(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let total: f64 = self
+            .models
+            .iter()
+            .flat_map(|m| &m.gates)
+            .map(|g| g.duration.as_secs_f64())
+            .sum();
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"modelgate\" tests=\"{}\" failures=\"{}\" time=\"{total:.3}\">",
+            self.summary.gates, self.summary.failed
+        );
+        for m in &self.models {
+            let suite = format!("{} v{}", m.model, m.version);
+            let failures = m.gates.iter().filter(|g| !g.passed).count();
+            let time: f64 = m.gates.iter().map(|g| g.duration.as_secs_f64()).sum();
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">",
+                xml(&suite),
+                m.gates.len()
+            );
+            for g in &m.gates {
+                let _ = write!(
+                    out,
+                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                    xml(&m.model),
+                    xml(&g.name),
+                    g.duration.as_secs_f64()
+                );
+                if g.passed && g.output.is_empty() {
+                    out.push_str("/>\n");
+                    continue;
+                }
+                out.push_str(">\n");
+                if !g.passed {
+                    let mut body = String::new();
+                    for c in &g.checks {
+                        let _ = writeln!(
+                            body,
+                            "{} {}: observed {}, expected {}",
+                            if c.passed { "ok" } else { "FAILED" },
+                            c.name,
+                            c.observed.as_deref().unwrap_or("-"),
+                            c.expected.as_deref().unwrap_or("-")
+                        );
+                    }
+                    let _ = writeln!(
+                        out,
+                        "      <failure message=\"{}\">{}</failure>",
+                        xml(g.cause.as_deref().unwrap_or("failed")),
+                        xml(&body)
+                    );
+                }
+                if !g.output.is_empty() {
+                    let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&g.output));
+                }
+                out.push_str("    </testcase>\n");
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+/// Lines of output shown for a failed gate without `-v`.
+pub const TAIL_LINES: usize = 20;
+
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// How the human report looks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Use ANSI colours.
+    pub color: bool,
+    /// Show every gate's checks, logs and full output.
+    pub verbose: bool,
+}
+
+impl Style {
+    /// Colour on a terminal unless `NO_COLOR` is set.
+    pub fn detect(verbose: bool) -> Style {
+        use std::io::IsTerminal as _;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stdout().is_terminal(),
+            verbose,
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// `0.12ms`, `12.3ms`, `1.42s`, `2m03s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 0.001 {
+        format!("{:.2}ms", s * 1e3)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        let secs = d.as_secs();
+        if secs.is_multiple_of(60) {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{}m{:02}s", secs / 60, secs % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::Check;
+
+    fn gate(name: &str, passed: bool) -> GateResult {
+        GateResult {
+            name: name.into(),
+            kind: "wasm",
+            target: "builtin:threshold".into(),
+            passed,
+            cause: (!passed).then(|| "1 of 1 checks failed".into()),
+            summary: None,
+            duration: Duration::from_micros(850),
+            checks: vec![Check {
+                name: "score".into(),
+                passed,
+                observed: Some("0.5".into()),
+                expected: Some(">= 0.6".into()),
+                detail: None,
+            }],
+            output: String::new(),
+            output_dropped: 0,
+            logs: vec![],
+        }
+    }
+
+    fn report(passed: bool) -> Report {
+        Report::new(
+            "sqlite:////x/mlflow.db".into(),
+            "ame.yaml".into(),
+            vec![ModelReport {
+                model: "logreg".into(),
+                version: 2,
+                run_id: Some("abc".into()),
+                selected_by: "latest".into(),
+                passed,
+                gates: vec![gate("quality_gate", passed)],
+            }],
+        )
+    }
+
+    #[test]
+    fn human_report_lines() {
+        let text = report(false).render(Format::Human, Style::default());
+        assert_eq!(
+            text,
+            "logreg version 2 (run abc, latest)\n  ✘ quality_gate  wasm       0.85ms  1 of 1 checks failed\n      ✘ score: observed 0.5, expected >= 0.6\nFAIL: 0 of 1 gates passed for logreg version 2\n"
+        );
+    }
+
+    #[test]
+    fn json_report_schema() {
+        let v: serde_json::Value =
+            serde_json::from_str(&report(true).render(Format::Json, Style::default()))
+                .expect("json");
+        assert_eq!(v["schema"], SCHEMA);
+        assert_eq!(v["status"], "pass");
+        assert_eq!(v["models"][0]["gates"][0]["duration_ms"], 0.85);
+        assert_eq!(v["summary"]["gates"], 1);
+    }
+
+    #[test]
+    fn junit_escapes() {
+        let mut r = report(false);
+        r.models[0].gates[0].output = "a < b & \"c\"".into();
+        let x = r.render(Format::Junit, Style::default());
+        assert!(x.contains("a &lt; b &amp; &quot;c&quot;"), "{x}");
+        assert!(x.contains("failures=\"1\""));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::from_micros(120)), "0.12ms");
+        assert_eq!(format_duration(Duration::from_millis(1420)), "1.42s");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(123)), "2m03s");
+    }
+}

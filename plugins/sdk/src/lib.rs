@@ -1,0 +1,384 @@
+//! Write [modelgate] validation gates in Rust.
+//!
+//! A gate is a type implementing [`Gate`], exported with [`export_gate!`]
+//! and built with `cargo build --target wasm32-wasip2 --release` as a
+//! `cdylib`. modelgate calls [`Gate::check_config`] once when it loads the
+//! gate and [`Gate::validate`] once per candidate model version:
+//!
+//! ```ignore
+//! use modelgate_plugin::prelude::*;
+//!
+//! struct MinScore;
+//!
+//! impl Gate for MinScore {
+//!     fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
+//!         let min: f64 = config.require("min")?;
+//!         let check = Check::at_least("score", candidate.metric("score"), min);
+//!         Ok(Verdict::from_checks(vec![check]))
+//!     }
+//! }
+//!
+//! export_gate!(MinScore);
+//! ```
+//!
+//! The gate reads the registry through [`registry`] (every call counts
+//! against the host's budget) and reports diagnostics through [`log`]. It
+//! runs in a sandbox: no files, no environment, no network, a deadline and a
+//! memory cap. A complete example is `plugins/threshold`, modelgate's
+//! built-in `builtin:threshold` gate.
+//!
+//! [modelgate]: https://github.com/modelgate/modelgate
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+#[doc(hidden)]
+pub mod bindings {
+    //! Generated from `wit/validator.wit`.
+    #![allow(missing_docs)]
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "validator",
+        pub_export_macro: true,
+        export_macro_name: "__export_validator",
+        default_bindings_module: "modelgate_plugin::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use bindings::modelgate::validator::types::{
+    Candidate, Check, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run, Verdict,
+};
+pub use serde_json::Value;
+
+/// Everything a gate usually needs.
+pub mod prelude {
+    pub use crate::{
+        Candidate, Check, Config, Gate, Metric, MetricPoint, ModelVersion, RegistryError, Run,
+        Verdict, export_gate, log, registry,
+    };
+}
+
+/// A validation gate.
+pub trait Gate {
+    /// Checks the task's `config:` once, when the gate is loaded; an `Err` is
+    /// a configuration error (modelgate exits 2 before judging any model).
+    /// The default accepts any config.
+    fn check_config(config: &Config) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// Judges one candidate. `Err` means the gate could not decide, which
+    /// modelgate counts as a failed gate.
+    fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String>;
+}
+
+/// Exports a [`Gate`] implementation as the component's `validator` world.
+#[macro_export]
+macro_rules! export_gate {
+    ($gate:ty) => {
+        #[doc(hidden)]
+        type __ModelgateGate = $crate::Adapter<$gate>;
+        $crate::bindings::__export_validator!(__ModelgateGate with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub struct Adapter<G>(std::marker::PhantomData<G>);
+
+impl<G: Gate> bindings::Guest for Adapter<G> {
+    fn check_config(config: String) -> Result<(), String> {
+        G::check_config(&Config::parse(&config)?)
+    }
+
+    fn validate(candidate: Candidate, config: String) -> Result<Verdict, String> {
+        G::validate(&candidate, &Config::parse(&config)?)
+    }
+}
+
+/// The task's `config:` mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    value: Value,
+}
+
+impl Config {
+    /// Parses the JSON the host passes.
+    pub fn parse(json: &str) -> Result<Config, String> {
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| format!("config is not valid JSON: {e}"))?;
+        Ok(Config { value })
+    }
+
+    /// The whole config as JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// Deserializes the whole config, e.g. into a struct with
+    /// `#[serde(deny_unknown_fields)]` so typos are caught in `check_config`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(self.value.clone()).map_err(|e| format!("invalid config: {e}"))
+    }
+
+    /// The value of `key`, if present.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
+        match self.value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| format!("config `{key}`: {e}")),
+        }
+    }
+
+    /// The value of `key`, which must be present.
+    pub fn require<T: DeserializeOwned>(&self, key: &str) -> Result<T, String> {
+        self.get(key)?
+            .ok_or_else(|| format!("config needs `{key}`"))
+    }
+}
+
+/// Read-only access to the MLflow registry. Every call counts against the
+/// gate's budget; when it is used up, calls answer
+/// [`RegistryError::BudgetExhausted`] and the gate fails whatever it answers.
+pub mod registry {
+    use super::bindings::modelgate::validator::registry as imp;
+    use super::{MetricPoint, ModelVersion, RegistryError, Run};
+
+    /// Version `version` of model `name`.
+    pub fn model_version(name: &str, version: u64) -> Result<ModelVersion, RegistryError> {
+        imp::get_model_version(name, version)
+    }
+
+    /// The version of model `name` that `alias` points at.
+    pub fn model_version_by_alias(name: &str, alias: &str) -> Result<ModelVersion, RegistryError> {
+        imp::get_model_version_by_alias(name, alias)
+    }
+
+    /// Every version of model `name`, newest first.
+    pub fn model_versions(name: &str) -> Result<Vec<ModelVersion>, RegistryError> {
+        imp::list_model_versions(name)
+    }
+
+    /// Run `run_id` with its latest metrics, parameters and tags.
+    pub fn run(run_id: &str) -> Result<Run, RegistryError> {
+        imp::get_run(run_id)
+    }
+
+    /// Every logged point of metric `key` in run `run_id`, in step order.
+    pub fn metric_history(run_id: &str, key: &str) -> Result<Vec<MetricPoint>, RegistryError> {
+        imp::get_metric_history(run_id, key)
+    }
+
+    /// The run of `version`, or `Ok(None)` when it has none.
+    pub fn run_of(version: &ModelVersion) -> Result<Option<Run>, RegistryError> {
+        match &version.run_id {
+            Some(id) => match run(id) {
+                Ok(r) => Ok(Some(r)),
+                Err(RegistryError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+}
+
+/// Diagnostics shown with `modelgate validate -v` and when the gate fails.
+pub mod log {
+    use super::bindings::modelgate::validator::log::{Level, log};
+
+    /// Logs step-by-step detail.
+    pub fn trace(message: impl AsRef<str>) {
+        log(Level::Trace, message.as_ref());
+    }
+
+    /// Logs detail useful when debugging.
+    pub fn debug(message: impl AsRef<str>) {
+        log(Level::Debug, message.as_ref());
+    }
+
+    /// Logs normal progress.
+    pub fn info(message: impl AsRef<str>) {
+        log(Level::Info, message.as_ref());
+    }
+
+    /// Logs something that looks wrong.
+    pub fn warn(message: impl AsRef<str>) {
+        log(Level::Warn, message.as_ref());
+    }
+
+    /// Logs something that went wrong.
+    pub fn error(message: impl AsRef<str>) {
+        log(Level::Error, message.as_ref());
+    }
+}
+
+impl From<RegistryError> for String {
+    fn from(e: RegistryError) -> String {
+        match e {
+            RegistryError::NotFound(m) => format!("not found: {m}"),
+            RegistryError::Denied(m) => format!("denied: {m}"),
+            RegistryError::Unavailable(m) => format!("registry unavailable: {m}"),
+            RegistryError::BudgetExhausted => "registry call budget exhausted".into(),
+        }
+    }
+}
+
+impl Run {
+    /// The latest value of metric `key`, if logged.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics.iter().find(|m| m.key == key).map(|m| m.value)
+    }
+
+    /// Parameter `key`, if set.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        find(&self.params, key)
+    }
+
+    /// Tag `key`, if set.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find(&self.tags, key)
+    }
+}
+
+impl ModelVersion {
+    /// Tag `key`, if set.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find(&self.tags, key)
+    }
+}
+
+fn find<'a>(pairs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| kv.value.as_str())
+}
+
+impl Candidate {
+    /// The registered model's name.
+    pub fn name(&self) -> &str {
+        &self.version.name
+    }
+
+    /// The candidate's version number.
+    pub fn number(&self) -> u64 {
+        self.version.version
+    }
+
+    /// The latest value of metric `key` in the candidate's run.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.run.as_ref().and_then(|r| r.metric(key))
+    }
+}
+
+/// Formats a metric value for a check: up to 6 significant decimals.
+pub fn fmt_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+impl Check {
+    /// A check with only a name and an outcome.
+    pub fn new(name: impl Into<String>, passed: bool) -> Check {
+        Check {
+            name: name.into(),
+            passed,
+            observed: None,
+            expected: None,
+            detail: None,
+        }
+    }
+
+    /// Sets the observed value.
+    pub fn observed(mut self, v: impl fmt::Display) -> Check {
+        self.observed = Some(v.to_string());
+        self
+    }
+
+    /// Sets what was expected.
+    pub fn expected(mut self, v: impl fmt::Display) -> Check {
+        self.expected = Some(v.to_string());
+        self
+    }
+
+    /// Sets the detail.
+    pub fn detail(mut self, v: impl fmt::Display) -> Check {
+        self.detail = Some(v.to_string());
+        self
+    }
+
+    /// `observed >= min`; a missing or NaN value fails.
+    pub fn at_least(name: impl Into<String>, observed: Option<f64>, min: f64) -> Check {
+        Check::compare(name, observed, min, true)
+    }
+
+    /// `observed <= max`; a missing or NaN value fails.
+    pub fn at_most(name: impl Into<String>, observed: Option<f64>, max: f64) -> Check {
+        Check::compare(name, observed, max, false)
+    }
+
+    fn compare(name: impl Into<String>, observed: Option<f64>, bound: f64, ge: bool) -> Check {
+        let op = if ge { ">=" } else { "<=" };
+        let expected = format!("{op} {}", fmt_value(bound));
+        match observed {
+            None => Check::new(name, false)
+                .expected(expected)
+                .detail("metric not logged"),
+            Some(v) if v.is_nan() => Check::new(name, false)
+                .observed("NaN")
+                .expected(expected)
+                .detail("metric is NaN"),
+            Some(v) => {
+                let ok = if ge { v >= bound } else { v <= bound };
+                Check::new(name, ok)
+                    .observed(fmt_value(v))
+                    .expected(expected)
+            }
+        }
+    }
+}
+
+impl Verdict {
+    /// Passes when every check passes; the summary counts them.
+    pub fn from_checks(checks: Vec<Check>) -> Verdict {
+        let failed = checks.iter().filter(|c| !c.passed).count();
+        let summary = if failed == 0 {
+            format!("{} of {} checks passed", checks.len(), checks.len())
+        } else {
+            format!("{failed} of {} checks failed", checks.len())
+        };
+        Verdict {
+            passed: failed == 0,
+            summary,
+            checks,
+        }
+    }
+
+    /// A pass with a summary and no checks.
+    pub fn pass(summary: impl Into<String>) -> Verdict {
+        Verdict {
+            passed: true,
+            summary: summary.into(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// A failure with a summary and no checks.
+    pub fn fail(summary: impl Into<String>) -> Verdict {
+        Verdict {
+            passed: false,
+            summary: summary.into(),
+            checks: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! `builtin:threshold`: metric thresholds with MLflow's `MetricThreshold`
+//! semantics, against absolute values and against a baseline version.
+//!
+//! ```yaml
+//! executor: !wasm
+//!   plugin: builtin:threshold
+//!   config:
+//!     baseline: champion          # default baseline for change conditions: an alias or `previous`
+//!     if_no_baseline: fail        # or `pass` (first model ever)
+//!     metrics:
+//!       score:    { threshold: 0.6 }
+//!       log_loss: { threshold: 0.5, greater_is_better: false }
+//!       accuracy: { min_relative_change: 0.01, baseline: champion }
+//! ```
+//!
+//! Per metric (as `mlflow.models.MetricThreshold`, `greater_is_better`
+//! defaulting to true):
+//! - `threshold`: candidate ≥ threshold (≤ when lower is better);
+//! - `min_absolute_change` (> 0): candidate ≥ baseline + Δ (≤ baseline − Δ);
+//! - `min_relative_change` (in [0, 1]): (candidate − baseline) / |baseline| ≥ r
+//!   (sign flipped when lower is better); a zero baseline requires the
+//!   candidate to be strictly better (by 1e-10), as MLflow does.
+//!
+//! A candidate metric that is missing or NaN fails. A baseline version that
+//! lacks the metric fails the change conditions. A missing baseline version
+//! fails them too unless `if_no_baseline: pass`.
+
+use std::collections::HashMap;
+
+use modelgate_plugin::prelude::*;
+use modelgate_plugin::{Value, fmt_value};
+use serde::Deserialize;
+
+/// The gate's config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdConfig {
+    /// Default baseline for change conditions: an alias or `previous`.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    /// What a missing baseline version means for change conditions.
+    #[serde(default)]
+    pub if_no_baseline: NoBaseline,
+    /// Metric name → conditions, in config order.
+    pub metrics: serde_json::Map<String, Value>,
+}
+
+/// What to do when there is no baseline version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoBaseline {
+    /// Change conditions fail (the default).
+    #[default]
+    Fail,
+    /// Change conditions pass (e.g. the first model ever).
+    Pass,
+}
+
+/// One metric's conditions, as MLflow's `MetricThreshold`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSpec {
+    /// Absolute bound.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Minimum absolute improvement over the baseline (> 0).
+    #[serde(default)]
+    pub min_absolute_change: Option<f64>,
+    /// Minimum relative improvement over the baseline, in [0, 1].
+    #[serde(default)]
+    pub min_relative_change: Option<f64>,
+    /// Whether greater values are better (default true).
+    #[serde(default = "yes")]
+    pub greater_is_better: bool,
+    /// The baseline for this metric: an alias or `previous`.
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl MetricSpec {
+    fn needs_baseline(&self) -> bool {
+        self.min_absolute_change.is_some() || self.min_relative_change.is_some()
+    }
+}
+
+/// Parses and checks the config; every problem names the metric and field.
+pub fn parse_config(
+    config: &Config,
+) -> Result<(ThresholdConfig, Vec<(String, MetricSpec)>), String> {
+    let cfg: ThresholdConfig = config.deserialize()?;
+    if cfg.metrics.is_empty() {
+        return Err("`metrics` is empty: name at least one metric with a condition".into());
+    }
+    if let Some(b) = &cfg.baseline {
+        check_baseline_name(b, "`baseline`")?;
+    }
+    let mut specs = Vec::new();
+    for (name, value) in &cfg.metrics {
+        let spec: MetricSpec =
+            serde_json::from_value(value.clone()).map_err(|e| format!("metric `{name}`: {e}"))?;
+        if spec.threshold.is_none() && !spec.needs_baseline() {
+            return Err(format!(
+                "metric `{name}` has no condition: set `threshold`, `min_absolute_change` or `min_relative_change`"
+            ));
+        }
+        if let Some(t) = spec.threshold
+            && !t.is_finite()
+        {
+            return Err(format!(
+                "metric `{name}`: `threshold` must be a finite number"
+            ));
+        }
+        if let Some(d) = spec.min_absolute_change
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(format!(
+                "metric `{name}`: `min_absolute_change` must be a positive number, got {d}"
+            ));
+        }
+        if let Some(r) = spec.min_relative_change
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(format!(
+                "metric `{name}`: `min_relative_change` must be between 0 and 1, got {r}"
+            ));
+        }
+        if let Some(b) = &spec.baseline {
+            check_baseline_name(b, &format!("metric `{name}`: `baseline`"))?;
+        }
+        if spec.needs_baseline() && spec.baseline.is_none() && cfg.baseline.is_none() {
+            return Err(format!(
+                "metric `{name}` compares against a baseline but none is set: add `baseline: champion` (an alias) or `baseline: previous`"
+            ));
+        }
+        specs.push((name.clone(), spec));
+    }
+    Ok((cfg, specs))
+}
+
+fn check_baseline_name(b: &str, what: &str) -> Result<(), String> {
+    if b.trim().is_empty() {
+        return Err(format!("{what} must name an alias or `previous`"));
+    }
+    Ok(())
+}
+
+/// What is known about a metric's baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Baseline {
+    /// No baseline version exists (no alias, or no older version).
+    NoVersion(String),
+    /// The baseline version exists but its run lacks the metric.
+    NoMetric(String),
+    /// The baseline's value, with a label such as `champion v3`.
+    Value(f64, String),
+}
+
+/// Judges one metric; one check per metric, naming every condition.
+pub fn judge(
+    name: &str,
+    spec: &MetricSpec,
+    candidate: Option<f64>,
+    baseline: Option<&Baseline>,
+    if_no_baseline: NoBaseline,
+) -> Check {
+    let gib = spec.greater_is_better;
+    let (op, sign) = if gib { (">=", "+") } else { ("<=", "-") };
+    let mut expected: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(t) = spec.threshold {
+        expected.push(format!("{op} {}", fmt_value(t)));
+    }
+    let c = match candidate {
+        None => {
+            failures.push("metric not logged in the candidate's run".into());
+            None
+        }
+        Some(v) if v.is_nan() => {
+            failures.push("candidate value is NaN".into());
+            None
+        }
+        Some(v) => Some(v),
+    };
+    let better = |a: f64, b: f64| if gib { a >= b } else { a <= b };
+    if let (Some(c), Some(t)) = (c, spec.threshold)
+        && !better(c, t)
+    {
+        failures.push(format!("threshold {op} {} not met", fmt_value(t)));
+    }
+    if spec.needs_baseline() {
+        match baseline {
+            None => failures.push("no baseline configured".into()),
+            Some(Baseline::NoVersion(why)) => {
+                let cond = change_text(spec, op, sign, None);
+                expected.extend(cond);
+                if if_no_baseline == NoBaseline::Pass {
+                    notes.push(format!(
+                        "{why}; change conditions skipped (if_no_baseline: pass)"
+                    ));
+                } else {
+                    failures.push(format!(
+                        "{why}; set `if_no_baseline: pass` for a first model"
+                    ));
+                }
+            }
+            Some(Baseline::NoMetric(label)) => {
+                expected.extend(change_text(spec, op, sign, Some(label)));
+                failures.push(format!("baseline {label} has no `{name}` metric"));
+            }
+            Some(Baseline::Value(b, label)) => {
+                let b = *b;
+                if let Some(d) = spec.min_absolute_change {
+                    let bound = if gib { b + d } else { b - d };
+                    expected.push(format!(
+                        "{op} {} ({label} {} {sign} {})",
+                        fmt_value(bound),
+                        fmt_value(b),
+                        fmt_value(d)
+                    ));
+                    if let Some(c) = c
+                        && !better(c, bound)
+                    {
+                        failures.push(format!("not {} better than {label}", fmt_value(d)));
+                    }
+                }
+                if let Some(r) = spec.min_relative_change {
+                    if b == 0.0 {
+                        let bound = if gib { b + 1e-10 } else { b - 1e-10 };
+                        expected.push(format!("strictly better than {label} (0)"));
+                        if let Some(c) = c
+                            && !better(c, bound)
+                        {
+                            failures.push(format!("not better than {label}'s 0"));
+                        }
+                    } else {
+                        expected.push(format!(
+                            "{sign}{}% vs {label} ({})",
+                            fmt_value(r * 100.0),
+                            fmt_value(b)
+                        ));
+                        if let Some(c) = c {
+                            let rel = if gib {
+                                (c - b) / b.abs()
+                            } else {
+                                (b - c) / b.abs()
+                            };
+                            notes.push(format!("relative change {}%", fmt_value(rel * 100.0)));
+                            if rel < r || rel.is_nan() {
+                                failures.push(format!(
+                                    "improvement over {label} below {}%",
+                                    fmt_value(r * 100.0)
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut check = Check::new(name, failures.is_empty()).expected(expected.join(" and "));
+    if let Some(v) = candidate {
+        check = check.observed(fmt_value(v));
+    }
+    let detail: Vec<String> = failures.into_iter().chain(notes).collect();
+    if !detail.is_empty() {
+        check = check.detail(detail.join("; "));
+    }
+    check
+}
+
+fn change_text(spec: &MetricSpec, op: &str, sign: &str, label: Option<&String>) -> Vec<String> {
+    let who = label.map(|l| l.as_str()).unwrap_or("baseline");
+    let mut out = Vec::new();
+    if let Some(d) = spec.min_absolute_change {
+        out.push(format!("{op} {who} {sign} {}", fmt_value(d)));
+    }
+    if let Some(r) = spec.min_relative_change {
+        out.push(format!("{sign}{}% vs {who}", fmt_value(r * 100.0)));
+    }
+    out
+}
+
+fn resolve_baseline(
+    candidate: &Candidate,
+    which: &str,
+    versions: &mut Option<Vec<ModelVersion>>,
+) -> Result<(Option<ModelVersion>, String), RegistryError> {
+    if which == "previous" {
+        if versions.is_none() {
+            *versions = Some(registry::model_versions(candidate.name())?);
+        }
+        let prev = versions
+            .as_ref()
+            .into_iter()
+            .flatten()
+            .filter(|v| v.version < candidate.number() && v.status == "READY")
+            .max_by_key(|v| v.version)
+            .cloned();
+        let why = format!("no version older than {}", candidate.number());
+        return Ok((prev, why));
+    }
+    match registry::model_version_by_alias(candidate.name(), which) {
+        Ok(v) => Ok((Some(v), String::new())),
+        Err(RegistryError::NotFound(_)) => Ok((
+            None,
+            format!("model `{}` has no alias `{which}`", candidate.name()),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+struct Threshold;
+
+impl Gate for Threshold {
+    fn check_config(config: &Config) -> Result<(), String> {
+        parse_config(config).map(|_| ())
+    }
+
+    fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
+        let (cfg, specs) = parse_config(config)?;
+        let mut baselines: HashMap<String, (Option<ModelVersion>, Option<Run>, String)> =
+            HashMap::new();
+        let mut versions = None;
+        let mut checks = Vec::new();
+        for (name, spec) in &specs {
+            let which = spec.baseline.as_ref().or(cfg.baseline.as_ref());
+            let baseline = match (spec.needs_baseline(), which) {
+                (true, Some(which)) => {
+                    if !baselines.contains_key(which) {
+                        let (version, why) = resolve_baseline(candidate, which, &mut versions)
+                            .map_err(|e| {
+                                format!("failed to read baseline `{which}`: {}", String::from(e))
+                            })?;
+                        let run = match &version {
+                            Some(v) => registry::run_of(v).map_err(|e| {
+                                format!(
+                                    "failed to read baseline `{which}`'s run: {}",
+                                    String::from(e)
+                                )
+                            })?,
+                            None => None,
+                        };
+                        if let Some(v) = &version {
+                            log::debug(format!("baseline `{which}` is version {}", v.version));
+                        }
+                        baselines.insert(which.clone(), (version, run, why));
+                    }
+                    let (version, run, why) = &baselines[which];
+                    Some(match version {
+                        None => Baseline::NoVersion(why.clone()),
+                        Some(v) => {
+                            let label = if which == "previous" {
+                                format!("previous v{}", v.version)
+                            } else {
+                                format!("{which} v{}", v.version)
+                            };
+                            match run.as_ref().and_then(|r| r.metric(name)) {
+                                Some(b) => Baseline::Value(b, label),
+                                None => Baseline::NoMetric(label),
+                            }
+                        }
+                    })
+                }
+                _ => None,
+            };
+            checks.push(judge(
+                name,
+                spec,
+                candidate.metric(name),
+                baseline.as_ref(),
+                cfg.if_no_baseline,
+            ));
+        }
+        let failed = checks.iter().filter(|c| !c.passed).count();
+        let total = checks.len();
+        let summary = if failed == 0 {
+            format!("{total} of {total} metrics within thresholds")
+        } else {
+            let names: Vec<&str> = checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.name.as_str())
+                .collect();
+            format!("{failed} of {total} metrics failed: {}", names.join(", "))
+        };
+        Ok(Verdict {
+            passed: failed == 0,
+            summary,
+            checks,
+        })
+    }
+}
+
+export_gate!(Threshold);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> MetricSpec {
+        serde_json::from_str(json).expect("valid spec")
+    }
+
+    fn val(b: f64) -> Baseline {
+        Baseline::Value(b, "champion v1".into())
+    }
+
+    fn pass(s: &str, c: Option<f64>, b: Option<Baseline>) -> bool {
+        judge("m", &spec(s), c, b.as_ref(), NoBaseline::Fail).passed
+    }
+
+    #[test]
+    fn threshold_both_directions() {
+        assert!(pass(r#"{"threshold": 0.6}"#, Some(0.6), None));
+        assert!(!pass(r#"{"threshold": 0.6}"#, Some(0.59), None));
+        assert!(pass(
+            r#"{"threshold": 0.5, "greater_is_better": false}"#,
+            Some(0.5),
+            None
+        ));
+        assert!(!pass(
+            r#"{"threshold": 0.5, "greater_is_better": false}"#,
+            Some(0.51),
+            None
+        ));
+    }
+
+    #[test]
+    fn missing_and_nan_fail() {
+        assert!(!pass(r#"{"threshold": 0.6}"#, None, None));
+        assert!(!pass(r#"{"threshold": 0.6}"#, Some(f64::NAN), None));
+        // MLflow itself would pass a NaN on a relative condition; we do not.
+        assert!(!pass(
+            r#"{"min_relative_change": 0.1}"#,
+            Some(f64::NAN),
+            Some(val(1.0))
+        ));
+    }
+
+    #[test]
+    fn absolute_change() {
+        let s = r#"{"min_absolute_change": 0.05}"#;
+        assert!(pass(s, Some(0.86), Some(val(0.8))));
+        assert!(!pass(s, Some(0.84), Some(val(0.8))));
+        // Float arithmetic as MLflow does it: 0.8 + 0.05 > 0.85.
+        assert!(!pass(s, Some(0.85), Some(val(0.8))));
+        let lower = r#"{"min_absolute_change": 0.05, "greater_is_better": false}"#;
+        assert!(pass(lower, Some(0.75), Some(val(0.8))));
+        assert!(!pass(lower, Some(0.76), Some(val(0.8))));
+    }
+
+    #[test]
+    fn relative_change_uses_magnitude_and_zero_means_strictly_better() {
+        let s = r#"{"min_relative_change": 0.1}"#;
+        assert!(pass(s, Some(1.1), Some(val(1.0))));
+        assert!(!pass(s, Some(1.09), Some(val(1.0))));
+        // Negative baseline: -0.5 → -0.4 is a 20% improvement.
+        assert!(pass(s, Some(-0.4), Some(val(-0.5))));
+        assert!(!pass(s, Some(-0.6), Some(val(-0.5))));
+        assert!(pass(s, Some(1e-9), Some(val(0.0))));
+        assert!(!pass(s, Some(0.0), Some(val(0.0))));
+        let lower = r#"{"min_relative_change": 0.1, "greater_is_better": false}"#;
+        assert!(pass(lower, Some(0.89), Some(val(1.0))));
+        assert!(!pass(lower, Some(0.95), Some(val(1.0))));
+        assert!(pass(lower, Some(-1e-9), Some(val(0.0))));
+    }
+
+    #[test]
+    fn missing_baseline() {
+        let s = r#"{"min_absolute_change": 0.01}"#;
+        let none = Baseline::NoVersion("model `m` has no alias `champion`".into());
+        assert!(!pass(s, Some(1.0), Some(none.clone())));
+        assert!(judge("m", &spec(s), Some(1.0), Some(&none), NoBaseline::Pass).passed);
+        let nometric = Baseline::NoMetric("champion v1".into());
+        assert!(!judge("m", &spec(s), Some(1.0), Some(&nometric), NoBaseline::Pass).passed);
+    }
+
+    #[test]
+    fn check_shows_observed_and_expected() {
+        let c = judge(
+            "accuracy",
+            &spec(r#"{"threshold": 0.8, "min_absolute_change": 0.01}"#),
+            Some(0.9),
+            Some(&val(0.85)),
+            NoBaseline::Fail,
+        );
+        assert!(c.passed);
+        assert_eq!(c.observed.as_deref(), Some("0.9"));
+        assert_eq!(
+            c.expected.as_deref(),
+            Some(">= 0.8 and >= 0.86 (champion v1 0.85 + 0.01)")
+        );
+    }
+
+    fn config(json: &str) -> Result<(), String> {
+        parse_config(&Config::parse(json).expect("json")).map(|_| ())
+    }
+
+    #[test]
+    fn config_errors() {
+        assert!(config(r#"{"metrics": {"score": {"threshold": 0.6}}}"#).is_ok());
+        assert!(config(r#"{"metrics": {}}"#).is_err());
+        assert!(config(r#"{"metric": {"score": {"threshold": 0.6}}}"#).is_err());
+        assert!(config(r#"{"metrics": {"score": {}}}"#).is_err());
+        assert!(config(r#"{"metrics": {"score": {"treshold": 0.6}}}"#).is_err());
+        assert!(
+            config(r#"{"metrics": {"score": {"min_absolute_change": -0.1, "baseline": "c"}}}"#)
+                .is_err()
+        );
+        assert!(
+            config(r#"{"metrics": {"score": {"min_relative_change": 1.5, "baseline": "c"}}}"#)
+                .is_err()
+        );
+        assert!(config(r#"{"metrics": {"score": {"min_relative_change": 0.1}}}"#).is_err());
+        assert!(
+            config(
+                r#"{"baseline": "previous", "metrics": {"score": {"min_relative_change": 0.1}}}"#
+            )
+            .is_ok()
+        );
+        assert!(
+            config(r#"{"if_no_baseline": "maybe", "metrics": {"score": {"threshold": 1}}}"#)
+                .is_err()
+        );
+    }
+}
