@@ -16,6 +16,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("FLOOD", "guest_flood"),
     ("CHATTY", "guest_chatty"),
     ("ECHO", "guest_echo"),
+    ("FUTURE", "guest_future"),
+    ("STRANGER", "guest_stranger"),
 ];
 
 fn main() {

@@ -190,9 +190,12 @@ impl RestRegistry {
                 }
                 Err(e) => {
                     let msg = if e.is_timeout() {
-                        format!("request to {url} timed out after {:?}", self.retry.timeout)
+                        format!(
+                            "request to {} timed out after {:?}",
+                            self.base, self.retry.timeout
+                        )
                     } else {
-                        format!("failed to reach {}: {}", self.base, error_chain(&e))
+                        format!("failed to reach {}: {}", self.base, root_cause(&e))
                     };
                     (true, None, RegistryError::Unavailable(msg))
                 }
@@ -208,7 +211,7 @@ impl RestRegistry {
             attempt += 1;
             let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt, jitter_unit()));
             eprintln!(
-                "modelgate: {err}; retry {attempt} of {} in {:.1}s",
+                "modelgate: {err}; retry {attempt} of {} in {:.1}s (MLFLOW_HTTP_REQUEST_MAX_RETRIES)",
                 self.retry.max_retries,
                 delay.as_secs_f64()
             );
@@ -229,17 +232,13 @@ fn jitter_unit() -> f64 {
     f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
+/// The innermost cause, e.g. `Connection refused (os error 111)`.
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
     }
-    parts.join(": ")
+    cause.to_string()
 }
 
 /// Maps MLflow's error JSON (`error_code`, `message`) and the status to a kind.
@@ -381,6 +380,8 @@ fn run(v: &Value) -> Result<Run> {
                 .collect()
         })
         .unwrap_or_default();
+    let mut metrics: Vec<Metric> = metrics;
+    metrics.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(Run {
         run_id: opt_string(info, "run_id")
             .or_else(|| opt_string(info, "run_uuid"))
@@ -457,9 +458,19 @@ impl Registry for RestRegistry {
                 _ => break,
             }
         }
-        if out.is_empty() {
-            // Distinguish "no versions" from "no such model".
-            self.registered_model(name).await?;
+        // The search leaves out aliases (and "no versions" must be told
+        // from "no such model"): the registered model has both.
+        let model = self.registered_model(name).await?;
+        for v in &mut out {
+            if v.aliases.is_empty() {
+                v.aliases = model
+                    .aliases
+                    .iter()
+                    .filter(|(_, n)| *n == v.version)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                v.aliases.sort();
+            }
         }
         out.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(out)
@@ -482,7 +493,12 @@ impl Registry for RestRegistry {
                 "registered-models/alias",
                 &[("name", name), ("alias", alias)],
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // MLflow answers a missing alias with INVALID_PARAMETER_VALUE.
+                RegistryError::Invalid(m) if m.contains("not found") => RegistryError::NotFound(m),
+                other => other,
+            })?;
         model_version(v.get("model_version").unwrap_or(&Value::Null))
     }
 

@@ -403,24 +403,16 @@ impl Registry for SqliteRegistry {
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {
-        let (exists, points) = self.with_conn(|conn, _| {
-            let exists = conn
-                .prepare_cached("SELECT 1 FROM runs WHERE run_uuid = ?1")?
-                .exists([run_id])?;
-            let points = conn
-                .prepare_cached(
-                    "SELECT value, timestamp, step, is_nan FROM metrics
-                     WHERE run_uuid = ?1 AND key = ?2 ORDER BY step, timestamp, value",
-                )?
-                .query_map(params![run_id, key], |r| {
-                    Ok(point(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((exists, points))
-        })?;
-        if !exists {
-            return Err(RegistryError::NotFound(format!("Run '{run_id}' not found")));
-        }
-        Ok(points)
+        // As MLflow's server does, an unknown run has an empty history.
+        self.with_conn(|conn, _| {
+            conn.prepare_cached(
+                "SELECT value, timestamp, step, is_nan FROM metrics
+                 WHERE run_uuid = ?1 AND key = ?2 ORDER BY step, timestamp, value",
+            )?
+            .query_map(params![run_id, key], |r| {
+                Ok(point(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
     }
 }

@@ -1,0 +1,339 @@
+//! Process gates (`python validate.py`) against the real server, with
+//! versions registered by the AME demo's own training code.
+
+use std::sync::OnceLock;
+
+use crate::support::{Project, fixtures, mg, root, server, tempdir, train};
+
+const MODEL: &str = "proc_logreg";
+
+/// Version 1 (score 0.667, passes 0.6) and version 2 (score 0.5, fails),
+/// trained by `examples/logreg/train.py`; alias `champion` → version 1.
+fn versions() -> (u64, u64) {
+    static V: OnceLock<(u64, u64)> = OnceLock::new();
+    *V.get_or_init(|| {
+        let good = train(MODEL, &[]);
+        let bad = train(MODEL, &["--negative-weight", "10"]);
+        fixtures(&serde_json::json!([
+            {"op": "alias", "model": MODEL, "alias": "champion", "version": good}
+        ]));
+        (good, bad)
+    })
+}
+
+/// The guide's project file (legacy format) for model `proc_logreg`, with
+/// the demo's `validate.py`.
+fn project() -> Project {
+    let yaml = std::fs::read_to_string(root().join("examples/logreg/ame.process.yaml"))
+        .expect("example")
+        .replace("name: logreg", &format!("name: {MODEL}"));
+    let p = Project::new(&yaml);
+    p.copy("examples/logreg/validate.py", "validate.py");
+    p
+}
+
+#[test]
+fn a_passing_and_a_failing_process_gate() {
+    let (good, bad) = versions();
+    let p = project();
+    let srv = server();
+    let ok = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--version",
+        &good.to_string(),
+    ]);
+    assert_eq!(ok.code, 0, "{ok}");
+    assert!(ok.stdout.contains("✔ mlflow_validation  process"), "{ok}");
+    assert!(
+        ok.stdout.contains(&format!(
+            "PASS: 1 of 1 gates passed for {MODEL} version {good}"
+        )),
+        "{ok}"
+    );
+    let fail = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--version",
+        &bad.to_string(),
+    ]);
+    assert_eq!(fail.code, 1, "{fail}");
+    assert!(
+        fail.stdout.contains("✘ mlflow_validation  process"),
+        "{fail}"
+    );
+    assert!(fail.stdout.contains("exited with code 1"), "{fail}");
+    // The script's own output explains the failure.
+    assert!(
+        fail.stdout.contains("score 0.5000 (threshold 0.6)"),
+        "{fail}"
+    );
+    // Without --version, the newest READY version (the bad one) is judged.
+    let latest = mg(&[
+        "validate",
+        MODEL,
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+    ]);
+    assert_eq!(latest.code, 1, "{latest}");
+    assert!(
+        latest.stdout.contains(&format!("version {bad} ")),
+        "{latest}"
+    );
+}
+
+#[test]
+fn version_by_number_and_by_alias() {
+    let (good, _) = versions();
+    let p = project();
+    let srv = server();
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--alias",
+        "champion",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let r = out.json();
+    assert_eq!(r["models"][0]["version"], good);
+    assert_eq!(r["models"][0]["selected_by"], "alias:champion");
+    let missing = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--alias",
+        "nobody",
+    ]);
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains(&format!("model `{MODEL}` has no alias `nobody`")),
+        "{missing}"
+    );
+    let missing = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--version",
+        "999",
+    ]);
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains(&format!("model `{MODEL}` has no version 999")),
+        "{missing}"
+    );
+}
+
+#[test]
+fn an_unregistered_model_is_exit_2_with_its_name() {
+    let p = Project::new(
+        "name: p\nmodels:\n  - name: never_registered\n    validationTask: {runcommand: 'true'}\n",
+    );
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &server().uri,
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("model `never_registered` is not registered"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint:"), "{out}");
+}
+
+#[test]
+fn raising_the_threshold_to_0_7_fails() {
+    let (good, _) = versions();
+    let p = project();
+    let yaml = std::fs::read_to_string(p.dir.path().join("ame.yaml")).expect("read");
+    let yaml = yaml.replace(
+        "    runcommand: python validate.py",
+        "    runcommand: python validate.py\n    env:\n      - key: SCORE_THRESHOLD\n        val: '0.7'",
+    );
+    p.write("ame.yaml", yaml.as_bytes());
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &server().uri,
+        "--version",
+        &good.to_string(),
+    ]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("(threshold 0.7)"), "{out}");
+}
+
+#[test]
+fn the_gate_sees_the_candidate_in_its_environment() {
+    let (good, _) = versions();
+    let srv = server();
+    let p = Project::new(&format!(
+        "name: p
+models:
+  - name: {MODEL}
+    validationTask:
+      name: env_dump
+      executor: !pip
+        command: env > seen.env
+      env:
+        - key: EXTRA
+          val: from-task
+"
+    ));
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--version",
+        &good.to_string(),
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let seen = std::fs::read_to_string(p.dir.path().join("seen.env"))
+        .expect("gate ran in the project dir");
+    assert!(
+        seen.contains(&format!("MODELGATE_MODEL_NAME={MODEL}\n")),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(&format!("MODELGATE_MODEL_VERSION={good}\n")),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(&format!("MLFLOW_TRACKING_URI={}\n", srv.uri)),
+        "{seen}"
+    );
+    assert!(seen.contains("EXTRA=from-task\n"), "{seen}");
+    let run_id = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("MODELGATE_RUN_ID="))
+        .expect("run id passed");
+    assert_eq!(run_id.len(), 32, "{seen}");
+}
+
+#[test]
+fn a_gate_that_sleeps_past_its_timeout_is_killed_with_its_children() {
+    // No server needed: the candidate comes from the example's mlflow.db.
+    let p = Project::new(
+        "name: p
+models:
+  - name: logreg
+    validationTasks:
+      - name: sleeper
+        runcommand: sleep 300 & echo $! > bg.pid; echo started; sleep 300
+        timeout: 1s
+      - name: after
+        runcommand: echo still running gates
+",
+    );
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let r = out.json();
+    let gates = &r["models"][0]["gates"];
+    assert_eq!(gates[0]["passed"], false);
+    assert_eq!(
+        gates[0]["cause"],
+        "timed out after 1.00s (process group killed)"
+    );
+    assert_eq!(gates[0]["output"], "started\n");
+    assert_eq!(gates[1]["passed"], true, "{out}");
+    let pid: i32 = std::fs::read_to_string(p.dir.path().join("bg.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    // A killed child may linger as a zombie until reaped; any other state
+    // means it survived.
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        if state.is_empty() || state == "Z" || state == "X" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        state.is_empty() || state == "Z" || state == "X",
+        "background sleep {pid} survived in state {state}"
+    );
+    // Human output names the timeout too.
+    let human = mg(&["validate", "--project", &p.path()]);
+    assert_eq!(human.code, 1, "{human}");
+    assert!(human.stdout.contains("✘ sleeper  process"), "{human}");
+    assert!(human.stdout.contains("timed out after 1.00s"), "{human}");
+}
+
+#[test]
+fn the_registry_unreachable_is_exit_2_with_a_hint() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let example = root().join("examples/logreg");
+    let out = mg(&[
+        "validate",
+        "--project",
+        example.to_str().expect("utf-8"),
+        "--tracking-uri",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(out.stderr.contains("Connection refused"), "{out}");
+    assert!(
+        out.stderr
+            .contains("hint: check that the tracking server is running"),
+        "{out}"
+    );
+}
+
+#[test]
+fn no_tracking_uri_anywhere_is_exit_2_with_a_hint() {
+    let p =
+        Project::new("name: p\nmodels:\n  - name: m\n    validationTask: {runcommand: 'true'}\n");
+    let dir = tempdir();
+    let out = crate::support::run(
+        crate::support::modelgate()
+            .args(["validate", "--project", &p.path()])
+            .current_dir(dir.path()),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("hint: set MLFLOW_TRACKING_URI"),
+        "{out}"
+    );
+}

@@ -1,0 +1,294 @@
+//! Shared machinery: the real MLflow server (one per test run), the test
+//! environment's Python, training and fixture scripts, and a ready command
+//! for the built `modelgate` binary.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// The test environment's Python; panics with instructions when missing.
+pub fn python() -> PathBuf {
+    let py = root().join(".venv/bin/python");
+    assert!(
+        py.is_file(),
+        "the test environment is missing: {} does not exist.\n\
+         Run `scripts/setup` (creates .venv with pinned mlflow and scikit-learn), \
+         or `scripts/test` to set up and run everything.",
+        py.display()
+    );
+    py
+}
+
+/// A directory under the system temp dir that lives as long as the value.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("modelgate-e2e-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// The MLflow tracking server shared by the whole test run.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub uri: String,
+    /// Where its database and artifacts live.
+    pub dir: PathBuf,
+    /// `serve.py`, which stops the server when this test binary exits.
+    _watchdog: std::process::Child,
+}
+
+impl Server {
+    /// The server's SQLite database, for reading it directly.
+    pub fn sqlite_uri(&self) -> String {
+        format!("sqlite:///{}", self.dir.join("mlflow.db").display())
+    }
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+/// Starts the server on first use (a free port, a temp SQLite store) and
+/// returns it; it stops when the test binary exits.
+pub fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        let python = python();
+        let dir = std::env::temp_dir().join(format!("modelgate-mlflow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("server dir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let template = root().join(".venv/mlflow-template.db");
+        let mut cmd = Command::new(&python);
+        cmd.arg(root().join("tests/env/serve.py"))
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--parent", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if template.is_file() {
+            cmd.arg("--template").arg(&template);
+        }
+        let watchdog = cmd.spawn().expect("start tests/env/serve.py");
+        let uri = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if health(port) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mlflow server did not come up on {uri}; see {}",
+                dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Server {
+            uri,
+            dir,
+            _watchdog: watchdog,
+        }
+    })
+}
+
+fn health(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// The shared compile cache of this test run.
+pub fn cache_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("modelgate-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("cache dir");
+        d
+    })
+    .clone()
+}
+
+/// `modelgate` with a clean environment: no tracking URI, no colour, the
+/// run's compile cache, and the test environment's `python` first on PATH.
+pub fn modelgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelgate"));
+    let venv_bin = root().join(".venv/bin");
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env_remove("MLFLOW_TRACKING_URI")
+        .env("NO_COLOR", "1")
+        .env("MODELGATE_CACHE_DIR", cache_dir())
+        .env("PATH", format!("{}:{path}", venv_bin.display()))
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        .env("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0");
+    cmd
+}
+
+/// Runs a command to completion.
+pub fn run(cmd: &mut Command) -> Outcome {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `modelgate ARGS…`.
+pub fn mg(args: &[&str]) -> Outcome {
+    run(modelgate().args(args))
+}
+
+/// Runs the AME demo's `train.py` against the server, registering a new
+/// version of `model`; returns the new version number.
+pub fn train(model: &str, extra: &[&str]) -> u64 {
+    let srv = server();
+    let dir = tempdir();
+    let out = run(Command::new(python())
+        .arg(root().join("examples/logreg/train.py"))
+        .args(["--model-name", model])
+        .args(extra)
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &srv.uri));
+    assert_eq!(out.code, 0, "train.py failed:\n{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Created version"))
+        .unwrap_or_else(|| panic!("no version in train.py output:\n{out}"));
+    line.split('\'')
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read version from {line:?}"))
+}
+
+/// A version registered by `tests/env/fixtures.py`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Registered {
+    /// The model.
+    pub model: String,
+    /// Its new version.
+    pub version: u64,
+    /// The run behind it.
+    pub run_id: String,
+}
+
+/// Runs `tests/env/fixtures.py` with `ops` against the server.
+pub fn fixtures(ops: &serde_json::Value) -> Vec<Registered> {
+    let srv = server();
+    let dir = tempdir();
+    let input = dir.path().join("ops.json");
+    std::fs::write(&input, ops.to_string()).expect("write ops");
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' '{}' < '{}'",
+            python().display(),
+            root().join("tests/env/fixtures.py").display(),
+            input.display()
+        ))
+        .current_dir(dir.path())
+        .env("MLFLOW_TRACKING_URI", &srv.uri));
+    assert_eq!(out.code, 0, "fixtures.py failed:\n{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MODELGATE_FIXTURES "))
+        .unwrap_or_else(|| panic!("no result line from fixtures.py:\n{out}"));
+    serde_json::from_str(line).expect("fixtures result")
+}
+
+/// A temporary project directory with an `ame.yaml`.
+pub struct Project {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// Writes `yaml` as `ame.yaml` in a new temp dir.
+    pub fn new(yaml: &str) -> Project {
+        let dir = tempdir();
+        std::fs::write(dir.path().join("ame.yaml"), yaml).expect("write ame.yaml");
+        Project { dir }
+    }
+
+    /// The directory, as a string for `--project`.
+    pub fn path(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    /// Copies a file from the repository into the project.
+    pub fn copy(&self, from_root: &str, name: &str) -> &Self {
+        std::fs::copy(root().join(from_root), self.dir.path().join(name)).expect("copy");
+        self
+    }
+
+    /// Copies a file given by absolute path into the project.
+    pub fn copy_abs(&self, from: &str, name: &str) -> &Self {
+        std::fs::copy(from, self.dir.path().join(name)).expect("copy");
+        self
+    }
+
+    /// Writes a file into the project.
+    pub fn write(&self, name: &str, contents: &[u8]) -> &Self {
+        std::fs::write(self.dir.path().join(name), contents).expect("write");
+        self
+    }
+}

@@ -1,0 +1,374 @@
+//! WebAssembly gates through the CLI: the bundled example, champion versus
+//! challenger on a real server, integrity (sha256 pins, the compile cache)
+//! and refusing what cannot run.
+
+use serde_json::json;
+
+use crate::guests;
+use crate::support::{Project, fixtures, mg, modelgate, root, run, server};
+
+fn example() -> String {
+    root().join("examples/logreg").display().to_string()
+}
+
+#[test]
+fn the_bundled_example_passes_without_a_server() {
+    let out = mg(&["validate", "--project", &example()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("logreg version 1 (run "), "{out}");
+    assert!(out.stdout.contains("✔ quality_gate  wasm"), "{out}");
+    assert!(
+        out.stdout.contains("1 of 1 metrics within thresholds"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .ends_with("PASS: 1 of 1 gates passed for logreg version 1\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_bundled_example_fails_at_0_7() {
+    let yaml = std::fs::read_to_string(root().join("examples/logreg/ame.yaml"))
+        .expect("example")
+        .replace("threshold: 0.6", "threshold: 0.7");
+    let p = Project::new(&yaml);
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = mg(&["validate", "--project", &p.path()]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout
+            .contains("✘ score: observed 0.666667, expected >= 0.7"),
+        "{out}"
+    );
+}
+
+fn champion_project(model: &str, extra: &str) -> Project {
+    Project::new(&format!(
+        "name: cc
+models:
+  - name: {model}
+    validationTask:
+      name: beats_champion
+      executor: !wasm
+        plugin: builtin:threshold
+        config:
+          baseline: champion
+{extra}          metrics:
+            accuracy: {{threshold: 0.7, min_relative_change: 0.02}}
+            log_loss: {{min_absolute_change: 0.01, greater_is_better: false}}
+"
+    ))
+}
+
+#[test]
+fn champion_versus_challenger() {
+    let model = "churn";
+    fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.80, "log_loss": 0.40}},
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.83, "log_loss": 0.35}},
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.81, "log_loss": 0.30}},
+        {"op": "alias", "model": model, "alias": "champion", "version": 1},
+        {"op": "alias", "model": model, "alias": "challenger", "version": 2}
+    ]));
+    let p = champion_project(model, "");
+    let srv = server();
+    let ok = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--alias",
+        "challenger",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(ok.code, 0, "{ok}");
+    let checks = &ok.json()["models"][0]["gates"][0]["checks"];
+    assert_eq!(checks[0]["name"], "accuracy");
+    assert_eq!(checks[0]["observed"], "0.83");
+    assert_eq!(checks[0]["expected"], ">= 0.7 and +2% vs champion v1 (0.8)");
+    assert_eq!(checks[1]["expected"], "<= 0.39 (champion v1 0.4 - 0.01)");
+    // Version 3 improves the loss but not accuracy by 2%.
+    let worse = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "--version",
+        "3",
+    ]);
+    assert_eq!(worse.code, 1, "{worse}");
+    assert!(worse.stdout.contains("✘ beats_champion"), "{worse}");
+    assert!(
+        worse.stdout.contains("1 of 2 metrics failed: accuracy"),
+        "{worse}"
+    );
+    assert!(
+        worse.stdout.contains("✘ accuracy: observed 0.81"),
+        "{worse}"
+    );
+}
+
+#[test]
+fn no_champion_fails_unless_configured_to_pass() {
+    let model = "first_model";
+    fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.9, "log_loss": 0.2}}
+    ]));
+    let srv = server();
+    let strict = champion_project(model, "");
+    let out = mg(&[
+        "validate",
+        "--project",
+        &strict.path(),
+        "--tracking-uri",
+        &srv.uri,
+    ]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("model `{model}` has no alias `champion`")),
+        "{out}"
+    );
+    let lenient = champion_project(model, "          if_no_baseline: pass\n");
+    let out = mg(&[
+        "validate",
+        "--project",
+        &lenient.path(),
+        "--tracking-uri",
+        &srv.uri,
+        "-v",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("change conditions skipped (if_no_baseline: pass)"),
+        "{out}"
+    );
+}
+
+fn pinned_project(pin: &str) -> Project {
+    let p = Project::new(&format!(
+        "name: p
+models:
+  - name: logreg
+    validationTask:
+      name: pinned
+      executor: !wasm
+        plugin: builtin:threshold
+        sha256: {pin}
+        config:
+          metrics:
+            score: {{threshold: 0.6}}
+"
+    ));
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    p
+}
+
+#[test]
+fn sha256_pins_are_enforced() {
+    let inspect = mg(&["plugin", "inspect", "builtin:threshold", "--json"]);
+    assert_eq!(inspect.code, 0, "{inspect}");
+    let sha = inspect.json()["sha256"].as_str().expect("sha").to_string();
+    assert_eq!(sha.len(), 64);
+    let ok = mg(&["validate", "--project", &pinned_project(&sha).path()]);
+    assert_eq!(ok.code, 0, "{ok}");
+    let wrong = "0".repeat(64);
+    let out = mg(&["validate", "--project", &pinned_project(&wrong).path()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "has sha256 {sha}, but the project file pins {wrong}"
+        )),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint:"), "{out}");
+}
+
+#[test]
+fn a_corrupted_cache_entry_is_recompiled_not_trusted() {
+    let cache = crate::support::tempdir();
+    let with_cache = |args: &[&str]| {
+        run(modelgate()
+            .args(args)
+            .env("MODELGATE_CACHE_DIR", cache.path()))
+    };
+    let first = with_cache(&["plugin", "inspect", "builtin:threshold"]);
+    assert_eq!(first.code, 0, "{first}");
+    assert!(first.stdout.contains("(compiled)"), "{first}");
+    let second = with_cache(&["plugin", "inspect", "builtin:threshold"]);
+    assert!(
+        second.stdout.contains("loaded from the compile cache"),
+        "{second}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(cache.path().join("components"))
+        .expect("cache dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    // Flip bytes in the middle of the compiled code.
+    let mut bytes = std::fs::read(&entries[0]).expect("entry");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&entries[0], &bytes).expect("corrupt");
+    let third = with_cache(&["plugin", "inspect", "builtin:threshold"]);
+    assert_eq!(third.code, 0, "{third}");
+    assert!(
+        third
+            .stdout
+            .contains("cache entry rejected: checksum mismatch"),
+        "{third}"
+    );
+    // The gate still works, and the entry was replaced by a good one.
+    let example = example();
+    let out = with_cache(&["validate", "--project", &example]);
+    assert_eq!(out.code, 0, "{out}");
+    let fourth = with_cache(&["plugin", "inspect", "builtin:threshold"]);
+    assert!(
+        fourth.stdout.contains("loaded from the compile cache"),
+        "{fourth}"
+    );
+    // A truncated entry too.
+    std::fs::write(&entries[0], b"MGCWASM1").expect("truncate");
+    let fifth = with_cache(&["plugin", "inspect", "builtin:threshold"]);
+    assert!(fifth.stdout.contains("cache entry rejected"), "{fifth}");
+}
+
+#[test]
+fn a_config_error_stops_before_any_model_is_judged() {
+    let p = Project::new(
+        "name: p
+models:
+  - name: logreg
+    validationTasks:
+      - name: fine
+        runcommand: touch ran
+      - name: typo
+        executor: !wasm
+          plugin: builtin:threshold
+          config:
+            metrics:
+              score: {treshold: 0.6}
+",
+    );
+    // An unreachable registry proves the registry was never asked.
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("failed to load gate `typo` of model `logreg`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("rejected its config: metric `score`: unknown field `treshold`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("hint: fix the task's `config:`"),
+        "{out}"
+    );
+    assert!(
+        !p.dir.path().join("ran").exists(),
+        "a gate ran before the config error"
+    );
+}
+
+#[test]
+fn what_is_not_a_gate_is_refused_with_expected_and_found() {
+    let p = Project::new("");
+    p.write("notes.wasm", b"this is not wasm");
+    p.write("core.wasm", b"\0asm\x01\0\0\0");
+    p.copy_abs(guests::FUTURE, "future.wasm");
+    p.copy_abs(guests::STRANGER, "stranger.wasm");
+    let cases = [
+        ("notes.wasm", "is not a WebAssembly file"),
+        (
+            "core.wasm",
+            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.1.0` was expected",
+        ),
+        (
+            "future.wasm",
+            "it was built against `modelgate:validator@0.2.0`, but this modelgate runs `modelgate:validator@0.1.0`",
+        ),
+        (
+            "stranger.wasm",
+            "it exports `run` (func); expected functions `check-config` and `validate`",
+        ),
+        ("missing.wasm", "failed to read plugin"),
+    ];
+    for (file, expected) in cases {
+        p.write(
+            "ame.yaml",
+            format!("name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm {{plugin: {file}}}\n").as_bytes(),
+        );
+        let out = mg(&[
+            "validate",
+            "--project",
+            &p.path(),
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ]);
+        assert_eq!(out.code, 2, "{file}: {out}");
+        assert!(out.stderr.contains(expected), "{file}: {out}");
+        assert!(out.stderr.contains("hint:"), "{file}: {out}");
+    }
+    let unknown = Project::new(
+        "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm {plugin: 'builtin:treshold'}\n",
+    );
+    let out = mg(&[
+        "validate",
+        "--project",
+        &unknown.path(),
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("did you mean `builtin:threshold`?"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plugin_inspect_describes_a_component() {
+    let out = mg(&["plugin", "inspect", "builtin:threshold"]);
+    assert_eq!(out.code, 0, "{out}");
+    let s = &out.stdout;
+    assert!(
+        s.contains("world     modelgate:validator/validator@0.1.0"),
+        "{out}"
+    );
+    assert!(s.contains("runnable  yes"), "{out}");
+    assert!(s.contains("  check-config  (func)"), "{out}");
+    assert!(s.contains("  validate  (func)"), "{out}");
+    assert!(
+        s.contains("  modelgate:validator/registry@0.1.0  (instance)"),
+        "{out}"
+    );
+    let future = mg(&["plugin", "inspect", guests::FUTURE]);
+    assert_eq!(future.code, 2, "{future}");
+    assert!(
+        future
+            .stdout
+            .contains("world     modelgate:validator/validator@0.2.0"),
+        "{future}"
+    );
+    assert!(future.stdout.contains("runnable  no: "), "{future}");
+}

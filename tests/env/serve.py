@@ -1,0 +1,78 @@
+"""Runs a real MLflow tracking server for the end-to-end tests.
+
+    python serve.py --port PORT --dir DIR [--parent PID] [--template DB]
+
+Starts `mlflow server` on 127.0.0.1:PORT with a SQLite store in DIR (copied
+from TEMPLATE, an already-migrated database, when given) and artifacts in
+DIR/artifacts. Stops the server when the parent process (the test binary)
+exits, so no server outlives a test run.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--parent", type=int, default=os.getppid())
+    p.add_argument("--template")
+    args = p.parse_args()
+
+    os.makedirs(args.dir, exist_ok=True)
+    db = os.path.join(args.dir, "mlflow.db")
+    if args.template and os.path.exists(args.template) and not os.path.exists(db):
+        shutil.copyfile(args.template, db)
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    log = open(os.path.join(args.dir, "server.log"), "ab")
+    server = subprocess.Popen(
+        [
+            mlflow, "server",
+            "--backend-store-uri", f"sqlite:///{db}",
+            "--default-artifact-root", os.path.join(args.dir, "artifacts"),
+            "--host", "127.0.0.1",
+            "--port", str(args.port),
+            "--workers", "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def stop(*_):
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=10)
+        except Exception:
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except Exception:
+                pass
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while alive(args.parent) and server.poll() is None:
+        time.sleep(0.5)
+    stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
