@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::support::{Project, fixtures, mg, root, server, tempdir, train};
+use crate::support::{Project, fixtures, mg, root, server, tempdir, train, validate};
 
 const MODEL: &str = "proc_logreg";
 
@@ -37,15 +37,7 @@ fn a_passing_and_a_failing_process_gate() {
     let (good, bad) = versions();
     let p = project();
     let srv = server();
-    let ok = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--version",
-        &good.to_string(),
-    ]);
+    let ok = validate(&p.path(), &srv.uri, &["--version", &good.to_string()]);
     assert_eq!(ok.code, 0, "{ok}");
     assert!(ok.stdout.contains("✔ mlflow_validation  process"), "{ok}");
     assert!(
@@ -54,15 +46,7 @@ fn a_passing_and_a_failing_process_gate() {
         )),
         "{ok}"
     );
-    let fail = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--version",
-        &bad.to_string(),
-    ]);
+    let fail = validate(&p.path(), &srv.uri, &["--version", &bad.to_string()]);
     assert_eq!(fail.code, 1, "{fail}");
     assert!(
         fail.stdout.contains("✘ mlflow_validation  process"),
@@ -95,30 +79,16 @@ fn version_by_number_and_by_alias() {
     let (good, _) = versions();
     let p = project();
     let srv = server();
-    let out = mg(&[
-        "validate",
-        "--project",
+    let out = validate(
         &p.path(),
-        "--tracking-uri",
         &srv.uri,
-        "--alias",
-        "champion",
-        "--format",
-        "json",
-    ]);
+        &["--alias", "champion", "--format", "json"],
+    );
     assert_eq!(out.code, 0, "{out}");
     let r = out.json();
     assert_eq!(r["models"][0]["version"], good);
     assert_eq!(r["models"][0]["selected_by"], "alias:champion");
-    let missing = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--alias",
-        "nobody",
-    ]);
+    let missing = validate(&p.path(), &srv.uri, &["--alias", "nobody"]);
     assert_eq!(missing.code, 2, "{missing}");
     assert!(
         missing
@@ -126,15 +96,7 @@ fn version_by_number_and_by_alias() {
             .contains(&format!("model `{MODEL}` has no alias `nobody`")),
         "{missing}"
     );
-    let missing = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--version",
-        "999",
-    ]);
+    let missing = validate(&p.path(), &srv.uri, &["--version", "999"]);
     assert_eq!(missing.code, 2, "{missing}");
     assert!(
         missing
@@ -149,13 +111,7 @@ fn an_unregistered_model_is_exit_2_with_its_name() {
     let p = Project::new(
         "name: p\nmodels:\n  - name: never_registered\n    validationTask: {runcommand: 'true'}\n",
     );
-    let out = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &server().uri,
-    ]);
+    let out = validate(&p.path(), &server().uri, &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr
@@ -175,15 +131,7 @@ fn raising_the_threshold_to_0_7_fails() {
         "    runcommand: python validate.py\n    env:\n      - key: SCORE_THRESHOLD\n        val: '0.7'",
     );
     p.write("ame.yaml", yaml.as_bytes());
-    let out = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &server().uri,
-        "--version",
-        &good.to_string(),
-    ]);
+    let out = validate(&p.path(), &server().uri, &["--version", &good.to_string()]);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stdout.contains("(threshold 0.7)"), "{out}");
 }
@@ -205,15 +153,7 @@ models:
           val: from-task
 "
     ));
-    let out = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--version",
-        &good.to_string(),
-    ]);
+    let out = validate(&p.path(), &srv.uri, &["--version", &good.to_string()]);
     assert_eq!(out.code, 0, "{out}");
     let seen = std::fs::read_to_string(p.dir.path().join("seen.env"))
         .expect("gate ran in the project dir");
@@ -304,13 +244,11 @@ fn the_registry_unreachable_is_exit_2_with_a_hint() {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     let example = root().join("examples/logreg");
-    let out = mg(&[
-        "validate",
-        "--project",
+    let out = validate(
         example.to_str().expect("utf-8"),
-        "--tracking-uri",
         &format!("http://127.0.0.1:{port}"),
-    ]);
+        &[],
+    );
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stdout.is_empty(), "{out}");
     assert!(out.stderr.contains("Connection refused"), "{out}");

@@ -1,6 +1,6 @@
 //! The project file: both AME formats, and errors with positions.
 
-use crate::support::{Project, mg, root};
+use crate::support::{Project, mg, root, validate};
 
 const CURRENT: &str = "name: sklearn_logistic_regression
 models:
@@ -95,13 +95,7 @@ tasks:
     assert!(e.contains("did you mean `command`?"), "{out}");
     assert!(e.contains("has 4 problems"), "{out}");
     // `validate` refuses the same file before touching any registry.
-    let out = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        "http://127.0.0.1:9",
-    ]);
+    let out = validate(&p.path(), "http://127.0.0.1:9", &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("unknown key `validationTsk`"), "{out}");
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::guests;
-use crate::support::{Project, fixtures, mg, modelgate, root, run, server, train};
+use crate::support::{Project, fixtures, mg, modelgate, root, run, server, train, validate};
 
 /// Keeps what must not differ between backends: drops timings, the URI and
 /// the project path.
@@ -127,15 +127,7 @@ fn the_example_against_a_server_fed_by_train_py() {
     let version = train("logreg", &[]);
     let example = root().join("examples/logreg");
     let example = example.to_str().expect("utf-8");
-    let served = mg(&[
-        "validate",
-        "--project",
-        example,
-        "--tracking-uri",
-        &server().uri,
-        "--format",
-        "json",
-    ]);
+    let served = validate(example, &server().uri, &["--format", "json"]);
     assert_eq!(served.code, 0, "{served}");
     let bundled = mg(&["validate", "--project", example, "--format", "json"]);
     assert_eq!(bundled.code, 0, "{bundled}");
@@ -147,12 +139,6 @@ fn the_example_against_a_server_fed_by_train_py() {
     );
     // The guide's process gate, through the same server.
     let process = root().join("examples/logreg/ame.process.yaml");
-    let out = mg(&[
-        "validate",
-        "--project",
-        process.to_str().expect("utf-8"),
-        "--tracking-uri",
-        &server().uri,
-    ]);
+    let out = validate(process.to_str().expect("utf-8"), &server().uri, &[]);
     assert_eq!(out.code, 0, "{out}");
 }

@@ -196,6 +196,13 @@ pub fn mg(args: &[&str]) -> Outcome {
     run(modelgate().args(args))
 }
 
+/// Runs `modelgate validate --project PROJECT --tracking-uri URI EXTRA…`.
+pub fn validate(project: &str, uri: &str, extra: &[&str]) -> Outcome {
+    run(modelgate()
+        .args(["validate", "--project", project, "--tracking-uri", uri])
+        .args(extra))
+}
+
 /// Runs the AME demo's `train.py` against the server, registering a new
 /// version of `model`; returns the new version number.
 pub fn train(model: &str, extra: &[&str]) -> u64 {

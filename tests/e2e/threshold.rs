@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{Project, fixtures, mg, python, root, run, server, tempdir};
+use crate::support::{Project, fixtures, python, root, run, server, tempdir, validate};
 
 /// (thresholds, candidate metrics, baseline metrics or none).
 fn cases() -> Vec<(Value, Value, Option<Value>)> {
@@ -292,15 +292,7 @@ fn builtin_threshold_agrees_with_mlflow_on_every_row() {
     let p = Project::new(&yaml);
     let srv = server();
     for uri in [srv.uri.clone(), srv.sqlite_uri()] {
-        let out = mg(&[
-            "validate",
-            "--project",
-            &p.path(),
-            "--tracking-uri",
-            &uri,
-            "--format",
-            "json",
-        ]);
+        let out = validate(&p.path(), &uri, &["--format", "json"]);
         assert!(out.code == 0 || out.code == 1, "{out}");
         let report = out.json();
         let models = report["models"].as_array().expect("models");

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::guests;
-use crate::support::{Project, fixtures, mg, modelgate, root, run, server};
+use crate::support::{Project, fixtures, mg, modelgate, root, run, server, validate};
 
 fn example() -> String {
     root().join("examples/logreg").display().to_string()
@@ -74,17 +74,11 @@ fn champion_versus_challenger() {
     ]));
     let p = champion_project(model, "");
     let srv = server();
-    let ok = mg(&[
-        "validate",
-        "--project",
+    let ok = validate(
         &p.path(),
-        "--tracking-uri",
         &srv.uri,
-        "--alias",
-        "challenger",
-        "--format",
-        "json",
-    ]);
+        &["--alias", "challenger", "--format", "json"],
+    );
     assert_eq!(ok.code, 0, "{ok}");
     let checks = &ok.json()["models"][0]["gates"][0]["checks"];
     assert_eq!(checks[0]["name"], "accuracy");
@@ -92,15 +86,7 @@ fn champion_versus_challenger() {
     assert_eq!(checks[0]["expected"], ">= 0.7 and +2% vs champion v1 (0.8)");
     assert_eq!(checks[1]["expected"], "<= 0.39 (champion v1 0.4 - 0.01)");
     // Version 3 improves the loss but not accuracy by 2%.
-    let worse = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "--version",
-        "3",
-    ]);
+    let worse = validate(&p.path(), &srv.uri, &["--version", "3"]);
     assert_eq!(worse.code, 1, "{worse}");
     assert!(worse.stdout.contains("✘ beats_champion"), "{worse}");
     assert!(
@@ -121,13 +107,7 @@ fn no_champion_fails_unless_configured_to_pass() {
     ]));
     let srv = server();
     let strict = champion_project(model, "");
-    let out = mg(&[
-        "validate",
-        "--project",
-        &strict.path(),
-        "--tracking-uri",
-        &srv.uri,
-    ]);
+    let out = validate(&strict.path(), &srv.uri, &[]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
         out.stdout
@@ -135,14 +115,7 @@ fn no_champion_fails_unless_configured_to_pass() {
         "{out}"
     );
     let lenient = champion_project(model, "          if_no_baseline: pass\n");
-    let out = mg(&[
-        "validate",
-        "--project",
-        &lenient.path(),
-        "--tracking-uri",
-        &srv.uri,
-        "-v",
-    ]);
+    let out = validate(&lenient.path(), &srv.uri, &["-v"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout
@@ -262,13 +235,7 @@ models:
 ",
     );
     // An unreachable registry proves the registry was never asked.
-    let out = mg(&[
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        "http://127.0.0.1:9",
-    ]);
+    let out = validate(&p.path(), "http://127.0.0.1:9", &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr
@@ -318,13 +285,7 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
             "ame.yaml",
             format!("name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm {{plugin: {file}}}\n").as_bytes(),
         );
-        let out = mg(&[
-            "validate",
-            "--project",
-            &p.path(),
-            "--tracking-uri",
-            "http://127.0.0.1:9",
-        ]);
+        let out = validate(&p.path(), "http://127.0.0.1:9", &[]);
         assert_eq!(out.code, 2, "{file}: {out}");
         assert!(out.stderr.contains(expected), "{file}: {out}");
         assert!(out.stderr.contains("hint:"), "{file}: {out}");
@@ -332,13 +293,7 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
     let unknown = Project::new(
         "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm {plugin: 'builtin:treshold'}\n",
     );
-    let out = mg(&[
-        "validate",
-        "--project",
-        &unknown.path(),
-        "--tracking-uri",
-        "http://127.0.0.1:9",
-    ]);
+    let out = validate(&unknown.path(), "http://127.0.0.1:9", &[]);
     assert_eq!(out.code, 2, "{out}");
     assert!(
         out.stderr.contains("did you mean `builtin:threshold`?"),
