@@ -16,6 +16,8 @@ pub enum Selector {
     Version(u64),
     /// The version an alias points at.
     Alias(String),
+    /// Every READY version (a sweep).
+    All,
 }
 
 impl Selector {
@@ -25,6 +27,7 @@ impl Selector {
             Selector::Latest => "latest".into(),
             Selector::Version(_) => "version".into(),
             Selector::Alias(a) => format!("alias:{a}"),
+            Selector::All => "all-versions".into(),
         }
     }
 }
@@ -52,6 +55,52 @@ pub fn registry_error(err: RegistryError, what: &str, uri: &str) -> anyhow::Erro
     with_hint(anyhow::anyhow!(msg), hint)
 }
 
+/// Every READY version of `model`, oldest first; an error when there is none.
+pub async fn ready_versions(
+    registry: &dyn Registry,
+    model: &str,
+) -> anyhow::Result<Vec<ModelVersion>> {
+    let uri = registry.uri().to_string();
+    let versions = registry.model_versions(model).await.map_err(|e| match e {
+        RegistryError::NotFound(_) => with_hint(
+            anyhow::anyhow!("model `{model}` is not registered in `{uri}`"),
+            "register a version first (e.g. run the training), or check the model name in ame.yaml",
+        ),
+        other => registry_error(other, &format!("the versions of model `{model}`"), &uri),
+    })?;
+    let mut ready: Vec<ModelVersion> = versions.iter().filter(|v| v.is_ready()).cloned().collect();
+    ready.sort_by_key(|v| v.version);
+    if ready.is_empty() {
+        return Err(match versions.first() {
+            None => with_hint(
+                anyhow::anyhow!("model `{model}` has no versions in `{uri}`"),
+                "register a version first (e.g. run the training)",
+            ),
+            Some(newest) => with_hint(
+                anyhow::anyhow!(
+                    "model `{model}` has no READY version (newest is version {} with status {})",
+                    newest.version,
+                    newest.status
+                ),
+                "wait for the registration to finish, or pick one with --version",
+            ),
+        });
+    }
+    Ok(ready)
+}
+
+/// Every READY version of `model` as candidates, oldest first.
+pub async fn resolve_all(registry: &dyn Registry, model: &str) -> anyhow::Result<Vec<Candidate>> {
+    Ok(ready_versions(registry, model)
+        .await?
+        .into_iter()
+        .map(|version| Candidate {
+            version,
+            selector: Selector::All,
+        })
+        .collect())
+}
+
 /// Resolves the candidate of `model`.
 pub async fn resolve(
     registry: &dyn Registry,
@@ -60,37 +109,9 @@ pub async fn resolve(
 ) -> anyhow::Result<Candidate> {
     let uri = registry.uri().to_string();
     let version = match selector {
-        Selector::Latest => {
-            let versions = registry.model_versions(model).await.map_err(|e| match e {
-                RegistryError::NotFound(_) => with_hint(
-                    anyhow::anyhow!("model `{model}` is not registered in `{uri}`"),
-                    "register a version first (e.g. run the training), or check the model name in ame.yaml",
-                ),
-                other => registry_error(other, &format!("the versions of model `{model}`"), &uri),
-            })?;
-            let newest = versions
-                .iter()
-                .filter(|v| v.is_ready())
-                .max_by_key(|v| v.version);
-            match newest {
-                Some(v) => v.clone(),
-                None if versions.is_empty() => {
-                    return Err(with_hint(
-                        anyhow::anyhow!("model `{model}` has no versions in `{uri}`"),
-                        "register a version first (e.g. run the training)",
-                    ));
-                }
-                None => {
-                    return Err(with_hint(
-                        anyhow::anyhow!(
-                            "model `{model}` has no READY version (newest is version {} with status {})",
-                            versions[0].version,
-                            versions[0].status
-                        ),
-                        "wait for the registration to finish, or pick one with --version",
-                    ));
-                }
-            }
+        Selector::Latest | Selector::All => {
+            let versions = ready_versions(registry, model).await?;
+            versions[versions.len() - 1].clone()
         }
         Selector::Version(n) => match registry.model_version(model, *n).await {
             Ok(v) => v,

@@ -18,6 +18,7 @@ Examples:
   modelgate validate --project examples/logreg
   modelgate validate logreg --alias challenger --tracking-uri http://127.0.0.1:5000
   modelgate validate logreg --version 3 --format json > report.json
+  modelgate validate logreg --all-versions --jobs 8 --format json > sweep.json
 
 Exit codes:
   0  every gate passed
@@ -89,8 +90,16 @@ pub struct ValidateArgs {
     pub version: Option<u64>,
 
     /// Validate the version this alias points at (e.g. `challenger`).
-    #[arg(long, value_name = "ALIAS")]
+    #[arg(long, value_name = "ALIAS", conflicts_with = "all_versions")]
     pub alias: Option<String>,
+
+    /// Validate every READY version of the model(s): a sweep.
+    #[arg(long, conflicts_with = "version")]
+    pub all_versions: bool,
+
+    /// How many candidates to judge at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -138,6 +147,36 @@ pub enum PluginCommand {
     /// Show what a component exports and imports, its size and sha256, and
     /// whether this modelgate can run it.
     Inspect(InspectArgs),
+
+    /// Write a ready-to-build gate plugin (Rust, Python or JavaScript).
+    ///
+    /// The project builds and passes as written: a gate that checks one
+    /// metric against a minimum, a README saying how to build it, point an
+    /// `ame.yaml` at it and try it against a local `mlflow.db`.
+    #[command(after_help = NEW_EXAMPLES)]
+    New(NewArgs),
+}
+
+const NEW_EXAMPLES: &str = "\
+Examples:
+  modelgate plugin new min-score --lang rust
+  modelgate plugin new converged --lang python --dir gates/converged
+  modelgate plugin new fairness --lang js";
+
+/// Arguments of `modelgate plugin new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name: lower-case letters, digits and `-`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The language to write the plugin in.
+    #[arg(long, value_enum)]
+    pub lang: crate::templates::Lang,
+
+    /// Where to write it (default: `./NAME`); must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of `modelgate plugin inspect`.

@@ -17,3 +17,4 @@ pub mod plan;
 pub mod project;
 pub mod registry;
 pub mod report;
+pub mod templates;

@@ -229,7 +229,7 @@ impl Report {
             let m = &self.models[0];
             format!("{} version {}", m.model, m.version)
         } else {
-            format!("{} models", s.models)
+            format!("{} candidates", s.models)
         };
         let _ = writeln!(
             out,

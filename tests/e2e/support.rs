@@ -206,20 +206,26 @@ pub fn validate(project: &str, uri: &str, extra: &[&str]) -> Outcome {
 /// Runs the AME demo's `train.py` against the server, registering a new
 /// version of `model`; returns the new version number.
 pub fn train(model: &str, extra: &[&str]) -> u64 {
+    train_with("examples/logreg/train.py", model, extra)
+}
+
+/// Runs a training script of the repository (`--model-name MODEL EXTRA…`)
+/// against the server; returns the version it registered.
+pub fn train_with(script: &str, model: &str, extra: &[&str]) -> u64 {
     let srv = server();
     let dir = tempdir();
     let out = run(Command::new(python())
-        .arg(root().join("examples/logreg/train.py"))
+        .arg(root().join(script))
         .args(["--model-name", model])
         .args(extra)
         .current_dir(dir.path())
         .env("MLFLOW_TRACKING_URI", &srv.uri));
-    assert_eq!(out.code, 0, "train.py failed:\n{out}");
+    assert_eq!(out.code, 0, "{script} failed:\n{out}");
     let text = format!("{}{}", out.stdout, out.stderr);
     let line = text
         .lines()
         .find(|l| l.starts_with("Created version"))
-        .unwrap_or_else(|| panic!("no version in train.py output:\n{out}"));
+        .unwrap_or_else(|| panic!("no version in {script} output:\n{out}"));
     line.split('\'')
         .nth(1)
         .and_then(|v| v.parse().ok())

@@ -327,3 +327,51 @@ fn plugin_inspect_describes_a_component() {
     );
     assert!(future.stdout.contains("runnable  no: "), "{future}");
 }
+
+#[test]
+fn all_versions_sweeps_every_ready_version_in_order() {
+    let model = "sweep";
+    let scores = [0.5, 0.7, 0.65, 0.55, 0.9, 0.61];
+    let ops: Vec<serde_json::Value> = scores
+        .iter()
+        .map(|s| json!({"op": "version", "model": model, "metrics": {"score": s}}))
+        .collect();
+    fixtures(&serde_json::Value::Array(ops));
+    let p = Project::new(&format!(
+        "name: sweep\nmodels:\n  - name: {model}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.6}}}}}}\n"
+    ));
+    for uri in [server().uri.clone(), server().sqlite_uri()] {
+        let out = validate(
+            &p.path(),
+            &uri,
+            &["--all-versions", "--jobs", "3", "--format", "json"],
+        );
+        assert_eq!(out.code, 1, "{out}");
+        let r = out.json();
+        let models = r["models"].as_array().expect("models");
+        let got: Vec<(u64, bool)> = models
+            .iter()
+            .map(|m| {
+                (
+                    m["version"].as_u64().expect("v"),
+                    m["passed"].as_bool().expect("p"),
+                )
+            })
+            .collect();
+        let want: Vec<(u64, bool)> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u64 + 1, *s >= 0.6))
+            .collect();
+        assert_eq!(got, want, "{uri}");
+        assert_eq!(models[0]["selected_by"], "all-versions");
+        assert_eq!(r["summary"]["failed"], 2);
+    }
+    let human = validate(&p.path(), &server().uri, &["--all-versions"]);
+    assert!(
+        human
+            .stdout
+            .ends_with("FAIL: 4 of 6 gates passed for 6 candidates\n"),
+        "{human}"
+    );
+}

@@ -14,5 +14,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::run(args, cli.verbose).await,
         Command::Check(args) => check::run(args),
         Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
+        Command::Plugin(PluginCommand::New(args)) => plugin::new(args),
     }
 }

@@ -2,10 +2,11 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::InspectArgs;
+use crate::cli::{InspectArgs, NewArgs};
 use crate::exit::ExitStatus;
 use crate::gate::wasm::cache::CacheOutcome;
 use crate::gate::wasm::{WORLD, WasmHost, human_bytes};
+use crate::templates::Lang;
 
 /// Runs `modelgate plugin inspect`: exit 0 when this modelgate can run the
 /// component, 2 when it cannot.
@@ -87,4 +88,46 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Error
     })
+}
+
+/// Runs `modelgate plugin new`: writes the template and says what to do next.
+pub fn new(args: NewArgs) -> anyhow::Result<ExitStatus> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(&args.name));
+    let files = crate::templates::write(args.lang, &args.name, &dir)?;
+    let d = dir.display();
+    let crate_name = args.name.replace('-', "_");
+    let (lang, steps) = match args.lang {
+        Lang::Rust => (
+            "Rust",
+            format!(
+                "  cd {d}\n  cargo build --target wasm32-wasip2 --release\n  modelgate plugin inspect target/wasm32-wasip2/release/{crate_name}.wasm"
+            ),
+        ),
+        Lang::Python => (
+            "Python",
+            format!(
+                "  cd {d}\n  python -m pip install -r requirements.txt\n  ./build.sh\n  modelgate plugin inspect {}.wasm",
+                args.name
+            ),
+        ),
+        Lang::Js => (
+            "JavaScript",
+            format!(
+                "  cd {d}\n  npm install\n  npm run build\n  modelgate plugin inspect {}.wasm",
+                args.name
+            ),
+        ),
+    };
+    eprintln!(
+        "created {lang} gate `{}` in {d} ({} files)",
+        args.name,
+        files.len()
+    );
+    eprintln!(
+        "next:\n{steps}\n  modelgate validate --project . --tracking-uri sqlite:///path/to/mlflow.db -v"
+    );
+    Ok(ExitStatus::Pass)
 }

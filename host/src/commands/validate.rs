@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::candidate::{self, Candidate, Selector};
 use crate::cli::ValidateArgs;
@@ -75,50 +76,53 @@ pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus
     let selector = match (&args.version, &args.alias) {
         (Some(v), _) => Selector::Version(*v),
         (_, Some(a)) => Selector::Alias(a.clone()),
+        _ if args.all_versions => Selector::All,
         _ => Selector::Latest,
     };
-    let mut candidates = Vec::new();
+    let mut candidates: Vec<(&ModelPlan, Candidate)> = Vec::new();
     for m in &models {
-        let c = candidate::resolve(registry.as_ref(), &m.name, &selector).await?;
-        candidates.push(c);
+        if selector == Selector::All {
+            for c in candidate::resolve_all(registry.as_ref(), &m.name).await? {
+                candidates.push((m, c));
+            }
+        } else {
+            candidates.push((
+                m,
+                candidate::resolve(registry.as_ref(), &m.name, &selector).await?,
+            ));
+        }
     }
     // Runs of all candidates in as few requests as the backend allows.
     let run_ids: Vec<String> = candidates
         .iter()
-        .filter_map(|c| c.version.run_id.clone())
+        .filter_map(|(_, c)| c.version.run_id.clone())
         .collect();
     registry
         .prefetch_runs(&run_ids)
         .await
         .map_err(|e| candidate::registry_error(e, "the candidates' runs", registry.uri()))?;
 
-    let mut reports = Vec::new();
-    for (m, c) in models.iter().zip(&candidates) {
-        let mut results = Vec::new();
-        for g in &m.gates {
-            let result = match &g.kind {
-                GateKind::Process { command } => {
-                    run_process_gate(g, command, c, &tracking, &project.dir, args.timeout).await?
-                }
-                GateKind::Wasm { .. } => {
-                    let p = prepared
-                        .get(&(m.name.clone(), g.name.clone()))
-                        .context("internal: gate was not prepared")?;
-                    let host = host.as_ref().context("internal: no wasm host")?;
-                    host.evaluate(p, &g.name, c, registry.clone()).await
-                }
-            };
-            results.push(result);
-        }
-        reports.push(ModelReport {
-            model: m.name.clone(),
-            version: c.version.version,
-            run_id: c.version.run_id.clone(),
-            selected_by: c.selector.describe(),
-            passed: results.iter().all(|r| r.passed),
-            gates: results,
-        });
-    }
+    let ctx = Judge {
+        prepared: &prepared,
+        host,
+        registry: registry.clone(),
+        tracking: &tracking,
+        dir: &project.dir,
+        timeout: args.timeout,
+    };
+    let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let progress = Progress::new(candidates.len());
+    let reports: Vec<ModelReport> =
+        futures::stream::iter(candidates.iter().map(|(m, c)| ctx.judge(m, c)))
+            .buffered(jobs)
+            .inspect(|_| progress.tick())
+            .try_collect()
+            .await?;
+    progress.finish();
     let report = Report::new(
         tracking.as_str().to_string(),
         project.file.display().to_string(),
@@ -130,6 +134,78 @@ pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus
     } else {
         ExitStatus::Fail
     })
+}
+
+/// What judging a candidate needs.
+struct Judge<'a> {
+    prepared: &'a HashMap<(String, String), Arc<PreparedGate>>,
+    host: Option<&'static WasmHost>,
+    registry: Arc<CachedRegistry>,
+    tracking: &'a uri::TrackingUri,
+    dir: &'a std::path::Path,
+    timeout: Duration,
+}
+
+impl Judge<'_> {
+    /// Runs every gate of `m` for candidate `c`, in plan order.
+    async fn judge(&self, m: &ModelPlan, c: &Candidate) -> anyhow::Result<ModelReport> {
+        let mut results = Vec::new();
+        for g in &m.gates {
+            let result = match &g.kind {
+                GateKind::Process { command } => {
+                    run_process_gate(g, command, c, self.tracking, self.dir, self.timeout).await?
+                }
+                GateKind::Wasm { .. } => {
+                    let p = self
+                        .prepared
+                        .get(&(m.name.clone(), g.name.clone()))
+                        .context("internal: gate was not prepared")?;
+                    let host = self.host.context("internal: no wasm host")?;
+                    host.evaluate(p, &g.name, c, self.registry.clone()).await
+                }
+            };
+            results.push(result);
+        }
+        Ok(ModelReport {
+            model: m.name.clone(),
+            version: c.version.version,
+            run_id: c.version.run_id.clone(),
+            selected_by: c.selector.describe(),
+            passed: results.iter().all(|r| r.passed),
+            gates: results,
+        })
+    }
+}
+
+/// A progress line on stderr for sweeps, when stderr is a terminal.
+struct Progress {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress {
+            total,
+            done: Default::default(),
+            shown: total > 1 && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if self.shown && (done == self.total || done.is_multiple_of(10)) {
+            eprint!("\rmodelgate: judged {done} of {} candidates", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
 }
 
 fn select_models<'p>(

@@ -1,0 +1,16 @@
+// Builds fairness.wasm with componentize-js against modelgate's wit/
+// (`npm install` first). WASI HTTP is left out: a gate has no network.
+import { componentize } from "@bytecodealliance/componentize-js";
+import { writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { component } = await componentize({
+  sourcePath: join(here, "gate.js"),
+  witPath: join(here, "../../../wit"),
+  worldName: "validator",
+  disableFeatures: ["http", "fetch-event"],
+});
+await writeFile(join(here, "fairness.wasm"), component);
+console.log(`built ${join(here, "fairness.wasm")} (${component.length} bytes)`);

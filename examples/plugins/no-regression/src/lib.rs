@@ -1,0 +1,176 @@
+//! *No regression*: the candidate must not be worse than the champion on any
+//! listed metric by more than that metric's tolerance, and must beat the
+//! champion on the primary metric.
+//!
+//! ```yaml
+//! config:
+//!   baseline: champion        # the alias to compare against (default)
+//!   primary: accuracy         # must improve by more than `min_improvement` (default 0)
+//!   if_no_baseline: pass      # first model ever (default: fail)
+//!   metrics:
+//!     accuracy: {tolerance: 0.01}
+//!     log_loss: {tolerance: 0.02, greater_is_better: false}
+//! ```
+
+use std::collections::BTreeMap;
+
+use modelgate_plugin::fmt_value;
+use modelgate_plugin::prelude::*;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "champion")]
+    baseline: String,
+    primary: String,
+    #[serde(default)]
+    min_improvement: f64,
+    #[serde(default)]
+    if_no_baseline: Option<String>,
+    metrics: BTreeMap<String, MetricRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricRule {
+    tolerance: f64,
+    #[serde(default = "yes")]
+    greater_is_better: bool,
+}
+
+fn champion() -> String {
+    "champion".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn settings(config: &Config) -> Result<Settings, String> {
+    let s: Settings = config.deserialize()?;
+    if s.metrics.is_empty() {
+        return Err("`metrics` must list at least one metric".into());
+    }
+    if !s.metrics.contains_key(&s.primary) {
+        return Err(format!(
+            "the primary metric `{}` must be one of `metrics`",
+            s.primary
+        ));
+    }
+    for (name, rule) in &s.metrics {
+        if !(rule.tolerance.is_finite() && rule.tolerance >= 0.0) {
+            return Err(format!(
+                "metric `{name}`: `tolerance` must be a number >= 0"
+            ));
+        }
+    }
+    if !(s.min_improvement.is_finite() && s.min_improvement >= 0.0) {
+        return Err("`min_improvement` must be a number >= 0".into());
+    }
+    match s.if_no_baseline.as_deref() {
+        None | Some("fail") | Some("pass") => Ok(s),
+        Some(other) => Err(format!(
+            "`if_no_baseline` must be `pass` or `fail`, not `{other}`"
+        )),
+    }
+}
+
+struct NoRegression;
+
+impl Gate for NoRegression {
+    fn check_config(config: &Config) -> Result<(), String> {
+        settings(config).map(|_| ())
+    }
+
+    fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
+        let s = settings(config)?;
+        let champion = match registry::model_version_by_alias(candidate.name(), &s.baseline) {
+            Ok(v) => v,
+            Err(RegistryError::NotFound(_)) => {
+                let pass = s.if_no_baseline.as_deref() == Some("pass");
+                let why = format!("no `{}` version to compare with", s.baseline);
+                return Ok(if pass {
+                    Verdict::pass(format!("{why}; passing (if_no_baseline: pass)"))
+                } else {
+                    Verdict::fail(format!(
+                        "{why}; set `if_no_baseline: pass` for a first model"
+                    ))
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let label = format!("{} v{}", s.baseline, champion.version);
+        let run = registry::run_of(&champion)?.ok_or(format!("{label} has no run"))?;
+        log::debug(format!("comparing with {label} (run {})", run.run_id));
+        let mut checks = Vec::new();
+        for (name, rule) in &s.metrics {
+            let ours = candidate.metric(name);
+            let theirs = run.metric(name);
+            let (Some(c), Some(b)) = (ours, theirs) else {
+                let who = if ours.is_none() {
+                    "the candidate"
+                } else {
+                    label.as_str()
+                };
+                checks.push(Check::new(name, false).detail(format!("not logged by {who}")));
+                continue;
+            };
+            let (bound, op) = if rule.greater_is_better {
+                (b - rule.tolerance, ">=")
+            } else {
+                (b + rule.tolerance, "<=")
+            };
+            let ok = if rule.greater_is_better {
+                c >= bound
+            } else {
+                c <= bound
+            };
+            checks.push(
+                Check::new(name, ok && !c.is_nan())
+                    .observed(fmt_value(c))
+                    .expected(format!(
+                        "{op} {} ({label} {} ± {})",
+                        fmt_value(bound),
+                        fmt_value(b),
+                        fmt_value(rule.tolerance)
+                    )),
+            );
+            if *name == s.primary {
+                let need = if rule.greater_is_better {
+                    b + s.min_improvement
+                } else {
+                    b - s.min_improvement
+                };
+                let beats = if rule.greater_is_better {
+                    c > need
+                } else {
+                    c < need
+                };
+                let op = if rule.greater_is_better { ">" } else { "<" };
+                checks.push(
+                    Check::new(format!("{name} beats {}", s.baseline), beats)
+                        .observed(fmt_value(c))
+                        .expected(format!("{op} {} ({label})", fmt_value(need))),
+                );
+            }
+        }
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        let summary = if failed.is_empty() {
+            format!("no regression against {label}")
+        } else {
+            format!("worse than {label}: {}", failed.join(", "))
+        };
+        Ok(Verdict {
+            passed: failed.is_empty(),
+            summary,
+            checks,
+        })
+    }
+}
+
+export_gate!(NoRegression);

@@ -1,0 +1,238 @@
+//! Plugin authoring: the three example gates (Rust, Python, JavaScript)
+//! built with their real toolchains and judged against real training runs,
+//! and `modelgate plugin new` templates that build and pass as generated.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::support::{Project, fixtures, mg, root, run, server, tempdir, train_with, validate};
+
+/// Builds the example gates in place (`examples/plugins/build`), once.
+fn built_examples() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        crate::support::python();
+        let out = run(&mut Command::new(root().join("examples/plugins/build")));
+        assert_eq!(out.code, 0, "examples/plugins/build failed:\n{out}");
+    });
+}
+
+fn gate<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["models"][0]["gates"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == name))
+        .unwrap_or_else(|| panic!("no gate {name} in {report}"))
+}
+
+fn check<'a>(gate: &'a Value, name: &str) -> &'a Value {
+    gate["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {gate}"))
+}
+
+#[test]
+fn example_gates_pass_a_good_candidate_and_fail_flawed_ones() {
+    built_examples();
+    let script = "examples/plugins/train.py";
+    let model = "credit";
+    // A slightly over-regularised champion, then real candidates.
+    let champion = train_with(script, model, &["--alpha", "0.05"]);
+    fixtures(&serde_json::json!([
+        {"op": "alias", "model": model, "alias": "champion", "version": champion}
+    ]));
+    let good = train_with(script, model, &[]);
+    let regressed = train_with(script, model, &["--alpha", "0.5"]);
+    let diverged = train_with(script, model, &["--learning-rate", "5"]);
+    let unfair = train_with(script, model, &["--label-noise-b", "0.8"]);
+    let project = root().join("examples/plugins");
+    let project = project.to_str().expect("utf-8");
+    let uri = &server().uri;
+    let judge = |v: u64| {
+        validate(
+            project,
+            uri,
+            &["--version", &v.to_string(), "--format", "json"],
+        )
+    };
+
+    let ok = judge(good);
+    assert_eq!(ok.code, 0, "{ok}");
+    let r = ok.json();
+    for name in ["no_regression", "converged", "fairness"] {
+        assert_eq!(gate(&r, name)["passed"], true, "{name}: {ok}");
+    }
+    assert_eq!(
+        check(gate(&r, "no_regression"), "accuracy beats champion")["passed"],
+        true
+    );
+    assert_eq!(
+        check(gate(&r, "converged"), "train_loss settled")["passed"],
+        true
+    );
+    let gap = check(gate(&r, "fairness"), "recall_group_a vs recall_group_b");
+    assert!(
+        gap["observed"].as_str().is_some_and(|s| !s.is_empty()),
+        "{gap}"
+    );
+    assert_eq!(gap["expected"], "<= 0.1");
+
+    let out = judge(regressed);
+    assert_eq!(out.code, 1, "{out}");
+    let r = out.json();
+    let g = gate(&r, "no_regression");
+    assert_eq!(g["passed"], false, "{out}");
+    assert_eq!(check(g, "accuracy")["passed"], false, "{g}");
+    assert_eq!(check(g, "accuracy beats champion")["passed"], false, "{g}");
+    assert!(
+        check(g, "accuracy")["expected"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("champion v{champion}")),
+        "{g}"
+    );
+    assert_eq!(gate(&r, "converged")["passed"], true, "{out}");
+
+    let out = judge(diverged);
+    assert_eq!(out.code, 1, "{out}");
+    let r = out.json();
+    let g = gate(&r, "converged");
+    assert_eq!(g["passed"], false, "{out}");
+    let settled = check(g, "train_loss settled");
+    assert_eq!(settled["passed"], false, "{g}");
+    assert_eq!(settled["expected"], "< 0.001 over the last 5 steps");
+    assert_eq!(check(g, "train_loss never NaN")["passed"], true, "{g}");
+
+    let out = judge(unfair);
+    assert_eq!(out.code, 1, "{out}");
+    let r = out.json();
+    let g = gate(&r, "fairness");
+    assert_eq!(g["passed"], false, "{out}");
+    assert_eq!(
+        check(g, "recall_group_a vs recall_group_b")["passed"],
+        false,
+        "{g}"
+    );
+    assert!(
+        g["cause"].as_str().unwrap_or("").contains("gap too large"),
+        "{g}"
+    );
+
+    // The human report shows each gate's own checks.
+    let human = validate(project, uri, &["--version", &unfair.to_string()]);
+    assert!(human.stdout.contains("✘ fairness"), "{human}");
+    assert!(
+        human
+            .stdout
+            .contains("✘ recall_group_a vs recall_group_b: observed "),
+        "{human}"
+    );
+}
+
+#[test]
+fn the_converged_gate_fails_a_loss_that_went_nan() {
+    built_examples();
+    let model = "credit_nan";
+    fixtures(&serde_json::json!([
+        {"op": "version", "model": model, "history": {"train_loss": [0.9, 0.5, "nan", 0.3, 0.3, 0.3, 0.3, 0.3]}}
+    ]));
+    let p = Project::new(&format!(
+        "name: nan\nmodels:\n  - name: {model}\n    validationTask:\n      name: converged\n      executor: !wasm\n        plugin: {}\n        config: {{metric: train_loss}}\n",
+        root()
+            .join("examples/plugins/converged/converged.wasm")
+            .display()
+    ));
+    let out = validate(&p.path(), &server().uri, &["--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let r = out.json();
+    let g = gate(&r, "converged");
+    assert_eq!(check(g, "train_loss never NaN")["passed"], false, "{g}");
+    assert_eq!(check(g, "train_loss never NaN")["observed"], "1 NaN", "{g}");
+}
+
+/// Builds a freshly generated template with its real toolchain.
+fn build_template(lang: &str, dir: &std::path::Path) {
+    let out = match lang {
+        "rust" => run(Command::new("cargo")
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))),
+        "python" => run(Command::new(dir.join("build.sh"))
+            .env("COMPONENTIZE_PY", root().join(".venv/bin/componentize-py"))),
+        "js" => {
+            std::os::unix::fs::symlink(
+                root().join(".tools/node/node_modules"),
+                dir.join("node_modules"),
+            )
+            .expect("link node_modules");
+            run(Command::new("node").arg("build.mjs").current_dir(dir))
+        }
+        other => panic!("unknown language {other}"),
+    };
+    assert_eq!(out.code, 0, "building the {lang} template failed:\n{out}");
+}
+
+#[test]
+fn templates_build_and_pass_as_generated() {
+    crate::support::python();
+    for lang in ["rust", "python", "js"] {
+        let tmp = tempdir();
+        let dir = tmp.path().join(format!("{lang}-gate"));
+        let name = format!("my-{lang}-gate");
+        let out = mg(&[
+            "plugin",
+            "new",
+            &name,
+            "--lang",
+            lang,
+            "--dir",
+            dir.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.code, 0, "{out}");
+        assert!(
+            out.stderr.contains(&format!(
+                "created {}",
+                match lang {
+                    "rust" => "Rust",
+                    "python" => "Python",
+                    _ => "JavaScript",
+                }
+            )),
+            "{out}"
+        );
+        for f in ["README.md", "ame.yaml", "wit/validator.wit"] {
+            let path = if lang == "rust" && f.starts_with("wit/") {
+                dir.join("modelgate-plugin").join(f)
+            } else {
+                dir.join(f)
+            };
+            assert!(path.is_file(), "{lang}: {} missing", path.display());
+        }
+        build_template(lang, &dir);
+        // The template's own demo project, on the example's database.
+        std::fs::copy(
+            root().join("examples/logreg/mlflow.db"),
+            dir.join("mlflow.db"),
+        )
+        .expect("db");
+        let out = mg(&["validate", "--project", dir.to_str().expect("utf-8"), "-v"]);
+        assert_eq!(out.code, 0, "{lang} template: {out}");
+        assert!(out.stdout.contains(&format!("✔ {name}")), "{lang}: {out}");
+        assert!(
+            out.stdout.contains("✔ score: observed 0.666667"),
+            "{lang}: {out}"
+        );
+        // And it fails what it should: raise the minimum above the score.
+        let yaml = std::fs::read_to_string(dir.join("ame.yaml"))
+            .expect("yaml")
+            .replace("min: 0.6", "min: 0.7");
+        std::fs::write(dir.join("ame.yaml"), yaml).expect("write");
+        let out = mg(&["validate", "--project", dir.to_str().expect("utf-8")]);
+        assert_eq!(out.code, 1, "{lang} template at 0.7: {out}");
+    }
+    let out = mg(&["plugin", "new", "Bad_Name", "--lang", "rust"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("hint:"), "{out}");
+}
