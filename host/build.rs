@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::Digest as _;
+
 /// Built-in gates: (name after `builtin:`, crate's wasm file stem).
 const BUILTINS: &[(&str, &str)] = &[("threshold", "threshold")];
 
@@ -76,13 +78,20 @@ fn main() {
     }
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     let mut builtins = String::from(
-        "/// Built-in gates: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n",
+        "/// Built-in gates: (name, component bytes, their sha256).\n\
+         pub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
     );
     for (name, stem) in BUILTINS {
         let dest = out.join(format!("builtin-{name}.wasm"));
         copy(&wasm_dir.join(format!("{stem}.wasm")), &dest);
+        let bytes = std::fs::read(&dest)
+            .unwrap_or_else(|e| fail(&format!("failed to read `{}`: {e}", dest.display())));
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         builtins.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, include_bytes!({:?}), {sha:?}),\n",
             dest.display().to_string()
         ));
     }

@@ -11,9 +11,9 @@ use crate::templates::Lang;
 /// Runs `modelgate plugin inspect`: exit 0 when this modelgate can run the
 /// component, 2 when it cannot.
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
-    let bytes = WasmHost::read_plugin(&args.plugin, std::path::Path::new("."))?;
+    let source = WasmHost::read_plugin(&args.plugin, std::path::Path::new("."))?;
     let host = WasmHost::shared()?;
-    let i = host.inspect(&bytes, &args.plugin)?;
+    let i = host.inspect(&source, &args.plugin)?;
     let cache = match &i.cache {
         CacheOutcome::Hit => "loaded from the compile cache".to_string(),
         CacheOutcome::Miss => "compiled".to_string(),

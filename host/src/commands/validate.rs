@@ -110,11 +110,13 @@ pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus
         dir: &project.dir,
         timeout: args.timeout,
     };
-    let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
-        std::thread::available_parallelism()
+    let jobs = match (args.jobs, candidates.len()) {
+        (Some(j), _) => j as usize,
+        (None, 0 | 1) => 1,
+        (None, _) => std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(2)
-    });
+            .unwrap_or(2),
+    };
     let progress = Progress::new(candidates.len());
     let reports: Vec<ModelReport> =
         futures::stream::iter(candidates.iter().map(|(m, c)| ctx.judge(m, c)))

@@ -24,6 +24,9 @@ use super::{
 };
 use crate::error::HintExt as _;
 
+/// Runs fetched per `runs/search` request when batching.
+const RUNS_PER_SEARCH: usize = 500;
+
 /// Retry settings, from MLflow's environment variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -515,7 +518,7 @@ impl Registry for RestRegistry {
         let mut pending: Vec<&String> = run_ids.iter().collect();
         while !pending.is_empty() {
             if !experiments.is_empty() {
-                for chunk in pending.chunks(100) {
+                for chunk in pending.chunks(RUNS_PER_SEARCH) {
                     let list: Vec<String> = chunk.iter().map(|id| filter_quote(id)).collect();
                     let body = serde_json::json!({
                         "experiment_ids": experiments,

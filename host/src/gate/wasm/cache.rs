@@ -3,10 +3,12 @@
 //! Compiling a Python or JavaScript component takes seconds; loading the
 //! compiled artifact takes milliseconds. Entries are keyed by the
 //! component's sha256 and the engine's compatibility hash (wasmtime version
-//! and compilation settings), and each carries an HMAC-SHA256 made with a
-//! per-cache secret key, so modelgate deserializes only files it wrote
+//! and compilation settings), and each carries a keyed BLAKE3 MAC made with
+//! a per-cache secret key, so modelgate deserializes only files it wrote
 //! itself: a corrupt, truncated, foreign or stale entry is recompiled and
-//! replaced, never trusted.
+//! replaced, never trusted. (BLAKE3 rather than HMAC-SHA256 because the
+//! MAC covers the whole compiled artifact — tens of MB for a Python or
+//! JavaScript component — on every load.)
 //!
 //! Location: `$MODELGATE_CACHE_DIR`, else the user cache directory
 //! (`~/.cache/modelgate`). `MODELGATE_CACHE_DIR=off` disables the cache.
@@ -16,10 +18,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 8] = b"MGCWASM1";
+const MAGIC: &[u8; 8] = b"MGCWASM2";
 const KEY_FILE: &str = "cache-key";
 
 /// What the cache did for one load.
@@ -82,6 +85,12 @@ impl CompileCache {
 
     /// Loads the compiled component for `bytes` (whose sha256 is `sha256`),
     /// compiling and storing it when there is no trustworthy entry.
+    ///
+    /// An entry is two files: `KEY.cwasm`, the artifact exactly as
+    /// `Component::serialize` wrote it (so it can be memory-mapped rather
+    /// than read and copied: a Python component's artifact is ~37 MB, of
+    /// which a run touches a fraction), and `KEY.cwasm.mac`, a magic number
+    /// and the MAC of the artifact under this cache's key.
     pub fn load(
         &self,
         engine: &Engine,
@@ -92,9 +101,9 @@ impl CompileCache {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Miss));
         };
         let mut outcome = CacheOutcome::Miss;
-        if let Ok(data) = std::fs::read(&path) {
-            match self.verify(sha256, &data) {
-                Ok(payload) => match deserialize(engine, payload) {
+        if path.exists() {
+            match self.verify(sha256, &path) {
+                Ok(()) => match deserialize_file(engine, &path) {
                     Ok(c) => return Ok((c, CacheOutcome::Hit)),
                     Err(e) => outcome = CacheOutcome::Rejected(format!("incompatible: {e}")),
                 },
@@ -109,42 +118,76 @@ impl CompileCache {
         Ok((component, outcome))
     }
 
-    fn mac(&self, sha256: &str, payload: &[u8]) -> [u8; 32] {
-        hmac(
-            &self.key,
-            &[sha256.as_bytes(), &self.compat.to_le_bytes(), payload],
-        )
+    fn hasher(&self, sha256: &str) -> blake3::Hasher {
+        let mut h = blake3::Hasher::new_keyed(&self.key);
+        h.update(sha256.as_bytes());
+        h.update(&self.compat.to_le_bytes());
+        h
     }
 
-    fn verify<'a>(&self, sha256: &str, data: &'a [u8]) -> Result<&'a [u8], &'static str> {
-        if data.len() < MAGIC.len() + 32 || &data[..MAGIC.len()] != MAGIC {
+    fn mac_path(path: &Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".mac");
+        PathBuf::from(p)
+    }
+
+    fn verify(&self, sha256: &str, path: &Path) -> Result<(), &'static str> {
+        let tag = std::fs::read(Self::mac_path(path)).map_err(|_| "no checksum beside it")?;
+        if tag.len() != MAGIC.len() + 32 || &tag[..MAGIC.len()] != MAGIC {
             return Err("not a modelgate cache entry");
         }
-        let (mac, payload) = data[MAGIC.len()..].split_at(32);
-        if mac != self.mac(sha256, payload) {
+        let expected =
+            <[u8; 32]>::try_from(&tag[MAGIC.len()..]).map_err(|_| "truncated checksum")?;
+        let mut h = self.hasher(sha256);
+        let size = std::fs::metadata(path).map_err(|_| "unreadable")?.len();
+        // Threads pay off for big artifacts only; starting them costs more
+        // than hashing a small one.
+        if size > 8 << 20 {
+            h.update_mmap_rayon(path).map_err(|_| "unreadable")?;
+        } else {
+            h.update_mmap(path).map_err(|_| "unreadable")?;
+        }
+        // `Hash` compares in constant time.
+        if h.finalize() != blake3::Hash::from(expected) {
             return Err("checksum mismatch (corrupt or not written by this cache)");
         }
-        Ok(payload)
+        Ok(())
     }
 
     fn store(&self, path: &Path, sha256: &str, payload: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile_in(dir)?;
-        tmp.1.write_all(MAGIC)?;
-        tmp.1.write_all(&self.mac(sha256, payload))?;
-        tmp.1.write_all(payload)?;
-        tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, path)
+        let mut h = self.hasher(sha256);
+        if payload.len() > 8 << 20 {
+            h.update_rayon(payload);
+        } else {
+            h.update(payload);
+        }
+        let mut tag = MAGIC.to_vec();
+        tag.extend_from_slice(h.finalize().as_bytes());
+        // Artifact first, checksum last: a crash in between leaves an entry
+        // without a valid checksum, which is rejected and rewritten.
+        for (dest, data) in [
+            (path.to_path_buf(), payload),
+            (Self::mac_path(path), &tag[..]),
+        ] {
+            let (tmp, mut file) = tempfile_in(dir)?;
+            file.write_all(data)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &dest)?;
+        }
+        Ok(())
     }
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `payload` is exactly what `Component::serialize` produced in
-    // this cache: `verify` checked its HMAC under this cache's secret key,
-    // so the bytes were written by modelgate and not altered since. Wasmtime
-    // itself rejects artifacts from another version or configuration.
-    unsafe { Component::deserialize(engine, payload) }
+fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file is exactly what `Component::serialize` produced in
+    // this cache: `verify` has just checked its MAC under this cache's
+    // secret key, so the bytes were written by modelgate and not altered
+    // since (short of someone with write access to the user's own cache
+    // racing this call). Wasmtime itself rejects artifacts from another
+    // version or configuration.
+    unsafe { Component::deserialize_file(engine, path) }
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
@@ -186,26 +229,6 @@ fn load_or_create_key(dir: &Path) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// HMAC-SHA256 (RFC 2104) of the concatenated `parts`.
-fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for (i, k) in key.iter().enumerate() {
-        ipad[i] ^= k;
-        opad[i] ^= k;
-    }
-    let mut inner = Sha256::new();
-    inner.update(ipad);
-    for p in parts {
-        inner.update(p);
-    }
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(opad);
-    outer.update(inner);
-    outer.finalize().into()
-}
-
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -216,11 +239,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_rfc4231_shape() {
-        // RFC 4231 test case 2 uses a short key; ours are always 32 bytes,
-        // so check determinism and key sensitivity instead.
-        let a = hmac(&[1; 32], &[b"abc"]);
-        assert_eq!(a, hmac(&[1; 32], &[b"a", b"bc"]));
-        assert_ne!(a, hmac(&[2; 32], &[b"abc"]));
+    fn entries_are_verified_under_the_key() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CompileCache::at(&engine, Some(dir.path().to_path_buf()));
+        let entry = dir.path().join("entry.cwasm");
+        cache.store(&entry, "abc", b"payload").expect("store");
+        assert_eq!(cache.verify("abc", &entry), Ok(()));
+        assert!(
+            cache.verify("abd", &entry).is_err(),
+            "bound to the component's sha256"
+        );
+        std::fs::write(&entry, b"payloaD").expect("corrupt");
+        assert!(cache.verify("abc", &entry).is_err());
+        cache.store(&entry, "abc", b"payload").expect("store");
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other = CompileCache::at(&engine, Some(other_dir.path().to_path_buf()));
+        assert!(other.verify("abc", &entry).is_err(), "another cache's key");
+        std::fs::remove_file(CompileCache::mac_path(&entry)).expect("rm");
+        assert!(cache.verify("abc", &entry).is_err(), "no checksum");
     }
 }

@@ -46,15 +46,34 @@ mod builtin_table {
 
 /// The built-in gates' names.
 pub fn builtin_names() -> Vec<&'static str> {
-    builtin_table::BUILTINS.iter().map(|(n, _)| *n).collect()
+    builtin_table::BUILTINS.iter().map(|(n, ..)| *n).collect()
 }
 
 /// The component bytes of `builtin:NAME`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     builtin_table::BUILTINS
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, b)| *b)
+        .find(|(n, ..)| *n == name)
+        .map(|(_, b, _)| *b)
+}
+
+/// A plugin's bytes and their sha256 (computed at build time for built-ins).
+pub struct PluginSource {
+    /// The component.
+    pub bytes: std::borrow::Cow<'static, [u8]>,
+    /// Lower-case hex sha256 of `bytes`.
+    pub sha256: String,
+}
+
+impl PluginSource {
+    /// Wraps bytes read from elsewhere.
+    pub fn from_bytes(bytes: Vec<u8>) -> PluginSource {
+        let sha256 = sha256_hex(&bytes);
+        PluginSource {
+            bytes: std::borrow::Cow::Owned(bytes),
+            sha256,
+        }
+    }
 }
 
 /// A component loaded, checked and ready to instantiate.
@@ -159,29 +178,36 @@ impl WasmHost {
     }
 
     /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
-    pub fn read_plugin(plugin: &str, dir: &Path) -> anyhow::Result<Vec<u8>> {
+    pub fn read_plugin(plugin: &str, dir: &Path) -> anyhow::Result<PluginSource> {
         if let Some(name) = plugin.strip_prefix("builtin:") {
-            return builtin(name).map(<[u8]>::to_vec).ok_or_else(|| {
-                let names = builtin_names();
-                let hint = match crate::project::nearest(name, &names) {
-                    Some(n) => format!("did you mean `builtin:{n}`?"),
-                    None => format!(
-                        "built-in gates: {}",
-                        names
-                            .iter()
-                            .map(|n| format!("builtin:{n}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                with_hint(
-                    anyhow::anyhow!("there is no built-in gate `{plugin}`"),
-                    hint,
-                )
-            });
+            let found = builtin_table::BUILTINS.iter().find(|(n, ..)| *n == name);
+            return found
+                .map(|(_, bytes, sha)| PluginSource {
+                    bytes: std::borrow::Cow::Borrowed(*bytes),
+                    sha256: (*sha).to_string(),
+                })
+                .ok_or_else(|| {
+                    let names = builtin_names();
+                    let hint = match crate::project::nearest(name, &names) {
+                        Some(n) => format!("did you mean `builtin:{n}`?"),
+                        None => format!(
+                            "built-in gates: {}",
+                            names
+                                .iter()
+                                .map(|n| format!("builtin:{n}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    with_hint(
+                        anyhow::anyhow!("there is no built-in gate `{plugin}`"),
+                        hint,
+                    )
+                });
         }
         let path = dir.join(plugin);
         std::fs::read(&path)
+            .map(PluginSource::from_bytes)
             .with_context(|| format!("failed to read plugin `{}`", path.display()))
             .hint(
                 "build the plugin first, or fix `plugin:` (paths are relative to the project file)",
@@ -189,8 +215,12 @@ impl WasmHost {
     }
 
     /// Loads (compiles or fetches from the cache) and checks a component.
-    pub async fn load(&self, bytes: Vec<u8>, what: &str) -> anyhow::Result<Arc<LoadedComponent>> {
-        let sha256 = sha256_hex(&bytes);
+    pub async fn load(
+        &self,
+        source: PluginSource,
+        what: &str,
+    ) -> anyhow::Result<Arc<LoadedComponent>> {
+        let PluginSource { bytes, sha256 } = source;
         if let Some(hit) = self
             .loaded
             .lock()
@@ -227,9 +257,10 @@ impl WasmHost {
 
     /// Compiles a component and reports what it is and whether it can run
     /// here, without running it.
-    pub fn inspect(&self, bytes: &[u8], what: &str) -> anyhow::Result<Inspection> {
+    pub fn inspect(&self, source: &PluginSource, what: &str) -> anyhow::Result<Inspection> {
+        let bytes: &[u8] = &source.bytes;
         inspect::check_header(bytes, what)?;
-        let sha256 = sha256_hex(bytes);
+        let sha256 = source.sha256.clone();
         let start = Instant::now();
         let (component, cache) =
             tokio::task::block_in_place(|| self.cache.load(&self.engine, &sha256, bytes))
@@ -287,9 +318,9 @@ impl WasmHost {
         limits: crate::project::Limits,
         dir: &Path,
     ) -> anyhow::Result<PreparedGate> {
-        let bytes = WasmHost::read_plugin(plugin, dir)?;
+        let source = WasmHost::read_plugin(plugin, dir)?;
         if let Some(expected) = sha256 {
-            let found = sha256_hex(&bytes);
+            let found = &source.sha256;
             if found != expected {
                 return Err(with_hint(
                     anyhow::anyhow!(
@@ -299,7 +330,7 @@ impl WasmHost {
                 ));
             }
         }
-        let component = self.load(bytes, plugin).await?;
+        let component = self.load(source, plugin).await?;
         let limits = Limits::from_config(limits);
         let config = serde_json::to_string(config).context("failed to encode the gate's config")?;
         let mut store = self.store(&limits, None);
@@ -500,12 +531,8 @@ fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> String
     }
     match trap {
         Some(t) => format!("trapped: {t}"),
-        None => format!("failed: {}", anyhow::Error::from(clone_error(err))),
+        None => format!("failed: {err:#}"),
     }
-}
-
-fn clone_error(err: &wasmtime::Error) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("{err:#}"))
 }
 
 /// The message of a Rust panic printed to stderr (`panicked at FILE:\nMSG`).

@@ -1,0 +1,83 @@
+//! In-process costs of a WebAssembly gate: one evaluation of
+//! `builtin:threshold` (a fresh `Store`, instantiation and `validate`) with
+//! registry reads served from the per-run cache, and loading a component by
+//! compiling it versus from the compile cache.
+//!
+//! `cargo bench --bench gate`; figures go to BENCHMARKS.md via `bench/run`.
+
+// criterion_group! writes an undocumented function.
+#![allow(missing_docs)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use modelgate::candidate::{self, Selector};
+use modelgate::gate::wasm::WasmHost;
+use modelgate::gate::wasm::cache::{CompileCache, sha256_hex};
+use modelgate::registry::cached::CachedRegistry;
+use modelgate::registry::{self, uri};
+
+fn gate(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = root.join("examples/logreg");
+    let host = WasmHost::new(|engine| CompileCache::at(engine, None)).expect("host");
+    let config = serde_json::json!({"metrics": {"score": {"threshold": 0.6}}});
+    let prepared = rt
+        .block_on(host.prepare(
+            "builtin:threshold",
+            None,
+            &config,
+            Default::default(),
+            &example,
+        ))
+        .expect("prepare");
+    let db = uri::parse(&format!(
+        "sqlite:///{}",
+        example.join("mlflow.db").display()
+    ))
+    .expect("uri");
+    let registry = Arc::new(CachedRegistry::new(registry::open(&db).expect("open")));
+    let cand = rt
+        .block_on(candidate::resolve(
+            registry.as_ref(),
+            "logreg",
+            &Selector::Latest,
+        ))
+        .expect("candidate");
+    let first = rt.block_on(host.evaluate(&prepared, "quality", &cand, registry.clone()));
+    assert!(first.passed, "{first:?}");
+
+    c.bench_function("threshold: instantiate + validate (cached registry)", |b| {
+        b.iter(|| {
+            let r = rt.block_on(host.evaluate(&prepared, "quality", &cand, registry.clone()));
+            assert!(r.passed);
+        })
+    });
+
+    let source = WasmHost::read_plugin("builtin:threshold", &example).expect("builtin");
+    let bytes = source.bytes.to_vec();
+    let sha = sha256_hex(&bytes);
+    assert_eq!(sha, source.sha256);
+    let engine = host.engine().clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = CompileCache::at(&engine, Some(dir.path().to_path_buf()));
+    cache.load(&engine, &sha, &bytes).expect("fill cache");
+    let mut group = c.benchmark_group("threshold component");
+    group.sample_size(20);
+    group.bench_function("compile", |b| {
+        b.iter(|| wasmtime::component::Component::new(&engine, &bytes).expect("compile"))
+    });
+    group.bench_function("load from compile cache", |b| {
+        b.iter(|| cache.load(&engine, &sha, &bytes).expect("load"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gate);
+criterion_main!(benches);
