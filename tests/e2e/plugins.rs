@@ -152,13 +152,26 @@ fn the_converged_gate_fails_a_loss_that_went_nan() {
     assert_eq!(check(g, "train_loss never NaN")["observed"], "1 NaN", "{g}");
 }
 
+/// The channel `rust-toolchain.toml` pins.
+fn pinned_toolchain() -> String {
+    let text = std::fs::read_to_string(root().join("rust-toolchain.toml")).expect("toolchain file");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("channel"))
+        .and_then(|rest| rest.split('"').nth(1))
+        .expect("channel in rust-toolchain.toml")
+        .to_string()
+}
+
 /// Builds a freshly generated template with its real toolchain.
 fn build_template(lang: &str, dir: &std::path::Path) {
     let out = match lang {
         "rust" => run(Command::new("cargo")
             .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
             .current_dir(dir)
-            .env("CARGO_TARGET_DIR", dir.join("target"))),
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            // Outside the repository no rust-toolchain.toml applies; use the
+            // pinned toolchain, which scripts/setup gave the wasm target.
+            .env("RUSTUP_TOOLCHAIN", pinned_toolchain())),
         "python" => run(Command::new(dir.join("build.sh"))
             .env("COMPONENTIZE_PY", root().join(".venv/bin/componentize-py"))),
         "js" => {
