@@ -20,7 +20,7 @@ use crate::exit::ExitStatus;
 use crate::gate::process::{self, ProcessSpec};
 use crate::gate::wasm::{PreparedGate, WasmHost};
 use crate::gate::{GateResult, LogLine};
-use crate::plan::{Gate, GateKind, ModelPlan};
+use crate::plan::{Gate, GateKind, ModelPlan, Plan};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::{self, Registry as _, uri};
 use crate::report::{ModelReport, Report, Style};
@@ -28,7 +28,7 @@ use crate::report::{ModelReport, Report, Style};
 /// Runs `modelgate validate`.
 pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
-    let models = select_models(&plan.models, args.model.as_deref(), &project.file)?;
+    let models = select_models(&plan, args.model.as_deref(), &project.file)?;
 
     // WebAssembly gates are loaded and their config checked before any
     // registry access: a misconfigured gate fails before a model is judged.
@@ -211,14 +211,14 @@ impl Progress {
 }
 
 fn select_models<'p>(
-    models: &'p [ModelPlan],
+    plan: &'p Plan,
     name: Option<&str>,
     file: &std::path::Path,
 ) -> anyhow::Result<Vec<&'p ModelPlan>> {
     match name {
         Some(name) => {
-            let Some(m) = models.iter().find(|m| m.name == name) else {
-                let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+            let Some(m) = plan.model(name) else {
+                let names: Vec<&str> = plan.models.iter().map(|m| m.name.as_str()).collect();
                 let hint = match crate::project::nearest(name, &names) {
                     Some(n) => format!("did you mean `{n}`?"),
                     None if names.is_empty() => "the project file defines no models".into(),
@@ -241,7 +241,7 @@ fn select_models<'p>(
             Ok(vec![m])
         }
         None => {
-            let gated: Vec<&ModelPlan> = models.iter().filter(|m| !m.gates.is_empty()).collect();
+            let gated: Vec<&ModelPlan> = plan.gated_models().collect();
             if gated.is_empty() {
                 return Err(with_hint(
                     anyhow::anyhow!("no model in `{}` has a validation task", file.display()),

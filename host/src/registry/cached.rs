@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
@@ -28,7 +27,6 @@ pub struct CachedRegistry {
     version: Slot<ModelVersion>,
     runs: Slot<Run>,
     history: Slot<Vec<MetricPoint>>,
-    misses: AtomicU64,
 }
 
 impl CachedRegistry {
@@ -41,13 +39,7 @@ impl CachedRegistry {
             version: Default::default(),
             runs: Default::default(),
             history: Default::default(),
-            misses: AtomicU64::new(0),
         }
-    }
-
-    /// How many calls reached the wrapped registry.
-    pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
     }
 
     /// Fetches every run in `run_ids` that is not cached yet, in as few
@@ -65,7 +57,6 @@ impl CachedRegistry {
         if missing.is_empty() {
             return Ok(());
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
         let runs = self.inner.runs(&missing).await?;
         let mut cache = self.runs.lock().map_err(poisoned)?;
         for run in runs {
@@ -93,7 +84,6 @@ impl CachedRegistry {
         if let Some(hit) = slot.lock().map_err(poisoned)?.get(&key) {
             return hit.clone();
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
         let answer = fetch.await;
         if matches!(answer, Ok(_) | Err(RegistryError::NotFound(_))) {
             slot.lock().map_err(poisoned)?.insert(key, answer.clone());

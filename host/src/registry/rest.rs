@@ -9,7 +9,6 @@
 //! connection errors and 408/429/500/502/503/504 with exponential backoff,
 //! honouring `Retry-After`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -86,7 +85,6 @@ pub struct RestRegistry {
     client: reqwest::Client,
     auth: Auth,
     retry: RetryPolicy,
-    requests: AtomicU64,
 }
 
 enum Auth {
@@ -141,13 +139,7 @@ impl RestRegistry {
             client,
             auth,
             retry,
-            requests: AtomicU64::new(0),
         })
-    }
-
-    /// How many HTTP requests this client has sent (retries included).
-    pub fn request_count(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 
     async fn call(
@@ -169,7 +161,6 @@ impl RestRegistry {
                 Auth::Basic(u, p) => req.basic_auth(u, Some(p)),
                 Auth::Bearer(t) => req.bearer_auth(t),
             };
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = req.send().await;
             let (retryable, retry_after, err) = match outcome {
                 Ok(resp) => {
@@ -373,7 +364,7 @@ fn run(v: &Value) -> Result<Run> {
     let bad = || RegistryError::Invalid(format!("malformed run in answer: {v}"));
     let info = v.get("info").ok_or_else(bad)?;
     let data = v.get("data");
-    let metrics = data
+    let mut metrics: Vec<Metric> = data
         .and_then(|d| d.get("metrics"))
         .and_then(Value::as_array)
         .map(|ms| {
@@ -383,7 +374,7 @@ fn run(v: &Value) -> Result<Run> {
                 .collect()
         })
         .unwrap_or_default();
-    let mut metrics: Vec<Metric> = metrics;
+    // As the SQLite backend returns them.
     metrics.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(Run {
         run_id: opt_string(info, "run_id")

@@ -78,14 +78,6 @@ impl PluginSource {
 
 /// A component loaded, checked and ready to instantiate.
 pub struct LoadedComponent {
-    /// sha256 of the component's bytes.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: usize,
-    /// What the compile cache did.
-    pub cache: CacheOutcome,
-    /// Time to compile or load it.
-    pub load_time: Duration,
     pre: ValidatorPre<GateState>,
 }
 
@@ -214,43 +206,45 @@ impl WasmHost {
             )
     }
 
+    /// Compiles `source`, or loads it from the compile cache.
+    fn compile(
+        &self,
+        source: &PluginSource,
+        what: &str,
+    ) -> anyhow::Result<(Component, CacheOutcome, Duration)> {
+        inspect::check_header(&source.bytes, what)?;
+        let start = Instant::now();
+        // Compilation is CPU-bound and can take seconds.
+        let (component, outcome) = tokio::task::block_in_place(|| {
+            self.cache.load(&self.engine, &source.sha256, &source.bytes)
+        })
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("failed to compile `{what}`"))
+        .hint("the file is damaged or not a valid component; rebuild the plugin")?;
+        Ok((component, outcome, start.elapsed()))
+    }
+
     /// Loads (compiles or fetches from the cache) and checks a component.
     pub async fn load(
         &self,
         source: PluginSource,
         what: &str,
     ) -> anyhow::Result<Arc<LoadedComponent>> {
-        let PluginSource { bytes, sha256 } = source;
         if let Some(hit) = self
             .loaded
             .lock()
             .ok()
-            .and_then(|m| m.get(&sha256).cloned())
+            .and_then(|m| m.get(&source.sha256).cloned())
         {
             return Ok(hit);
         }
-        inspect::check_header(&bytes, what)?;
-        let start = Instant::now();
-        let engine = self.engine.clone();
-        let cache_sha = sha256.clone();
-        let size = bytes.len();
-        // Compilation is CPU-bound and can take seconds.
-        let compiled = tokio::task::block_in_place(|| self.cache.load(&engine, &cache_sha, &bytes));
-        let (component, outcome) = compiled
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("failed to compile `{what}`"))
-            .hint("the file is damaged or not a valid component; rebuild the plugin")?;
-        let load_time = start.elapsed();
-        let pre = self.instantiate_pre(&component, what)?;
+        let (component, _, _) = self.compile(&source, what)?;
+        let analysis = inspect::analyze(&self.engine, &component);
         let loaded = Arc::new(LoadedComponent {
-            sha256: sha256.clone(),
-            size,
-            cache: outcome,
-            load_time,
-            pre,
+            pre: self.instantiate_pre(&component, &analysis, what)?,
         });
         if let Ok(mut m) = self.loaded.lock() {
-            m.insert(sha256, loaded.clone());
+            m.insert(source.sha256, loaded.clone());
         }
         Ok(loaded)
     }
@@ -258,24 +252,15 @@ impl WasmHost {
     /// Compiles a component and reports what it is and whether it can run
     /// here, without running it.
     pub fn inspect(&self, source: &PluginSource, what: &str) -> anyhow::Result<Inspection> {
-        let bytes: &[u8] = &source.bytes;
-        inspect::check_header(bytes, what)?;
-        let sha256 = source.sha256.clone();
-        let start = Instant::now();
-        let (component, cache) =
-            tokio::task::block_in_place(|| self.cache.load(&self.engine, &sha256, bytes))
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("failed to compile `{what}`"))
-                .hint("the file is damaged or not a valid component; rebuild the plugin")?;
-        let load_time = start.elapsed();
+        let (component, cache, load_time) = self.compile(source, what)?;
         let analysis = inspect::analyze(&self.engine, &component);
-        let runnable = match self.instantiate_pre(&component, what) {
+        let runnable = match self.instantiate_pre(&component, &analysis, what) {
             Ok(_) => Ok(()),
             Err(e) => Err(format!("{e:#}")),
         };
         Ok(Inspection {
-            sha256,
-            size: bytes.len(),
+            sha256: source.sha256.clone(),
+            size: source.bytes.len(),
             cache,
             load_time,
             analysis,
@@ -286,10 +271,10 @@ impl WasmHost {
     fn instantiate_pre(
         &self,
         component: &Component,
+        analysis: &inspect::Analysis,
         what: &str,
     ) -> anyhow::Result<ValidatorPre<GateState>> {
-        let report = inspect::analyze(&self.engine, component);
-        if let Some(problem) = report.incompatibility() {
+        if let Some(problem) = analysis.incompatibility() {
             return Err(with_hint(
                 anyhow::anyhow!("`{what}` cannot run here: {problem}"),
                 format!("build the plugin against `{WORLD}` (modelgate's `wit/`)"),
