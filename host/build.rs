@@ -20,6 +20,9 @@ const GUESTS: &[(&str, &str)] = &[
     ("ECHO", "guest_echo"),
     ("FUTURE", "guest_future"),
     ("STRANGER", "guest_stranger"),
+    ("EXACT", "guest_exact"),
+    ("SPOOF", "guest_spoof"),
+    ("HOARDER", "guest_hoarder"),
 ];
 
 fn main() {

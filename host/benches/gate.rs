@@ -26,7 +26,8 @@ fn gate(c: &mut Criterion) {
         .expect("runtime");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let example = root.join("examples/logreg");
-    let host = WasmHost::new(|engine| CompileCache::at(engine, None)).expect("host");
+    let host = WasmHost::new(|engine| CompileCache::at(engine, None, std::path::Path::new("")))
+        .expect("host");
     let config = serde_json::json!({"metrics": {"score": {"threshold": 0.6}}});
     let prepared = rt
         .block_on(host.prepare(
@@ -66,7 +67,11 @@ fn gate(c: &mut Criterion) {
     assert_eq!(sha, source.sha256);
     let engine = host.engine().clone();
     let dir = tempfile::tempdir().expect("tempdir");
-    let cache = CompileCache::at(&engine, Some(dir.path().to_path_buf()));
+    let cache = CompileCache::at(
+        &engine,
+        Some(dir.path().join("cache")),
+        &dir.path().join("key"),
+    );
     cache.load(&engine, &sha, &bytes).expect("fill cache");
     let mut group = c.benchmark_group("threshold component");
     group.sample_size(20);

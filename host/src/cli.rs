@@ -110,8 +110,9 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "URI")]
     pub tracking_uri: Option<String>,
 
-    /// Timeout of process gates that set no `timeout:` of their own
-    /// (e.g. `30s`, `10m`).
+    /// Deadline of the whole run — registry calls, every gate, everything
+    /// (e.g. `30s`, `10m`). Past it modelgate stops and exits 2; process
+    /// gates without a `timeout:` of their own get what remains of it.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 

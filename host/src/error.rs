@@ -71,7 +71,9 @@ pub fn render(err: &anyhow::Error) -> String {
     let mut out = String::new();
     let mut lines: Vec<String> = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        // Causes can quote a plugin's or the registry's words: escape what
+        // would act on a terminal, keep the lines.
+        let text = crate::text::clean(&cause.to_string()).into_owned();
         // A hinted wrapper displays as its inner error; skip the repeat.
         if lines.last() != Some(&text) {
             lines.push(text);
@@ -85,7 +87,7 @@ pub fn render(err: &anyhow::Error) -> String {
         }
     }
     if let Some(h) = find_hint(err) {
-        out.push_str(&format!("hint: {h}\n"));
+        out.push_str(&format!("hint: {}\n", crate::text::clean_line(h)));
     }
     out
 }

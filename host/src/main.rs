@@ -16,14 +16,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            modelgate::output::stderr(&format!("error: failed to start the async runtime: {e}\n"));
             return ExitStatus::Error.into();
         }
     };
     match runtime.block_on(modelgate::commands::run(cli)) {
         Ok(status) => status.into(),
         Err(err) => {
-            eprint!("{}", modelgate::error::render(&err));
+            modelgate::output::stderr(&modelgate::error::render(&err));
             ExitStatus::Error.into()
         }
     }

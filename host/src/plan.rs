@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::project::{
-    Diagnostics, Executor, Limits, Model, Pos, Project, Task, TaskRef, TaskType, nearest,
+    Diagnostics, Executor, Limits, Model, Pos, Project, Task, TaskRef, TaskType, did_you_mean,
 };
 
 /// Every model of a project with its resolved gates.
@@ -210,16 +210,13 @@ fn resolve_refs(
         return None;
     }
     let Some(target) = project.task(&r.name) else {
-        let names: Vec<&str> = project
-            .tasks
-            .iter()
-            .filter_map(|t| t.name.as_deref())
-            .collect();
-        let hint = match nearest(&r.name, &names) {
-            Some(n) => format!("did you mean `{n}`?"),
-            None if names.is_empty() => "the project defines no `tasks:`".to_string(),
-            None => format!("defined tasks: {}", names.join(", ")),
+        let names = names_for_hint(&project.tasks, diags);
+        let otherwise = if project.tasks.is_empty() {
+            "the project defines no `tasks:`"
+        } else {
+            "define it under `tasks:`"
         };
+        let hint = did_you_mean(&r.name, &names, otherwise, diags);
         diags.error(
             r.pos,
             format!(
@@ -232,6 +229,15 @@ fn resolve_refs(
     };
     let resolved = resolve_refs(project, model, target, diags, depth + 1)?;
     Some(overlay(task, &resolved))
+}
+
+/// The names to suggest from, or none once suggestions are no longer made
+/// (collecting them per problem would make a broken file quadratic).
+fn names_for_hint<'p>(list: &'p [Task], diags: &Diagnostics) -> Vec<&'p str> {
+    if diags.items.len() >= crate::project::MAX_SUGGESTIONS {
+        return Vec::new();
+    }
+    list.iter().filter_map(|t| t.name.as_deref()).collect()
 }
 
 fn is_local(project: &Project, r: &TaskRef) -> bool {
@@ -317,15 +323,8 @@ fn merge_template(
     diags: &mut Diagnostics,
 ) -> Option<Task> {
     let Some(template) = project.template(name) else {
-        let names: Vec<&str> = project
-            .templates
-            .iter()
-            .filter_map(|t| t.name.as_deref())
-            .collect();
-        let hint = match nearest(name, &names) {
-            Some(n) => format!("did you mean `{n}`?"),
-            None => "define it under `templates:`".to_string(),
-        };
+        let names = names_for_hint(&project.templates, diags);
+        let hint = did_you_mean(name, &names, "define it under `templates:`", diags);
         diags.error(pos, format!("template `{name}` is not defined"), Some(hint));
         return None;
     };

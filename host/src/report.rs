@@ -30,10 +30,12 @@
 //! ```
 //! Fields are only ever added to this schema, never renamed or removed.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::gate::GateResult;
+use crate::text::clean_line;
+pub use crate::text::{TAIL_LINES, format_duration, human_bytes};
 
 /// The schema identifier of the JSON report.
 pub const SCHEMA: &str = "modelgate.report/v1";
@@ -140,33 +142,36 @@ impl Report {
     }
 
     fn human(&self, style: Style) -> String {
+        // Every name and text below may come from a plugin, the registry or
+        // the project file: each goes through `clean_line`, so none can
+        // move the cursor, recolour or overwrite the verdict lines.
         let mut out = String::new();
         for m in &self.models {
-            let run = m.run_id.as_deref().unwrap_or("no run");
+            let run = clean_line(m.run_id.as_deref().unwrap_or("no run"));
             let _ = writeln!(
                 out,
                 "{} version {} (run {run}, {})",
-                style.bold(&m.model),
+                style.bold(&clean_line(&m.model)),
                 m.version,
-                m.selected_by
+                clean_line(&m.selected_by)
             );
-            let width = m.gates.iter().map(|g| g.name.len()).max().unwrap_or(0);
-            for g in &m.gates {
+            let names: Vec<Cow<'_, str>> = m.gates.iter().map(|g| clean_line(&g.name)).collect();
+            let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+            for (g, name) in m.gates.iter().zip(&names) {
                 let mark = if g.passed {
                     style.green("✔")
                 } else {
                     style.red("✘")
                 };
                 let mut line = format!(
-                    "  {mark} {:width$}  {:7}  {:>8}",
-                    g.name,
+                    "  {mark} {name:width$}  {:7}  {:>8}",
                     g.kind,
                     format_duration(g.duration)
                 );
                 if let Some(cause) = &g.cause {
-                    let _ = write!(line, "  {cause}");
+                    let _ = write!(line, "  {}", clean_line(cause));
                 } else if let Some(summary) = &g.summary {
-                    let _ = write!(line, "  {summary}");
+                    let _ = write!(line, "  {}", clean_line(summary));
                 }
                 let _ = writeln!(out, "{}", line.trim_end());
                 let show_checks = !g.passed || style.verbose;
@@ -177,22 +182,27 @@ impl Report {
                         } else {
                             style.red("✘")
                         };
-                        let mut line = format!("      {mark} {}", c.name);
+                        let mut line = format!("      {mark} {}", clean_line(&c.name));
                         if let Some(o) = &c.observed {
-                            let _ = write!(line, ": observed {o}");
+                            let _ = write!(line, ": observed {}", clean_line(o));
                         }
                         if let Some(e) = &c.expected {
-                            let _ = write!(line, ", expected {e}");
+                            let _ = write!(line, ", expected {}", clean_line(e));
                         }
                         if let Some(d) = &c.detail {
-                            let _ = write!(line, " ({d})");
+                            let _ = write!(line, " ({})", clean_line(d));
                         }
                         let _ = writeln!(out, "{line}");
                     }
                 }
                 if style.verbose {
                     for l in &g.logs {
-                        let _ = writeln!(out, "      [{}] {}", l.level, l.message);
+                        let _ = writeln!(
+                            out,
+                            "      [{}] {}",
+                            clean_line(&l.level),
+                            clean_line(&l.message)
+                        );
                     }
                 }
                 let lines: Vec<&str> = g.output.lines().collect();
@@ -202,7 +212,7 @@ impl Report {
                             writeln!(out, "      │ … {} earlier bytes dropped", g.output_dropped);
                     }
                     for l in &lines {
-                        let _ = writeln!(out, "      │ {l}");
+                        let _ = writeln!(out, "      │ {}", clean_line(l));
                     }
                 } else if !g.passed && !lines.is_empty() {
                     let tail = &lines[lines.len().saturating_sub(TAIL_LINES)..];
@@ -214,7 +224,7 @@ impl Report {
                         );
                     }
                     for l in tail {
-                        let _ = writeln!(out, "      │ {l}");
+                        let _ = writeln!(out, "      │ {}", clean_line(l));
                     }
                 }
             }
@@ -227,7 +237,7 @@ impl Report {
         };
         let models = if s.models == 1 {
             let m = &self.models[0];
-            format!("{} version {}", m.model, m.version)
+            format!("{} version {}", clean_line(&m.model), m.version)
         } else {
             format!("{} candidates", s.models)
         };
@@ -306,9 +316,6 @@ impl Report {
     }
 }
 
-/// Lines of output shown for a failed gate without `-v`.
-pub const TAIL_LINES: usize = 20;
-
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -367,29 +374,11 @@ impl Style {
     }
 }
 
-/// `0.12ms`, `12.3ms`, `1.42s`, `2m03s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 0.001 {
-        format!("{:.2}ms", s * 1e3)
-    } else if s < 1.0 {
-        format!("{:.1}ms", s * 1e3)
-    } else if s < 60.0 {
-        format!("{s:.2}s")
-    } else {
-        let secs = d.as_secs();
-        if secs.is_multiple_of(60) {
-            format!("{}m", secs / 60)
-        } else {
-            format!("{}m{:02}s", secs / 60, secs % 60)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gate::Check;
+    use std::time::Duration;
 
     fn gate(name: &str, passed: bool) -> GateResult {
         GateResult {

@@ -162,6 +162,14 @@ pub fn cache_dir() -> PathBuf {
     .clone()
 }
 
+/// The key of this test run's compile cache: outside the cache directory,
+/// as modelgate requires.
+pub fn cache_key() -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("modelgate-cache-key-{}", std::process::id()))
+        .join("cache-key")
+}
+
 /// `modelgate` with a clean environment: no tracking URI, no colour, the
 /// run's compile cache, and the test environment's `python` first on PATH.
 pub fn modelgate() -> Command {
@@ -171,6 +179,7 @@ pub fn modelgate() -> Command {
     cmd.env_remove("MLFLOW_TRACKING_URI")
         .env("NO_COLOR", "1")
         .env("MODELGATE_CACHE_DIR", cache_dir())
+        .env("MODELGATE_CACHE_KEY", cache_key())
         .env("PATH", format!("{}:{path}", venv_bin.display()))
         .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         .env("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
@@ -303,5 +312,165 @@ impl Project {
     pub fn write(&self, name: &str, contents: &[u8]) -> &Self {
         std::fs::write(self.dir.path().join(name), contents).expect("write");
         self
+    }
+}
+
+/// One request as the fault server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path with its query, e.g. `/api/2.0/mlflow/runs/get?run_id=r1`.
+    pub target: String,
+}
+
+impl Request {
+    /// The MLflow endpoint, e.g. `runs/get`.
+    pub fn endpoint(&self) -> &str {
+        let path = self.target.split('?').next().unwrap_or("");
+        path.strip_prefix("/api/2.0/mlflow/").unwrap_or(path)
+    }
+}
+
+/// A loopback HTTP server that answers each request with whatever its
+/// handler returns, byte for byte: a registry that lies, stalls, floods or
+/// breaks off, for the client's hardening tests. Every connection is
+/// answered once and closed. Requests are counted; the server lives as
+/// long as the test binary.
+pub struct FaultServer {
+    /// `http://127.0.0.1:PORT`.
+    pub uri: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What the fault server writes back: raw bytes.
+pub type Handler = dyn Fn(&Request, usize) -> Vec<u8> + Send + Sync;
+
+impl FaultServer {
+    /// Starts a server whose `handler` gets each request and its number
+    /// (0-based, across the server's life).
+    pub fn start(handler: impl Fn(&Request, usize) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let uri = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut reader = BufReader::new(&stream);
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let req = Request {
+                        method: parts.next().unwrap_or("").to_string(),
+                        target: parts.next().unwrap_or("").to_string(),
+                    };
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.trim().eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length.min(1 << 20)];
+                    let _ = reader.read_exact(&mut body);
+                    let answer = handler(&req, n);
+                    let mut stream = &stream;
+                    let _ = stream.write_all(&answer);
+                    let _ = stream.flush();
+                });
+            }
+        });
+        FaultServer { uri, hits }
+    }
+
+    /// Requests answered so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An HTTP response with a JSON body and extra header lines.
+pub fn http(status: u16, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for h in headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+/// What a healthy MLflow answers for model `m` with one READY version 1
+/// of run `r1` whose `score` is 0.9; `None` for other endpoints.
+pub fn healthy_mlflow(req: &Request) -> Option<Vec<u8>> {
+    let version = r#"{"name": "m", "version": "1", "status": "READY", "run_id": "r1",
+        "creation_timestamp": "1", "last_updated_timestamp": "1"}"#;
+    Some(match req.endpoint() {
+        "model-versions/search" => http(200, &[], &format!(r#"{{"model_versions": [{version}]}}"#)),
+        "model-versions/get" => http(200, &[], &format!(r#"{{"model_version": {version}}}"#)),
+        "registered-models/get" => http(200, &[], r#"{"registered_model": {"name": "m"}}"#),
+        "runs/get" => http(
+            200,
+            &[],
+            r#"{"run": {"info": {"run_id": "r1", "experiment_id": "0", "status": "FINISHED"},
+                "data": {"metrics": [{"key": "score", "value": 0.9, "timestamp": 1, "step": 0}]}}}"#,
+        ),
+        _ => return None,
+    })
+}
+
+/// A project gating model `m` with `builtin:threshold` (`score >= 0.5`).
+pub fn threshold_project() -> Project {
+    Project::new(
+        "name: faults\nmodels:\n  - name: m\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {threshold: 0.5}}}\n",
+    )
+}
+
+/// Runs `cmd`, killing it and failing the test if it runs past `limit`:
+/// a guard against hangs, not a measure of speed.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.expect("wait");
+            Outcome {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{cmd:?} hung: still running after {limit:?}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::error::with_hint;
 use crate::exit::ExitStatus;
 use crate::plan::{GateKind, Plan};
 use crate::project::{Format, Project};
+use crate::text::clean_line;
 
 /// Loads the project file and builds its plan; every problem is reported.
 pub fn load_plan(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
@@ -41,7 +42,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         }
         PlanFormat::Human => render(&project, &plan),
     };
-    print!("{text}");
+    crate::output::stdout(&text)?;
     Ok(ExitStatus::Pass)
 }
 
@@ -60,11 +61,16 @@ fn render(project: &Project, plan: &Plan) -> String {
     );
     for m in &plan.models {
         if m.gates.is_empty() {
-            let _ = writeln!(out, "  model {} (no validation task)", m.name);
+            let _ = writeln!(out, "  model {} (no validation task)", clean_line(&m.name));
             continue;
         }
-        let _ = writeln!(out, "  model {}", m.name);
-        let width = m.gates.iter().map(|g| g.name.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "  model {}", clean_line(&m.name));
+        let width = m
+            .gates
+            .iter()
+            .map(|g| clean_line(&g.name).chars().count())
+            .max()
+            .unwrap_or(0);
         for g in &m.gates {
             let what = match &g.kind {
                 GateKind::Process { command } => command.clone(),
@@ -75,9 +81,10 @@ fn render(project: &Project, plan: &Plan) -> String {
             };
             let _ = writeln!(
                 out,
-                "    gate {:width$}  {:7}  {what}",
-                g.name,
-                g.kind.label()
+                "    gate {:width$}  {:7}  {}",
+                clean_line(&g.name),
+                g.kind.label(),
+                clean_line(&what)
             );
         }
     }

@@ -42,7 +42,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
             "imports": i.analysis.imports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
             "exports": i.analysis.exports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::output::stdout(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
         let mut out = String::new();
         let _ = writeln!(out, "plugin    {}", args.plugin);
@@ -71,7 +71,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         let _ = writeln!(
             out,
             "load      {} ({cache})",
-            crate::report::format_duration(i.load_time)
+            crate::text::format_duration(i.load_time)
         );
         let _ = writeln!(out, "exports");
         for (n, k) in &i.analysis.exports {
@@ -81,7 +81,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         for (n, k) in &i.analysis.imports {
             let _ = writeln!(out, "  {n}  ({k})");
         }
-        print!("{out}");
+        crate::output::stdout(&out)?;
     }
     Ok(if i.runnable.is_ok() {
         ExitStatus::Pass
@@ -121,13 +121,10 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitStatus> {
             ),
         ),
     };
-    eprintln!(
-        "created {lang} gate `{}` in {d} ({} files)",
+    crate::output::stderr(&format!(
+        "created {lang} gate `{}` in {d} ({} files)\nnext:\n{steps}\n  modelgate validate --project . --tracking-uri sqlite:///path/to/mlflow.db -v\n",
         args.name,
         files.len()
-    );
-    eprintln!(
-        "next:\n{steps}\n  modelgate validate --project . --tracking-uri sqlite:///path/to/mlflow.db -v"
-    );
+    ));
     Ok(ExitStatus::Pass)
 }

@@ -25,8 +25,29 @@ use crate::registry::cached::CachedRegistry;
 use crate::registry::{self, Registry as _, uri};
 use crate::report::{ModelReport, Report, Style};
 
-/// Runs `modelgate validate`.
+/// Runs `modelgate validate`, all of it within `--timeout`: past that
+/// deadline nothing is decided (exit 2), and every gate still running is
+/// stopped (process gates' processes killed).
 pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
+    let limit = args.timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    match tokio::time::timeout_at(deadline, validate(args, verbose, deadline)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(with_hint(
+            anyhow::anyhow!(
+                "modelgate could not decide within --timeout {}: the registry or a gate is too slow",
+                crate::text::format_duration(limit)
+            ),
+            "raise `--timeout`, or run with `-v` to see which gate or registry call is slow",
+        )),
+    }
+}
+
+async fn validate(
+    args: ValidateArgs,
+    verbose: bool,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<ExitStatus> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
 
@@ -108,7 +129,7 @@ pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus
         registry: registry.clone(),
         tracking: &tracking,
         dir: &project.dir,
-        timeout: args.timeout,
+        deadline,
     };
     let jobs = match (args.jobs, candidates.len()) {
         (Some(j), _) => j as usize,
@@ -130,7 +151,8 @@ pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus
         project.file.display().to_string(),
         reports,
     );
-    print!("{}", report.render(args.format, Style::detect(verbose)));
+    crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
+        .context("failed to write the report to stdout")?;
     Ok(if report.passed() {
         ExitStatus::Pass
     } else {
@@ -145,7 +167,8 @@ struct Judge<'a> {
     registry: Arc<CachedRegistry>,
     tracking: &'a uri::TrackingUri,
     dir: &'a std::path::Path,
-    timeout: Duration,
+    /// The end of the whole run; process gates get at most what remains.
+    deadline: tokio::time::Instant,
 }
 
 impl Judge<'_> {
@@ -155,7 +178,10 @@ impl Judge<'_> {
         for g in &m.gates {
             let result = match &g.kind {
                 GateKind::Process { command } => {
-                    run_process_gate(g, command, c, self.tracking, self.dir, self.timeout).await?
+                    let remaining = self
+                        .deadline
+                        .saturating_duration_since(tokio::time::Instant::now());
+                    run_process_gate(g, command, c, self.tracking, self.dir, remaining).await?
                 }
                 GateKind::Wasm { .. } => {
                     let p = self
@@ -199,13 +225,16 @@ impl Progress {
     fn tick(&self) {
         let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if self.shown && (done == self.total || done.is_multiple_of(10)) {
-            eprint!("\rmodelgate: judged {done} of {} candidates", self.total);
+            crate::output::stderr(&format!(
+                "\rmodelgate: judged {done} of {} candidates",
+                self.total
+            ));
         }
     }
 
     fn finish(&self) {
         if self.shown {
-            eprintln!();
+            crate::output::stderr("\n");
         }
     }
 }
@@ -293,13 +322,13 @@ async fn run_process_gate(
     candidate: &Candidate,
     tracking: &uri::TrackingUri,
     dir: &std::path::Path,
-    default_timeout: Duration,
+    remaining: Duration,
 ) -> anyhow::Result<GateResult> {
     let spec = ProcessSpec {
         command,
         dir,
         env: gate_env(gate, candidate, tracking)?,
-        timeout: gate.timeout.unwrap_or(default_timeout),
+        timeout: gate.timeout.unwrap_or(remaining).min(remaining),
     };
     let outcome = process::run(&spec)
         .await

@@ -6,6 +6,7 @@
 //! is a failed gate with its cause named.
 
 pub mod process;
+pub mod reaper;
 pub mod wasm;
 
 use std::time::Duration;

@@ -2,7 +2,9 @@
 //! candidate in its environment, exit code 0 = pass.
 //!
 //! The command runs in its own process group so a timeout (and the clean-up
-//! after a normal exit) reaches every process it started, not only the shell.
+//! after a normal exit) reaches every process it started, not only the
+//! shell; what leaves the group (a daemon that calls `setsid`) is caught by
+//! [`super::reaper`].
 //! Output from stdout and stderr is captured interleaved, keeping at most
 //! [`OUTPUT_LIMIT`] bytes (the most recent ones).
 
@@ -94,7 +96,7 @@ impl ProcessOutcome {
             )),
             Ending::TimedOut(t) => Some(format!(
                 "timed out after {} (process group killed)",
-                crate::report::format_duration(*t)
+                crate::text::format_duration(*t)
             )),
         }
     }
@@ -151,11 +153,14 @@ fn group_alive(pgid: u32) -> bool {
 /// Runs the command and waits for it, its timeout, and its clean-up.
 pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
     let start = Instant::now();
+    super::reaper::enable();
+    let token = super::reaper::token();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(spec.command)
         .current_dir(spec.dir)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env(super::reaper::TOKEN_VAR, &token)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -168,6 +173,9 @@ pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
     let pgid = child
         .id()
         .context("the gate process vanished before it could be watched")?;
+    // From here on, however this function ends (even cancelled by the
+    // overall deadline), the gate's group and leftovers are killed.
+    let tracked = super::reaper::Tracked::new(pgid, token);
 
     let ring = Arc::new(Mutex::new(Ring::default()));
     let mut readers = Vec::new();
@@ -207,6 +215,8 @@ pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
         }
     };
 
+    // Kill what the gate left behind, in its group or daemonised.
+    drop(tracked);
     // Pipes close when the last writer dies; one that escaped the group
     // (setsid) could hold them open, so do not wait forever.
     for r in readers {
@@ -283,6 +293,39 @@ mod tests {
             .await
             .expect("runs");
         assert_eq!(sig.ending, Ending::Signaled(11));
+    }
+
+    /// Whether `pid` is a live (not zombie) process.
+    fn running(pid: i32) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        matches!(state, Some(s) if s != "Z" && s != "X")
+    }
+
+    #[tokio::test]
+    async fn a_daemon_does_not_outlive_its_gate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidfile = dir.path().join("daemon.pid");
+        // `setsid` leaves the gate's process group (and session): the
+        // group kill alone cannot reach it.
+        let cmd = format!(
+            "setsid sh -c 'echo $$ > {p}; exec sleep 300' </dev/null >/dev/null 2>&1 & \
+             while [ ! -s {p} ]; do sleep 0.02; done; exit 0",
+            p = pidfile.display()
+        );
+        let out = run(&spec(&cmd, dir.path(), Duration::from_secs(30)))
+            .await
+            .expect("runs");
+        assert!(out.passed(), "{out:?}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .expect("pid written")
+            .trim()
+            .parse()
+            .expect("pid");
+        assert!(!running(pid), "daemon {pid} outlived its gate");
     }
 
     #[tokio::test]

@@ -10,12 +10,13 @@ mod schema;
 pub mod units;
 pub mod yaml;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use diag::{Diagnostic, Diagnostics, nearest};
+pub use diag::{Diagnostic, Diagnostics, MAX_SUGGESTIONS, did_you_mean, nearest};
 pub use yaml::Pos;
 
 use crate::error::HintExt as _;
@@ -51,6 +52,27 @@ pub struct Project {
     pub tasks: Vec<Task>,
     /// The task templates.
     pub templates: Vec<Task>,
+    /// Index of the first task and template of each name, so resolving
+    /// thousands of references stays linear.
+    index: Index,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    tasks: HashMap<String, usize>,
+    templates: HashMap<String, usize>,
+}
+
+impl Index {
+    fn of(list: &[Task]) -> HashMap<String, usize> {
+        let mut map = HashMap::with_capacity(list.len());
+        for (i, t) in list.iter().enumerate() {
+            if let Some(name) = &t.name {
+                map.entry(name.clone()).or_insert(i);
+            }
+        }
+        map
+    }
 }
 
 /// A model and the gates that guard it.
@@ -176,8 +198,21 @@ impl Project {
     /// Finds and parses the project file in `dir` (or `dir` itself if it is a file).
     pub fn load(dir: &Path) -> anyhow::Result<Project> {
         let file = locate(dir)?;
-        let source = std::fs::read_to_string(&file)
-            .with_context(|| format!("failed to read `{}`", file.display()))?;
+        let bytes = crate::files::read_bounded(&file, crate::files::MAX_PROJECT_FILE)
+            .with_context(|| format!("failed to read `{}`", file.display()))
+            .hint(format!(
+                "a project file is a regular file of at most {} (see docs/security.md)",
+                crate::text::human_bytes(crate::files::MAX_PROJECT_FILE)
+            ))?;
+        let source = String::from_utf8(bytes)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "`{}` is not UTF-8 text (invalid byte at offset {})",
+                    file.display(),
+                    e.utf8_error().valid_up_to()
+                )
+            })
+            .hint("save the project file as UTF-8")?;
         Ok(Project::parse(&file, &source)?)
     }
 
@@ -188,14 +223,23 @@ impl Project {
 
     /// The named task `name`, if defined.
     pub fn task(&self, name: &str) -> Option<&Task> {
-        self.tasks.iter().find(|t| t.name.as_deref() == Some(name))
+        self.index.tasks.get(name).and_then(|&i| self.tasks.get(i))
     }
 
     /// The named template `name`, if defined.
     pub fn template(&self, name: &str) -> Option<&Task> {
-        self.templates
-            .iter()
-            .find(|t| t.name.as_deref() == Some(name))
+        self.index
+            .templates
+            .get(name)
+            .and_then(|&i| self.templates.get(i))
+    }
+
+    /// Builds the name index; called once the lists are complete.
+    fn reindex(&mut self) {
+        self.index = Index {
+            tasks: Index::of(&self.tasks),
+            templates: Index::of(&self.templates),
+        };
     }
 }
 

@@ -6,9 +6,10 @@
 //! of the model-validation guide's older format) plus modelgate's own
 //! `validationTasks`, `timeout` and `!wasm` executor.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use super::diag::{Diagnostics, nearest};
+use super::diag::{Diagnostics, MAX_SUGGESTIONS, nearest};
 use super::units::{parse_bytes, parse_duration};
 use super::yaml::{self, Kind, Node, Pos};
 use super::{Executor, Format, Limits, Model, Project, Task, TaskRef, TaskType, WasmExecutor};
@@ -86,12 +87,11 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
     };
     let root = match yaml::parse(source) {
         Ok(root) => root,
-        Err(e) => {
-            w.diags.error(
-                e.pos,
-                format!("invalid YAML: {}", e.message),
-                Some("fix the YAML syntax; `yamllint` shows the same position".into()),
-            );
+        Err(errors) => {
+            for e in errors {
+                w.diags.error(e.pos, e.message, Some(e.hint.into()));
+            }
+            w.diags.sort();
             return Err(w.diags);
         }
     };
@@ -108,6 +108,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         models: Vec::new(),
         tasks: Vec::new(),
         templates: Vec::new(),
+        index: Default::default(),
     };
     if let Kind::Null = root.kind {
         w.diags.error(
@@ -163,6 +164,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         }
     }
     check_unique(&mut w.diags, &project);
+    project.reindex();
     project.format = if w.legacy_hits > w.current_hits {
         Format::Legacy
     } else {
@@ -177,33 +179,54 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
 }
 
 fn check_unique(diags: &mut Diagnostics, project: &Project) {
-    let mut seen: Vec<&str> = Vec::new();
+    // Hash sets, not `Vec::contains`: a project with tens of thousands of
+    // entries must not take quadratic time to check.
+    let mut seen: HashMap<&str, Pos> = HashMap::new();
     for m in &project.models {
-        if seen.contains(&m.name.as_str()) {
+        if let Some(first) = first_seen(&mut seen, &m.name, m.pos) {
             diags.error(
                 m.pos,
-                format!("model `{}` is defined twice", m.name),
+                format!(
+                    "model `{}` is defined twice (first at line {}, column {})",
+                    m.name, first.line, first.col
+                ),
                 Some("give each model one entry".into()),
             );
         }
-        seen.push(&m.name);
     }
     for (list, what) in [(&project.tasks, "task"), (&project.templates, "template")] {
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashMap<&str, Pos> = HashMap::new();
         for t in list {
             match t.name.as_deref() {
-                Some(name) if seen.contains(&name) => diags.error(
-                    t.pos,
-                    format!("{what} `{name}` is defined twice"),
-                    Some(format!("rename one of the {what}s")),
-                ),
-                Some(name) => seen.push(name),
+                Some(name) => {
+                    if let Some(first) = first_seen(&mut seen, name, t.pos) {
+                        diags.error(
+                            t.pos,
+                            format!(
+                                "{what} `{name}` is defined twice (first at line {}, column {})",
+                                first.line, first.col
+                            ),
+                            Some(format!("rename one of the {what}s")),
+                        );
+                    }
+                }
                 None => diags.error(
                     t.pos,
                     format!("this {what} has no `name`"),
                     Some(format!("add `name:` so models can refer to the {what}")),
                 ),
             }
+        }
+    }
+}
+
+/// Where `name` was first seen, if it was; records it otherwise.
+fn first_seen<'a>(seen: &mut HashMap<&'a str, Pos>, name: &'a str, pos: Pos) -> Option<Pos> {
+    match seen.entry(name) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(pos);
+            None
         }
     }
 }
@@ -229,6 +252,14 @@ impl<'n> MapView<'n> {
 }
 
 impl Walker {
+    /// [`nearest`], while suggestions are still affordable.
+    fn suggest<'k>(&self, word: &str, choices: &[&'k str]) -> Option<&'k str> {
+        if self.diags.items.len() >= MAX_SUGGESTIONS {
+            return None;
+        }
+        nearest(word, choices)
+    }
+
     fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
         self.diags.error(pos, message, hint);
     }
@@ -255,19 +286,11 @@ impl Walker {
                 continue;
             };
             if !keys.contains(&key) {
-                let hint = match nearest(key, keys) {
+                let hint = match self.suggest(key, keys) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("valid keys here: {}", keys.join(", ")),
                 };
                 self.error(k.pos, format!("unknown key `{key}` in {what}"), Some(hint));
-                continue;
-            }
-            if view.get(key).is_some() {
-                self.error(
-                    k.pos,
-                    format!("key `{key}` appears twice in {what}"),
-                    Some("remove one of them".into()),
-                );
                 continue;
             }
             view.entries.push((key, v));
@@ -699,7 +722,7 @@ impl Walker {
             }
             "wasm" => self.wasm(node, &what),
             other => {
-                let hint = match nearest(other, EXECUTOR_TAGS) {
+                let hint = match self.suggest(other, EXECUTOR_TAGS) {
                     Some(near) => format!("did you mean `!{near}`?"),
                     None => format!("kinds: {}", tag_list()),
                 };

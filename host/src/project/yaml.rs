@@ -8,6 +8,13 @@
 use std::collections::HashMap;
 use std::fmt;
 
+/// Most nodes one document may hold, counting every node an alias expands
+/// to. An AME project file with a thousand models has ~20,000; the bound
+/// stops "billion laughs" documents, whose few hundred bytes of aliases
+/// expand to billions of nodes, long before they cost real memory (a node
+/// is ~100 bytes, so the bound is ~50 MB at worst).
+pub const MAX_NODES: usize = 500_000;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -150,18 +157,32 @@ pub struct SyntaxError {
     pub pos: Pos,
     /// What it found wrong.
     pub message: String,
+    /// What to do about it.
+    pub hint: &'static str,
 }
 
+const SYNTAX_HINT: &str = "fix the YAML syntax; `yamllint` shows the same position";
+
 /// Parses one YAML document into a [`Node`] tree. An empty document is `Null`.
-pub fn parse(source: &str) -> Result<Node, SyntaxError> {
+///
+/// Besides syntax errors, a key written twice in one mapping is an error
+/// (naming both positions: a reviewer reads the first, a last-wins reader
+/// applies the second), and so is a document that holds, or whose aliases
+/// expand to, more than [`MAX_NODES`] nodes. Every duplicate is reported.
+pub fn parse(source: &str) -> Result<Node, Vec<SyntaxError>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(source);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        pos: Pos::from_marker(e.marker()),
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let mut errors = std::mem::take(&mut builder.errors);
+        errors.push(SyntaxError {
+            pos: Pos::from_marker(e.marker()),
+            message: format!("invalid YAML: {}", e.info()),
+            hint: SYNTAX_HINT,
+        });
+        return Err(errors);
+    }
+    if !builder.errors.is_empty() {
+        return Err(builder.errors);
     }
     Ok(builder.root.unwrap_or(Node {
         kind: Kind::Null,
@@ -170,17 +191,33 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     }))
 }
 
+/// A collection being built: the node, its anchor id, and the node count
+/// when it started (its size is the count at its end minus that).
 enum Frame {
-    Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
+    Seq(Node, usize, usize),
+    Map(MapFrame),
+}
+
+struct MapFrame {
+    node: Node,
+    anchor: usize,
+    start: usize,
+    pending: Option<Node>,
+    /// Scalar keys seen so far, with where each was first written.
+    seen: HashMap<String, Pos>,
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
-    error: Option<SyntaxError>,
+    /// Anchored nodes and how many nodes each holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes produced so far, alias expansions included.
+    nodes: usize,
+    /// Set once [`MAX_NODES`] is passed; nothing more is built.
+    overflowed: bool,
+    errors: Vec<SyntaxError>,
 }
 
 fn local_tag(tag: Option<Tag>) -> Option<String> {
@@ -194,9 +231,29 @@ fn local_tag(tag: Option<Tag>) -> Option<String> {
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
+    /// Counts `n` more nodes; false (and one error) once past [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> bool {
+        if self.overflowed {
+            return false;
+        }
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.overflowed = true;
+            self.errors.push(SyntaxError {
+                pos,
+                message: format!(
+                    "the document holds more than {MAX_NODES} nodes (counting what its aliases expand to); a project file is never that large"
+                ),
+                hint: "write the repeated parts out, or split the project; aliases that nest other aliases multiply",
+            });
+            return false;
+        }
+        true
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -204,15 +261,32 @@ impl Builder {
                     self.root = Some(node);
                 }
             }
-            Some(Frame::Seq(seq, _)) => {
+            Some(Frame::Seq(seq, ..)) => {
                 if let Kind::Seq(items) = &mut seq.kind {
                     items.push(node);
                 }
             }
-            Some(Frame::Map(map, _, pending)) => match pending.take() {
-                None => *pending = Some(node),
+            Some(Frame::Map(frame)) => match frame.pending.take() {
+                None => {
+                    if let Some(key) = node.as_str() {
+                        match frame.seen.get(key) {
+                            Some(first) => self.errors.push(SyntaxError {
+                                pos: node.pos,
+                                message: format!(
+                                    "key `{key}` is written twice in this mapping (first at line {}, column {}); YAML readers disagree on which one counts",
+                                    first.line, first.col
+                                ),
+                                hint: "keep one of them",
+                            }),
+                            None => {
+                                frame.seen.insert(key.to_string(), node.pos);
+                            }
+                        }
+                    }
+                    frame.pending = Some(node);
+                }
                 Some(key) => {
-                    if let Kind::Map(entries) = &mut map.kind {
+                    if let Kind::Map(entries) = &mut frame.node.kind {
                         entries.push((key, node));
                     }
                 }
@@ -224,8 +298,14 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos::from_marker(&mark);
+        if self.overflowed {
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                if !self.count(1, pos) {
+                    return;
+                }
                 let plain = matches!(style, TScalarStyle::Plain);
                 let kind = if plain && matches!(text.as_str(), "~" | "null" | "Null" | "NULL" | "")
                 {
@@ -234,43 +314,63 @@ impl MarkedEventReceiver for Builder {
                     Kind::Scalar { text, plain }
                 };
                 let tag = local_tag(tag);
-                self.push_value(Node { kind, tag, pos }, anchor);
+                self.push_value(Node { kind, tag, pos }, anchor, 1);
             }
             Event::SequenceStart(anchor, tag) => {
+                if !self.count(1, pos) {
+                    return;
+                }
                 let node = Node {
                     kind: Kind::Seq(Vec::new()),
                     tag: local_tag(tag),
                     pos,
                 };
-                self.stack.push(Frame::Seq(node, anchor));
+                self.stack.push(Frame::Seq(node, anchor, self.nodes));
             }
             Event::MappingStart(anchor, tag) => {
+                if !self.count(1, pos) {
+                    return;
+                }
                 let node = Node {
                     kind: Kind::Map(Vec::new()),
                     tag: local_tag(tag),
                     pos,
                 };
-                self.stack.push(Frame::Map(node, anchor, None));
+                self.stack.push(Frame::Map(MapFrame {
+                    node,
+                    anchor,
+                    start: self.nodes,
+                    pending: None,
+                    seen: HashMap::new(),
+                }));
             }
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(node, anchor)) | Some(Frame::Map(node, anchor, _)) => {
-                    self.push_value(node, anchor)
-                }
-                None => {}
-            },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    node.pos = pos;
-                    self.push_value(node, 0);
-                }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            pos,
-                            message: "alias refers to an unknown anchor".into(),
-                        });
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq(node, anchor, start)) => (node, anchor, start),
+                    Some(Frame::Map(f)) => (f.node, f.anchor, f.start),
+                    None => return,
+                };
+                let size = self.nodes - start + 1;
+                self.push_value(node, anchor, size);
+            }
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    // Counted before cloning: the clone is what costs.
+                    if !self.count(size, pos) {
+                        return;
                     }
+                    let Some((node, _)) = self.anchors.get(&id) else {
+                        return;
+                    };
+                    let mut node = node.clone();
+                    node.pos = pos;
+                    self.push_value(node, 0, size);
                 }
+                None => self.errors.push(SyntaxError {
+                    pos,
+                    message: "alias refers to an unknown anchor".into(),
+                    hint: SYNTAX_HINT,
+                }),
             },
             Event::Nothing
             | Event::StreamStart
@@ -316,8 +416,43 @@ mod tests {
     #[test]
     fn syntax_error_has_position() {
         let err = parse("a: [1, 2\nb: 3\n").expect_err("must fail");
-        assert!(err.pos.line >= 1);
-        assert!(!err.message.is_empty());
+        assert!(err[0].pos.line >= 1);
+        assert!(err[0].message.starts_with("invalid YAML: "));
+    }
+
+    #[test]
+    fn duplicate_keys_name_both_positions() {
+        let errs =
+            parse("config:\n  threshold: 0.99\n  other: 1\n  threshold: 0.1\nb: [1]\nb: 2\n")
+                .expect_err("duplicates are errors");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs[0].pos, Pos { line: 4, col: 3 });
+        assert!(errs[0].message.contains("`threshold` is written twice"));
+        assert!(errs[0].message.contains("first at line 2, column 3"));
+        assert_eq!(errs[1].pos, Pos { line: 6, col: 1 });
+        // The same key in different mappings is fine.
+        parse("a: {k: 1}\nb: {k: 2}\n").expect("distinct mappings");
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        // Ten levels of ten aliases each: 10^10 nodes if expanded.
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let errs = parse(&doc).expect_err("bounded");
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].message.contains("more than 500000 nodes"),
+            "{errs:?}"
+        );
+        // Modest reuse still works.
+        let root = parse("a: &x [1, 2]\nb: [*x, *x, *x]\n").expect("small");
+        assert_eq!(root.to_json()["b"][2][1], 2);
     }
 
     #[test]

@@ -9,15 +9,22 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
 use super::{
-    MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result, Run,
+    HeapSize, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result, Run,
     SharedRegistry,
 };
 
 type Slot<T> = Mutex<HashMap<String, Result<T>>>;
+
+/// Most bytes of answers the cache keeps: 256 MiB. Past it, answers are
+/// still returned but no longer kept, so neither a sweep over a huge
+/// registry nor plugins asking for many distinct things can grow it
+/// further (each plugin is also charged for what it asks, see the sandbox).
+pub const MAX_CACHE_BYTES: u64 = 256 << 20;
 
 /// A caching wrapper around any registry.
 pub struct CachedRegistry {
@@ -27,6 +34,8 @@ pub struct CachedRegistry {
     version: Slot<ModelVersion>,
     runs: Slot<Run>,
     history: Slot<Vec<MetricPoint>>,
+    /// Bytes of answers kept (estimated by [`HeapSize`]).
+    bytes: AtomicU64,
 }
 
 impl CachedRegistry {
@@ -39,7 +48,23 @@ impl CachedRegistry {
             version: Default::default(),
             runs: Default::default(),
             history: Default::default(),
+            bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Reserves room for an entry of `size` bytes; false when the cache is full.
+    fn reserve(&self, size: u64) -> bool {
+        self.bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                let total = b.saturating_add(size);
+                (total <= MAX_CACHE_BYTES).then_some(total)
+            })
+            .is_ok()
+    }
+
+    /// Bytes of answers kept.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Fetches every run in `run_ids` that is not cached yet, in as few
@@ -60,7 +85,9 @@ impl CachedRegistry {
         let runs = self.inner.runs(&missing).await?;
         let mut cache = self.runs.lock().map_err(poisoned)?;
         for run in runs {
-            cache.insert(run.run_id.clone(), Ok(run));
+            if self.reserve(run.heap_size() + run.run_id.heap_size()) {
+                cache.insert(run.run_id.clone(), Ok(run));
+            }
         }
         Ok(())
     }
@@ -70,12 +97,15 @@ impl CachedRegistry {
     pub fn seed_versions(&self, versions: &[ModelVersion]) {
         if let Ok(mut cache) = self.version.lock() {
             for v in versions {
-                cache.insert(version_key(&v.name, v.version), Ok(v.clone()));
+                let key = version_key(&v.name, v.version);
+                if !cache.contains_key(&key) && self.reserve(v.heap_size() + key.heap_size()) {
+                    cache.insert(key, Ok(v.clone()));
+                }
             }
         }
     }
 
-    async fn cached<T: Clone>(
+    async fn cached<T: Clone + HeapSize>(
         &self,
         slot: &Slot<T>,
         key: String,
@@ -85,7 +115,9 @@ impl CachedRegistry {
             return hit.clone();
         }
         let answer = fetch.await;
-        if matches!(answer, Ok(_) | Err(RegistryError::NotFound(_))) {
+        if matches!(answer, Ok(_) | Err(RegistryError::NotFound(_)))
+            && self.reserve(answer.heap_size() + key.heap_size())
+        {
             slot.lock().map_err(poisoned)?.insert(key, answer.clone());
         }
         answer

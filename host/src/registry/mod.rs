@@ -189,6 +189,122 @@ fn stored_value(v: f64) -> f64 {
     }
 }
 
+/// Roughly how many bytes a registry answer holds on the heap: what the
+/// sandbox charges a plugin for the answers the host keeps on its behalf,
+/// and what bounds the answer cache.
+pub trait HeapSize {
+    /// The estimate, in bytes (strings' lengths plus a fixed overhead per
+    /// item; an estimate that errs large).
+    fn heap_size(&self) -> u64;
+}
+
+const ITEM_OVERHEAD: u64 = 48;
+
+impl HeapSize for String {
+    fn heap_size(&self) -> u64 {
+        self.len() as u64 + 24
+    }
+}
+
+impl<T: HeapSize> HeapSize for Option<T> {
+    fn heap_size(&self) -> u64 {
+        self.as_ref().map_or(0, HeapSize::heap_size)
+    }
+}
+
+impl<T: HeapSize> HeapSize for Vec<T> {
+    fn heap_size(&self) -> u64 {
+        24 + self.iter().map(HeapSize::heap_size).sum::<u64>()
+    }
+}
+
+impl<A: HeapSize, B: HeapSize> HeapSize for (A, B) {
+    fn heap_size(&self) -> u64 {
+        self.0.heap_size() + self.1.heap_size()
+    }
+}
+
+impl HeapSize for u64 {
+    fn heap_size(&self) -> u64 {
+        8
+    }
+}
+
+impl HeapSize for KeyValue {
+    fn heap_size(&self) -> u64 {
+        self.key.heap_size() + self.value.heap_size()
+    }
+}
+
+impl HeapSize for MetricPoint {
+    fn heap_size(&self) -> u64 {
+        24
+    }
+}
+
+impl HeapSize for Metric {
+    fn heap_size(&self) -> u64 {
+        self.key.heap_size() + 24
+    }
+}
+
+impl HeapSize for ModelVersion {
+    fn heap_size(&self) -> u64 {
+        ITEM_OVERHEAD
+            + self.name.heap_size()
+            + self.run_id.heap_size()
+            + self.status.heap_size()
+            + self.current_stage.heap_size()
+            + self.source.heap_size()
+            + self.description.heap_size()
+            + self.aliases.heap_size()
+            + self.tags.heap_size()
+    }
+}
+
+impl HeapSize for RegisteredModel {
+    fn heap_size(&self) -> u64 {
+        ITEM_OVERHEAD
+            + self.name.heap_size()
+            + self.description.heap_size()
+            + self.aliases.heap_size()
+            + self.tags.heap_size()
+    }
+}
+
+impl HeapSize for Run {
+    fn heap_size(&self) -> u64 {
+        ITEM_OVERHEAD
+            + self.run_id.heap_size()
+            + self.experiment_id.heap_size()
+            + self.run_name.heap_size()
+            + self.status.heap_size()
+            + self.metrics.heap_size()
+            + self.params.heap_size()
+            + self.tags.heap_size()
+    }
+}
+
+impl HeapSize for RegistryError {
+    fn heap_size(&self) -> u64 {
+        match self {
+            RegistryError::NotFound(m)
+            | RegistryError::Denied(m)
+            | RegistryError::Unavailable(m)
+            | RegistryError::Invalid(m) => m.heap_size(),
+        }
+    }
+}
+
+impl<T: HeapSize> HeapSize for Result<T> {
+    fn heap_size(&self) -> u64 {
+        match self {
+            Ok(v) => v.heap_size(),
+            Err(e) => e.heap_size(),
+        }
+    }
+}
+
 /// Read access to a registry. Every backend gives the same answers for the
 /// same store; the end-to-end tests hold them to it.
 #[async_trait]

@@ -26,6 +26,29 @@ use crate::error::HintExt as _;
 /// Runs fetched per `runs/search` request when batching.
 const RUNS_PER_SEARCH: usize = 500;
 
+/// Default cap on one answer's body: 64 MiB (`MODELGATE_MAX_RESPONSE_SIZE`
+/// changes it). A page of 1000 model versions is ~1 MB and a page of 500
+/// runs with their metrics a few MB; a body beyond the cap is refused
+/// while it streams in, before it can cost the host memory.
+pub const DEFAULT_MAX_RESPONSE: u64 = 64 << 20;
+
+/// Most pages one listing may take (1000 × 1000 model versions, or 1000 ×
+/// 25,000 metric points). A `next_page_token` that never ends is a lying
+/// registry, not a big one.
+pub const MAX_PAGES: usize = 1000;
+
+/// Longest `Retry-After` honoured: the same 120 s that caps the backoff.
+/// A server asking for more gets 120 s and, if it keeps asking, runs out
+/// of retries.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Longest total wait between the attempts of one request: 5 minutes, a
+/// little more than MLflow's own defaults add up to (0+4+8+…+120 s).
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+
+/// Most retries `MLFLOW_HTTP_REQUEST_MAX_RETRIES` may ask for.
+pub const MAX_RETRIES: u32 = 100;
+
 /// Retry settings, from MLflow's environment variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -37,46 +60,93 @@ pub struct RetryPolicy {
     pub backoff_jitter: f64,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Largest answer body accepted.
+    pub max_response: u64,
 }
 
 impl RetryPolicy {
     /// Reads the policy from the environment; bad values are errors.
     pub fn from_env() -> anyhow::Result<Self> {
-        fn var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("{name}=`{v}` is not a number"))
-                    .hint(format!("unset {name} or give it a number")),
-                _ => Ok(default),
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the policy from `lookup` (the environment, or a test's map).
+    /// Every value is checked: a number that is not finite, negative or
+    /// absurdly large is an error naming the variable, never a panic.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let secs = |name: &str, default: f64, min: f64, max: f64| -> anyhow::Result<f64> {
+            let Some(v) = get(name) else {
+                return Ok(default);
+            };
+            match v.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= min && n <= max => Ok(n),
+                _ => Err(anyhow::anyhow!(
+                    "{name}=`{v}` is not a number of seconds between {min} and {max}"
+                ))
+                .hint(format!("unset {name} or give it a number in that range")),
             }
-        }
-        let timeout: f64 = var("MLFLOW_HTTP_REQUEST_TIMEOUT", 120.0)?;
+        };
+        let max_retries = match get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") {
+            None => 7,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_RETRIES => n,
+                _ => {
+                    return Err(anyhow::anyhow!(
+                        "MLFLOW_HTTP_REQUEST_MAX_RETRIES=`{v}` is not a whole number from 0 to {MAX_RETRIES}"
+                    ))
+                    .hint("unset MLFLOW_HTTP_REQUEST_MAX_RETRIES or give it a small whole number");
+                }
+            },
+        };
+        let timeout = secs("MLFLOW_HTTP_REQUEST_TIMEOUT", 120.0, 0.001, 86_400.0)?;
+        let max_response = match get("MODELGATE_MAX_RESPONSE_SIZE") {
+            None => DEFAULT_MAX_RESPONSE,
+            Some(v) => crate::project::units::parse_bytes(&v)
+                .map_err(|e| anyhow::anyhow!("MODELGATE_MAX_RESPONSE_SIZE: {e}"))
+                .hint("unset MODELGATE_MAX_RESPONSE_SIZE or give it a size such as `256MiB`")?,
+        };
         Ok(RetryPolicy {
-            max_retries: var("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7)?,
-            backoff_factor: var("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 2.0)?,
-            backoff_jitter: var("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", 1.0)?,
-            timeout: Duration::from_secs_f64(timeout.clamp(0.001, 86_400.0)),
+            max_retries,
+            backoff_factor: secs("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 2.0, 0.0, 3600.0)?,
+            backoff_jitter: secs("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", 1.0, 0.0, 3600.0)?,
+            timeout: Duration::from_secs_f64(timeout),
+            max_response,
         })
     }
 
     /// The delay before retry number `retry` (1-based), as urllib3 computes
     /// it: none before the first retry, then `factor * 2^(retry-1)`, at most
-    /// 120 s, plus jitter.
+    /// 120 s, plus jitter (`jitter_unit` in [0, 1]).
     pub fn backoff(&self, retry: u32, jitter_unit: f64) -> Duration {
         let base = if retry <= 1 {
             0.0
         } else {
-            (self.backoff_factor * 2f64.powi(retry as i32 - 1)).min(120.0)
+            (self.backoff_factor * 2f64.powi(retry.min(64) as i32 - 1)).min(120.0)
         };
         let jitter = if base > 0.0 {
-            self.backoff_jitter * jitter_unit
+            self.backoff_jitter * jitter_unit.clamp(0.0, 1.0)
         } else {
             0.0
         };
-        Duration::from_secs_f64((base + jitter).max(0.0))
+        secs_to_duration(base + jitter, MAX_RETRY_WAIT)
     }
+}
+
+/// `secs` as a duration in [0, `max`]; NaN counts as 0. Never panics,
+/// whatever the float.
+pub fn secs_to_duration(secs: f64, max: Duration) -> Duration {
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(if secs > 0.0 { max } else { Duration::ZERO })
+        .min(max)
+}
+
+/// A `Retry-After` header's delay: whole or fractional seconds, finite and
+/// not negative, at most [`MAX_RETRY_AFTER`]. Anything else (an HTTP date,
+/// `NaN`, garbage) is ignored and the normal backoff applies.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| secs_to_duration(secs, MAX_RETRY_AFTER))
 }
 
 /// A registry behind an MLflow tracking server.
@@ -151,6 +221,7 @@ impl RestRegistry {
     ) -> Result<Value> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
         let mut attempt: u32 = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let mut req = self.client.request(method.clone(), &url).query(query);
             if let Some(b) = body {
@@ -169,18 +240,26 @@ impl RestRegistry {
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 600.0)));
-                    let text = resp.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        return serde_json::from_str(&text).map_err(|e| {
-                            RegistryError::Invalid(format!(
-                                "`{endpoint}` answered with invalid JSON: {e}"
-                            ))
-                        });
+                        .and_then(parse_retry_after);
+                    match self.read_body(resp, endpoint).await {
+                        Err(Fatal(e)) => return Err(e),
+                        // A body cut off on the way is the network's
+                        // fault, whatever the status said: retry.
+                        Err(Transient(e)) => (true, retry_after, e),
+                        Ok(bytes) if status.is_success() => {
+                            return serde_json::from_slice(&bytes).map_err(|e| {
+                                RegistryError::Invalid(format!(
+                                    "`{endpoint}` answered with invalid JSON: {e}"
+                                ))
+                            });
+                        }
+                        Ok(bytes) => {
+                            let text = String::from_utf8_lossy(&bytes);
+                            let retryable =
+                                matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
+                            (retryable, retry_after, api_error(status, &text, &url))
+                        }
                     }
-                    let retryable = matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
-                    (retryable, retry_after, api_error(status, &text, &url))
                 }
                 Err(e) => {
                     let msg = if e.is_timeout() {
@@ -194,7 +273,11 @@ impl RestRegistry {
                     (true, None, RegistryError::Unavailable(msg))
                 }
             };
-            if !retryable || attempt >= self.retry.max_retries {
+            let delay = retry_after
+                .unwrap_or_else(|| self.retry.backoff(attempt + 1, jitter_unit()))
+                .min(MAX_RETRY_WAIT);
+            let out_of_time = waited + delay > MAX_RETRY_WAIT;
+            if !retryable || attempt >= self.retry.max_retries || out_of_time {
                 return Err(match err {
                     RegistryError::Unavailable(m) if attempt > 0 => {
                         RegistryError::Unavailable(format!("{m} (after {} attempts)", attempt + 1))
@@ -203,13 +286,53 @@ impl RestRegistry {
                 });
             }
             attempt += 1;
-            let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt, jitter_unit()));
-            eprintln!(
-                "modelgate: {err}; retry {attempt} of {} in {:.1}s (MLFLOW_HTTP_REQUEST_MAX_RETRIES)",
+            waited += delay;
+            crate::output::stderr(&format!(
+                "modelgate: {}; retry {attempt} of {} in {:.1}s (MLFLOW_HTTP_REQUEST_MAX_RETRIES)\n",
+                crate::text::clean_line(&err.to_string()),
                 self.retry.max_retries,
                 delay.as_secs_f64()
-            );
+            ));
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Reads an answer's body, refusing it as soon as it passes the cap.
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        endpoint: &str,
+    ) -> std::result::Result<Vec<u8>, BodyError> {
+        let limit = self.retry.max_response;
+        let too_big = |size: u64| {
+            Fatal(RegistryError::Invalid(format!(
+                "`{endpoint}` answered with more than {} (at least {size} bytes)",
+                crate::text::human_bytes(limit)
+            )))
+        };
+        if let Some(len) = resp.content_length()
+            && len > limit
+        {
+            return Err(too_big(len));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err(too_big(body.len() as u64 + chunk.len() as u64));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => {
+                    return Err(Transient(RegistryError::Unavailable(format!(
+                        "failed to read the answer of {} to `{endpoint}`: {}",
+                        self.base,
+                        root_cause(&e)
+                    ))));
+                }
+            }
         }
     }
 
@@ -217,6 +340,15 @@ impl RestRegistry {
         self.call(Method::GET, endpoint, query, None).await
     }
 }
+
+/// Why an answer's body could not be read.
+enum BodyError {
+    /// Not worth retrying (the answer is too large).
+    Fatal(RegistryError),
+    /// The connection failed while reading: retry.
+    Transient(RegistryError),
+}
+use BodyError::{Fatal, Transient};
 
 fn jitter_unit() -> f64 {
     let nanos = std::time::SystemTime::now()
@@ -267,7 +399,7 @@ fn api_error(status: StatusCode, body: &str, url: &str) -> RegistryError {
 
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
     }
@@ -286,109 +418,252 @@ fn as_f64(v: &Value) -> Option<f64> {
     }
 }
 
-fn opt_string(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
-fn key_values(v: Option<&Value>) -> Vec<KeyValue> {
-    v.and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| {
-                    Some(KeyValue {
-                        key: i.get("key")?.as_str()?.to_string(),
-                        value: i
-                            .get("value")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    })
+/// Reads the fields of one object of an answer, strictly: a field
+/// modelgate relies on that is missing, null or of the wrong type is an
+/// [`RegistryError::Invalid`] naming the object and the field — never a
+/// default that could let a malformed answer through as a pass.
+struct Fields<'a> {
+    obj: &'a Value,
+    what: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn new(obj: &'a Value, what: &'a str) -> Result<Self> {
+        if obj.is_object() {
+            Ok(Fields { obj, what })
+        } else {
+            Err(RegistryError::Invalid(format!(
+                "the registry's answer has {} where {what} should be",
+                json_type(obj)
+            )))
+        }
+    }
+
+    fn bad(&self, key: &str, found: &Value, want: &str) -> RegistryError {
+        let found = match found {
+            Value::Null => "null".to_string(),
+            other => json_type(other).to_string(),
+        };
+        RegistryError::Invalid(format!(
+            "{}: field `{key}` is {found}, expected {want}",
+            self.what
+        ))
+    }
+
+    fn missing(&self, key: &str) -> RegistryError {
+        RegistryError::Invalid(format!("{}: field `{key}` is missing", self.what))
+    }
+
+    /// A field that must be there and be a string.
+    fn string(&self, key: &str) -> Result<String> {
+        match self.obj.get(key) {
+            None => Err(self.missing(key)),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(self.bad(key, other, "a string")),
+        }
+    }
+
+    /// An optional string; absent, null and empty are `None`.
+    fn opt_string(&self, key: &str) -> Result<Option<String>> {
+        match self.obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some(other) => Err(self.bad(key, other, "a string")),
+        }
+    }
+
+    /// A field that must be a whole number (MLflow writes int64 as strings).
+    fn int(&self, key: &str) -> Result<i64> {
+        self.opt_int(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    fn opt_int(&self, key: &str) -> Result<Option<i64>> {
+        match self.obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => as_i64(v)
+                .map(Some)
+                .ok_or_else(|| self.bad(key, v, "a whole number")),
+        }
+    }
+
+    /// An optional list; absent and null are empty.
+    fn list(&self, key: &str) -> Result<&'a [Value]> {
+        match self.obj.get(key) {
+            None | Some(Value::Null) => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => Err(self.bad(key, other, "a list")),
+        }
+    }
+
+    fn key_values(&self, key: &str) -> Result<Vec<KeyValue>> {
+        let what = format!("{} `{key}`", self.what);
+        self.list(key)?
+            .iter()
+            .map(|item| {
+                let f = Fields::new(item, &what)?;
+                Ok(KeyValue {
+                    key: f.string("key")?,
+                    value: f.opt_string("value")?.unwrap_or_default(),
                 })
-                .collect()
-        })
-        .unwrap_or_default()
+            })
+            .collect()
+    }
 }
 
 fn model_version(v: &Value) -> Result<ModelVersion> {
-    let bad = || RegistryError::Invalid(format!("malformed model version in answer: {v}"));
+    let f = Fields::new(v, "a model version")?;
+    let name = f.string("name")?;
+    let version = f.int("version")?;
+    let what = format!("model version `{name}` {version}");
+    let f = Fields {
+        obj: v,
+        what: &what,
+    };
+    let version =
+        u64::try_from(version).map_err(|_| f.bad("version", &v["version"], "a version number"))?;
+    let status = f.string("status")?;
     Ok(ModelVersion {
-        name: v
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(bad)?
-            .to_string(),
-        version: v
-            .get("version")
-            .and_then(as_i64)
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(bad)?,
-        run_id: opt_string(v, "run_id"),
-        status: opt_string(v, "status").unwrap_or_else(|| "READY".into()),
-        current_stage: opt_string(v, "current_stage"),
-        source: opt_string(v, "source"),
-        description: opt_string(v, "description"),
-        creation_timestamp: v.get("creation_timestamp").and_then(as_i64).unwrap_or(0),
-        last_updated_timestamp: v
-            .get("last_updated_timestamp")
-            .and_then(as_i64)
-            .unwrap_or(0),
-        aliases: v
-            .get("aliases")
-            .and_then(Value::as_array)
+        name,
+        version,
+        run_id: f.opt_string("run_id")?,
+        status,
+        current_stage: f.opt_string("current_stage")?,
+        source: f.opt_string("source")?,
+        description: f.opt_string("description")?,
+        creation_timestamp: f.opt_int("creation_timestamp")?.unwrap_or(0),
+        last_updated_timestamp: f.opt_int("last_updated_timestamp")?.unwrap_or(0),
+        aliases: f
+            .list("aliases")?
+            .iter()
             .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
+                a.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| f.bad("aliases", a, "a list of strings"))
             })
-            .unwrap_or_default(),
-        tags: key_values(v.get("tags")),
+            .collect::<Result<_>>()?,
+        tags: f.key_values("tags")?,
     })
 }
 
-fn metric_point(v: &Value) -> Option<(String, MetricPoint)> {
-    Some((
-        v.get("key")?.as_str()?.to_string(),
+fn metric_point(v: &Value, what: &str) -> Result<(String, MetricPoint)> {
+    let f = Fields::new(v, what)?;
+    let key = f.string("key")?;
+    let value = match v.get("value") {
+        None => return Err(f.missing("value")),
+        Some(x) => as_f64(x).ok_or_else(|| f.bad("value", x, "a number"))?,
+    };
+    Ok((
+        key,
         MetricPoint {
-            value: v.get("value").and_then(as_f64)?,
-            timestamp: v.get("timestamp").and_then(as_i64).unwrap_or(0),
-            step: v.get("step").and_then(as_i64).unwrap_or(0),
+            value,
+            timestamp: f.opt_int("timestamp")?.unwrap_or(0),
+            step: f.opt_int("step")?.unwrap_or(0),
         },
     ))
 }
 
 fn run(v: &Value) -> Result<Run> {
-    let bad = || RegistryError::Invalid(format!("malformed run in answer: {v}"));
-    let info = v.get("info").ok_or_else(bad)?;
-    let data = v.get("data");
-    let mut metrics: Vec<Metric> = data
-        .and_then(|d| d.get("metrics"))
-        .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .filter_map(metric_point)
-                .map(|(key, point)| Metric { key, point })
-                .collect()
-        })
-        .unwrap_or_default();
-    // As the SQLite backend returns them.
-    metrics.sort_by(|a, b| a.key.cmp(&b.key));
+    let top = Fields::new(v, "a run")?;
+    let info = v.get("info").ok_or_else(|| top.missing("info"))?;
+    let i = Fields::new(info, "a run's `info`")?;
+    let run_id = match i.opt_string("run_id")? {
+        Some(id) => id,
+        None => i.string("run_uuid")?,
+    };
+    let what = format!("run `{run_id}`");
+    let i = Fields {
+        obj: info,
+        what: &what,
+    };
+    let (metrics, params, tags) = match v.get("data") {
+        None | Some(Value::Null) => Default::default(),
+        Some(data) => {
+            let what = format!("run `{run_id}` `data`");
+            let d = Fields::new(data, &what)?;
+            let metric_what = format!("a metric of run `{run_id}`");
+            let mut metrics: Vec<Metric> = d
+                .list("metrics")?
+                .iter()
+                .map(|m| metric_point(m, &metric_what).map(|(key, point)| Metric { key, point }))
+                .collect::<Result<_>>()?;
+            // As the SQLite backend returns them.
+            metrics.sort_by(|a, b| a.key.cmp(&b.key));
+            (metrics, d.key_values("params")?, d.key_values("tags")?)
+        }
+    };
     Ok(Run {
-        run_id: opt_string(info, "run_id")
-            .or_else(|| opt_string(info, "run_uuid"))
-            .ok_or_else(bad)?,
-        experiment_id: opt_string(info, "experiment_id").unwrap_or_default(),
-        run_name: opt_string(info, "run_name"),
-        status: opt_string(info, "status").unwrap_or_default(),
-        start_time: info.get("start_time").and_then(as_i64).unwrap_or(0),
-        end_time: info.get("end_time").and_then(as_i64),
+        experiment_id: i.opt_string("experiment_id")?.unwrap_or_default(),
+        run_name: i.opt_string("run_name")?,
+        status: i.opt_string("status")?.unwrap_or_default(),
+        start_time: i.opt_int("start_time")?.unwrap_or(0),
+        end_time: i.opt_int("end_time")?,
+        run_id,
         metrics,
-        params: key_values(data.and_then(|d| d.get("params"))),
-        tags: key_values(data.and_then(|d| d.get("tags"))),
+        params,
+        tags,
     })
+}
+
+/// Follows `next_page_token`s, refusing a listing that does not end.
+struct Pages {
+    token: String,
+    pages: usize,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Pages {
+    fn new() -> Pages {
+        Pages {
+            token: String::new(),
+            pages: 0,
+            seen: Default::default(),
+        }
+    }
+
+    /// The token to ask with, if any.
+    fn token(&self) -> Option<&str> {
+        Some(self.token.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// Takes the answer's `next_page_token`: `Ok(true)` to fetch another page.
+    fn advance(&mut self, answer: &Value, endpoint: &str) -> Result<bool> {
+        self.pages += 1;
+        let next = match answer.get("next_page_token") {
+            None | Some(Value::Null) => return Ok(false),
+            Some(Value::String(t)) if t.is_empty() => return Ok(false),
+            Some(Value::String(t)) => t.clone(),
+            Some(other) => {
+                return Err(RegistryError::Invalid(format!(
+                    "`{endpoint}`: field `next_page_token` is {}, expected a string",
+                    json_type(other)
+                )));
+            }
+        };
+        if self.pages >= MAX_PAGES || !self.seen.insert(next.clone()) {
+            return Err(RegistryError::Invalid(format!(
+                "`{endpoint}` keeps answering with another page ({} so far{}); modelgate reads at most {MAX_PAGES}",
+                self.pages,
+                if self.pages < MAX_PAGES {
+                    ", and a page token repeated"
+                } else {
+                    ""
+                }
+            )));
+        }
+        self.token = next;
+        Ok(true)
+    }
 }
 
 /// Quotes a value for an MLflow search filter.
@@ -404,52 +679,53 @@ impl Registry for RestRegistry {
 
     async fn registered_model(&self, name: &str) -> Result<RegisteredModel> {
         let v = self.get("registered-models/get", &[("name", name)]).await?;
-        let m = v
-            .get("registered_model")
-            .ok_or_else(|| RegistryError::Invalid("no `registered_model` in answer".into()))?;
+        let m = v.get("registered_model").ok_or_else(|| {
+            RegistryError::Invalid(
+                "`registered-models/get`: field `registered_model` is missing".into(),
+            )
+        })?;
+        let what = format!("registered model `{name}`");
+        let f = Fields::new(m, &what)?;
+        let alias_what = format!("an alias of registered model `{name}`");
         Ok(RegisteredModel {
-            name: opt_string(m, "name").unwrap_or_else(|| name.to_string()),
-            description: opt_string(m, "description"),
-            aliases: m
-                .get("aliases")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| {
-                            Some((
-                                x.get("alias")?.as_str()?.to_string(),
-                                u64::try_from(as_i64(x.get("version")?)?).ok()?,
-                            ))
-                        })
-                        .collect()
+            name: f.opt_string("name")?.unwrap_or_else(|| name.to_string()),
+            description: f.opt_string("description")?,
+            aliases: f
+                .list("aliases")?
+                .iter()
+                .map(|x| {
+                    let a = Fields::new(x, &alias_what)?;
+                    let alias = a.string("alias")?;
+                    let version = u64::try_from(a.int("version")?)
+                        .map_err(|_| a.bad("version", &x["version"], "a version number"))?;
+                    Ok((alias, version))
                 })
-                .unwrap_or_default(),
-            tags: key_values(m.get("tags")),
+                .collect::<Result<_>>()?,
+            tags: f.key_values("tags")?,
         })
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         let filter = format!("name={}", filter_quote(name));
         let mut out = Vec::new();
-        let mut token = String::new();
+        let mut pages = Pages::new();
         loop {
             let mut q = vec![
                 ("filter", filter.as_str()),
                 ("max_results", "1000"),
                 ("order_by", "version_number DESC"),
             ];
-            if !token.is_empty() {
-                q.push(("page_token", token.as_str()));
+            if let Some(t) = pages.token() {
+                q.push(("page_token", t));
             }
             let v = self.get("model-versions/search", &q).await?;
-            if let Some(items) = v.get("model_versions").and_then(Value::as_array) {
-                for item in items {
-                    out.push(model_version(item)?);
-                }
+            for item in
+                Fields::new(&v, "the answer of `model-versions/search`")?.list("model_versions")?
+            {
+                out.push(model_version(item)?);
             }
-            match v.get("next_page_token").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = t.to_string(),
-                _ => break,
+            if !pages.advance(&v, "model-versions/search")? {
+                break;
             }
         }
         // The search leaves out aliases (and "no versions" must be told
@@ -520,10 +796,8 @@ impl Registry for RestRegistry {
                     let v = self
                         .call(Method::POST, "runs/search", &[], Some(&body))
                         .await?;
-                    if let Some(items) = v.get("runs").and_then(Value::as_array) {
-                        for item in items {
-                            out.push(run(item)?);
-                        }
+                    for item in Fields::new(&v, "the answer of `runs/search`")?.list("runs")? {
+                        out.push(run(item)?);
                     }
                 }
                 let have: std::collections::HashSet<&str> =
@@ -550,23 +824,23 @@ impl Registry for RestRegistry {
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {
         let mut out = Vec::new();
-        let mut token = String::new();
+        let mut pages = Pages::new();
+        let what = format!("a point of metric `{key}` of run `{run_id}`");
         loop {
             let mut q = vec![
                 ("run_id", run_id),
                 ("metric_key", key),
                 ("max_results", "25000"),
             ];
-            if !token.is_empty() {
-                q.push(("page_token", token.as_str()));
+            if let Some(t) = pages.token() {
+                q.push(("page_token", t));
             }
             let v = self.get("metrics/get-history", &q).await?;
-            if let Some(items) = v.get("metrics").and_then(Value::as_array) {
-                out.extend(items.iter().filter_map(metric_point).map(|(_, p)| p));
+            for item in Fields::new(&v, "the answer of `metrics/get-history`")?.list("metrics")? {
+                out.push(metric_point(item, &what)?.1);
             }
-            match v.get("next_page_token").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = t.to_string(),
-                _ => break,
+            if !pages.advance(&v, "metrics/get-history")? {
+                break;
             }
         }
         out.sort_by_key(|a| (a.step, a.timestamp));
@@ -585,9 +859,130 @@ mod tests {
             backoff_factor: 2.0,
             backoff_jitter: 0.0,
             timeout: Duration::from_secs(1),
+            max_response: DEFAULT_MAX_RESPONSE,
         };
         let secs: Vec<f64> = (1..=8).map(|r| p.backoff(r, 0.5).as_secs_f64()).collect();
         assert_eq!(secs, [0.0, 4.0, 8.0, 16.0, 32.0, 64.0, 120.0, 120.0]);
+        // Extreme settings and retry counts stay finite and bounded.
+        let wild = RetryPolicy {
+            backoff_factor: 3600.0,
+            backoff_jitter: 3600.0,
+            ..p
+        };
+        assert!(wild.backoff(u32::MAX, f64::NAN) <= MAX_RETRY_WAIT);
+        assert!(wild.backoff(40, 1.0) <= MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn hostile_numbers_never_panic() {
+        for bad in ["nan", "NaN", "inf", "-inf", "-1", "1e400", "lots"] {
+            for var in [
+                "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER",
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                "MODELGATE_MAX_RESPONSE_SIZE",
+            ] {
+                let err = RetryPolicy::from_lookup(|n| (n == var).then(|| bad.to_string()))
+                    .expect_err("refused");
+                assert!(format!("{err:#}").contains(var), "{var}={bad}: {err:#}");
+            }
+        }
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("inf"), None);
+        assert_eq!(parse_retry_after("-3"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("1e300"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after(" 2.5 "),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(secs_to_duration(f64::NAN, MAX_RETRY_WAIT), Duration::ZERO);
+        assert_eq!(
+            secs_to_duration(f64::INFINITY, MAX_RETRY_WAIT),
+            MAX_RETRY_WAIT
+        );
+    }
+
+    #[test]
+    fn malformed_versions_name_the_field() {
+        let base = serde_json::json!({"name": "m", "version": "3", "status": "READY"});
+        model_version(&base).expect("valid");
+        for (patch, field) in [
+            (serde_json::json!({"status": null}), "`status` is null"),
+            (serde_json::json!({"status": 1}), "`status` is a number"),
+            (serde_json::json!({"version": "x"}), "`version` is a string"),
+            (serde_json::json!({"version": -1}), "`version` is a number"),
+            (serde_json::json!({"run_id": 7}), "`run_id` is a number"),
+            (
+                serde_json::json!({"aliases": "champion"}),
+                "`aliases` is a string",
+            ),
+            (
+                serde_json::json!({"tags": [{"value": "v"}]}),
+                "`key` is missing",
+            ),
+        ] {
+            let mut v = base.clone();
+            for (k, x) in patch.as_object().expect("object") {
+                v[k] = x.clone();
+            }
+            let err = model_version(&v).expect_err("malformed");
+            assert!(err.to_string().contains(field), "{patch}: {err}");
+            assert!(matches!(err, RegistryError::Invalid(_)));
+        }
+        let mut v = base.clone();
+        v.as_object_mut().expect("object").remove("status");
+        let err = model_version(&v).expect_err("no status");
+        assert_eq!(
+            err.to_string(),
+            "model version `m` 3: field `status` is missing"
+        );
+        let bad_metric = serde_json::json!({
+            "info": {"run_id": "r"},
+            "data": {"metrics": [{"key": "score", "value": {"x": 1}}]}
+        });
+        assert!(
+            run(&bad_metric)
+                .expect_err("bad")
+                .to_string()
+                .contains("`value` is an object")
+        );
+    }
+
+    #[test]
+    fn pages_end() {
+        let mut p = Pages::new();
+        assert!(
+            p.advance(&serde_json::json!({"next_page_token": "a"}), "e")
+                .expect("more")
+        );
+        assert_eq!(p.token(), Some("a"));
+        assert!(
+            p.advance(&serde_json::json!({"next_page_token": "a"}), "e")
+                .is_err(),
+            "a repeated token is a loop"
+        );
+        let mut p = Pages::new();
+        let mut n = 0;
+        let err = loop {
+            n += 1;
+            match p.advance(
+                &serde_json::json!({"next_page_token": format!("t{n}")}),
+                "e",
+            ) {
+                Ok(true) => {}
+                Ok(false) => panic!("ended"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(n, MAX_PAGES);
+        assert!(err.to_string().contains("at most 1000"));
+        assert!(
+            !Pages::new()
+                .advance(&serde_json::json!({}), "e")
+                .expect("done")
+        );
     }
 
     #[test]

@@ -81,12 +81,31 @@ impl SqliteRegistry {
             .map_err(|_| RegistryError::Unavailable("database handle poisoned".into()))?;
         // Without workspaces every row matches the always-true `?` = `?`.
         let ws = self.workspace.as_deref().unwrap_or("");
-        f(&conn, ws).map_err(|e| {
-            RegistryError::Unavailable(format!(
-                "failed to read MLflow database `{}`: {e}",
-                self.path.display()
-            ))
-        })
+        f(&conn, ws).map_err(|e| self.error(e))
+    }
+
+    /// A database error as a registry error: a value of the wrong type or a
+    /// missing field is [`RegistryError::Invalid`] (modelgate cannot
+    /// decide on data it does not understand); anything else means the
+    /// database could not be read.
+    fn error(&self, e: rusqlite::Error) -> RegistryError {
+        let db = self.path.display();
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, inner)
+                if inner.downcast_ref::<Malformed>().is_some() =>
+            {
+                RegistryError::Invalid(format!("MLflow database `{db}`: {inner}"))
+            }
+            rusqlite::Error::InvalidColumnType(_, name, ty) => RegistryError::Invalid(format!(
+                "MLflow database `{db}`: column `{name}` holds {ty}, which is not what MLflow writes there"
+            )),
+            rusqlite::Error::IntegralValueOutOfRange(_, n) => RegistryError::Invalid(format!(
+                "MLflow database `{db}`: the value {n} is out of range"
+            )),
+            other => RegistryError::Unavailable(format!(
+                "failed to read MLflow database `{db}`: {other}"
+            )),
+        }
     }
 
     fn ws_clause(&self, table: &str) -> String {
@@ -167,14 +186,61 @@ impl SqliteRegistry {
     }
 }
 
+/// A row that lacks a value modelgate relies on.
+#[derive(Debug)]
+struct Malformed(String);
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+fn malformed(col: usize, ty: rusqlite::types::Type, msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, ty, Box::new(Malformed(msg)))
+}
+
+/// A version number: a positive whole number, as MLflow numbers versions.
+fn version_number(r: &rusqlite::Row<'_>, col: usize, what: &str) -> rusqlite::Result<u64> {
+    let n: i64 = r.get(col)?;
+    u64::try_from(n).ok().filter(|&v| v > 0).ok_or_else(|| {
+        malformed(
+            col,
+            rusqlite::types::Type::Integer,
+            format!("{what}: `version` is {n}, not a version number"),
+        )
+    })
+}
+
 fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+    use rusqlite::types::ValueRef;
+    let name: String = r.get(0)?;
+    let version = version_number(r, 1, &format!("model version `{name}`"))?;
+    // A version whose status is not a string cannot be told READY: it is
+    // not judged (MLflow always writes one).
+    let status = match r.get_ref(3)? {
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        other => {
+            return Err(malformed(
+                3,
+                other.data_type(),
+                format!(
+                    "model version `{name}` {version}: field `status` is {}, expected a string",
+                    match other.data_type() {
+                        rusqlite::types::Type::Null => "null".to_string(),
+                        t => format!("of type {t}"),
+                    }
+                ),
+            ));
+        }
+    };
     Ok(ModelVersion {
-        name: r.get(0)?,
-        version: r.get::<_, i64>(1)?.max(0) as u64,
+        name,
+        version,
         run_id: r.get::<_, Option<String>>(2)?.filter(|s| !s.is_empty()),
-        status: r
-            .get::<_, Option<String>>(3)?
-            .unwrap_or_else(|| "READY".into()),
+        status,
         current_stage: r.get(4)?,
         source: r.get(5)?,
         description: r.get::<_, Option<String>>(6)?.filter(|s| !s.is_empty()),
@@ -283,7 +349,7 @@ impl Registry for SqliteRegistry {
             let aliases = conn
                 .prepare(&sql)?
                 .query_map(rusqlite::named_params! {":name": name, ":ws": ws}, |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                    Ok((r.get::<_, String>(0)?, version_number(r, 1, "an alias")?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let sql = format!(

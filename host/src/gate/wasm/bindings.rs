@@ -6,11 +6,14 @@ use wasmtime::component::HasSelf;
 
 use super::sandbox::GateState;
 use crate::registry as reg;
+use crate::registry::HeapSize as _;
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "validator",
-    imports: { default: async },
+    // Trappable: a registry call that breaks a sandbox bound (an argument
+    // too long, answers past the memory cap) ends the evaluation.
+    imports: { default: async | trappable },
     exports: { default: async },
 });
 
@@ -126,59 +129,97 @@ impl Level {
 impl self::modelgate::validator::types::Host for GateState {}
 
 impl self::modelgate::validator::log::Host for GateState {
-    async fn log(&mut self, level: Level, message: String) {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.record_log(level.name(), message);
+        Ok(())
+    }
+}
+
+/// What a registry import answers: a trap, or the WIT result.
+type Answer<T> = wasmtime::Result<Result<T, RegistryError>>;
+
+impl GateState {
+    /// Runs one registry call for the guest: bounds and budget first, then
+    /// the call, then the answer's size charged to the memory cap when the
+    /// call is new to this evaluation.
+    async fn registry_call<T, W, F, Fut>(&mut self, kind: &str, args: &[&str], call: F) -> Answer<W>
+    where
+        T: reg::HeapSize,
+        W: From<T>,
+        F: FnOnce(reg::SharedRegistry) -> Fut,
+        Fut: std::future::Future<Output = reg::Result<T>>,
+    {
+        let (registry, new) = match self.begin_call(kind, args)? {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let answer = call(registry).await;
+        if new {
+            self.charge(answer.heap_size())?;
+        }
+        Ok(answer.map(W::from).map_err(RegistryError::from))
+    }
+}
+
+/// A list of registry items as their WIT records.
+struct WitList<W>(Vec<W>);
+
+impl<T, W: From<T>> From<Vec<T>> for WitList<W> {
+    fn from(items: Vec<T>) -> Self {
+        WitList(items.into_iter().map(W::from).collect())
     }
 }
 
 impl self::modelgate::validator::registry::Host for GateState {
-    async fn get_model_version(
-        &mut self,
-        name: String,
-        version: u64,
-    ) -> Result<ModelVersion, RegistryError> {
-        let registry = self.spend()?;
-        Ok(registry.model_version(&name, version).await?.into())
+    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<ModelVersion> {
+        let (name, v) = (name.as_str(), version.to_string());
+        self.registry_call("get-model-version", &[name, &v], |r| async move {
+            r.model_version(name, version).await
+        })
+        .await
     }
 
     async fn get_model_version_by_alias(
         &mut self,
         name: String,
         alias: String,
-    ) -> Result<ModelVersion, RegistryError> {
-        let registry = self.spend()?;
-        Ok(registry.model_version_by_alias(&name, &alias).await?.into())
+    ) -> Answer<ModelVersion> {
+        let (name, alias) = (name.as_str(), alias.as_str());
+        self.registry_call(
+            "get-model-version-by-alias",
+            &[name, alias],
+            |r| async move { r.model_version_by_alias(name, alias).await },
+        )
+        .await
     }
 
-    async fn list_model_versions(
-        &mut self,
-        name: String,
-    ) -> Result<Vec<ModelVersion>, RegistryError> {
-        let registry = self.spend()?;
-        Ok(registry
-            .model_versions(&name)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<ModelVersion>> {
+        let name = name.as_str();
+        let list: Answer<WitList<ModelVersion>> = self
+            .registry_call("list-model-versions", &[name], |r| async move {
+                r.model_versions(name).await
+            })
+            .await;
+        Ok(list?.map(|l| l.0))
     }
 
-    async fn get_run(&mut self, run_id: String) -> Result<Run, RegistryError> {
-        let registry = self.spend()?;
-        Ok(registry.run(&run_id).await?.into())
+    async fn get_run(&mut self, run_id: String) -> Answer<Run> {
+        let id = run_id.as_str();
+        self.registry_call("get-run", &[id], |r| async move { r.run(id).await })
+            .await
     }
 
     async fn get_metric_history(
         &mut self,
         run_id: String,
         key: String,
-    ) -> Result<Vec<MetricPoint>, RegistryError> {
-        let registry = self.spend()?;
-        Ok(registry
-            .metric_history(&run_id, &key)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    ) -> Answer<Vec<MetricPoint>> {
+        let (id, key) = (run_id.as_str(), key.as_str());
+        let list: Answer<WitList<MetricPoint>> = self
+            .registry_call("get-metric-history", &[id, key], |r| async move {
+                r.metric_history(id, key).await
+            })
+            .await;
+        Ok(list?.map(|l| l.0))
     }
 }

@@ -4,11 +4,32 @@
 //! compiled artifact takes milliseconds. Entries are keyed by the
 //! component's sha256 and the engine's compatibility hash (wasmtime version
 //! and compilation settings), and each carries a keyed BLAKE3 MAC made with
-//! a per-cache secret key, so modelgate deserializes only files it wrote
-//! itself: a corrupt, truncated, foreign or stale entry is recompiled and
-//! replaced, never trusted. (BLAKE3 rather than HMAC-SHA256 because the
-//! MAC covers the whole compiled artifact — tens of MB for a Python or
-//! JavaScript component — on every load.)
+//! a secret key, so modelgate deserializes only files it wrote itself: a
+//! corrupt, truncated, foreign or stale entry is recompiled and replaced,
+//! never trusted. (BLAKE3 rather than HMAC-SHA256 because the MAC covers
+//! the whole compiled artifact — tens of MB for a Python or JavaScript
+//! component — on every load.)
+//!
+//! # Trust model
+//!
+//! A compiled entry is native code: whoever can forge one runs code in
+//! modelgate and can turn any verdict into a pass. So:
+//! - the **key lives outside the cache directory**
+//!   (`$MODELGATE_CACHE_KEY`, default `~/.local/share/modelgate/cache-key`),
+//!   so a cache directory restored from elsewhere (a CI cache written by an
+//!   untrusted branch, a shared volume) carries no key that makes its
+//!   entries valid — they are recompiled. A key file inside the cache
+//!   directory is refused;
+//! - the key must be a regular file owned by the user and readable by no
+//!   one else (mode `0600`), or the cache is not used at all;
+//! - an entry (artifact and MAC) must be a regular file, owned by the user
+//!   and writable by no one else, opened without following symbolic links
+//!   and without blocking (a FIFO or device is never read); it is verified
+//!   and deserialized through the same open file, so it cannot be swapped
+//!   in between.
+//!
+//! Whoever can write the key file or act as the user can forge entries;
+//! that is the user's own trust boundary, as for `~/.cargo/bin`.
 //!
 //! Location: `$MODELGATE_CACHE_DIR`, else the user cache directory
 //! (`~/.cache/modelgate`). `MODELGATE_CACHE_DIR=off` disables the cache.
@@ -23,7 +44,9 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 const MAGIC: &[u8; 8] = b"MGCWASM2";
-const KEY_FILE: &str = "cache-key";
+/// Largest compiled entry read: 1 GiB (a Python component compiles to
+/// ~40 MB).
+const MAX_ENTRY: u64 = 1 << 30;
 
 /// What the cache did for one load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,21 +64,39 @@ pub struct CompileCache {
     dir: Option<PathBuf>,
     key: [u8; 32],
     compat: u64,
+    /// Why the configured cache is not used, if it is not.
+    pub disabled: Option<String>,
 }
 
 impl CompileCache {
-    /// Opens the cache for `engine` in the configured directory.
+    /// Opens the cache for `engine` in the configured directory, with the
+    /// configured key. A key that cannot be trusted disables the cache
+    /// (with a warning on stderr): compiling is slow, never wrong.
     pub fn open(engine: &Engine) -> CompileCache {
         let dir = match std::env::var_os("MODELGATE_CACHE_DIR") {
             Some(d) if d == "off" => None,
             Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
             _ => dirs::cache_dir().map(|d| d.join("modelgate")),
         };
-        CompileCache::at(engine, dir)
+        let key = match std::env::var_os("MODELGATE_CACHE_KEY") {
+            Some(k) if !k.is_empty() => Some(PathBuf::from(k)),
+            _ => dirs::data_local_dir().map(|d| d.join("modelgate").join("cache-key")),
+        };
+        let cache = match key {
+            Some(key) => CompileCache::at(engine, dir, &key),
+            None => CompileCache::at(engine, None, Path::new("")),
+        };
+        if let Some(why) = &cache.disabled {
+            crate::output::stderr(&format!(
+                "modelgate: warning: the compile cache is off: {why}\n"
+            ));
+        }
+        cache
     }
 
-    /// Opens the cache in `dir` (`None`: no cache).
-    pub fn at(engine: &Engine, dir: Option<PathBuf>) -> CompileCache {
+    /// Opens the cache in `dir` (`None`: no cache) with the key in `key`,
+    /// which is created (mode 0600) when missing.
+    pub fn at(engine: &Engine, dir: Option<PathBuf>, key: &Path) -> CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compat = hasher.finish();
@@ -63,15 +104,29 @@ impl CompileCache {
             dir: None,
             key: [0; 32],
             compat,
+            disabled: None,
         };
-        if let Some(dir) = dir {
-            let components = dir.join("components");
-            if std::fs::create_dir_all(&components).is_ok()
-                && let Some(key) = load_or_create_key(&dir)
-            {
-                cache.key = key;
+        let Some(dir) = dir else { return cache };
+        let components = dir.join("components");
+        let opened = (|| -> Result<[u8; 32], String> {
+            let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if absolute(key).starts_with(absolute(&dir)) {
+                return Err(format!(
+                    "its key `{}` is inside the cache directory `{}`, where whoever restores or shares the cache could replace it; point MODELGATE_CACHE_KEY elsewhere",
+                    key.display(),
+                    dir.display()
+                ));
+            }
+            create_private_dir(&components)
+                .map_err(|e| format!("cannot create `{}`: {e}", components.display()))?;
+            load_or_create_key(key)
+        })();
+        match opened {
+            Ok(k) => {
+                cache.key = k;
                 cache.dir = Some(components);
             }
+            Err(why) => cache.disabled = Some(why),
         }
         cache
     }
@@ -101,9 +156,9 @@ impl CompileCache {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Miss));
         };
         let mut outcome = CacheOutcome::Miss;
-        if path.exists() {
+        if std::fs::symlink_metadata(&path).is_ok() {
             match self.verify(sha256, &path) {
-                Ok(()) => match deserialize_file(engine, &path) {
+                Ok(file) => match deserialize_open(engine, &file) {
                     Ok(c) => return Ok((c, CacheOutcome::Hit)),
                     Err(e) => outcome = CacheOutcome::Rejected(format!("incompatible: {e}")),
                 },
@@ -131,27 +186,37 @@ impl CompileCache {
         PathBuf::from(p)
     }
 
-    fn verify(&self, sha256: &str, path: &Path) -> Result<(), &'static str> {
-        let tag = std::fs::read(Self::mac_path(path)).map_err(|_| "no checksum beside it")?;
+    /// Opens the entry at `path` and checks that it can be trusted: a
+    /// private regular file, with a MAC file beside it that is one too, and
+    /// a MAC that matches the artifact's bytes under this cache's key. The
+    /// artifact is returned open, to be deserialized through that handle.
+    fn verify(&self, sha256: &str, path: &Path) -> Result<std::fs::File, &'static str> {
+        let (tag_file, tag_meta) = open_private(&Self::mac_path(path))?;
+        let tag = crate::files::read_open(tag_file, tag_meta.len(), 64)
+            .map_err(|_| "unreadable checksum")?;
         if tag.len() != MAGIC.len() + 32 || &tag[..MAGIC.len()] != MAGIC {
             return Err("not a modelgate cache entry");
         }
         let expected =
             <[u8; 32]>::try_from(&tag[MAGIC.len()..]).map_err(|_| "truncated checksum")?;
+        let (file, meta) = open_private(path)?;
+        if meta.len() > MAX_ENTRY {
+            return Err("larger than any compiled component");
+        }
         let mut h = self.hasher(sha256);
-        let size = std::fs::metadata(path).map_err(|_| "unreadable")?.len();
+        let through = fd_path(&file);
         // Threads pay off for big artifacts only; starting them costs more
         // than hashing a small one.
-        if size > 8 << 20 {
-            h.update_mmap_rayon(path).map_err(|_| "unreadable")?;
+        if meta.len() > 8 << 20 {
+            h.update_mmap_rayon(&through).map_err(|_| "unreadable")?;
         } else {
-            h.update_mmap(path).map_err(|_| "unreadable")?;
+            h.update_mmap(&through).map_err(|_| "unreadable")?;
         }
         // `Hash` compares in constant time.
         if h.finalize() != blake3::Hash::from(expected) {
-            return Err("checksum mismatch (corrupt or not written by this cache)");
+            return Err("checksum mismatch (corrupt or not written with this cache's key)");
         }
-        Ok(())
+        Ok(file)
     }
 
     fn store(&self, path: &Path, sha256: &str, payload: &[u8]) -> std::io::Result<()> {
@@ -179,15 +244,50 @@ impl CompileCache {
     }
 }
 
+/// `/proc/self/fd/N` for an open file: opening it reaches the same inode,
+/// whatever has happened to the file's name since.
+fn fd_path(file: &std::fs::File) -> PathBuf {
+    use std::os::fd::AsRawFd as _;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
 #[allow(unsafe_code)]
-fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+fn deserialize_open(engine: &Engine, file: &std::fs::File) -> wasmtime::Result<Component> {
     // SAFETY: the file is exactly what `Component::serialize` produced in
-    // this cache: `verify` has just checked its MAC under this cache's
-    // secret key, so the bytes were written by modelgate and not altered
-    // since (short of someone with write access to the user's own cache
-    // racing this call). Wasmtime itself rejects artifacts from another
-    // version or configuration.
-    unsafe { Component::deserialize_file(engine, path) }
+    // this cache: `verify` has just checked, on this open file, that it is
+    // a regular file that only this user can write and that its MAC under
+    // this cache's secret key matches, so the bytes were written by
+    // modelgate and not altered since. It is mapped through the same open
+    // file (`/proc/self/fd`), so renaming another file over the entry's
+    // name cannot substitute it. Wasmtime itself rejects artifacts from
+    // another version or configuration.
+    unsafe { Component::deserialize_file(engine, fd_path(file)) }
+}
+
+/// Opens `path` as a file only this user can change: regular (no symlink
+/// followed, no FIFO or device opened for real), owned by the user, not
+/// writable by group or others.
+fn open_private(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), &'static str> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (file, meta) = crate::files::open_regular(path, true).map_err(|e| match e {
+        crate::files::ReadError::NotRegular(_) => "not a regular file",
+        _ => "unreadable",
+    })?;
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err("not owned by this user");
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err("writable by group or others");
+    }
+    Ok((file, meta))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
@@ -196,37 +296,56 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let path = dir.join(format!(".tmp-{}-{nanos}", std::process::id()));
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Private whatever the umask: an entry others could write is refused.
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)?;
     Ok((path, file))
 }
 
-fn load_or_create_key(dir: &Path) -> Option<[u8; 32]> {
-    let path = dir.join(KEY_FILE);
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Some(key);
+/// Reads the key at `path`, creating it (mode 0600, in a 0700 directory)
+/// when missing. A key that someone else could read or write is refused.
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let shown = path.display();
+    let read = |path: &Path| -> Result<[u8; 32], String> {
+        let (file, meta) =
+            open_private(path).map_err(|why| format!("its key `{shown}` is {why}"))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "its key `{shown}` can be read by group or others; `chmod 600` it (or delete it to make a new one)"
+            ));
+        }
+        let bytes = crate::files::read_open(file, meta.len(), 32)
+            .map_err(|e| format!("its key `{shown}` is unreadable: {e}"))?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| format!("its key `{shown}` is not 32 bytes; delete it to make a new one"))
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return read(path);
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
     let mut key = [0u8; 32];
-    let mut urandom = std::fs::File::open("/dev/urandom").ok()?;
-    std::io::Read::read_exact(&mut urandom, &mut key).ok()?;
-    let (tmp, mut file) = tempfile_in(dir).ok()?;
+    let fail = |e: std::io::Error| format!("cannot create its key `{shown}`: {e}");
+    let mut urandom = std::fs::File::open("/dev/urandom").map_err(fail)?;
+    std::io::Read::read_exact(&mut urandom, &mut key).map_err(fail)?;
+    let (tmp, mut file) = tempfile_in(dir).map_err(fail)?;
     use std::os::unix::fs::PermissionsExt as _;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .ok()?;
-    file.write_all(&key).ok()?;
-    file.sync_all().ok()?;
+        .map_err(fail)?;
+    file.write_all(&key).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
     // Another process may have won the race; use whichever key is on disk.
-    if std::fs::hard_link(&tmp, &path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        let bytes = std::fs::read(&path).ok()?;
-        return <[u8; 32]>::try_from(bytes.as_slice()).ok();
-    }
+    let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
-    Some(key)
+    match linked {
+        Ok(()) => Ok(key),
+        Err(_) => read(path),
+    }
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -237,15 +356,36 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    struct Setup {
+        _root: tempfile::TempDir,
+        dir: PathBuf,
+        key: PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("cache");
+        let key = root.path().join("keys").join("cache-key");
+        Setup {
+            dir,
+            key,
+            _root: root,
+        }
+    }
 
     #[test]
     fn entries_are_verified_under_the_key() {
         let engine = Engine::default();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = CompileCache::at(&engine, Some(dir.path().to_path_buf()));
-        let entry = dir.path().join("entry.cwasm");
+        let s = setup();
+        let cache = CompileCache::at(&engine, Some(s.dir.clone()), &s.key);
+        assert_eq!(cache.disabled, None);
+        let mode = std::fs::metadata(&s.key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let entry = s.dir.join("entry.cwasm");
         cache.store(&entry, "abc", b"payload").expect("store");
-        assert_eq!(cache.verify("abc", &entry), Ok(()));
+        assert!(cache.verify("abc", &entry).is_ok());
         assert!(
             cache.verify("abd", &entry).is_err(),
             "bound to the component's sha256"
@@ -253,10 +393,94 @@ mod tests {
         std::fs::write(&entry, b"payloaD").expect("corrupt");
         assert!(cache.verify("abc", &entry).is_err());
         cache.store(&entry, "abc", b"payload").expect("store");
-        let other_dir = tempfile::tempdir().expect("tempdir");
-        let other = CompileCache::at(&engine, Some(other_dir.path().to_path_buf()));
+        let other = setup();
+        let other = CompileCache::at(&engine, Some(other.dir.clone()), &other.key);
         assert!(other.verify("abc", &entry).is_err(), "another cache's key");
         std::fs::remove_file(CompileCache::mac_path(&entry)).expect("rm");
         assert!(cache.verify("abc", &entry).is_err(), "no checksum");
+    }
+
+    #[test]
+    fn a_restored_cache_brings_no_key() {
+        // An attacker's cache directory, with entries MAC'd under a key the
+        // attacker chose and left beside them (where keys used to live).
+        let engine = Engine::default();
+        let attacker = setup();
+        let forged = CompileCache::at(&engine, Some(attacker.dir.clone()), &attacker.key);
+        let entry = forged.entry_path("abc").expect("on");
+        forged.store(&entry, "abc", b"native code").expect("store");
+        std::fs::copy(&attacker.key, attacker.dir.join("cache-key")).expect("copy");
+        // The victim restores that directory; its own key is elsewhere.
+        let victim_key = setup().key;
+        let victim = CompileCache::at(&engine, Some(attacker.dir.clone()), &victim_key);
+        assert_eq!(victim.disabled, None);
+        assert!(
+            victim.verify("abc", &entry).is_err(),
+            "forged entry trusted"
+        );
+        // A key configured inside the cache directory is refused outright.
+        let inside = CompileCache::at(
+            &engine,
+            Some(attacker.dir.clone()),
+            &attacker.dir.join("cache-key"),
+        );
+        assert!(
+            inside
+                .disabled
+                .as_deref()
+                .is_some_and(|w| w.contains("inside the cache directory"))
+        );
+        assert!(inside.entry_path("abc").is_none(), "cache must be off");
+    }
+
+    #[test]
+    fn shared_keys_and_entries_and_special_files_are_refused() {
+        let engine = Engine::default();
+        let s = setup();
+        let cache = CompileCache::at(&engine, Some(s.dir.clone()), &s.key);
+        let entry = cache.entry_path("abc").expect("on");
+        cache.store(&entry, "abc", b"payload").expect("store");
+        assert!(cache.verify("abc", &entry).is_ok());
+        // Writable by others: someone else could have put it there.
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        assert_eq!(
+            cache.verify("abc", &entry).err(),
+            Some("writable by group or others")
+        );
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let mac = CompileCache::mac_path(&entry);
+        std::fs::set_permissions(&mac, std::fs::Permissions::from_mode(0o620)).expect("chmod");
+        assert!(cache.verify("abc", &entry).is_err());
+        std::fs::set_permissions(&mac, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        // A symlink to a valid entry is not followed.
+        let link = s.dir.join("link.cwasm");
+        std::os::unix::fs::symlink(&entry, &link).expect("symlink");
+        std::os::unix::fs::symlink(&mac, CompileCache::mac_path(&link)).expect("symlink");
+        assert_eq!(cache.verify("abc", &link).err(), Some("not a regular file"));
+        // A FIFO in an entry's place is never opened for reading (that
+        // would hang), and loading replaces it with a real entry.
+        std::fs::remove_file(&entry).expect("rm");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &entry,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .expect("mkfifo");
+        assert_eq!(
+            cache.verify("abc", &entry).err(),
+            Some("not a regular file")
+        );
+        // A key readable by others is not used: the cache turns itself off.
+        std::fs::set_permissions(&s.key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let shared = CompileCache::at(&engine, Some(s.dir.clone()), &s.key);
+        assert!(
+            shared
+                .disabled
+                .as_deref()
+                .is_some_and(|w| w.contains("read by group or others")),
+            "{:?}",
+            shared.disabled
+        );
+        assert!(shared.entry_path("abc").is_none());
     }
 }

@@ -27,10 +27,11 @@ use crate::candidate::Candidate;
 use crate::error::{HintExt as _, with_hint};
 use crate::gate::GateResult;
 use crate::registry::{RegistryError, SharedRegistry};
+pub use crate::text::human_bytes;
 
 pub use bindings::ValidatorPre;
 use cache::{CacheOutcome, CompileCache, sha256_hex};
-use sandbox::{GateState, Limits, MemoryLimitExceeded};
+use sandbox::{ArgumentTooLong, GateState, Limits, MemoryLimitExceeded};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -198,12 +199,20 @@ impl WasmHost {
                 });
         }
         let path = dir.join(plugin);
-        std::fs::read(&path)
-            .map(PluginSource::from_bytes)
-            .with_context(|| format!("failed to read plugin `{}`", path.display()))
-            .hint(
-                "build the plugin first, or fix `plugin:` (paths are relative to the project file)",
-            )
+        match crate::files::read_bounded(&path, crate::files::MAX_PLUGIN_FILE) {
+            Ok(bytes) => Ok(PluginSource::from_bytes(bytes)),
+            Err(e @ crate::files::ReadError::Io(_)) => Err(anyhow::Error::new(e))
+                .with_context(|| format!("failed to read plugin `{}`", path.display()))
+                .hint(
+                    "build the plugin first, or fix `plugin:` (paths are relative to the project file)",
+                ),
+            Err(e) => Err(anyhow::Error::new(e))
+                .with_context(|| format!("refusing to read plugin `{}`", path.display()))
+                .hint(format!(
+                    "a plugin is a regular `.wasm` file of at most {} (see docs/security.md)",
+                    human_bytes(crate::files::MAX_PLUGIN_FILE)
+                )),
+        }
     }
 
     /// Compiles `source`, or loads it from the compile cache.
@@ -327,7 +336,7 @@ impl WasmHost {
         let result = match outcome {
             Err(_) => Err(format!(
                 "`check-config` ran past the time limit of {}",
-                crate::report::format_duration(limits.timeout)
+                crate::text::format_duration(limits.timeout)
             )),
             Ok(Err(e)) => Err(format!(
                 "`check-config` {}",
@@ -428,7 +437,7 @@ impl WasmHost {
                 // The deadline passed inside a host call (the registry).
                 result.cause = Some(format!(
                     "exceeded its time limit of {}",
-                    crate::report::format_duration(limits.timeout)
+                    crate::text::format_duration(limits.timeout)
                 ));
                 return result;
             }
@@ -483,25 +492,27 @@ impl WasmHost {
 
 /// Names the cause of a failed call: deadline, memory, output, panic, trap.
 fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> String {
-    if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
-        return format!(
-            "exceeded its memory limit of {} (asked for {})",
-            human_bytes(m.limit),
-            human_bytes(m.desired)
-        );
-    }
-    if let Some(desired) = state.limiter.refused {
-        return format!(
-            "exceeded its memory limit of {} (asked for {})",
+    let memory = |desired: u64| {
+        format!(
+            "exceeded its memory limit of {} (memories, tables and registry answers would have reached {})",
             human_bytes(limits.memory),
             human_bytes(desired)
-        );
+        )
+    };
+    if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
+        return memory(m.desired);
+    }
+    if let Some(desired) = state.limiter.refused {
+        return memory(desired);
+    }
+    if let Some(a) = err.downcast_ref::<ArgumentTooLong>() {
+        return format!("exceeded a registry bound: {a}");
     }
     let trap = err.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {
         return format!(
             "exceeded its time limit of {}",
-            crate::report::format_duration(limits.timeout)
+            crate::text::format_duration(limits.timeout)
         );
     }
     if state.output_overflowed() {
@@ -537,25 +548,9 @@ fn panic_message(stderr: &str) -> Option<String> {
 
 fn indent_tail(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
-    lines[lines.len().saturating_sub(crate::report::TAIL_LINES)..]
+    lines[lines.len().saturating_sub(crate::text::TAIL_LINES)..]
         .iter()
         .map(|l| format!("  │ {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `64 MiB`, `1.5 GiB`, `512 KiB`, `100 B`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if n >= size {
-            let v = n as f64 / size as f64;
-            return if (v - v.round()).abs() < 0.05 {
-                format!("{} {unit}", v.round())
-            } else {
-                format!("{v:.1} {unit}")
-            };
-        }
-    }
-    format!("{n} B")
 }

@@ -25,8 +25,17 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MEMORY: u64 = 64 << 20;
 /// Default registry calls per evaluation.
 pub const DEFAULT_REGISTRY_CALLS: u64 = 1000;
-/// Bytes kept from each of stdout and stderr.
+/// Bytes kept from each of stdout and stderr; a gate that writes more
+/// fails with "output limit".
 pub const OUTPUT_CAPACITY: usize = 1 << 20;
+/// Longest string argument of a registry call: 1 KiB. MLflow keeps model
+/// names and aliases in 256-character columns, run ids are 32 characters
+/// and metric keys at most 250; a longer argument cannot name anything and
+/// would only make the host allocate on the plugin's behalf.
+pub const MAX_ARG_BYTES: usize = 1024;
+/// Host bytes charged per distinct registry call for its bookkeeping, on
+/// top of the argument and answer sizes.
+const CALL_OVERHEAD: u64 = 128;
 /// Log lines kept per evaluation.
 const MAX_LOG_LINES: usize = 1000;
 /// Bytes of one log line kept.
@@ -60,18 +69,68 @@ impl Default for Limits {
     }
 }
 
-/// Caps linear memory and tables; remembers that it refused.
+/// Most core instances one evaluation may create. A Rust gate has a
+/// handful, a Python or JavaScript one a few dozen; the bound keeps the
+/// host's per-instance bookkeeping small whatever a component declares.
+pub const MAX_INSTANCES: usize = 200;
+/// Most linear memories one evaluation may create (all of them together
+/// are bounded by the memory cap as well).
+pub const MAX_MEMORIES: usize = 100;
+/// Most tables one evaluation may create.
+pub const MAX_TABLES: usize = 1000;
+/// Bytes charged per table element: wasmtime stores a pointer per element.
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Caps everything one evaluation holds: all linear memories and tables of
+/// all its core instances, plus what the host allocates on its behalf
+/// (registry answers, see [`GateState::charge`]), against one limit.
+/// Remembers that it refused.
 #[derive(Debug)]
 pub struct MemoryCap {
     limit: u64,
-    /// The size a refused growth asked for.
+    used: u64,
+    /// What the last granted growth added, taken back if it then failed.
+    last_grant: u64,
+    /// The total a refused growth would have reached.
     pub refused: Option<u64>,
 }
 
-/// The error a refused memory growth traps with.
+impl MemoryCap {
+    fn new(limit: u64) -> MemoryCap {
+        MemoryCap {
+            limit,
+            used: 0,
+            last_grant: 0,
+            refused: None,
+        }
+    }
+
+    /// Bytes held now: memories, tables and host allocations.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Adds `bytes` to the total, or refuses (and remembers) when the total
+    /// would pass the limit.
+    pub fn grow(&mut self, bytes: u64) -> Result<(), MemoryLimitExceeded> {
+        let total = self.used.saturating_add(bytes);
+        if total > self.limit {
+            self.refused = Some(total);
+            return Err(MemoryLimitExceeded {
+                desired: total,
+                limit: self.limit,
+            });
+        }
+        self.used = total;
+        self.last_grant = bytes;
+        Ok(())
+    }
+}
+
+/// The error a refused growth traps with.
 #[derive(Debug)]
 pub struct MemoryLimitExceeded {
-    /// Bytes the guest asked for.
+    /// The total the plugin would have held.
     pub desired: u64,
     /// The cap.
     pub limit: u64,
@@ -81,7 +140,7 @@ impl std::fmt::Display for MemoryLimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "memory limit exceeded: wanted {} bytes, limit is {}",
+            "memory limit exceeded: wanted {} bytes in all, limit is {}",
             self.desired, self.limit
         )
     }
@@ -92,33 +151,77 @@ impl std::error::Error for MemoryLimitExceeded {}
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.limit {
-            self.refused = Some(desired as u64);
-            // Trap at once: a guest that swallows the failed growth would
-            // otherwise blur the cause into whatever it does next.
-            return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                desired: desired as u64,
-                limit: self.limit,
-            }));
-        }
+        // Called for every memory of every instance, at creation (current
+        // 0) and on each growth: the sum is what the plugin holds. Trap at
+        // once on refusal: a guest that swallows the failed growth would
+        // otherwise blur the cause into whatever it does next.
+        let added = (desired as u64).saturating_sub(current as u64);
+        self.grow(added).map_err(wasmtime::Error::new)?;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used = self.used.saturating_sub(self.last_grant);
+        self.last_grant = 0;
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a million is far beyond any
-        // honest gate (CPython's is ~20k).
-        Ok(desired <= 1_000_000)
+        let added = (desired as u64)
+            .saturating_sub(current as u64)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        self.grow(added).map_err(wasmtime::Error::new)?;
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used = self.used.saturating_sub(self.last_grant);
+        self.last_grant = 0;
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
+
+/// The trap of a registry call whose argument is longer than [`MAX_ARG_BYTES`].
+#[derive(Debug)]
+pub struct ArgumentTooLong {
+    /// The call.
+    pub call: String,
+    /// The argument's length in bytes.
+    pub len: usize,
+}
+
+impl std::fmt::Display for ArgumentTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "called `{}` with an argument of {} bytes; the limit is {MAX_ARG_BYTES}",
+            self.call, self.len
+        )
+    }
+}
+
+impl std::error::Error for ArgumentTooLong {}
 
 /// The data of one evaluation's `Store`.
 pub struct GateState {
@@ -132,6 +235,9 @@ pub struct GateState {
     pub calls: u64,
     /// Set when a call was refused for the budget.
     pub budget_exhausted: bool,
+    /// The distinct calls made (kind and arguments): each one's answer is
+    /// charged to the memory cap once, repeats of it are free.
+    seen_calls: std::collections::HashSet<String>,
     /// What the gate logged.
     pub logs: Vec<LogLine>,
     logs_dropped: u64,
@@ -145,8 +251,10 @@ impl GateState {
     /// A fresh sandbox. `registry` is `None` while `check-config` runs: a
     /// gate's configuration must not depend on the registry.
     pub fn new(limits: &Limits, registry: Option<SharedRegistry>) -> GateState {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        // One byte more than is kept: filling the pipe then tells "wrote
+        // more than the limit" from "wrote exactly the limit".
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -157,14 +265,12 @@ impl GateState {
         GateState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryCap {
-                limit: limits.memory,
-                refused: None,
-            },
+            limiter: MemoryCap::new(limits.memory),
             registry,
             budget: limits.registry_calls,
             calls: 0,
             budget_exhausted: false,
+            seen_calls: Default::default(),
             logs: Vec::new(),
             logs_dropped: 0,
             stdout,
@@ -172,19 +278,45 @@ impl GateState {
         }
     }
 
-    /// Counts one registry call against the budget and hands out the registry.
-    pub fn spend(&mut self) -> Result<SharedRegistry, RegistryError> {
+    /// Starts a registry call of `kind` with `args`: checks the arguments'
+    /// sizes (a trap past [`MAX_ARG_BYTES`]), counts the call against the
+    /// budget (a `budget-exhausted` error past it) and hands out the
+    /// registry, with whether this exact call is new to the evaluation (its
+    /// answer is then to be [`charge`](Self::charge)d).
+    pub fn begin_call(
+        &mut self,
+        kind: &str,
+        args: &[&str],
+    ) -> wasmtime::Result<Result<(SharedRegistry, bool), RegistryError>> {
+        if let Some(long) = args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
+            return Err(wasmtime::Error::new(ArgumentTooLong {
+                call: kind.to_string(),
+                len: long.len(),
+            }));
+        }
         let Some(registry) = self.registry.clone() else {
-            return Err(RegistryError::Unavailable(
+            return Ok(Err(RegistryError::Unavailable(
                 "the registry is not available during check-config".into(),
-            ));
+            )));
         };
         if self.calls >= self.budget {
             self.budget_exhausted = true;
-            return Err(RegistryError::BudgetExhausted);
+            return Ok(Err(RegistryError::BudgetExhausted));
         }
         self.calls += 1;
-        Ok(registry)
+        let key = format!("{kind}\0{}", args.join("\0"));
+        let key_len = key.len() as u64;
+        let new = self.seen_calls.insert(key);
+        if new {
+            self.charge(key_len + CALL_OVERHEAD)?;
+        }
+        Ok(Ok((registry, new)))
+    }
+
+    /// Charges `bytes` the host holds on the plugin's behalf to its memory
+    /// cap; past the cap the call traps like a refused `memory.grow`.
+    pub fn charge(&mut self, bytes: u64) -> wasmtime::Result<()> {
+        self.limiter.grow(bytes).map_err(wasmtime::Error::new)
     }
 
     /// Records a log line, bounded.
@@ -219,21 +351,24 @@ impl GateState {
         logs
     }
 
-    /// True when stdout or stderr filled up.
+    /// True when stdout or stderr got more than [`OUTPUT_CAPACITY`] bytes.
     pub fn output_overflowed(&self) -> bool {
-        self.stdout.contents().len() >= OUTPUT_CAPACITY
-            || self.stderr.contents().len() >= OUTPUT_CAPACITY
+        self.stdout.contents().len() > OUTPUT_CAPACITY
+            || self.stderr.contents().len() > OUTPUT_CAPACITY
     }
 
-    /// stdout then stderr, lossily decoded.
+    /// stdout then stderr (at most [`OUTPUT_CAPACITY`] bytes each), lossily
+    /// decoded.
     pub fn output(&self) -> String {
-        let mut s = String::from_utf8_lossy(&self.stdout.contents()).into_owned();
+        let out = self.stdout.contents();
+        let mut s = String::from_utf8_lossy(&out[..out.len().min(OUTPUT_CAPACITY)]).into_owned();
         let err = self.stderr.contents();
+        let err = &err[..err.len().min(OUTPUT_CAPACITY)];
         if !err.is_empty() {
             if !s.is_empty() && !s.ends_with('\n') {
                 s.push('\n');
             }
-            s.push_str(&String::from_utf8_lossy(&err));
+            s.push_str(&String::from_utf8_lossy(err));
         }
         s
     }

@@ -1,0 +1,111 @@
+//! Small text helpers shared by the report, the errors and the gates:
+//! sizes, durations, and making untrusted text safe to print on a terminal.
+//!
+//! A leaf module: it imports nothing of modelgate's, so anything may use it.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// Lines of output shown for a failed gate without `-v`.
+pub const TAIL_LINES: usize = 20;
+
+/// `64 MiB`, `1.5 GiB`, `512 KiB`, `100 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if (v - v.round()).abs() < 0.05 {
+                format!("{} {unit}", v.round())
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} B")
+}
+
+/// `0.12ms`, `12.3ms`, `1.42s`, `2m03s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 0.001 {
+        format!("{:.2}ms", s * 1e3)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        let secs = d.as_secs();
+        if secs.is_multiple_of(60) {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{}m{:02}s", secs / 60, secs % 60)
+        }
+    }
+}
+
+/// True for characters that can change what a terminal shows beyond their
+/// own glyph: C0 and C1 controls (ESC starts colour, cursor and erase
+/// sequences; CR returns to the line's start; BS steps back) and the Unicode
+/// bidirectional overrides and isolates, which reorder what follows them.
+fn is_unsafe(c: char, keep_newline: bool) -> bool {
+    match c {
+        '\t' => false,
+        '\n' => !keep_newline,
+        c if c.is_control() => true,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => true,
+        _ => false,
+    }
+}
+
+fn escape(s: &str, keep_newline: bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c, keep_newline)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !is_unsafe(c, keep_newline) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `s` as one line that is safe on a terminal: every control character
+/// (newlines included) and bidirectional override is shown escaped
+/// (`\x1b`, `\r`, `\n`, `\u{202e}`) instead of acting. Tabs stay.
+///
+/// Every plugin- or registry-supplied string in human output goes through
+/// this, so a hostile gate cannot draw a fake `PASS` line over a real `FAIL`.
+pub fn clean_line(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// Like [`clean_line`] but keeps newlines, for multi-line messages whose
+/// lines are printed as such (errors on stderr).
+pub fn clean(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped() {
+        assert_eq!(clean_line("plain text\tok"), "plain text\tok");
+        assert_eq!(
+            clean_line("ok\r\x1b[2K\x1b[32mPASS\x1b[0m\nnext"),
+            "ok\\r\\x1b[2K\\x1b[32mPASS\\x1b[0m\\nnext"
+        );
+        assert_eq!(clean_line("a\u{202e}b\u{9b}c"), "a\\u{202e}b\\x9bc");
+        assert_eq!(clean("two\nlines\x07"), "two\nlines\\x07");
+    }
+}
