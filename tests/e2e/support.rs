@@ -318,8 +318,6 @@ impl Project {
 /// One request as the fault server saw it.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// `GET`, `POST`, …
-    pub method: String,
     /// The path with its query, e.g. `/api/2.0/mlflow/runs/get?run_id=r1`.
     pub target: String,
 }
@@ -369,10 +367,8 @@ impl FaultServer {
                     if reader.read_line(&mut line).is_err() {
                         return;
                     }
-                    let mut parts = line.split_whitespace();
                     let req = Request {
-                        method: parts.next().unwrap_or("").to_string(),
-                        target: parts.next().unwrap_or("").to_string(),
+                        target: line.split_whitespace().nth(1).unwrap_or("").to_string(),
                     };
                     let mut length = 0usize;
                     loop {

@@ -245,7 +245,9 @@ impl Project {
 
 /// The project file in `path` (a directory, or the file itself).
 pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {
-    if path.is_file() {
+    // Anything but a directory is taken as the file itself; reading it
+    // then refuses what is not a regular file (a FIFO, a device).
+    if path.exists() && !path.is_dir() {
         return Ok(path.to_path_buf());
     }
     if !path.exists() {
@@ -257,7 +259,7 @@ pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {
     }
     for name in FILE_NAMES {
         let candidate = path.join(name);
-        if candidate.is_file() {
+        if candidate.symlink_metadata().is_ok() {
             return Ok(candidate);
         }
     }
