@@ -453,4 +453,43 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
         assert_eq!(format_duration(Duration::from_secs(123)), "2m03s");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// However hostile the gate's texts, the human report has one
+            /// line per model, gate and check, and ends with the verdict.
+            #[test]
+            fn hostile_texts_cannot_add_or_hide_lines(
+                name in any::<String>(),
+                summary in any::<String>(),
+                check in any::<String>(),
+                detail in any::<String>(),
+            ) {
+                let mut r = report(false);
+                let g = &mut r.models[0].gates[0];
+                g.name = name;
+                g.cause = Some(summary);
+                g.checks[0].name = check;
+                g.checks[0].detail = Some(detail);
+                let text = r.render(Format::Human, Style::default());
+                let lines: Vec<&str> = text.lines().collect();
+                prop_assert_eq!(lines.len(), 4, "{}", text);
+                prop_assert!(lines[3].starts_with("FAIL: 0 of 1 gates passed"), "{}", text);
+                prop_assert!(!text.contains('\r') && !text.contains('\x1b'));
+            }
+
+            /// The JSON report carries any text exactly.
+            #[test]
+            fn json_keeps_texts_exactly(summary in any::<String>()) {
+                let mut r = report(false);
+                r.models[0].gates[0].cause = Some(summary.clone());
+                let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json, Style::default()))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(v["models"][0]["gates"][0]["cause"].as_str(), Some(summary.as_str()));
+            }
+        }
+    }
 }

@@ -108,4 +108,40 @@ mod tests {
         assert_eq!(clean_line("a\u{202e}b\u{9b}c"), "a\\u{202e}b\\x9bc");
         assert_eq!(clean("two\nlines\x07"), "two\nlines\\x07");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn acts_on_a_terminal(c: char) -> bool {
+            (c.is_control() && c != '\t')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        }
+
+        proptest! {
+            /// Whatever a plugin says, nothing in the cleaned line acts.
+            #[test]
+            fn nothing_that_acts_survives(s in any::<String>()) {
+                prop_assert!(!clean_line(&s).chars().any(acts_on_a_terminal));
+                prop_assert!(!clean(&s).chars().any(|c| c != '\n' && acts_on_a_terminal(c)));
+            }
+
+            /// Harmless text is shown exactly as written.
+            #[test]
+            fn harmless_text_is_unchanged(s in "[^\\p{Cc}\u{202A}-\u{202E}\u{2066}-\u{2069}\u{200E}\u{200F}]*") {
+                prop_assert_eq!(clean_line(&s), s.as_str());
+            }
+
+            /// Escaping never hides text: every harmless character of the
+            /// input appears, in order, in the output.
+            #[test]
+            fn escaping_keeps_the_visible_text(s in any::<String>()) {
+                let out = clean_line(&s);
+                let mut rest = out.chars();
+                for c in s.chars().filter(|c| !acts_on_a_terminal(*c)) {
+                    prop_assert!(rest.any(|o| o == c), "{:?} lost from {:?}", c, s);
+                }
+            }
+        }
+    }
 }

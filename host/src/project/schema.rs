@@ -1065,4 +1065,83 @@ models:
         let d = parse_str(src).expect_err("must fail");
         assert!(d.to_string().contains("task `a` is defined twice"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any text is a project or a list of positioned problems;
+            /// never a panic.
+            #[test]
+            fn any_text_is_parsed_or_refused(src in "\\PC{0,300}") {
+                if let Err(d) = parse_str(&src) {
+                    prop_assert!(!d.items.is_empty());
+                    for item in &d.items {
+                        prop_assert!(item.pos.line >= 1 && item.pos.col >= 1);
+                    }
+                }
+            }
+
+            /// Text made of YAML's own punctuation, where parsers break.
+            #[test]
+            fn yaml_punctuation_never_panics(src in "[a-z:{}\\[\\]&*!,\\- \n'\"#|>?%@`]{0,200}") {
+                let _ = parse_str(&src);
+            }
+
+            /// Generated projects read back exactly: every model, in order,
+            /// with its gate's threshold.
+            #[test]
+            fn generated_projects_read_back(
+                models in proptest::collection::btree_map("[a-z][a-z0-9_-]{0,15}", 0.0f64..1.0, 1..30),
+            ) {
+                let mut src = String::from("name: generated\nmodels:\n");
+                for (name, t) in &models {
+                    src.push_str(&format!(
+                        "  - name: {name}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: {t:?}}}}}}}\n"
+                    ));
+                }
+                let p = parse_str(&src).map_err(|d| TestCaseError::fail(d.to_string()))?;
+                prop_assert_eq!(p.models.len(), models.len());
+                for (m, (name, t)) in p.models.iter().zip(&models) {
+                    prop_assert_eq!(&m.name, name);
+                    let Some((Executor::Wasm(w), _)) = &m.gates[0].executor else {
+                        return Err(TestCaseError::fail("not a wasm gate"));
+                    };
+                    prop_assert_eq!(w.config["metrics"]["score"]["threshold"].as_f64(), Some(*t));
+                }
+            }
+
+            /// A key written twice in any mapping is always an error that
+            /// names it and both positions, however the file is laid out.
+            #[test]
+            fn a_repeated_key_is_always_caught(
+                keys in proptest::collection::btree_set("[a-z]{1,8}", 1..10),
+                pick in any::<proptest::sample::Index>(),
+                flow in any::<bool>(),
+            ) {
+                let keys: Vec<&String> = keys.iter().collect();
+                let dup = keys[pick.index(keys.len())];
+                let mut entries: Vec<String> = keys.iter().map(|k| format!("{k}: 1")).collect();
+                entries.push(format!("{dup}: 2"));
+                let config = if flow {
+                    format!("{{{}}}", entries.join(", "))
+                } else {
+                    format!("\n{}", entries.iter().map(|e| format!("          {e}\n")).collect::<String>())
+                };
+                let src = format!(
+                    "name: d\nmodels:\n  - name: m\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {config}\n"
+                );
+                let d = parse_str(&src).expect_err("a duplicate key is an error");
+                let text = d.to_string();
+                let wanted = format!("key `{dup}` is written twice");
+                prop_assert!(text.contains(&wanted), "{}", text);
+                let line = if flow { 7 } else { 8 + pick.index(keys.len()) };
+                let first = format!("(first at line {line}, column");
+                prop_assert!(text.contains(&first), "{}", text);
+            }
+        }
+    }
 }

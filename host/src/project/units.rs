@@ -114,4 +114,51 @@ mod tests {
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("0").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_a_duration_or_an_error(s in "\\PC{0,30}") {
+                if let Ok(d) = parse_duration(&s) {
+                    prop_assert!(d > Duration::ZERO && d <= Duration::from_secs(7 * 24 * 3600));
+                }
+            }
+
+            #[test]
+            fn any_text_is_a_size_or_an_error(s in "\\PC{0,30}") {
+                if let Ok(n) = parse_bytes(&s) {
+                    prop_assert!((1..=64 << 30).contains(&n));
+                }
+            }
+
+            /// Numbers with units scale exactly; out-of-range ones are
+            /// refused, never wrapped or saturated.
+            #[test]
+            fn durations_scale_by_their_unit(
+                n in 1u64..10_000_000,
+                (unit, factor) in proptest::sample::select(vec![("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]),
+            ) {
+                let secs = n as f64 * factor;
+                match parse_duration(&format!("{n}{unit}")) {
+                    Ok(d) => prop_assert!((d.as_secs_f64() - secs).abs() < 1e-6 * secs.max(1.0)),
+                    Err(_) => prop_assert!(secs > 7.0 * 24.0 * 3600.0),
+                }
+            }
+
+            #[test]
+            fn sizes_scale_by_their_unit(
+                n in 1u64..100_000,
+                (unit, factor) in proptest::sample::select(vec![("", 1u64), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1000), ("M", 1_000_000)]),
+            ) {
+                let bytes = n * factor;
+                match parse_bytes(&format!("{n}{unit}")) {
+                    Ok(b) => prop_assert_eq!(b, bytes),
+                    Err(_) => prop_assert!(bytes > 64 << 30),
+                }
+            }
+        }
+    }
 }

@@ -1041,4 +1041,108 @@ mod tests {
         assert!(r.metric("loss").is_some_and(f64::is_nan));
         assert_eq!(r.params[0].value, "1.0");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                "\\PC{0,12}".prop_map(Value::from),
+                proptest::sample::select(vec!["NaN", "Infinity", "-inf", "READY", "1", "-1", ""])
+                    .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                let keys = proptest::sample::select(vec![
+                    "name",
+                    "version",
+                    "status",
+                    "run_id",
+                    "aliases",
+                    "tags",
+                    "key",
+                    "value",
+                    "info",
+                    "data",
+                    "metrics",
+                    "params",
+                    "run_uuid",
+                    "timestamp",
+                    "step",
+                    "next_page_token",
+                    "model_versions",
+                    "other",
+                ]);
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map(keys, inner, 0..8).prop_map(|m| {
+                        Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any answer is parsed or refused as `Invalid`; never a panic,
+            /// never another kind of error.
+            #[test]
+            fn any_answer_is_parsed_or_invalid(v in arb_json()) {
+                for r in [model_version(&v).err(), run(&v).err(), metric_point(&v, "m").err()] {
+                    if let Some(e) = r {
+                        prop_assert!(matches!(e, RegistryError::Invalid(_)), "{:?}", e);
+                    }
+                }
+                let _ = Pages::new().advance(&v, "e");
+            }
+
+            /// A well-formed version reads back exactly, whichever way MLflow
+            /// spells its numbers.
+            #[test]
+            fn versions_read_back(
+                name in "\\PC{1,30}",
+                version in 1u64..(1u64 << 53),
+                as_string in any::<bool>(),
+                status in "[A-Z_]{1,24}",
+                run_id in proptest::option::of("[0-9a-f]{32}"),
+                aliases in proptest::collection::vec("[a-z]{1,10}", 0..4),
+            ) {
+                let number = if as_string { Value::from(version.to_string()) } else { Value::from(version) };
+                let mut v = serde_json::json!({
+                    "name": name, "version": number, "status": status, "aliases": aliases,
+                });
+                if let Some(id) = &run_id {
+                    v["run_id"] = Value::from(id.clone());
+                }
+                let mv = model_version(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(mv.name, name);
+                prop_assert_eq!(mv.version, version);
+                prop_assert_eq!(mv.status, status);
+                prop_assert_eq!(mv.run_id, run_id);
+                prop_assert_eq!(mv.aliases, aliases);
+            }
+
+            /// Without its name, number or status a version is never read.
+            #[test]
+            fn required_fields_are_required(
+                field in proptest::sample::select(vec!["name", "version", "status"]),
+                replacement in prop_oneof![Just(None), Just(Some(Value::Null)), Just(Some(Value::from(true))), Just(Some(serde_json::json!({})))],
+            ) {
+                let mut v = serde_json::json!({"name": "m", "version": "1", "status": "READY"});
+                match replacement {
+                    None => { v.as_object_mut().map(|o| o.remove(field)); }
+                    Some(x) => v[field] = x,
+                }
+                let err = model_version(&v).expect_err("refused");
+                prop_assert!(err.to_string().contains(&format!("`{field}`")), "{}", err);
+            }
+        }
+    }
 }
