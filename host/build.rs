@@ -52,7 +52,13 @@ fn main() {
     .arg("--target-dir")
     .arg(&target_dir);
     // The outer build's flags and target are for the host, not the guests.
+    // The guests are built with the toolchain `rust-toolchain.toml` pins
+    // (which has the wasm target), even when the host is built with
+    // another one (`cargo +nightly fuzz`): drop the outer toolchain choice.
     for var in [
+        "RUSTC",
+        "RUSTDOC",
+        "RUSTUP_TOOLCHAIN",
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_TARGET",

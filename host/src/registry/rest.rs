@@ -666,6 +666,31 @@ impl Pages {
     }
 }
 
+/// Parses `bytes` as every kind of answer this client reads (a model
+/// version, a run, a metric point, a page of a listing), as the fuzz
+/// targets do; true when any of them accepted it. Malformed answers are
+/// refused as [`RegistryError::Invalid`], and nothing here may panic.
+#[doc(hidden)]
+pub fn parse_any_answer(bytes: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+        return false;
+    };
+    let mut accepted = false;
+    for answer in [
+        model_version(&v).map(drop),
+        run(&v).map(drop),
+        metric_point(&v, "a metric").map(drop),
+        Pages::new().advance(&v, "fuzz").map(drop),
+    ] {
+        match answer {
+            Ok(()) => accepted = true,
+            Err(RegistryError::Invalid(_)) => {}
+            Err(other) => panic!("a parse error of the wrong kind: {other:?}"),
+        }
+    }
+    accepted
+}
+
 /// Quotes a value for an MLflow search filter.
 pub fn filter_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
