@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::guests;
 use crate::support::{
-    FaultServer, Project, healthy_mlflow, http, mg, modelgate, root, run, run_bounded,
+    FaultServer, Project, faulty, healthy_mlflow, http, mg, modelgate, root, run, run_bounded,
     threshold_project,
 };
 
@@ -344,20 +344,17 @@ fn a_healthy_fault_server_passes() {
 #[test]
 fn a_version_without_a_usable_status_is_not_judged() {
     for status in [None, Some("null"), Some("1"), Some("[\"READY\"]")] {
-        let s = FaultServer::start(move |req, _| {
-            if req.endpoint() == "model-versions/search" {
-                let field = status
-                    .map(|v| format!(r#", "status": {v}"#))
-                    .unwrap_or_default();
-                return http(
-                    200,
-                    &[],
-                    &format!(
-                        r#"{{"model_versions": [{{"name": "m", "version": "1", "run_id": "r1"{field}}}]}}"#
-                    ),
-                );
-            }
-            healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+        let s = faulty("model-versions/search", move |_| {
+            let field = status
+                .map(|v| format!(r#", "status": {v}"#))
+                .unwrap_or_default();
+            http(
+                200,
+                &[],
+                &format!(
+                    r#"{{"model_versions": [{{"name": "m", "version": "1", "run_id": "r1"{field}}}]}}"#
+                ),
+            )
         });
         let out = validate_against(&s, &[]);
         assert_eq!(out.code, 2, "status {status:?}: {out}");
@@ -390,18 +387,15 @@ fn a_sqlite_version_without_a_status_is_not_judged() {
 
 #[test]
 fn answer_bodies_are_capped() {
-    let s = FaultServer::start(|req, _| {
-        if req.endpoint() == "model-versions/search" {
-            let pad = "x".repeat(2 << 20);
-            return http(
-                200,
-                &[],
-                &format!(
-                    r#"{{"model_versions": [{{"name": "m", "version": "1", "status": "READY", "run_id": "r1"}}], "pad": "{pad}"}}"#
-                ),
-            );
-        }
-        healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+    let s = faulty("model-versions/search", |_| {
+        let pad = "x".repeat(2 << 20);
+        http(
+            200,
+            &[],
+            &format!(
+                r#"{{"model_versions": [{{"name": "m", "version": "1", "status": "READY", "run_id": "r1"}}], "pad": "{pad}"}}"#
+            ),
+        )
     });
     let out = validate_against(&s, &[]);
     assert_eq!(out.code, 0, "2 MiB is within the default cap: {out}");
@@ -427,15 +421,12 @@ fn answer_bodies_are_capped() {
 
 #[test]
 fn a_listing_that_never_ends_is_refused() {
-    let s = FaultServer::start(|req, n| {
-        if req.endpoint() == "model-versions/search" {
-            return http(
-                200,
-                &[],
-                &format!(r#"{{"model_versions": [], "next_page_token": "p{n}"}}"#),
-            );
-        }
-        healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+    let s = faulty("model-versions/search", |n| {
+        http(
+            200,
+            &[],
+            &format!(r#"{{"model_versions": [], "next_page_token": "p{n}"}}"#),
+        )
     });
     let out = validate_against(&s, &[]);
     assert_eq!(out.code, 2, "{out}");
@@ -445,15 +436,12 @@ fn a_listing_that_never_ends_is_refused() {
     );
     assert!(s.hits() <= 1001, "{} requests", s.hits());
     // A token that repeats is a loop at once.
-    let s = FaultServer::start(|req, _| {
-        if req.endpoint() == "model-versions/search" {
-            return http(
-                200,
-                &[],
-                r#"{"model_versions": [], "next_page_token": "same"}"#,
-            );
-        }
-        healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+    let s = faulty("model-versions/search", |_| {
+        http(
+            200,
+            &[],
+            r#"{"model_versions": [], "next_page_token": "same"}"#,
+        )
     });
     let out = validate_against(&s, &[]);
     assert_eq!(out.code, 2, "{out}");

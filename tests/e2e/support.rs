@@ -434,6 +434,20 @@ pub fn healthy_mlflow(req: &Request) -> Option<Vec<u8>> {
     })
 }
 
+/// A fault server that answers `endpoint` with `fault(request number)` and
+/// everything else as [`healthy_mlflow`] does.
+pub fn faulty(
+    endpoint: &'static str,
+    fault: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
+) -> FaultServer {
+    FaultServer::start(move |req, n| {
+        if req.endpoint() == endpoint {
+            return fault(n);
+        }
+        healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+    })
+}
+
 /// A project gating model `m` with `builtin:threshold` (`score >= 0.5`).
 pub fn threshold_project() -> Project {
     Project::new(

@@ -1120,12 +1120,9 @@ mod tests {
             /// never another kind of error.
             #[test]
             fn any_answer_is_parsed_or_invalid(v in arb_json()) {
-                for r in [model_version(&v).err(), run(&v).err(), metric_point(&v, "m").err()] {
-                    if let Some(e) = r {
-                        prop_assert!(matches!(e, RegistryError::Invalid(_)), "{:?}", e);
-                    }
-                }
-                let _ = Pages::new().advance(&v, "e");
+                // `parse_any_answer` panics on an error of another kind.
+                let bytes = serde_json::to_vec(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                parse_any_answer(&bytes);
             }
 
             /// A well-formed version reads back exactly, whichever way MLflow
