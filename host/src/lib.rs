@@ -3,8 +3,9 @@
 //!
 //! Data flows one way: the project file ([`project`]) becomes a [`plan`] of
 //! gates per model; each model's candidate version is resolved in the
-//! [`registry`] ([`candidate`]); each gate ([`gate`]) — a process or a
-//! sandboxed WebAssembly component — yields a verdict; the [`report`] says
+//! [`registry`] ([`candidate`]); the [`runner`] prepares every gate
+//! ([`gate`]) — a process or a sandboxed WebAssembly component — once and
+//! judges each candidate with them, each gate a typed outcome; the [`report`] says
 //! what was decided and why, and the exit code ([`exit`]) carries it.
 
 pub mod candidate;
@@ -19,5 +20,6 @@ pub mod plan;
 pub mod project;
 pub mod registry;
 pub mod report;
+pub mod runner;
 pub mod templates;
 pub mod text;

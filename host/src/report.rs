@@ -17,7 +17,8 @@
 //!     "passed": bool,
 //!     "gates": [{
 //!       "name": string, "kind": "process" | "wasm", "target": string,
-//!       "passed": bool, "cause": string?, "summary": string?,
+//!       "passed": bool, "outcome": "pass" | "fail" | "error",
+//!       "cause": string?, "cause_code": string?, "summary": string?,
 //!       "duration_ms": number,
 //!       "checks": [{"name": string, "passed": bool, "observed": string?,
 //!                   "expected": string?, "detail": string?}],
@@ -33,7 +34,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::gate::GateResult;
+use crate::gate::{GateResult, Outcome};
 use crate::text::clean_line;
 pub use crate::text::{TAIL_LINES, format_duration, human_bytes};
 
@@ -169,7 +170,7 @@ impl Report {
                     format_duration(g.duration)
                 );
                 if let Some(cause) = &g.cause {
-                    let _ = write!(line, "  {}", clean_line(cause));
+                    let _ = write!(line, "  {}", clean_line(&cause.to_string()));
                 } else if let Some(summary) = &g.summary {
                     let _ = write!(line, "  {}", clean_line(summary));
                 }
@@ -257,18 +258,25 @@ impl Report {
             .flat_map(|m| &m.gates)
             .map(|g| g.duration.as_secs_f64())
             .sum();
+        let count = |gates: &mut dyn Iterator<Item = &GateResult>, o: Outcome| {
+            gates.filter(|g| g.outcome == o).count()
+        };
+        let all = || self.models.iter().flat_map(|m| &m.gates);
         let _ = writeln!(
             out,
-            "<testsuites name=\"modelgate\" tests=\"{}\" failures=\"{}\" time=\"{total:.3}\">",
-            self.summary.gates, self.summary.failed
+            "<testsuites name=\"modelgate\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{total:.3}\">",
+            self.summary.gates,
+            count(&mut all(), Outcome::Fail),
+            count(&mut all(), Outcome::Error)
         );
         for m in &self.models {
             let suite = format!("{} v{}", m.model, m.version);
-            let failures = m.gates.iter().filter(|g| !g.passed).count();
+            let failures = count(&mut m.gates.iter(), Outcome::Fail);
+            let errors = count(&mut m.gates.iter(), Outcome::Error);
             let time: f64 = m.gates.iter().map(|g| g.duration.as_secs_f64()).sum();
             let _ = writeln!(
                 out,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">",
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">",
                 xml(&suite),
                 m.gates.len()
             );
@@ -297,10 +305,21 @@ impl Report {
                             c.expected.as_deref().unwrap_or("-")
                         );
                     }
+                    // JUnit tells a failed assertion from a test that
+                    // could not run; so does modelgate.
+                    let element = match g.outcome {
+                        Outcome::Error => "error",
+                        _ => "failure",
+                    };
+                    let message = g
+                        .cause
+                        .as_ref()
+                        .map_or("failed".into(), ToString::to_string);
                     let _ = writeln!(
                         out,
-                        "      <failure message=\"{}\">{}</failure>",
-                        xml(g.cause.as_deref().unwrap_or("failed")),
+                        "      <{element} message=\"{}\" type=\"{}\">{}</{element}>",
+                        xml(&message),
+                        g.cause_code.unwrap_or("other"),
                         xml(&body)
                     );
                 }
@@ -377,29 +396,21 @@ impl Style {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::Check;
+    use crate::gate::{Cause, Check};
     use std::time::Duration;
 
     fn gate(name: &str, passed: bool) -> GateResult {
-        GateResult {
-            name: name.into(),
-            kind: "wasm",
-            target: "builtin:threshold".into(),
+        let mut g = GateResult::new(name, "wasm", "builtin:threshold");
+        g.duration = Duration::from_micros(850);
+        g.checks = vec![Check {
+            name: "score".into(),
             passed,
-            cause: (!passed).then(|| "1 of 1 checks failed".into()),
-            summary: None,
-            duration: Duration::from_micros(850),
-            checks: vec![Check {
-                name: "score".into(),
-                passed,
-                observed: Some("0.5".into()),
-                expected: Some(">= 0.6".into()),
-                detail: None,
-            }],
-            output: String::new(),
-            output_dropped: 0,
-            logs: vec![],
-        }
+            observed: Some("0.5".into()),
+            expected: Some(">= 0.6".into()),
+            detail: None,
+        }];
+        g.conclude((!passed).then(|| Cause::Verdict(Some("1 of 1 checks failed".into()))));
+        g
     }
 
     fn report(passed: bool) -> Report {
@@ -438,6 +449,43 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_typed_in_json_and_junit() {
+        let mut r = report(false);
+        r.models[0].gates.push(gate("mem", false));
+        r.models[0].gates[1].conclude(Some(Cause::MemoryLimit {
+            limit: 64 << 20,
+            reached: 120 << 20,
+        }));
+        let v: serde_json::Value =
+            serde_json::from_str(&r.render(Format::Json, Style::default())).expect("json");
+        let g = &v["models"][0]["gates"];
+        assert_eq!(g[0]["outcome"], "fail");
+        assert_eq!(g[0]["cause_code"], "verdict_failed");
+        assert_eq!(g[0]["cause"], "1 of 1 checks failed");
+        assert_eq!(g[1]["outcome"], "error");
+        assert_eq!(g[1]["cause_code"], "memory_limit");
+        assert_eq!(
+            g[1]["cause"],
+            "exceeded its memory limit of 64 MiB (memories, tables and registry answers would have reached 120 MiB)"
+        );
+        let pass = report(true).render(Format::Json, Style::default());
+        let v: serde_json::Value = serde_json::from_str(&pass).expect("json");
+        assert_eq!(v["models"][0]["gates"][0]["outcome"], "pass");
+        assert!(v["models"][0]["gates"][0].get("cause_code").is_none());
+        let x = r.render(Format::Junit, Style::default());
+        assert!(x.contains("failures=\"1\" errors=\"1\""), "{x}");
+        assert!(
+            x.contains("<error message=\"exceeded its memory limit"),
+            "{x}"
+        );
+        assert!(x.contains("type=\"memory_limit\""), "{x}");
+        assert!(
+            x.contains("<failure message=\"1 of 1 checks failed\" type=\"verdict_failed\""),
+            "{x}"
+        );
+    }
+
+    #[test]
     fn junit_escapes() {
         let mut r = report(false);
         r.models[0].gates[0].output = "a < b & \"c\"".into();
@@ -471,7 +519,7 @@ mod tests {
                 let mut r = report(false);
                 let g = &mut r.models[0].gates[0];
                 g.name = name;
-                g.cause = Some(summary);
+                g.conclude(Some(Cause::Verdict(Some(summary))));
                 g.checks[0].name = check;
                 g.checks[0].detail = Some(detail);
                 let text = r.render(Format::Human, Style::default());
@@ -485,7 +533,7 @@ mod tests {
             #[test]
             fn json_keeps_texts_exactly(summary in any::<String>()) {
                 let mut r = report(false);
-                r.models[0].gates[0].cause = Some(summary.clone());
+                r.models[0].gates[0].conclude(Some(Cause::Other(summary.clone())));
                 let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json, Style::default()))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(v["models"][0]["gates"][0]["cause"].as_str(), Some(summary.as_str()));

@@ -275,3 +275,40 @@ fn no_tracking_uri_anywhere_is_exit_2_with_a_hint() {
         "{out}"
     );
 }
+
+#[test]
+fn a_gate_that_cannot_start_is_its_own_error_and_the_others_still_run() {
+    // No `sh` on PATH: the process gate cannot even be started. That is
+    // this gate's error (outcome `error`), not the end of the run.
+    let p = Project::new(
+        "name: nostart
+models:
+  - name: logreg
+    validationTasks:
+      - {name: script, executor: !custom {command: 'true'}}
+      - name: quality
+        executor: !wasm
+          plugin: builtin:threshold
+          config: {metrics: {score: {threshold: 0.6}}}
+",
+    );
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let empty = tempdir();
+    let out = crate::support::run(
+        crate::support::modelgate()
+            .args(["validate", "--project", &p.path(), "--format", "json"])
+            .env("PATH", empty.path()),
+    );
+    assert_eq!(out.code, 1, "{out}");
+    let gates = out.json()["models"][0]["gates"].clone();
+    assert_eq!(gates[0]["outcome"], "error", "{gates}");
+    assert_eq!(gates[0]["cause_code"], "other");
+    assert!(
+        gates[0]["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("failed to start `sh -c true`")),
+        "{gates}"
+    );
+    assert_eq!(gates[1]["outcome"], "pass", "{gates}");
+    assert_eq!(gates[1]["passed"], true);
+}

@@ -1,29 +1,25 @@
-//! `modelgate validate`: resolve each model's candidate, run its gates,
-//! report, and exit 0 / 1 / 2.
+//! `modelgate validate`: prepare the gates, resolve each model's
+//! candidate(s), judge them with the [`Runner`], report, and exit 0 / 1 / 2.
 //!
 //! Order matters for failing early and closed: the project file and every
-//! WebAssembly gate (load, sha256 pin, `check-config`) are checked before the
-//! registry is asked anything, and every candidate is resolved before any
-//! gate runs, so a configuration mistake never produces a partial verdict.
+//! gate (see [`Runner::prepare`]) are checked before the registry is asked
+//! anything, and every candidate is resolved before any gate runs, so a
+//! configuration mistake never produces a partial verdict.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use crate::candidate::{self, Candidate, Selector};
 use crate::cli::ValidateArgs;
-use crate::error::{HintExt as _, with_hint};
+use crate::error::with_hint;
 use crate::exit::ExitStatus;
-use crate::gate::process::{self, ProcessSpec};
-use crate::gate::wasm::{PreparedGate, WasmHost};
-use crate::gate::{GateResult, LogLine};
-use crate::plan::{Gate, GateKind, ModelPlan, Plan};
+use crate::plan::{ModelPlan, Plan};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::{self, Registry as _, uri};
 use crate::report::{ModelReport, Report, Style};
+use crate::runner::{Context, ReadyModel, Runner};
 
 /// Runs `modelgate validate`, all of it within `--timeout`: past that
 /// deadline nothing is decided (exit 2), and every gate still running is
@@ -50,41 +46,7 @@ async fn validate(
 ) -> anyhow::Result<ExitStatus> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
-
-    // WebAssembly gates are loaded and their config checked before any
-    // registry access: a misconfigured gate fails before a model is judged.
-    let mut prepared: HashMap<(String, String), Arc<PreparedGate>> = HashMap::new();
-    let needs_wasm = models.iter().any(|m| {
-        m.gates
-            .iter()
-            .any(|g| matches!(g.kind, GateKind::Wasm { .. }))
-    });
-    let host = if needs_wasm {
-        Some(WasmHost::shared()?)
-    } else {
-        None
-    };
-    if let Some(host) = &host {
-        for m in &models {
-            for g in &m.gates {
-                if let GateKind::Wasm {
-                    plugin,
-                    sha256,
-                    config,
-                    limits,
-                } = &g.kind
-                {
-                    let p = host
-                        .prepare(plugin, sha256.as_deref(), config, *limits, &project.dir)
-                        .await
-                        .with_context(|| {
-                            format!("failed to load gate `{}` of model `{}`", g.name, m.name)
-                        })?;
-                    prepared.insert((m.name.clone(), g.name.clone()), Arc::new(p));
-                }
-            }
-        }
-    }
+    let runner = Runner::prepare(&models, &project.dir).await?;
 
     let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
     let (tracking, _origin) = uri::resolve(
@@ -100,8 +62,8 @@ async fn validate(
         _ if args.all_versions => Selector::All,
         _ => Selector::Latest,
     };
-    let mut candidates: Vec<(&ModelPlan, Candidate)> = Vec::new();
-    for m in &models {
+    let mut candidates: Vec<(&ReadyModel, Candidate)> = Vec::new();
+    for m in &runner.models {
         if selector == Selector::All {
             for c in candidate::resolve_all(registry.as_ref(), &m.name).await? {
                 candidates.push((m, c));
@@ -123,12 +85,9 @@ async fn validate(
         .await
         .map_err(|e| candidate::registry_error(e, "the candidates' runs", registry.uri()))?;
 
-    let ctx = Judge {
-        prepared: &prepared,
-        host,
+    let ctx = Context {
         registry: registry.clone(),
-        tracking: &tracking,
-        dir: &project.dir,
+        tracking: tracking.clone(),
         deadline,
     };
     let jobs = match (args.jobs, candidates.len()) {
@@ -140,7 +99,7 @@ async fn validate(
     };
     let progress = Progress::new(candidates.len());
     let reports: Vec<ModelReport> =
-        futures::stream::iter(candidates.iter().map(|(m, c)| ctx.judge(m, c)))
+        futures::stream::iter(candidates.iter().map(|(m, c)| runner.judge(m, c, &ctx)))
             .buffered(jobs)
             .inspect(|_| progress.tick())
             .try_collect()
@@ -158,51 +117,6 @@ async fn validate(
     } else {
         ExitStatus::Fail
     })
-}
-
-/// What judging a candidate needs.
-struct Judge<'a> {
-    prepared: &'a HashMap<(String, String), Arc<PreparedGate>>,
-    host: Option<&'static WasmHost>,
-    registry: Arc<CachedRegistry>,
-    tracking: &'a uri::TrackingUri,
-    dir: &'a std::path::Path,
-    /// The end of the whole run; process gates get at most what remains.
-    deadline: tokio::time::Instant,
-}
-
-impl Judge<'_> {
-    /// Runs every gate of `m` for candidate `c`, in plan order.
-    async fn judge(&self, m: &ModelPlan, c: &Candidate) -> anyhow::Result<ModelReport> {
-        let mut results = Vec::new();
-        for g in &m.gates {
-            let result = match &g.kind {
-                GateKind::Process { command } => {
-                    let remaining = self
-                        .deadline
-                        .saturating_duration_since(tokio::time::Instant::now());
-                    run_process_gate(g, command, c, self.tracking, self.dir, remaining).await?
-                }
-                GateKind::Wasm { .. } => {
-                    let p = self
-                        .prepared
-                        .get(&(m.name.clone(), g.name.clone()))
-                        .context("internal: gate was not prepared")?;
-                    let host = self.host.context("internal: no wasm host")?;
-                    host.evaluate(p, &g.name, c, self.registry.clone()).await
-                }
-            };
-            results.push(result);
-        }
-        Ok(ModelReport {
-            model: m.name.clone(),
-            version: c.version.version,
-            run_id: c.version.run_id.clone(),
-            selected_by: c.selector.describe(),
-            passed: results.iter().all(|r| r.passed),
-            gates: results,
-        })
-    }
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.
@@ -280,70 +194,4 @@ fn select_models<'p>(
             Ok(gated)
         }
     }
-}
-
-/// The environment a process gate sees on top of the inherited one.
-pub fn gate_env(
-    gate: &Gate,
-    candidate: &Candidate,
-    tracking: &uri::TrackingUri,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let mut env = gate.env.clone();
-    for (key, inject_as) in &gate.secrets {
-        match std::env::var(key) {
-            Ok(v) => env.push((inject_as.clone(), v)),
-            Err(_) if std::env::var_os(inject_as).is_some() => {}
-            Err(_) => {
-                return Err(anyhow::anyhow!(
-                    "gate `{}` needs secret `{key}`, which is not in the environment",
-                    gate.name
-                ))
-                .hint(format!(
-                    "export {key}=… (it is passed to the gate as {inject_as})"
-                ));
-            }
-        }
-    }
-    let v = &candidate.version;
-    env.push(("MLFLOW_TRACKING_URI".into(), tracking.as_str().to_string()));
-    env.push(("MODELGATE_MODEL_NAME".into(), v.name.clone()));
-    env.push(("MODELGATE_MODEL_VERSION".into(), v.version.to_string()));
-    env.push((
-        "MODELGATE_RUN_ID".into(),
-        v.run_id.clone().unwrap_or_default(),
-    ));
-    env.push(("MODELGATE_GATE_NAME".into(), gate.name.clone()));
-    Ok(env)
-}
-
-async fn run_process_gate(
-    gate: &Gate,
-    command: &str,
-    candidate: &Candidate,
-    tracking: &uri::TrackingUri,
-    dir: &std::path::Path,
-    remaining: Duration,
-) -> anyhow::Result<GateResult> {
-    let spec = ProcessSpec {
-        command,
-        dir,
-        env: gate_env(gate, candidate, tracking)?,
-        timeout: gate.timeout.unwrap_or(remaining).min(remaining),
-    };
-    let outcome = process::run(&spec)
-        .await
-        .with_context(|| format!("failed to run gate `{}`", gate.name))?;
-    Ok(GateResult {
-        name: gate.name.clone(),
-        kind: "process",
-        target: command.to_string(),
-        passed: outcome.passed(),
-        cause: outcome.cause(),
-        summary: None,
-        duration: outcome.duration,
-        checks: Vec::new(),
-        output: outcome.output.text,
-        output_dropped: outcome.output.dropped,
-        logs: Vec::<LogLine>::new(),
-    })
 }

@@ -38,6 +38,146 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// How a gate ended: a clear pass, a judged failure, or no judgement at
+/// all. Only `Pass` passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The gate passed.
+    Pass,
+    /// The gate judged the candidate and said no (its verdict, its checks,
+    /// a non-zero exit code).
+    Fail,
+    /// The gate could not judge (a trap, a limit, a timeout, a signal, the
+    /// plugin's own error, the registry): not a pass either.
+    Error,
+}
+
+/// Why a gate did not pass. Rendered as prose for people and as a stable
+/// code (`cause_code` in the JSON report) for programs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// The gate's verdict is "failed", with its summary if it gave one.
+    Verdict(Option<String>),
+    /// The verdict says passed, but these checks failed.
+    ChecksFailed(Vec<String>),
+    /// A process gate exited with this non-zero code.
+    ExitCode(i32),
+    /// A process gate was killed by this signal.
+    Signal(i32),
+    /// A process gate ran past its timeout; its process group was killed.
+    ProcessTimeout(Duration),
+    /// A WebAssembly gate ran past its time limit.
+    TimeLimit(Duration),
+    /// A WebAssembly gate's memory (all memories, tables and what the host
+    /// keeps for it) would have passed `limit`, reaching `reached`.
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The total it would have reached, in bytes.
+        reached: u64,
+    },
+    /// A WebAssembly gate wrote more than this many bytes to a stream.
+    OutputLimit(u64),
+    /// A WebAssembly gate used up its budget of this many registry calls.
+    RegistryBudget(u64),
+    /// A WebAssembly gate broke a bound of the registry interface.
+    RegistryBound(String),
+    /// The plugin panicked with this message.
+    Panic(String),
+    /// The plugin trapped.
+    Trap(String),
+    /// The plugin returned an error instead of a verdict.
+    PluginError(String),
+    /// The registry could not be read for this gate.
+    Registry(String),
+    /// Anything else that stopped the gate (e.g. a command that could not
+    /// be started).
+    Other(String),
+}
+
+impl Cause {
+    /// The stable, machine-readable code: `verdict_failed`,
+    /// `checks_failed`, `exit_code`, `signal`, `timeout`, `memory_limit`,
+    /// `output_limit`, `registry_budget`, `registry_bound`, `panic`,
+    /// `trap`, `plugin_error`, `registry_error` or `other`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Cause::Verdict(_) => "verdict_failed",
+            Cause::ChecksFailed(_) => "checks_failed",
+            Cause::ExitCode(_) => "exit_code",
+            Cause::Signal(_) => "signal",
+            Cause::ProcessTimeout(_) | Cause::TimeLimit(_) => "timeout",
+            Cause::MemoryLimit { .. } => "memory_limit",
+            Cause::OutputLimit(_) => "output_limit",
+            Cause::RegistryBudget(_) => "registry_budget",
+            Cause::RegistryBound(_) => "registry_bound",
+            Cause::Panic(_) => "panic",
+            Cause::Trap(_) => "trap",
+            Cause::PluginError(_) => "plugin_error",
+            Cause::Registry(_) => "registry_error",
+            Cause::Other(_) => "other",
+        }
+    }
+
+    /// Whether the gate judged and said no ([`Outcome::Fail`]) or could
+    /// not judge ([`Outcome::Error`]).
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Cause::Verdict(_) | Cause::ChecksFailed(_) | Cause::ExitCode(_) => Outcome::Fail,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::text::{format_duration, human_bytes};
+        match self {
+            Cause::Verdict(Some(summary)) => f.write_str(summary),
+            Cause::Verdict(None) => f.write_str("the gate's verdict is: failed"),
+            Cause::ChecksFailed(names) => write!(
+                f,
+                "verdict says passed, but check{} {} failed",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            Cause::ExitCode(127) => f.write_str("exited with code 127 (command not found)"),
+            Cause::ExitCode(126) => f.write_str("exited with code 126 (command not executable)"),
+            Cause::ExitCode(code) => write!(f, "exited with code {code}"),
+            Cause::Signal(sig) => write!(
+                f,
+                "killed by signal {} (exit {})",
+                process::signal_name(*sig),
+                128 + sig
+            ),
+            Cause::ProcessTimeout(t) => write!(
+                f,
+                "timed out after {} (process group killed)",
+                format_duration(*t)
+            ),
+            Cause::TimeLimit(t) => write!(f, "exceeded its time limit of {}", format_duration(*t)),
+            Cause::MemoryLimit { limit, reached } => write!(
+                f,
+                "exceeded its memory limit of {} (memories, tables and registry answers would have reached {})",
+                human_bytes(*limit),
+                human_bytes(*reached)
+            ),
+            Cause::OutputLimit(n) => write!(
+                f,
+                "exceeded its output limit of {} per stream",
+                human_bytes(*n)
+            ),
+            Cause::RegistryBudget(n) => write!(f, "exhausted its budget of {n} registry calls"),
+            Cause::RegistryBound(what) => write!(f, "exceeded a registry bound: {what}"),
+            Cause::Panic(msg) => write!(f, "panicked: {msg}"),
+            Cause::Trap(trap) => write!(f, "trapped: {trap}"),
+            Cause::PluginError(msg) => write!(f, "plugin error: {msg}"),
+            Cause::Registry(msg) | Cause::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+
 /// The outcome of one gate for one candidate.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GateResult {
@@ -49,9 +189,14 @@ pub struct GateResult {
     pub target: String,
     /// True only for a clear pass.
     pub passed: bool,
-    /// Why it did not pass.
+    /// Pass, fail or error.
+    pub outcome: Outcome,
+    /// Why it did not pass, as prose.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_cause")]
+    pub cause: Option<Cause>,
+    /// The cause's stable code.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub cause_code: Option<&'static str>,
     /// The gate's own one-line summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
@@ -68,6 +213,43 @@ pub struct GateResult {
     /// What a WebAssembly gate logged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogLine>,
+}
+
+impl GateResult {
+    /// A result for gate `name` of `kind` running `target`, not yet
+    /// concluded (an error until [`conclude`](Self::conclude) says otherwise).
+    pub fn new(name: &str, kind: &'static str, target: &str) -> GateResult {
+        GateResult {
+            name: name.to_string(),
+            kind,
+            target: target.to_string(),
+            passed: false,
+            outcome: Outcome::Error,
+            cause: Some(Cause::Other("the gate did not finish".into())),
+            cause_code: Some("other"),
+            summary: None,
+            duration: Duration::ZERO,
+            checks: Vec::new(),
+            output: String::new(),
+            output_dropped: 0,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Records how the gate ended: `None` is a pass, anything else is why not.
+    pub fn conclude(&mut self, cause: Option<Cause>) {
+        self.outcome = cause.as_ref().map_or(Outcome::Pass, Cause::outcome);
+        self.passed = self.outcome == Outcome::Pass;
+        self.cause_code = cause.as_ref().map(Cause::code);
+        self.cause = cause;
+    }
+}
+
+fn ser_cause<S: serde::Serializer>(c: &Option<Cause>, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => s.collect_str(c),
+        None => s.serialize_none(),
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

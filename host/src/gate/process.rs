@@ -82,27 +82,20 @@ impl ProcessOutcome {
         self.ending == Ending::Exited(0)
     }
 
-    /// Why the gate failed, or `None` when it passed.
-    pub fn cause(&self) -> Option<String> {
+    /// Why the gate did not pass, or `None` when it passed.
+    pub fn cause(&self) -> Option<super::Cause> {
+        use super::Cause;
         match &self.ending {
             Ending::Exited(0) => None,
-            Ending::Exited(127) => Some("exited with code 127 (command not found)".into()),
-            Ending::Exited(126) => Some("exited with code 126 (command not executable)".into()),
-            Ending::Exited(code) => Some(format!("exited with code {code}")),
-            Ending::Signaled(sig) => Some(format!(
-                "killed by signal {} (exit {})",
-                signal_name(*sig),
-                128 + sig
-            )),
-            Ending::TimedOut(t) => Some(format!(
-                "timed out after {} (process group killed)",
-                crate::text::format_duration(*t)
-            )),
+            Ending::Exited(code) => Some(Cause::ExitCode(*code)),
+            Ending::Signaled(sig) => Some(Cause::Signal(*sig)),
+            Ending::TimedOut(t) => Some(Cause::ProcessTimeout(*t)),
         }
     }
 }
 
-fn signal_name(sig: i32) -> String {
+/// The conventional name of a signal (`SIGKILL`), or its number.
+pub fn signal_name(sig: i32) -> String {
     let name = match sig {
         1 => "SIGHUP",
         2 => "SIGINT",
@@ -166,16 +159,19 @@ pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("failed to start `sh -c {}`", spec.command))
-        .hint("modelgate runs process gates with `sh`; check that it is on PATH")?;
-    let pgid = child
-        .id()
-        .context("the gate process vanished before it could be watched")?;
-    // From here on, however this function ends (even cancelled by the
-    // overall deadline), the gate's group and leftovers are killed.
-    let tracked = super::reaper::Tracked::new(pgid, token);
+    // From the moment it exists, however this function ends (even
+    // cancelled by the overall deadline), the gate's group and leftovers
+    // are killed when `tracked` goes.
+    let (mut child, tracked) = super::reaper::spawn(token, || {
+        let child = cmd.spawn()?;
+        let pid = child.id().ok_or_else(|| {
+            std::io::Error::other("the gate process vanished before it could be watched")
+        })?;
+        Ok((child, pid))
+    })
+    .with_context(|| format!("failed to start `sh -c {}`", spec.command))
+    .hint("modelgate runs process gates with `sh`; check that it is on PATH")?;
+    let pgid = tracked.pgid();
 
     let ring = Arc::new(Mutex::new(Ring::default()));
     let mut readers = Vec::new();
@@ -288,7 +284,10 @@ mod tests {
             .await
             .expect("runs");
         assert_eq!(bad.ending, Ending::Exited(3));
-        assert_eq!(bad.cause().as_deref(), Some("exited with code 3"));
+        assert_eq!(
+            bad.cause().map(|c| c.to_string()).as_deref(),
+            Some("exited with code 3")
+        );
         let sig = run(&spec("kill -SEGV $$", dir.path(), Duration::from_secs(10)))
             .await
             .expect("runs");

@@ -40,6 +40,27 @@ fn live() -> &'static Mutex<HashMap<u32, String>> {
     LIVE.get_or_init(Default::default)
 }
 
+/// Held while a gate's root process is started and registered, and while
+/// a sweep looks for orphans and kills them: a process between `fork` and
+/// its registration (still with modelgate's environment, not yet a known
+/// root) must never look like an orphan.
+fn spawning() -> &'static Mutex<()> {
+    static SPAWNING: Mutex<()> = Mutex::new(());
+    &SPAWNING
+}
+
+/// Starts a gate's root process with `spawn` (which returns it and its
+/// pid, also its process group) and tracks it under `token`, with no sweep
+/// in between.
+pub fn spawn<T>(
+    token: String,
+    spawn: impl FnOnce() -> std::io::Result<(T, u32)>,
+) -> std::io::Result<(T, Tracked)> {
+    let _guard = spawning().lock().unwrap_or_else(|p| p.into_inner());
+    let (child, pgid) = spawn()?;
+    Ok((child, Tracked::new(pgid, token)))
+}
+
 /// Makes this process the subreaper of its descendants (once). Returns
 /// false where the kernel does not allow it.
 pub fn enable() -> bool {
@@ -68,11 +89,16 @@ pub struct Tracked {
 
 impl Tracked {
     /// Tracks the gate whose root process (and group) is `pgid`.
-    pub fn new(pgid: u32, token: String) -> Tracked {
+    fn new(pgid: u32, token: String) -> Tracked {
         if let Ok(mut live) = live().lock() {
             live.insert(pgid, token.clone());
         }
         Tracked { pgid, token }
+    }
+
+    /// The gate's root process id, which is also its process group.
+    pub fn pgid(&self) -> u32 {
+        self.pgid
     }
 }
 
@@ -127,6 +153,7 @@ fn sweep(token: &str) {
     }
     let me = std::process::id();
     for _ in 0..SWEEP_ROUNDS {
+        let guard = spawning().lock().unwrap_or_else(|p| p.into_inner());
         let (roots, others): (HashSet<u32>, HashSet<String>) = match live().lock() {
             Ok(live) => (
                 live.keys().copied().collect(),
@@ -164,6 +191,7 @@ fn sweep(token: &str) {
                 let _ = rustix::process::kill_process(p, Signal::KILL);
             }
         }
+        drop(guard);
         for pid in orphans {
             reap(pid);
         }

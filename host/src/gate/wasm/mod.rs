@@ -25,7 +25,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::candidate::Candidate;
 use crate::error::{HintExt as _, with_hint};
-use crate::gate::GateResult;
+use crate::gate::{Cause, GateResult};
 use crate::registry::{RegistryError, SharedRegistry};
 pub use crate::text::human_bytes;
 
@@ -388,26 +388,16 @@ impl WasmHost {
         registry: SharedRegistry,
     ) -> GateResult {
         let start = Instant::now();
-        let mut result = GateResult {
-            name: name.to_string(),
-            kind: "wasm",
-            target: gate.plugin.clone(),
-            passed: false,
-            cause: None,
-            summary: None,
-            duration: Duration::ZERO,
-            checks: Vec::new(),
-            output: String::new(),
-            output_dropped: 0,
-            logs: Vec::new(),
-        };
+        let mut result = GateResult::new(name, "wasm", &gate.plugin);
         let run = match &candidate.version.run_id {
             None => None,
             Some(id) => match registry.run(id).await {
                 Ok(r) => Some(bindings::Run::from(r)),
                 Err(RegistryError::NotFound(_)) => None,
                 Err(e) => {
-                    result.cause = Some(format!("failed to read the candidate's run: {e}"));
+                    result.conclude(Some(Cause::Registry(format!(
+                        "failed to read the candidate's run: {e}"
+                    ))));
                     result.duration = start.elapsed();
                     return result;
                 }
@@ -433,71 +423,46 @@ impl WasmHost {
         result.logs = state.take_logs();
         let state = store.data();
         let verdict = match outcome {
-            Err(_) => {
-                // The deadline passed inside a host call (the registry).
-                result.cause = Some(format!(
-                    "exceeded its time limit of {}",
-                    crate::text::format_duration(limits.timeout)
-                ));
-                return result;
-            }
-            Ok(Err(e)) => {
-                result.cause = Some(classify(&e, state, &limits));
-                return result;
-            }
-            Ok(Ok(Err(msg))) => {
-                result.cause = Some(format!("plugin error: {msg}"));
-                return result;
-            }
+            // The deadline passed inside a host call (the registry).
+            Err(_) => return concluded(result, Cause::TimeLimit(limits.timeout)),
+            Ok(Err(e)) => return concluded(result, classify(&e, state, &limits)),
+            Ok(Ok(Err(msg))) => return concluded(result, Cause::PluginError(msg)),
             Ok(Ok(Ok(v))) => v,
         };
         result.summary = Some(verdict.summary.clone()).filter(|s| !s.is_empty());
         result.checks = verdict.checks.into_iter().map(Into::into).collect();
-        let failed: Vec<&str> = result
+        let failed: Vec<String> = result
             .checks
             .iter()
             .filter(|c| !c.passed)
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.clone())
             .collect();
-        result.cause = if state.budget_exhausted {
-            Some(format!(
-                "exhausted its budget of {} registry calls",
-                limits.registry_calls
-            ))
+        let cause = if state.budget_exhausted {
+            Some(Cause::RegistryBudget(limits.registry_calls))
         } else if state.output_overflowed() {
-            Some(format!(
-                "exceeded its output limit of {} per stream",
-                human_bytes(sandbox::OUTPUT_CAPACITY as u64)
-            ))
+            Some(Cause::OutputLimit(sandbox::OUTPUT_CAPACITY as u64))
         } else if !verdict.passed {
-            Some(
-                result
-                    .summary
-                    .clone()
-                    .unwrap_or_else(|| "the gate's verdict is: failed".into()),
-            )
+            Some(Cause::Verdict(result.summary.clone()))
         } else if !failed.is_empty() {
-            Some(format!(
-                "verdict says passed, but check{} {} failed",
-                if failed.len() == 1 { "" } else { "s" },
-                failed.join(", ")
-            ))
+            Some(Cause::ChecksFailed(failed))
         } else {
             None
         };
-        result.passed = result.cause.is_none();
+        result.conclude(cause);
         result
     }
 }
 
+fn concluded(mut result: GateResult, cause: Cause) -> GateResult {
+    result.conclude(Some(cause));
+    result
+}
+
 /// Names the cause of a failed call: deadline, memory, output, panic, trap.
-fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> String {
-    let memory = |desired: u64| {
-        format!(
-            "exceeded its memory limit of {} (memories, tables and registry answers would have reached {})",
-            human_bytes(limits.memory),
-            human_bytes(desired)
-        )
+fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> Cause {
+    let memory = |reached: u64| Cause::MemoryLimit {
+        limit: limits.memory,
+        reached,
     };
     if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
         return memory(m.desired);
@@ -506,28 +471,22 @@ fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> String
         return memory(desired);
     }
     if let Some(a) = err.downcast_ref::<ArgumentTooLong>() {
-        return format!("exceeded a registry bound: {a}");
+        return Cause::RegistryBound(a.to_string());
     }
     let trap = err.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {
-        return format!(
-            "exceeded its time limit of {}",
-            crate::text::format_duration(limits.timeout)
-        );
+        return Cause::TimeLimit(limits.timeout);
     }
     if state.output_overflowed() {
-        return format!(
-            "exceeded its output limit of {} per stream",
-            human_bytes(sandbox::OUTPUT_CAPACITY as u64)
-        );
+        return Cause::OutputLimit(sandbox::OUTPUT_CAPACITY as u64);
     }
     let stderr = state.stderr_text();
     if let Some(panic) = panic_message(&stderr) {
-        return format!("panicked: {panic}");
+        return Cause::Panic(panic);
     }
     match trap {
-        Some(t) => format!("trapped: {t}"),
-        None => format!("failed: {err:#}"),
+        Some(t) => Cause::Trap(t.to_string()),
+        None => Cause::Other(format!("failed: {err:#}")),
     }
 }
 

@@ -1,0 +1,244 @@
+//! The gate runner: the library's one way to judge a candidate.
+//!
+//! *Prepare once*: [`Runner::prepare`] turns the plan's gates into ready
+//! ones — every WebAssembly gate loaded, pinned and `check-config`ed, every
+//! process gate's secrets found — before the registry is asked anything, so
+//! a configuration mistake is exit 2 and never a partial verdict.
+//!
+//! *Judge many*: [`Runner::judge`] runs one model's gates for one
+//! candidate, in plan order, and returns its [`Judgement`]. Every gate,
+//! process or WebAssembly, ends in a [`GateResult`] with a typed outcome
+//! and cause; a gate that cannot even start is that gate's error, and the
+//! others still run. `validate` (one candidate or a sweep) is a thin
+//! command over it, and so will be the long-running service.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::candidate::Candidate;
+use crate::error::HintExt as _;
+use crate::gate::process::{self, ProcessSpec};
+use crate::gate::wasm::{PreparedGate, WasmHost};
+use crate::gate::{Cause, GateResult};
+use crate::plan::{Gate, GateKind, ModelPlan};
+use crate::registry::{SharedRegistry, uri::TrackingUri};
+
+/// The verdict on one candidate: every gate's result, in plan order.
+pub type Judgement = crate::report::ModelReport;
+
+/// A gate ready to run.
+pub enum Ready {
+    /// A command run with `sh -c` in the project directory.
+    Process {
+        /// The command line.
+        command: String,
+    },
+    /// A loaded, pinned and configured WebAssembly component.
+    Wasm(Arc<PreparedGate>),
+}
+
+/// A plan's gate and what runs it.
+pub struct ReadyGate {
+    /// The gate as the plan has it (name, environment, secrets, timeout).
+    pub gate: Gate,
+    /// What runs it.
+    pub ready: Ready,
+}
+
+/// A model whose gates are all ready.
+pub struct ReadyModel {
+    /// The registered model's name.
+    pub name: String,
+    /// Its gates, in plan order.
+    pub gates: Vec<ReadyGate>,
+}
+
+/// What judging needs besides the gates: where the registry is, and when
+/// the whole run must be over.
+pub struct Context {
+    /// The registry plugins read (through the run's cache).
+    pub registry: SharedRegistry,
+    /// The tracking URI process gates are given.
+    pub tracking: TrackingUri,
+    /// The end of the run; process gates get at most what remains of it.
+    pub deadline: tokio::time::Instant,
+}
+
+/// Every selected model with its gates ready to run.
+pub struct Runner {
+    /// The models, in plan order.
+    pub models: Vec<ReadyModel>,
+    dir: PathBuf,
+    host: Option<&'static WasmHost>,
+}
+
+impl Runner {
+    /// Makes every gate of `models` ready, touching no registry: loads and
+    /// checks WebAssembly gates, and checks that process gates' secrets are
+    /// in the environment. Any problem is an error naming the gate.
+    pub async fn prepare(models: &[&ModelPlan], dir: &Path) -> anyhow::Result<Runner> {
+        let needs_wasm = models.iter().any(|m| {
+            m.gates
+                .iter()
+                .any(|g| matches!(g.kind, GateKind::Wasm { .. }))
+        });
+        let host = if needs_wasm {
+            Some(WasmHost::shared()?)
+        } else {
+            None
+        };
+        let mut ready_models = Vec::with_capacity(models.len());
+        for m in models {
+            let mut gates = Vec::with_capacity(m.gates.len());
+            for g in &m.gates {
+                let ready = match &g.kind {
+                    GateKind::Process { command } => {
+                        missing_secret(g)?;
+                        Ready::Process {
+                            command: command.clone(),
+                        }
+                    }
+                    GateKind::Wasm {
+                        plugin,
+                        sha256,
+                        config,
+                        limits,
+                    } => {
+                        let host = host.context("internal: no WebAssembly host")?;
+                        let p = host
+                            .prepare(plugin, sha256.as_deref(), config, *limits, dir)
+                            .await
+                            .with_context(|| {
+                                format!("failed to load gate `{}` of model `{}`", g.name, m.name)
+                            })?;
+                        Ready::Wasm(Arc::new(p))
+                    }
+                };
+                gates.push(ReadyGate {
+                    gate: g.clone(),
+                    ready,
+                });
+            }
+            ready_models.push(ReadyModel {
+                name: m.name.clone(),
+                gates,
+            });
+        }
+        Ok(Runner {
+            models: ready_models,
+            dir: dir.to_path_buf(),
+            host,
+        })
+    }
+
+    /// The ready model called `name`.
+    pub fn model(&self, name: &str) -> Option<&ReadyModel> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Runs every gate of `model` for `candidate`, in plan order.
+    pub async fn judge(
+        &self,
+        model: &ReadyModel,
+        candidate: &Candidate,
+        ctx: &Context,
+    ) -> anyhow::Result<Judgement> {
+        let mut results = Vec::with_capacity(model.gates.len());
+        for g in &model.gates {
+            let result = match &g.ready {
+                Ready::Process { command } => {
+                    let remaining = ctx
+                        .deadline
+                        .saturating_duration_since(tokio::time::Instant::now());
+                    run_process_gate(&g.gate, command, candidate, ctx, &self.dir, remaining).await?
+                }
+                Ready::Wasm(p) => {
+                    let host = self.host.context("internal: no WebAssembly host")?;
+                    host.evaluate(p, &g.gate.name, candidate, ctx.registry.clone())
+                        .await
+                }
+            };
+            results.push(result);
+        }
+        Ok(Judgement {
+            model: model.name.clone(),
+            version: candidate.version.version,
+            run_id: candidate.version.run_id.clone(),
+            selected_by: candidate.selector.describe(),
+            passed: results.iter().all(|r| r.passed),
+            gates: results,
+        })
+    }
+}
+
+/// An error naming the first secret of `gate` missing from the environment.
+fn missing_secret(gate: &Gate) -> anyhow::Result<()> {
+    for (key, inject_as) in &gate.secrets {
+        if std::env::var(key).is_err() && std::env::var_os(inject_as).is_none() {
+            return Err(anyhow::anyhow!(
+                "gate `{}` needs secret `{key}`, which is not in the environment",
+                gate.name
+            ))
+            .hint(format!(
+                "export {key}=… (it is passed to the gate as {inject_as})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The environment a process gate sees on top of the inherited one.
+pub fn gate_env(
+    gate: &Gate,
+    candidate: &Candidate,
+    tracking: &TrackingUri,
+) -> anyhow::Result<Vec<(String, String)>> {
+    missing_secret(gate)?;
+    let mut env = gate.env.clone();
+    for (key, inject_as) in &gate.secrets {
+        if let Ok(v) = std::env::var(key) {
+            env.push((inject_as.clone(), v));
+        }
+    }
+    let v = &candidate.version;
+    env.push(("MLFLOW_TRACKING_URI".into(), tracking.as_str().to_string()));
+    env.push(("MODELGATE_MODEL_NAME".into(), v.name.clone()));
+    env.push(("MODELGATE_MODEL_VERSION".into(), v.version.to_string()));
+    env.push((
+        "MODELGATE_RUN_ID".into(),
+        v.run_id.clone().unwrap_or_default(),
+    ));
+    env.push(("MODELGATE_GATE_NAME".into(), gate.name.clone()));
+    Ok(env)
+}
+
+async fn run_process_gate(
+    gate: &Gate,
+    command: &str,
+    candidate: &Candidate,
+    ctx: &Context,
+    dir: &Path,
+    remaining: std::time::Duration,
+) -> anyhow::Result<GateResult> {
+    let spec = ProcessSpec {
+        command,
+        dir,
+        env: gate_env(gate, candidate, &ctx.tracking)?,
+        timeout: gate.timeout.unwrap_or(remaining).min(remaining),
+    };
+    let mut result = GateResult::new(&gate.name, "process", command);
+    match process::run(&spec).await {
+        Ok(outcome) => {
+            result.duration = outcome.duration;
+            result.conclude(outcome.cause());
+            result.output = outcome.output.text;
+            result.output_dropped = outcome.output.dropped;
+        }
+        // A gate that cannot even start is that gate's error, not the
+        // end of the run: the other gates are still judged.
+        Err(e) => result.conclude(Some(Cause::Other(format!("{e:#}")))),
+    }
+    Ok(result)
+}
