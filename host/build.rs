@@ -8,7 +8,7 @@ use std::process::Command;
 use sha2::Digest as _;
 
 /// Built-in gates: (name after `builtin:`, crate's wasm file stem).
-const BUILTINS: &[(&str, &str)] = &[("threshold", "threshold")];
+const BUILTINS: &[(&str, &str)] = &[("threshold", "threshold"), ("tags", "tags")];
 
 /// Test guests: (constant name, crate's wasm file stem).
 const GUESTS: &[(&str, &str)] = &[

@@ -375,3 +375,74 @@ fn all_versions_sweeps_every_ready_version_in_order() {
         "{human}"
     );
 }
+
+#[test]
+fn an_approval_tag_and_a_metric_gate_decide_together() {
+    let model = "approval_gate";
+    let reg = fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.1}}
+    ]));
+    let v: Vec<u64> = reg.iter().map(|r| r.version).collect();
+    fixtures(&json!([
+        // Approved (as Databricks writes it), nothing blocking.
+        {"op": "version_tag", "model": model, "version": v[0], "key": "approval", "value": "Approved"},
+        // Version 2 is never approved.
+        {"op": "version_tag", "model": model, "version": v[2], "key": "approval", "value": "approved"},
+        {"op": "version_tag", "model": model, "version": v[2], "key": "blocked", "value": "TRUE"},
+        {"op": "version_tag", "model": model, "version": v[3], "key": "approval", "value": "approved"}
+    ]));
+    let p = Project::new(&format!(
+        "name: approvals
+models:
+  - name: {model}
+    validationTasks:
+      - name: approved
+        executor: !wasm
+          plugin: builtin:tags
+          config: {{require: {{approval: approved}}, forbid: {{blocked: 'true'}}}}
+      - name: quality
+        executor: !wasm
+          plugin: builtin:threshold
+          config: {{metrics: {{score: {{threshold: 0.5}}}}}}
+"
+    ));
+    let srv = server();
+    let judge = |n: u64| {
+        let out = validate(
+            &p.path(),
+            &srv.uri,
+            &["--version", &n.to_string(), "--format", "json"],
+        );
+        let gates = out.json()["models"][0]["gates"].clone();
+        (out.code, gates)
+    };
+    let (code, gates) = judge(v[0]);
+    assert_eq!(code, 0, "{gates}");
+    assert_eq!(gates[0]["summary"], "2 of 2 tag checks passed");
+    let (code, gates) = judge(v[1]);
+    assert_eq!(code, 1, "{gates}");
+    assert_eq!(gates[0]["checks"][0]["name"], "tag:approval");
+    assert_eq!(gates[0]["checks"][0]["observed"], "(not set)");
+    assert_eq!(gates[1]["passed"], true, "the metric gate alone passes");
+    let (code, gates) = judge(v[2]);
+    assert_eq!(code, 1, "{gates}");
+    assert_eq!(gates[0]["cause"], "1 of 2 tag checks failed: tag:blocked");
+    let (code, gates) = judge(v[3]);
+    assert_eq!(code, 1, "{gates}");
+    assert_eq!(gates[0]["passed"], true, "approved, but…");
+    assert_eq!(gates[1]["passed"], false, "…the metric gate fails it");
+    // A config that would pass anything is refused before any judging.
+    let bad = Project::new(&format!(
+        "name: b\nmodels:\n  - name: {model}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:tags\n        config: {{require: {{approval: '*'}}}}\n"
+    ));
+    let out = validate(&bad.path(), &srv.uri, &[]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("plugin `builtin:tags` rejected its config"),
+        "{out}"
+    );
+}

@@ -8,6 +8,7 @@ for tests that need exact values (threshold tables, metric histories).
    "params": {K: V}, "tags": {K: V}}          -> registers a new version of M
   {"op": "alias", "model": M, "alias": A, "version": N}
   {"op": "delete_alias", "model": M, "alias": A}
+  {"op": "version_tag", "model": M, "version": N, "key": K, "value": V}
 Metric values may be the strings "nan", "inf", "-inf". The result is a list
 with {"model", "version", "run_id"} for every "version" operation, printed
 on one line after `MODELGATE_FIXTURES ` (MLflow prints its own lines too).
@@ -61,6 +62,8 @@ def main() -> int:
             results.append({"model": model, "version": int(mv.version), "run_id": run_id})
         elif kind == "alias":
             client.set_registered_model_alias(model, op["alias"], str(op["version"]))
+        elif kind == "version_tag":
+            client.set_model_version_tag(model, str(op["version"]), op["key"], op["value"])
         elif kind == "delete_alias":
             client.delete_registered_model_alias(model, op["alias"])
         else:
