@@ -119,6 +119,11 @@ pub struct ValidateArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = report::Format::Human)]
     pub format: report::Format,
+
+    /// Write the verdict onto each judged version as `modelgate.*` tags
+    /// (verdict, time, plan and report digests, each gate's outcome).
+    #[arg(long)]
+    pub record: bool,
 }
 
 /// Arguments of `modelgate check`.

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod output;
 pub mod plan;
 pub mod project;
+pub mod record;
 pub mod registry;
 pub mod report;
 pub mod runner;

@@ -9,6 +9,7 @@ mod hostile;
 mod plugins;
 mod process_gates;
 mod project_file;
+mod record;
 mod registry;
 mod sandbox;
 mod support;

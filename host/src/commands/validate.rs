@@ -110,13 +110,59 @@ async fn validate(
         project.file.display().to_string(),
         reports,
     );
+    let judged_at = std::time::SystemTime::now();
     crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
         .context("failed to write the report to stdout")?;
+    if args.record {
+        record(&runner, &report, &tracking, judged_at).await?;
+    }
     Ok(if report.passed() {
         ExitStatus::Pass
     } else {
         ExitStatus::Fail
     })
+}
+
+/// Writes every judgement of `report` onto its version as tags.
+async fn record(
+    runner: &Runner,
+    report: &Report,
+    tracking: &uri::TrackingUri,
+    judged_at: std::time::SystemTime,
+) -> anyhow::Result<()> {
+    let writer = registry::writer::open(tracking)?;
+    let report_digest = crate::record::sha256_tag(
+        report
+            .render(crate::report::Format::Json, Style::default())
+            .as_bytes(),
+    );
+    for j in &report.models {
+        let model = runner
+            .model(&j.model)
+            .context("internal: a judged model was not prepared")?;
+        let plan = crate::record::plan_digest(model);
+        crate::record::record(writer.as_ref(), j, &plan, &report_digest, judged_at)
+            .await
+            .map_err(|e| {
+                let hint = e.hint();
+                with_hint(
+                    anyhow::anyhow!(
+                        "failed to record the verdict on `{}` version {}: {e}",
+                        j.model,
+                        j.version
+                    ),
+                    hint,
+                )
+            })?;
+        crate::output::stderr(&format!(
+            "modelgate: recorded {}={} on {} version {}\n",
+            crate::record::VERDICT,
+            crate::record::verdict(j),
+            crate::text::clean_line(&j.model),
+            j.version
+        ));
+    }
+    Ok(())
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.

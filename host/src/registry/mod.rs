@@ -10,6 +10,7 @@ pub mod cached;
 pub mod rest;
 pub mod sqlite;
 pub mod uri;
+pub mod writer;
 
 use std::sync::Arc;
 

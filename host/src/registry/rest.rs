@@ -212,7 +212,8 @@ impl RestRegistry {
         })
     }
 
-    async fn call(
+    /// One request to `endpoint`, with retries, bounds and typed errors.
+    pub(crate) async fn call(
         &self,
         method: Method,
         endpoint: &str,

@@ -102,6 +102,8 @@ pub struct Inspection {
 pub struct PreparedGate {
     /// `builtin:NAME` or the path as written.
     pub plugin: String,
+    /// The component's sha256.
+    pub sha256: String,
     /// The component.
     pub component: Arc<LoadedComponent>,
     /// The config as JSON text.
@@ -324,6 +326,7 @@ impl WasmHost {
                 ));
             }
         }
+        let sha256 = source.sha256.clone();
         let component = self.load(source, plugin).await?;
         let limits = Limits::from_config(limits);
         let config = serde_json::to_string(config).context("failed to encode the gate's config")?;
@@ -363,6 +366,7 @@ impl WasmHost {
         }
         Ok(PreparedGate {
             plugin: plugin.to_string(),
+            sha256,
             component,
             config,
             limits,

@@ -1,0 +1,262 @@
+//! Writing to the registry: model-version tags and aliases, and nothing
+//! else. Kept apart from the read-only [`Registry`](super::Registry) trait
+//! that plugins see: only the host's record step ever holds a writer.
+//!
+//! Each backend writes what MLflow itself writes: the REST backend calls
+//! MLflow's own endpoints (with the same auth, TLS, retry and bounds as
+//! reads); the SQLite backend upserts exactly the rows MLflow 3's SQL store
+//! upserts (`model_version_tags`, `registered_model_aliases`, with the
+//! version's `workspace`; MLflow does not touch `last_updated_time` for
+//! either), in one transaction with a busy timeout.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
+
+use super::rest::RestRegistry;
+use super::{RegistryError, Result, uri::TrackingUri};
+
+/// Longest tag key MLflow accepts.
+pub const MAX_TAG_KEY: usize = 250;
+/// Longest model-version tag value MLflow accepts.
+pub const MAX_TAG_VALUE: usize = 100_000;
+
+/// Write access to a registry: tags on model versions, and aliases.
+#[async_trait]
+pub trait RegistryWriter: Send + Sync {
+    /// Sets `tags` on version `version` of model `name`, in order: the last
+    /// tag is written last (a reader that sees it sees all the others).
+    async fn set_version_tags(
+        &self,
+        name: &str,
+        version: u64,
+        tags: &[(String, String)],
+    ) -> Result<()>;
+
+    /// Points alias `alias` of model `name` at `version`.
+    async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()>;
+
+    /// Removes alias `alias` of model `name` (no error when it is not set).
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()>;
+}
+
+/// Opens a writer for `uri` (already resolved).
+pub fn open(uri: &TrackingUri) -> anyhow::Result<Box<dyn RegistryWriter>> {
+    Ok(match uri {
+        TrackingUri::Http(url) => Box::new(RestRegistry::new(url)?),
+        TrackingUri::Sqlite { path, .. } => Box::new(SqliteWriter::new(path)),
+    })
+}
+
+/// Checks a tag against MLflow's limits before anything is written.
+pub fn check_tag(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_TAG_KEY {
+        return Err(RegistryError::Invalid(format!(
+            "tag key `{key}` must be 1 to {MAX_TAG_KEY} characters"
+        )));
+    }
+    if value.len() > MAX_TAG_VALUE {
+        return Err(RegistryError::Invalid(format!(
+            "the value of tag `{key}` is longer than MLflow's {MAX_TAG_VALUE} characters"
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RegistryWriter for RestRegistry {
+    async fn set_version_tags(
+        &self,
+        name: &str,
+        version: u64,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        for (key, value) in tags {
+            check_tag(key, value)?;
+        }
+        for (key, value) in tags {
+            let body = serde_json::json!({
+                "name": name, "version": version.to_string(), "key": key, "value": value,
+            });
+            self.call(Method::POST, "model-versions/set-tag", &[], Some(&body))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        let body =
+            serde_json::json!({"name": name, "alias": alias, "version": version.to_string()});
+        self.call(Method::POST, "registered-models/alias", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let body = serde_json::json!({"name": name, "alias": alias});
+        self.call(Method::DELETE, "registered-models/alias", &[], Some(&body))
+            .await
+            .map(drop)
+    }
+}
+
+/// Writes to an MLflow SQLite database.
+pub struct SqliteWriter {
+    path: PathBuf,
+}
+
+/// How long a write waits for another writer's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl SqliteWriter {
+    /// A writer for the database at `path` (opened per write).
+    pub fn new(path: &Path) -> SqliteWriter {
+        SqliteWriter {
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, bool) -> Result<T>,
+    ) -> Result<T> {
+        let db = self.path.display();
+        let fail = |e: rusqlite::Error| {
+            RegistryError::Unavailable(format!("failed to write MLflow database `{db}`: {e}"))
+        };
+        let mut conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(fail)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+        let has_workspace = conn
+            .prepare("SELECT 1 FROM pragma_table_info('model_versions') WHERE name = 'workspace'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(fail)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let out = f(&tx, has_workspace)?;
+        tx.commit().map_err(fail)?;
+        Ok(out)
+    }
+
+    /// The `workspace` of version `version` of `name` (`None` without
+    /// workspaces), or not-found.
+    fn version_workspace(
+        tx: &rusqlite::Transaction<'_>,
+        has_workspace: bool,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<String>> {
+        let ws = std::env::var("MLFLOW_WORKSPACE")
+            .ok()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "default".into());
+        let sql = if has_workspace {
+            "SELECT workspace FROM model_versions WHERE name = ?1 AND version = ?2 AND workspace = ?3
+               AND (current_stage IS NULL OR current_stage != 'Deleted_Internal')"
+        } else {
+            "SELECT NULL FROM model_versions WHERE name = ?1 AND version = ?2 AND (?3 = ?3)
+               AND (current_stage IS NULL OR current_stage != 'Deleted_Internal')"
+        };
+        tx.query_row(sql, rusqlite::params![name, version as i64, ws], |r| {
+            r.get::<_, Option<String>>(0)
+        })
+        .optional()
+        .map_err(|e| RegistryError::Unavailable(format!("failed to read the model version: {e}")))?
+        .ok_or_else(|| {
+            RegistryError::NotFound(format!(
+                "Model Version (name={name}, version={version}) not found"
+            ))
+        })
+    }
+}
+
+fn write_error(e: rusqlite::Error) -> RegistryError {
+    RegistryError::Unavailable(format!("failed to write to the MLflow database: {e}"))
+}
+
+#[async_trait]
+impl RegistryWriter for SqliteWriter {
+    async fn set_version_tags(
+        &self,
+        name: &str,
+        version: u64,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        for (key, value) in tags {
+            check_tag(key, value)?;
+        }
+        // One transaction: all of the tags or none.
+        self.with_tx(|tx, has_ws| {
+            let ws = Self::version_workspace(tx, has_ws, name, version)?;
+            for (key, value) in tags {
+                match &ws {
+                    Some(ws) => tx.execute(
+                        "INSERT INTO model_version_tags (workspace, key, value, name, version)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (workspace, key, name, version) DO UPDATE SET value = excluded.value",
+                        rusqlite::params![ws, key, value, name, version as i64],
+                    ),
+                    None => tx.execute(
+                        "INSERT INTO model_version_tags (key, value, name, version)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (key, name, version) DO UPDATE SET value = excluded.value",
+                        rusqlite::params![key, value, name, version as i64],
+                    ),
+                }
+                .map_err(write_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        self.with_tx(|tx, has_ws| {
+            let ws = Self::version_workspace(tx, has_ws, name, version)?;
+            match &ws {
+                Some(ws) => tx.execute(
+                    "INSERT INTO registered_model_aliases (workspace, alias, version, name)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, name, alias) DO UPDATE SET version = excluded.version",
+                    rusqlite::params![ws, alias, version as i64, name],
+                ),
+                None => tx.execute(
+                    "INSERT INTO registered_model_aliases (alias, version, name)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                    rusqlite::params![alias, version as i64, name],
+                ),
+            }
+            .map_err(write_error)?;
+            Ok(())
+        })
+    }
+
+    async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.with_tx(|tx, has_ws| {
+            let ws = std::env::var("MLFLOW_WORKSPACE")
+                .ok()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "default".into());
+            if has_ws {
+                tx.execute(
+                    "DELETE FROM registered_model_aliases WHERE name = ?1 AND alias = ?2 AND workspace = ?3",
+                    rusqlite::params![name, alias, ws],
+                )
+            } else {
+                tx.execute(
+                    "DELETE FROM registered_model_aliases WHERE name = ?1 AND alias = ?2",
+                    rusqlite::params![name, alias],
+                )
+            }
+            .map_err(write_error)?;
+            Ok(())
+        })
+    }
+}

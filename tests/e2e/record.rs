@@ -1,0 +1,121 @@
+//! `validate --record`: the verdict written onto the judged version as
+//! tags, read back with MLflow's own client — through the embedded
+//! `mlflow.db` and through a real server.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::{Project, fixtures, mg, python, run, server, validate};
+
+/// The tags of `model` version `version` as MLflow's own client sees them.
+fn mlflow_tags(uri: &str, model: &str, version: u64) -> Value {
+    let script = "import json, sys\n\
+        from mlflow import MlflowClient\n\
+        mv = MlflowClient(tracking_uri=sys.argv[1]).get_model_version(sys.argv[2], sys.argv[3])\n\
+        print(json.dumps(mv.tags))\n";
+    let out = run(Command::new(python())
+        .args(["-c", script, uri, model, &version.to_string()])
+        .env("MLFLOW_TRACKING_URI", uri));
+    assert_eq!(out.code, 0, "{out}");
+    serde_json::from_str(out.stdout.trim()).expect("tags JSON")
+}
+
+fn check_recorded(tags: &Value, verdict: &str, gate: &str, report_json: Option<&str>) {
+    assert_eq!(tags["modelgate.verdict"], verdict, "{tags}");
+    assert_eq!(tags[format!("modelgate.gate.{gate}")], verdict, "{tags}");
+    for key in ["modelgate.plan", "modelgate.report"] {
+        let v = tags[key].as_str().unwrap_or("");
+        assert!(v.starts_with("sha256:") && v.len() == 71, "{key}: {tags}");
+    }
+    let at = tags["modelgate.judged_at"].as_str().unwrap_or("");
+    assert!(
+        at.len() == 20 && at.ends_with('Z') && at.contains('T'),
+        "{tags}"
+    );
+    if let Some(report) = report_json {
+        use sha2::Digest as _;
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(report.as_bytes()))
+        );
+        assert_eq!(
+            tags["modelgate.report"],
+            digest.as_str(),
+            "the report digest"
+        );
+    }
+}
+
+#[test]
+fn the_verdict_is_recorded_in_the_embedded_database() {
+    for (threshold, code, verdict) in [("0.6", 0, "pass"), ("0.7", 1, "fail")] {
+        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
+            .expect("example")
+            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
+        let p = Project::new(&yaml);
+        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let out = mg(&[
+            "validate",
+            "--project",
+            &p.path(),
+            "--record",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.code, code, "{out}");
+        assert!(
+            out.stderr.contains(&format!(
+                "recorded modelgate.verdict={verdict} on logreg version 1"
+            )),
+            "{out}"
+        );
+        let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
+        check_recorded(
+            &mlflow_tags(&uri, "logreg", 1),
+            verdict,
+            "quality_gate",
+            Some(&out.stdout),
+        );
+    }
+}
+
+#[test]
+fn the_verdict_is_recorded_through_the_server() {
+    let model = "recorded";
+    let reg = fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.1}}
+    ]));
+    let p = Project::new(&format!(
+        "name: rec\nmodels:\n  - name: {model}\n    validationTask:\n      name: quality\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.5}}}}}}\n"
+    ));
+    let srv = server();
+    for (r, code, verdict) in [(&reg[0], 0, "pass"), (&reg[1], 1, "fail")] {
+        let v = r.version.to_string();
+        let out = validate(&p.path(), &srv.uri, &["--version", &v, "--record"]);
+        assert_eq!(out.code, code, "{out}");
+        check_recorded(
+            &mlflow_tags(&srv.uri, model, r.version),
+            verdict,
+            "quality",
+            None,
+        );
+    }
+    // The same policy, the same plan digest; another policy, another one.
+    let a = mlflow_tags(&srv.uri, model, reg[0].version)["modelgate.plan"].clone();
+    let b = mlflow_tags(&srv.uri, model, reg[1].version)["modelgate.plan"].clone();
+    assert_eq!(a, b);
+    let stricter = Project::new(&format!(
+        "name: rec\nmodels:\n  - name: {model}\n    validationTask:\n      name: quality\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.95}}}}}}\n"
+    ));
+    let out = validate(
+        &stricter.path(),
+        &srv.uri,
+        &["--version", &reg[0].version.to_string(), "--record"],
+    );
+    assert_eq!(out.code, 1, "{out}");
+    let c = mlflow_tags(&srv.uri, model, reg[0].version);
+    assert_ne!(c["modelgate.plan"], a, "a changed policy must show");
+    assert_eq!(c["modelgate.verdict"], "fail");
+}
