@@ -124,6 +124,16 @@ pub struct ValidateArgs {
     /// (verdict, time, plan and report digests, each gate's outcome).
     #[arg(long)]
     pub record: bool,
+
+    /// When every gate passed, point this alias (e.g. `champion`) at the
+    /// version; on fail or error never touch it. Implies `--record`.
+    /// Aliases only move forward unless `--allow-rollback`.
+    #[arg(long, value_name = "ALIAS", value_parser = parse_alias, conflicts_with = "all_versions")]
+    pub promote: Option<String>,
+
+    /// Let `--promote` move the alias to an older version than it points at.
+    #[arg(long, requires = "promote")]
+    pub allow_rollback: bool,
 }
 
 /// Arguments of `modelgate check`.
@@ -195,6 +205,28 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// An alias MLflow accepts: letters, digits, `_` and `-`, at most 255
+/// characters, neither `latest` nor a version alias like `v3`.
+fn parse_alias(s: &str) -> Result<String, String> {
+    let valid = !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let reserved = s.eq_ignore_ascii_case("latest")
+        || (s.len() > 1
+            && s[..1].eq_ignore_ascii_case("v")
+            && s[1..].chars().all(|c| c.is_ascii_digit()));
+    if !valid {
+        return Err(format!(
+            "`{s}` is not an MLflow alias (letters, digits, `_` and `-`, at most 255)"
+        ));
+    }
+    if reserved {
+        return Err(format!("`{s}` is reserved by MLflow"));
+    }
+    Ok(s.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

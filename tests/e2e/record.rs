@@ -119,3 +119,93 @@ fn the_verdict_is_recorded_through_the_server() {
     assert_ne!(c["modelgate.plan"], a, "a changed policy must show");
     assert_eq!(c["modelgate.verdict"], "fail");
 }
+
+/// Where alias `alias` of `model` points, as MLflow's client sees it.
+fn mlflow_alias(uri: &str, model: &str, alias: &str) -> Option<u64> {
+    let script = "import sys\n\
+        from mlflow import MlflowClient\n\
+        rm = MlflowClient(tracking_uri=sys.argv[1]).get_registered_model(sys.argv[2])\n\
+        print(rm.aliases.get(sys.argv[3], 'none'))\n";
+    let out = run(Command::new(python())
+        .args(["-c", script, uri, model, alias])
+        .env("MLFLOW_TRACKING_URI", uri));
+    assert_eq!(out.code, 0, "{out}");
+    out.stdout.trim().parse().ok()
+}
+
+#[test]
+fn promotion_moves_the_alias_on_pass_only_and_only_forward() {
+    // The embedded database: pass promotes, fail leaves the alias alone.
+    for (threshold, code, alias) in [("0.6", 0, Some(1)), ("0.7", 1, None)] {
+        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
+            .expect("example")
+            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
+        let p = Project::new(&yaml);
+        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let out = mg(&["validate", "--project", &p.path(), "--promote", "champion"]);
+        assert_eq!(out.code, code, "{out}");
+        let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
+        assert_eq!(mlflow_alias(&uri, "logreg", "champion"), alias, "{out}");
+        let tags = mlflow_tags(&uri, "logreg", 1);
+        assert!(
+            tags["modelgate.verdict"].is_string(),
+            "--promote records too"
+        );
+        if code == 0 {
+            assert!(out.stderr.contains("champion: (none) → 1"), "{out}");
+        } else {
+            assert!(out.stderr.contains("champion: not moved"), "{out}");
+        }
+    }
+
+    // Through the server: forward only, unless asked.
+    let model = "promoted";
+    let reg = fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"score": 0.8}},
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.1}}
+    ]));
+    let v: Vec<String> = reg.iter().map(|r| r.version.to_string()).collect();
+    let p = Project::new(&format!(
+        "name: promo\nmodels:\n  - name: {model}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.5}}}}}}\n"
+    ));
+    let srv = server();
+    let promote = |version: &str, extra: &[&str]| {
+        let mut args = vec!["--version", version, "--promote", "champion"];
+        args.extend_from_slice(extra);
+        validate(&p.path(), &srv.uri, &args)
+    };
+    let out = promote(&v[1], &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains(&format!("champion: (none) → {}", v[1])),
+        "{out}"
+    );
+    assert_eq!(
+        mlflow_alias(&srv.uri, model, "champion"),
+        Some(reg[1].version)
+    );
+    let back = promote(&v[0], &[]);
+    assert_eq!(back.code, 2, "{back}");
+    assert!(back.stderr.contains("refusing to move it back"), "{back}");
+    assert!(back.stderr.contains("--allow-rollback"), "{back}");
+    assert_eq!(
+        mlflow_alias(&srv.uri, model, "champion"),
+        Some(reg[1].version)
+    );
+    let rollback = promote(&v[0], &["--allow-rollback"]);
+    assert_eq!(rollback.code, 0, "{rollback}");
+    assert_eq!(
+        mlflow_alias(&srv.uri, model, "champion"),
+        Some(reg[0].version)
+    );
+    let failing = promote(&v[2], &[]);
+    assert_eq!(failing.code, 1, "{failing}");
+    assert_eq!(
+        mlflow_alias(&srv.uri, model, "champion"),
+        Some(reg[0].version)
+    );
+    // Not an alias MLflow would accept: refused before anything runs.
+    let bad = validate(&p.path(), &srv.uri, &["--promote", "v3"]);
+    assert_eq!(bad.code, 2, "{bad}");
+}

@@ -113,8 +113,11 @@ async fn validate(
     let judged_at = std::time::SystemTime::now();
     crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
         .context("failed to write the report to stdout")?;
-    if args.record {
+    if args.record || args.promote.is_some() {
         record(&runner, &report, &tracking, judged_at).await?;
+    }
+    if let Some(alias) = &args.promote {
+        promote(&report, &tracking, alias, args.allow_rollback).await?;
     }
     Ok(if report.passed() {
         ExitStatus::Pass
@@ -161,6 +164,75 @@ async fn record(
             crate::text::clean_line(&j.model),
             j.version
         ));
+    }
+    Ok(())
+}
+
+/// Points `alias` at each judged version that passed, forward only.
+///
+/// The alias is re-read from the registry (not the run's cache) right
+/// before it is moved. What remains is the window between that read and
+/// the write: a concurrent promoter could move the alias in between, and
+/// the later write wins (MLflow has no compare-and-set for aliases).
+async fn promote(
+    report: &Report,
+    tracking: &uri::TrackingUri,
+    alias: &str,
+    allow_rollback: bool,
+) -> anyhow::Result<()> {
+    let fresh = registry::open(tracking)?;
+    let writer = registry::writer::open(tracking)?;
+    for j in &report.models {
+        let model = crate::text::clean_line(&j.model);
+        if !j.passed {
+            crate::output::stderr(&format!(
+                "{alias}: not moved ({model} version {} did not pass)\n",
+                j.version
+            ));
+            continue;
+        }
+        let current = match fresh.model_version_by_alias(&j.model, alias).await {
+            Ok(v) => Some(v.version),
+            Err(registry::RegistryError::NotFound(_)) => None,
+            Err(e) => {
+                let hint = e.hint();
+                return Err(with_hint(
+                    anyhow::anyhow!("failed to read alias `{alias}` of `{model}`: {e}"),
+                    hint,
+                ));
+            }
+        };
+        match current {
+            Some(v) if v == j.version => {
+                crate::output::stderr(&format!("{alias}: already {v}\n"));
+                continue;
+            }
+            Some(v) if v > j.version && !allow_rollback => {
+                return Err(with_hint(
+                    anyhow::anyhow!(
+                        "alias `{alias}` of `{model}` points at version {v}, newer than version {}; refusing to move it back",
+                        j.version
+                    ),
+                    "aliases only move forward; pass `--allow-rollback` to move it back on purpose",
+                ));
+            }
+            _ => {}
+        }
+        writer
+            .set_alias(&j.model, alias, j.version)
+            .await
+            .map_err(|e| {
+                let hint = e.hint();
+                with_hint(
+                    anyhow::anyhow!(
+                        "failed to point alias `{alias}` of `{model}` at version {}: {e}",
+                        j.version
+                    ),
+                    hint,
+                )
+            })?;
+        let from = current.map_or("(none)".to_string(), |v| v.to_string());
+        crate::output::stderr(&format!("{alias}: {from} → {}\n", j.version));
     }
     Ok(())
 }
