@@ -60,12 +60,7 @@ impl SqliteRegistry {
         let has_workspace: bool = conn
             .prepare("SELECT 1 FROM pragma_table_info('model_versions') WHERE name = 'workspace'")?
             .exists([])?;
-        let workspace = has_workspace.then(|| {
-            std::env::var("MLFLOW_WORKSPACE")
-                .ok()
-                .filter(|w| !w.is_empty())
-                .unwrap_or_else(|| "default".to_string())
-        });
+        let workspace = has_workspace.then(workspace_name);
         Ok(SqliteRegistry {
             uri: uri.to_string(),
             path: path.to_path_buf(),
@@ -184,6 +179,15 @@ impl SqliteRegistry {
         conn.prepare(&sql)?
             .exists(rusqlite::named_params! {":name": name, ":ws": ws})
     }
+}
+
+/// The MLflow workspace this process works in: `MLFLOW_WORKSPACE`, as
+/// MLflow reads it, else `default`.
+pub(crate) fn workspace_name() -> String {
+    std::env::var("MLFLOW_WORKSPACE")
+        .ok()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 /// A row that lacks a value modelgate relies on.

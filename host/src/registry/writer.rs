@@ -51,17 +51,19 @@ pub fn open(uri: &TrackingUri) -> anyhow::Result<Box<dyn RegistryWriter>> {
     })
 }
 
-/// Checks a tag against MLflow's limits before anything is written.
-pub fn check_tag(key: &str, value: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_TAG_KEY {
-        return Err(RegistryError::Invalid(format!(
-            "tag key `{key}` must be 1 to {MAX_TAG_KEY} characters"
-        )));
-    }
-    if value.len() > MAX_TAG_VALUE {
-        return Err(RegistryError::Invalid(format!(
-            "the value of tag `{key}` is longer than MLflow's {MAX_TAG_VALUE} characters"
-        )));
+/// Checks tags against MLflow's limits before anything is written.
+pub fn check_tags(tags: &[(String, String)]) -> Result<()> {
+    for (key, value) in tags {
+        if key.is_empty() || key.len() > MAX_TAG_KEY {
+            return Err(RegistryError::Invalid(format!(
+                "tag key `{key}` must be 1 to {MAX_TAG_KEY} characters"
+            )));
+        }
+        if value.len() > MAX_TAG_VALUE {
+            return Err(RegistryError::Invalid(format!(
+                "the value of tag `{key}` is longer than MLflow's {MAX_TAG_VALUE} characters"
+            )));
+        }
     }
     Ok(())
 }
@@ -74,9 +76,7 @@ impl RegistryWriter for RestRegistry {
         version: u64,
         tags: &[(String, String)],
     ) -> Result<()> {
-        for (key, value) in tags {
-            check_tag(key, value)?;
-        }
+        check_tags(tags)?;
         for (key, value) in tags {
             let body = serde_json::json!({
                 "name": name, "version": version.to_string(), "key": key, "value": value,
@@ -153,10 +153,7 @@ impl SqliteWriter {
         name: &str,
         version: u64,
     ) -> Result<Option<String>> {
-        let ws = std::env::var("MLFLOW_WORKSPACE")
-            .ok()
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "default".into());
+        let ws = super::sqlite::workspace_name();
         let sql = if has_workspace {
             "SELECT workspace FROM model_versions WHERE name = ?1 AND version = ?2 AND workspace = ?3
                AND (current_stage IS NULL OR current_stage != 'Deleted_Internal')"
@@ -189,9 +186,7 @@ impl RegistryWriter for SqliteWriter {
         version: u64,
         tags: &[(String, String)],
     ) -> Result<()> {
-        for (key, value) in tags {
-            check_tag(key, value)?;
-        }
+        check_tags(tags)?;
         // One transaction: all of the tags or none.
         self.with_tx(|tx, has_ws| {
             let ws = Self::version_workspace(tx, has_ws, name, version)?;
@@ -240,10 +235,7 @@ impl RegistryWriter for SqliteWriter {
 
     async fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
         self.with_tx(|tx, has_ws| {
-            let ws = std::env::var("MLFLOW_WORKSPACE")
-                .ok()
-                .filter(|w| !w.is_empty())
-                .unwrap_or_else(|| "default".into());
+            let ws = super::sqlite::workspace_name();
             if has_ws {
                 tx.execute(
                     "DELETE FROM registered_model_aliases WHERE name = ?1 AND alias = ?2 AND workspace = ?3",
