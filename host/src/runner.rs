@@ -152,7 +152,7 @@ impl Runner {
                     let remaining = ctx
                         .deadline
                         .saturating_duration_since(tokio::time::Instant::now());
-                    run_process_gate(&g.gate, command, candidate, ctx, &self.dir, remaining).await?
+                    run_process_gate(&g.gate, command, candidate, ctx, &self.dir, remaining).await
                 }
                 Ready::Wasm(p) => {
                     let host = self.host.context("internal: no WebAssembly host")?;
@@ -189,13 +189,13 @@ fn missing_secret(gate: &Gate) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The environment a process gate sees on top of the inherited one.
+/// The environment a process gate sees on top of the inherited one. Its
+/// secrets were found by [`Runner::prepare`].
 pub fn gate_env(
     gate: &Gate,
     candidate: &Candidate,
     tracking: &TrackingUri,
-) -> anyhow::Result<Vec<(String, String)>> {
-    missing_secret(gate)?;
+) -> Vec<(String, String)> {
     let mut env = gate.env.clone();
     for (key, inject_as) in &gate.secrets {
         if let Ok(v) = std::env::var(key) {
@@ -211,7 +211,7 @@ pub fn gate_env(
         v.run_id.clone().unwrap_or_default(),
     ));
     env.push(("MODELGATE_GATE_NAME".into(), gate.name.clone()));
-    Ok(env)
+    env
 }
 
 async fn run_process_gate(
@@ -221,11 +221,11 @@ async fn run_process_gate(
     ctx: &Context,
     dir: &Path,
     remaining: std::time::Duration,
-) -> anyhow::Result<GateResult> {
+) -> GateResult {
     let spec = ProcessSpec {
         command,
         dir,
-        env: gate_env(gate, candidate, &ctx.tracking)?,
+        env: gate_env(gate, candidate, &ctx.tracking),
         timeout: gate.timeout.unwrap_or(remaining).min(remaining),
     };
     let mut result = GateResult::new(&gate.name, "process", command);
@@ -240,5 +240,5 @@ async fn run_process_gate(
         // end of the run: the other gates are still judged.
         Err(e) => result.conclude(Some(Cause::Other(format!("{e:#}")))),
     }
-    Ok(result)
+    result
 }

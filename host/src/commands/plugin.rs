@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use crate::cli::{InspectArgs, NewArgs};
 use crate::exit::ExitStatus;
 use crate::gate::wasm::cache::CacheOutcome;
-use crate::gate::wasm::{WORLD, WasmHost, human_bytes};
+use crate::gate::wasm::{WORLD, WasmHost};
 use crate::templates::Lang;
+use crate::text::human_bytes;
 
 /// Runs `modelgate plugin inspect`: exit 0 when this modelgate can run the
 /// component, 2 when it cannot.

@@ -17,7 +17,8 @@ use crate::error::with_hint;
 use crate::exit::ExitStatus;
 use crate::plan::{ModelPlan, Plan};
 use crate::registry::cached::CachedRegistry;
-use crate::registry::{self, Registry as _, uri};
+use crate::registry::writer::RegistryWriter;
+use crate::registry::{self, Registry, uri};
 use crate::report::{ModelReport, Report, Style};
 use crate::runner::{Context, ReadyModel, Runner};
 
@@ -54,7 +55,15 @@ async fn validate(
         env_uri.as_deref(),
         &project.dir,
     )?;
-    let registry = Arc::new(CachedRegistry::new(registry::open(&tracking)?));
+    // The uncached registry stays at hand for reads that must be fresh
+    // (an alias right before it is moved).
+    let raw = registry::open(&tracking)?;
+    let registry = Arc::new(CachedRegistry::new(raw.clone()));
+    let writer = if args.record || args.promote.is_some() {
+        Some(registry::writer::open(&tracking)?)
+    } else {
+        None
+    };
 
     let selector = match (&args.version, &args.alias) {
         (Some(v), _) => Selector::Version(*v),
@@ -113,11 +122,18 @@ async fn validate(
     let judged_at = std::time::SystemTime::now();
     crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
         .context("failed to write the report to stdout")?;
-    if args.record || args.promote.is_some() {
-        record(&runner, &report, &tracking, judged_at).await?;
-    }
-    if let Some(alias) = &args.promote {
-        promote(&report, &tracking, alias, args.allow_rollback).await?;
+    if let Some(writer) = &writer {
+        record(&runner, &report, writer.as_ref(), judged_at).await?;
+        if let Some(alias) = &args.promote {
+            promote(
+                &report,
+                raw.as_ref(),
+                writer.as_ref(),
+                alias,
+                args.allow_rollback,
+            )
+            .await?;
+        }
     }
     Ok(if report.passed() {
         ExitStatus::Pass
@@ -130,10 +146,9 @@ async fn validate(
 async fn record(
     runner: &Runner,
     report: &Report,
-    tracking: &uri::TrackingUri,
+    writer: &dyn RegistryWriter,
     judged_at: std::time::SystemTime,
 ) -> anyhow::Result<()> {
-    let writer = registry::writer::open(tracking)?;
     let report_digest = crate::record::sha256_tag(
         report
             .render(crate::report::Format::Json, Style::default())
@@ -144,17 +159,12 @@ async fn record(
             .model(&j.model)
             .context("internal: a judged model was not prepared")?;
         let plan = crate::record::plan_digest(model);
-        crate::record::record(writer.as_ref(), j, &plan, &report_digest, judged_at)
+        crate::record::record(writer, j, &plan, &report_digest, judged_at)
             .await
             .map_err(|e| {
-                let hint = e.hint();
-                with_hint(
-                    anyhow::anyhow!(
-                        "failed to record the verdict on `{}` version {}: {e}",
-                        j.model,
-                        j.version
-                    ),
-                    hint,
+                write_error(
+                    e,
+                    &format!("record the verdict on `{}` version {}", j.model, j.version),
                 )
             })?;
         crate::output::stderr(&format!(
@@ -176,12 +186,11 @@ async fn record(
 /// the later write wins (MLflow has no compare-and-set for aliases).
 async fn promote(
     report: &Report,
-    tracking: &uri::TrackingUri,
+    fresh: &dyn Registry,
+    writer: &dyn RegistryWriter,
     alias: &str,
     allow_rollback: bool,
 ) -> anyhow::Result<()> {
-    let fresh = registry::open(tracking)?;
-    let writer = registry::writer::open(tracking)?;
     for j in &report.models {
         let model = crate::text::clean_line(&j.model);
         if !j.passed {
@@ -195,10 +204,10 @@ async fn promote(
             Ok(v) => Some(v.version),
             Err(registry::RegistryError::NotFound(_)) => None,
             Err(e) => {
-                let hint = e.hint();
-                return Err(with_hint(
-                    anyhow::anyhow!("failed to read alias `{alias}` of `{model}`: {e}"),
-                    hint,
+                return Err(candidate::registry_error(
+                    e,
+                    &format!("alias `{alias}` of `{model}`"),
+                    fresh.uri(),
                 ));
             }
         };
@@ -222,19 +231,25 @@ async fn promote(
             .set_alias(&j.model, alias, j.version)
             .await
             .map_err(|e| {
-                let hint = e.hint();
-                with_hint(
-                    anyhow::anyhow!(
-                        "failed to point alias `{alias}` of `{model}` at version {}: {e}",
+                write_error(
+                    e,
+                    &format!(
+                        "point alias `{alias}` of `{model}` at version {}",
                         j.version
                     ),
-                    hint,
                 )
             })?;
         let from = current.map_or("(none)".to_string(), |v| v.to_string());
         crate::output::stderr(&format!("{alias}: {from} → {}\n", j.version));
     }
     Ok(())
+}
+
+/// A failed registry write as an error saying what was being done, with
+/// the kind's hint.
+fn write_error(e: registry::RegistryError, doing: &str) -> anyhow::Error {
+    let hint = e.hint();
+    with_hint(anyhow::anyhow!("failed to {doing}: {e}"), hint)
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.

@@ -62,11 +62,6 @@ impl CachedRegistry {
             .is_ok()
     }
 
-    /// Bytes of answers kept.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
     /// Fetches every run in `run_ids` that is not cached yet, in as few
     /// requests as the backend allows.
     pub async fn prefetch_runs(&self, run_ids: &[String]) -> Result<()> {

@@ -333,10 +333,8 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], String> {
     let fail = |e: std::io::Error| format!("cannot create its key `{shown}`: {e}");
     let mut urandom = std::fs::File::open("/dev/urandom").map_err(fail)?;
     std::io::Read::read_exact(&mut urandom, &mut key).map_err(fail)?;
+    // `tempfile_in` creates it with mode 0600.
     let (tmp, mut file) = tempfile_in(dir).map_err(fail)?;
-    use std::os::unix::fs::PermissionsExt as _;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(fail)?;
     file.write_all(&key).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     // Another process may have won the race; use whichever key is on disk.

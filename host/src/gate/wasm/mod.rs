@@ -27,11 +27,11 @@ use crate::candidate::Candidate;
 use crate::error::{HintExt as _, with_hint};
 use crate::gate::{Cause, GateResult};
 use crate::registry::{RegistryError, SharedRegistry};
-pub use crate::text::human_bytes;
+use crate::text::human_bytes;
 
 pub use bindings::ValidatorPre;
 use cache::{CacheOutcome, CompileCache, sha256_hex};
-use sandbox::{ArgumentTooLong, GateState, Limits, MemoryLimitExceeded};
+use sandbox::{ArgumentTooLong, GateState, Limits};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -468,9 +468,7 @@ fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> Cause 
         limit: limits.memory,
         reached,
     };
-    if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
-        return memory(m.desired);
-    }
+    // Every refusal, by a growth or by a host charge, is recorded here.
     if let Some(desired) = state.limiter.refused {
         return memory(desired);
     }

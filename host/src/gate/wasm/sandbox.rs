@@ -105,11 +105,6 @@ impl MemoryCap {
         }
     }
 
-    /// Bytes held now: memories, tables and host allocations.
-    pub fn used(&self) -> u64 {
-        self.used
-    }
-
     /// Adds `bytes` to the total, or refuses (and remembers) when the total
     /// would pass the limit.
     pub fn grow(&mut self, bytes: u64) -> Result<(), MemoryLimitExceeded> {
