@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("EXACT", "guest_exact"),
     ("SPOOF", "guest_spoof"),
     ("HOARDER", "guest_hoarder"),
+    ("ENTROPY", "guest_entropy"),
 ];
 
 fn main() {

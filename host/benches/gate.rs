@@ -51,12 +51,24 @@ fn gate(c: &mut Criterion) {
             &Selector::Latest,
         ))
         .expect("candidate");
-    let first = rt.block_on(host.evaluate(&prepared, "quality", &cand, registry.clone()));
+    let first = rt.block_on(host.evaluate(
+        &prepared,
+        "quality",
+        &cand,
+        registry.clone(),
+        std::time::SystemTime::now(),
+    ));
     assert!(first.passed, "{first:?}");
 
     c.bench_function("threshold: instantiate + validate (cached registry)", |b| {
         b.iter(|| {
-            let r = rt.block_on(host.evaluate(&prepared, "quality", &cand, registry.clone()));
+            let r = rt.block_on(host.evaluate(
+                &prepared,
+                "quality",
+                &cand,
+                registry.clone(),
+                std::time::SystemTime::now(),
+            ));
             assert!(r.passed);
         })
     });

@@ -65,9 +65,44 @@ pub enum Command {
     /// 2 otherwise.
     Check(CheckArgs),
 
+    /// Decide again, offline, from a JSON report's evidence.
+    ///
+    /// Re-runs every WebAssembly gate of a `validate --format json` report
+    /// with what it was given then — the candidate, the registry's answers,
+    /// the clock and the random seed — and compares the verdicts and
+    /// checks. No registry is read. Plugins must have the recorded sha256
+    /// (paths are relative to the project; built-ins are taken by name).
+    /// Process gates are not replayable.
+    #[command(after_help = REPLAY_HELP)]
+    Replay(ReplayArgs),
+
     /// Work with WebAssembly gate plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+const REPLAY_HELP: &str = "\
+Examples:
+  modelgate validate --format json > report.json
+  modelgate replay report.json
+
+Exit codes:
+  0  every WebAssembly gate reproduces its recorded verdict and checks
+  1  a gate decides differently (the first one is named)
+  2  modelgate cannot replay: unreadable or altered report, plugin missing
+     or not the recorded one, nothing replayable";
+
+/// Arguments of `modelgate replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The JSON report (`modelgate validate --format json`).
+    #[arg(value_name = "REPORT.json")]
+    pub report: PathBuf,
+
+    /// Where plugin paths are relative to (default: the directory of the
+    /// project file the report names).
+    #[arg(long, short = 'p', value_name = "DIR")]
+    pub project: Option<PathBuf>,
 }
 
 /// Where the project is.

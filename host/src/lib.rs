@@ -20,6 +20,7 @@ pub mod plan;
 pub mod project;
 pub mod record;
 pub mod registry;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod templates;

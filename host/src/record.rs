@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 use crate::gate::Outcome;
 use crate::registry::writer::{MAX_TAG_KEY, RegistryWriter};
 use crate::runner::{Judgement, Ready, ReadyModel};
+use crate::text::rfc3339;
 
 /// The verdict tag.
 pub const VERDICT: &str = "modelgate.verdict";
@@ -40,14 +41,6 @@ pub fn verdict(j: &Judgement) -> &'static str {
         "fail"
     } else {
         "error"
-    }
-}
-
-fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-        Outcome::Error => "error",
     }
 }
 
@@ -99,31 +92,6 @@ pub fn gate_key(name: &str) -> String {
     format!("{GATE_PREFIX}{keep}~{digest}")
 }
 
-/// RFC 3339 UTC, to the second: `2026-11-28T07:10:34Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The tags recording `judgement`, the verdict last.
 pub fn tags(
     judgement: &Judgement,
@@ -137,7 +105,7 @@ pub fn tags(
         (REPORT.to_string(), report_digest.to_string()),
     ];
     for g in &judgement.gates {
-        tags.push((gate_key(&g.name), outcome_word(g.outcome).to_string()));
+        tags.push((gate_key(&g.name), g.outcome.as_str().to_string()));
     }
     tags.push((VERDICT.to_string(), verdict(judgement).to_string()));
     tags

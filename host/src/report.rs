@@ -8,12 +8,14 @@
 //! ```text
 //! {
 //!   "schema": "modelgate.report/v1",
+//!   "modelgate": string,                    // the version that judged
 //!   "status": "pass" | "fail",
 //!   "tracking_uri": string,
 //!   "project": string,                      // the project file
 //!   "models": [{
 //!     "model": string, "version": int, "run_id": string | null,
 //!     "selected_by": "latest" | "version" | "alias:NAME",
+//!     "judged_at": string,                  // RFC 3339 UTC
 //!     "passed": bool,
 //!     "gates": [{
 //!       "name": string, "kind": "process" | "wasm", "target": string,
@@ -23,12 +25,26 @@
 //!       "checks": [{"name": string, "passed": bool, "observed": string?,
 //!                   "expected": string?, "detail": string?}],
 //!       "output": string, "output_dropped": int?,
-//!       "logs": [{"level": string, "message": string}]?
+//!       "logs": [{"level": string, "message": string}]?,
+//!       "evidence": {                       // WebAssembly gates that ran
+//!         "modelgate": string, "wit": string, "plugin": string,
+//!         "sha256": string, "config": object,
+//!         "limits": {"timeout_ms": int, "memory": int, "registry_calls": int},
+//!         "clock_ms": int,                  // the frozen wall clock
+//!         "seed": string,                   // 64 hex digits
+//!         "candidate": {"version": ModelVersion, "run": Run | null,
+//!                       "selected_by": string},
+//!         "calls": [{"call": string, "args": [string], "times": int,
+//!                    "ok": answer? , "error": {"kind", "message"}?}]
+//!       }?
 //!     }]
 //!   }],
 //!   "summary": {"models": int, "gates": int, "passed": int, "failed": int}
 //! }
 //! ```
+//! `ModelVersion`, `Run` and the answers are the registry's records with
+//! snake_case fields (`crate::registry`); metric values that JSON numbers
+//! cannot hold are the strings `NaN`, `Infinity`, `-Infinity`.
 //! Fields are only ever added to this schema, never renamed or removed.
 
 use std::borrow::Cow;
@@ -63,6 +79,9 @@ pub struct ModelReport {
     pub run_id: Option<String>,
     /// How the candidate was chosen.
     pub selected_by: String,
+    /// When it was judged (RFC 3339 UTC in JSON).
+    #[serde(serialize_with = "ser_time")]
+    pub judged_at: std::time::SystemTime,
     /// True when every gate passed.
     pub passed: bool,
     /// The gates, in plan order.
@@ -87,6 +106,8 @@ pub struct Summary {
 pub struct Report {
     /// Always [`SCHEMA`].
     pub schema: &'static str,
+    /// The modelgate version that wrote the report.
+    pub modelgate: &'static str,
     /// `pass` or `fail`.
     pub status: &'static str,
     /// The registry that was read.
@@ -111,6 +132,7 @@ impl Report {
         let all = models.iter().all(|m| m.passed);
         Report {
             schema: SCHEMA,
+            modelgate: env!("CARGO_PKG_VERSION"),
             status: if all { "pass" } else { "fail" },
             tracking_uri,
             project,
@@ -335,6 +357,10 @@ impl Report {
     }
 }
 
+fn ser_time<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::text::rfc3339(*t))
+}
+
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -422,6 +448,7 @@ mod tests {
                 version: 2,
                 run_id: Some("abc".into()),
                 selected_by: "latest".into(),
+                judged_at: std::time::SystemTime::UNIX_EPOCH,
                 passed,
                 gates: vec![gate("quality_gate", passed)],
             }],

@@ -145,6 +145,9 @@ impl Runner {
         candidate: &Candidate,
         ctx: &Context,
     ) -> anyhow::Result<Judgement> {
+        // One judgement time for all its gates: WebAssembly gates see it as
+        // their (frozen) clock, and `--record` writes it.
+        let judged_at = std::time::SystemTime::now();
         let mut results = Vec::with_capacity(model.gates.len());
         for g in &model.gates {
             let result = match &g.ready {
@@ -156,7 +159,7 @@ impl Runner {
                 }
                 Ready::Wasm(p) => {
                     let host = self.host.context("internal: no WebAssembly host")?;
-                    host.evaluate(p, &g.gate.name, candidate, ctx.registry.clone())
+                    host.evaluate(p, &g.gate.name, candidate, ctx.registry.clone(), judged_at)
                         .await
                 }
             };
@@ -167,9 +170,27 @@ impl Runner {
             version: candidate.version.version,
             run_id: candidate.version.run_id.clone(),
             selected_by: candidate.selector.describe(),
+            judged_at,
             passed: results.iter().all(|r| r.passed),
             gates: results,
         })
+    }
+}
+
+impl Runner {
+    /// Evaluates a ready WebAssembly gate again from its recorded
+    /// `evidence` (see [`crate::replay`]): no registry, the recorded
+    /// candidate, clock, seed and answers.
+    pub async fn replay(
+        &self,
+        gate: &ReadyGate,
+        evidence: &crate::gate::wasm::evidence::Evidence,
+    ) -> anyhow::Result<GateResult> {
+        let Ready::Wasm(p) = &gate.ready else {
+            anyhow::bail!("internal: only WebAssembly gates replay");
+        };
+        let host = self.host.context("internal: no WebAssembly host")?;
+        Ok(host.replay(p, &gate.gate.name, evidence).await)
     }
 }
 

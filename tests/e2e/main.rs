@@ -11,6 +11,7 @@ mod process_gates;
 mod project_file;
 mod record;
 mod registry;
+mod replay;
 mod sandbox;
 mod support;
 mod threshold;

@@ -209,3 +209,34 @@ fn promotion_moves_the_alias_on_pass_only_and_only_forward() {
     let bad = validate(&p.path(), &srv.uri, &["--promote", "v3"]);
     assert_eq!(bad.code, 2, "{bad}");
 }
+
+#[test]
+fn the_champion_challenger_example_promotes_only_a_better_model() {
+    let dir = crate::support::tempdir();
+    let work = dir.path().join("work");
+    let out = run(
+        Command::new(crate::support::root().join("examples/champion-challenger/demo"))
+            .arg(&work)
+            .env("PYTHON", python())
+            .env("MODELGATE", env!("CARGO_BIN_EXE_modelgate"))
+            .env("MODELGATE_CACHE_DIR", crate::support::cache_dir())
+            .env("MODELGATE_CACHE_KEY", crate::support::cache_key())
+            .env("NO_COLOR", "1"),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    let said = |line: &str| assert!(text.contains(line), "missing {line:?}:\n{out}");
+    said("champion: (none) → 1");
+    said("champion: not moved (churn version 2 did not pass)");
+    said("champion: 1 → 3");
+    said("validate exit code: 1");
+    assert_eq!(text.matches("REPRODUCED: 1 of 1").count(), 3, "{out}");
+    let uri = format!("sqlite:///{}", work.join("mlflow.db").display());
+    assert_eq!(mlflow_alias(&uri, "churn", "champion"), Some(3));
+    for (version, verdict) in [(1, "pass"), (2, "fail"), (3, "pass")] {
+        assert_eq!(
+            mlflow_tags(&uri, "churn", version)["modelgate.verdict"],
+            verdict
+        );
+    }
+}

@@ -13,11 +13,18 @@ fn normalized(mut report: Value) -> Value {
     report["project"] = Value::Null;
     if let Some(models) = report["models"].as_array_mut() {
         for m in models {
+            m["judged_at"] = Value::Null;
             if let Some(gates) = m["gates"].as_array_mut() {
                 for g in gates {
                     g["duration_ms"] = Value::Null;
                     // Process gates print the URI they were given.
                     g["output"] = Value::Null;
+                    // The evidence (every registry answer) must agree too,
+                    // but for when it was made and the seed drawn.
+                    if let Some(e) = g["evidence"].as_object_mut() {
+                        e.insert("clock_ms".into(), Value::Null);
+                        e.insert("seed".into(), Value::Null);
+                    }
                 }
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod plugin;
+pub mod replay;
 pub mod validate;
 
 use crate::cli::{Cli, Command, PluginCommand};
@@ -13,6 +14,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.verbose).await,
         Command::Check(args) => check::run(args),
+        Command::Replay(args) => replay::run(args).await,
         Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
         Command::Plugin(PluginCommand::New(args)) => plugin::new(args),
     }

@@ -119,11 +119,10 @@ async fn validate(
         project.file.display().to_string(),
         reports,
     );
-    let judged_at = std::time::SystemTime::now();
     crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
         .context("failed to write the report to stdout")?;
     if let Some(writer) = &writer {
-        record(&runner, &report, writer.as_ref(), judged_at).await?;
+        record(&runner, &report, writer.as_ref()).await?;
         if let Some(alias) = &args.promote {
             promote(
                 &report,
@@ -147,7 +146,6 @@ async fn record(
     runner: &Runner,
     report: &Report,
     writer: &dyn RegistryWriter,
-    judged_at: std::time::SystemTime,
 ) -> anyhow::Result<()> {
     let report_digest = crate::record::sha256_tag(
         report
@@ -159,7 +157,7 @@ async fn record(
             .model(&j.model)
             .context("internal: a judged model was not prepared")?;
         let plan = crate::record::plan_digest(model);
-        crate::record::record(writer, j, &plan, &report_digest, judged_at)
+        crate::record::record(writer, j, &plan, &report_digest, j.judged_at)
             .await
             .map_err(|e| {
                 write_error(

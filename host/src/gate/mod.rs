@@ -12,7 +12,7 @@ pub mod wasm;
 use std::time::Duration;
 
 /// One check inside a gate's verdict, e.g. one metric against its threshold.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
     /// What was checked (e.g. `score`).
     pub name: String,
@@ -40,7 +40,7 @@ pub struct LogLine {
 
 /// How a gate ended: a clear pass, a judged failure, or no judgement at
 /// all. Only `Pass` passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The gate passed.
@@ -51,6 +51,17 @@ pub enum Outcome {
     /// The gate could not judge (a trap, a limit, a timeout, a signal, the
     /// plugin's own error, the registry): not a pass either.
     Error,
+}
+
+impl Outcome {
+    /// `pass`, `fail` or `error`, as the JSON report and the tags say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
 }
 
 /// Why a gate did not pass. Rendered as prose for people and as a stable
@@ -213,6 +224,9 @@ pub struct GateResult {
     /// What a WebAssembly gate logged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogLine>,
+    /// What a WebAssembly gate's decision was made from, for `replay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Box<wasm::evidence::Evidence>>,
 }
 
 impl GateResult {
@@ -233,6 +247,7 @@ impl GateResult {
             output: String::new(),
             output_dropped: 0,
             logs: Vec::new(),
+            evidence: None,
         }
     }
 

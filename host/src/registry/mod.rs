@@ -80,7 +80,7 @@ pub struct RegisteredModel {
 }
 
 /// A model version.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelVersion {
     /// The registered model's name.
     pub name: String,
@@ -114,9 +114,11 @@ impl ModelVersion {
 }
 
 /// One logged value of a metric.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricPoint {
-    /// The value (may be NaN or infinite).
+    /// The value (may be NaN or infinite; in JSON those are the strings
+    /// `NaN`, `Infinity` and `-Infinity`, see [`float`]).
+    #[serde(with = "float")]
     pub value: f64,
     /// When it was logged, milliseconds since the epoch.
     pub timestamp: i64,
@@ -125,7 +127,7 @@ pub struct MetricPoint {
 }
 
 /// A metric's latest value in a run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metric {
     /// The metric's name.
     pub key: String,
@@ -135,7 +137,7 @@ pub struct Metric {
 }
 
 /// A run with its data.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
     /// The run's id.
     pub run_id: String,
@@ -164,6 +166,47 @@ impl Run {
             .iter()
             .find(|m| m.key == key)
             .map(|m| m.point.value)
+    }
+}
+
+/// Floats in JSON as MLflow writes them: a finite value is a number; NaN
+/// and the infinities, which JSON numbers cannot hold, are the strings
+/// `NaN`, `Infinity` and `-Infinity`.
+pub mod float {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// Writes `v`.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+
+    /// Reads a number, or one of the three strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(n) => Ok(n),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "`{other}` is not a number (nor NaN, Infinity, -Infinity)"
+                ))),
+            },
+        }
     }
 }
 

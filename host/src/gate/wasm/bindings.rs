@@ -4,9 +4,9 @@
 
 use wasmtime::component::HasSelf;
 
-use super::sandbox::GateState;
+use super::evidence::Recordable;
+use super::sandbox::{Begun, GateState};
 use crate::registry as reg;
-use crate::registry::HeapSize as _;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -140,24 +140,36 @@ type Answer<T> = wasmtime::Result<Result<T, RegistryError>>;
 
 impl GateState {
     /// Runs one registry call for the guest: bounds and budget first, then
-    /// the call, then the answer's size charged to the memory cap when the
-    /// call is new to this evaluation.
+    /// the answer — from the tape (a repeat, or a replay) or from the
+    /// registry, recorded — charged to the memory cap when the call is new
+    /// to this evaluation.
     async fn registry_call<T, W, F, Fut>(&mut self, kind: &str, args: &[&str], call: F) -> Answer<W>
     where
-        T: reg::HeapSize,
+        T: Recordable,
         W: From<T>,
         F: FnOnce(reg::SharedRegistry) -> Fut,
         Fut: std::future::Future<Output = reg::Result<T>>,
     {
-        let (registry, new) = match self.begin_call(kind, args)? {
-            Ok(r) => r,
+        let answer = match self.begin_call(kind, args)? {
             Err(e) => return Ok(Err(e)),
+            Ok(Begun::Taped(answer)) => answer,
+            Ok(Begun::Ask { registry, new }) => {
+                let answer = call(registry).await.map(T::wrap);
+                self.finish_call(kind, args, new, &answer)?;
+                answer
+            }
         };
-        let answer = call(registry).await;
-        if new {
-            self.charge(answer.heap_size())?;
+        match answer {
+            Err(e) => Ok(Err(RegistryError::from(e))),
+            Ok(a) => match T::unwrap(&a) {
+                Some(v) => Ok(Ok(W::from(v))),
+                // Only a replay can hold an answer of the wrong type, and
+                // the evidence's reader refuses that; fail closed anyway.
+                None => Err(wasmtime::Error::msg(format!(
+                    "the recorded answer of `{kind}` has the wrong type"
+                ))),
+            },
         }
-        Ok(answer.map(W::from).map_err(RegistryError::from))
     }
 }
 

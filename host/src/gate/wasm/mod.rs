@@ -11,6 +11,7 @@
 #[allow(missing_docs)]
 mod bindings;
 pub mod cache;
+pub mod evidence;
 pub mod inspect;
 pub mod sandbox;
 
@@ -31,7 +32,8 @@ use crate::text::human_bytes;
 
 pub use bindings::ValidatorPre;
 use cache::{CacheOutcome, CompileCache, sha256_hex};
-use sandbox::{ArgumentTooLong, GateState, Limits};
+use evidence::{Determinism, Evidence, RecordedCandidate, RecordedLimits, Tape};
+use sandbox::{ArgumentTooLong, GateState, Limits, NotRecorded, Source};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -108,6 +110,8 @@ pub struct PreparedGate {
     pub component: Arc<LoadedComponent>,
     /// The config as JSON text.
     pub config: String,
+    /// The config as the project file has it.
+    pub config_value: serde_json::Value,
     /// The gate's limits.
     pub limits: Limits,
 }
@@ -310,7 +314,7 @@ impl WasmHost {
         &self,
         plugin: &str,
         sha256: Option<&str>,
-        config: &serde_json::Value,
+        config_value: &serde_json::Value,
         limits: crate::project::Limits,
         dir: &Path,
     ) -> anyhow::Result<PreparedGate> {
@@ -329,8 +333,14 @@ impl WasmHost {
         let sha256 = source.sha256.clone();
         let component = self.load(source, plugin).await?;
         let limits = Limits::from_config(limits);
-        let config = serde_json::to_string(config).context("failed to encode the gate's config")?;
-        let mut store = self.store(&limits, None);
+        let config =
+            serde_json::to_string(config_value).context("failed to encode the gate's config")?;
+        let mut store = self.store(
+            &limits,
+            Source::None,
+            Tape::default(),
+            &Determinism::config_check(),
+        );
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_secs(1), async {
             let instance = component.pre.instantiate_async(&mut store).await?;
             instance.call_check_config(&mut store, &config).await
@@ -369,12 +379,19 @@ impl WasmHost {
             sha256,
             component,
             config,
+            config_value: config_value.clone(),
             limits,
         })
     }
 
-    fn store(&self, limits: &Limits, registry: Option<SharedRegistry>) -> Store<GateState> {
-        let mut store = Store::new(&self.engine, GateState::new(limits, registry));
+    fn store(
+        &self,
+        limits: &Limits,
+        source: Source,
+        tape: Tape,
+        fixed: &Determinism,
+    ) -> Store<GateState> {
+        let mut store = Store::new(&self.engine, GateState::new(limits, source, tape, fixed));
         store.limiter(|s| &mut s.limiter);
         let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
         store.set_epoch_deadline(ticks.max(1) + 1);
@@ -383,22 +400,24 @@ impl WasmHost {
     }
 
     /// Runs `validate` for one candidate and turns whatever happens into a
-    /// [`GateResult`].
+    /// [`GateResult`] carrying its [`Evidence`]. The sandbox's wall clock
+    /// is frozen at `at`, the judgement time.
     pub async fn evaluate(
         &self,
         gate: &PreparedGate,
         name: &str,
         candidate: &Candidate,
         registry: SharedRegistry,
+        at: std::time::SystemTime,
     ) -> GateResult {
         let start = Instant::now();
-        let mut result = GateResult::new(name, "wasm", &gate.plugin);
         let run = match &candidate.version.run_id {
             None => None,
             Some(id) => match registry.run(id).await {
-                Ok(r) => Some(bindings::Run::from(r)),
+                Ok(r) => Some(r),
                 Err(RegistryError::NotFound(_)) => None,
                 Err(e) => {
+                    let mut result = GateResult::new(name, "wasm", &gate.plugin);
                     result.conclude(Some(Cause::Registry(format!(
                         "failed to read the candidate's run: {e}"
                     ))));
@@ -407,13 +426,70 @@ impl WasmHost {
                 }
             },
         };
-        let wit_candidate = bindings::Candidate {
-            version: candidate.version.clone().into(),
+        let input = RecordedCandidate {
+            version: candidate.version.clone(),
             run,
             selected_by: candidate.selector.describe(),
         };
+        let fixed = Determinism::fresh(at);
+        self.run_validate(
+            gate,
+            name,
+            input,
+            Source::Live(registry),
+            Tape::default(),
+            fixed,
+            start,
+        )
+        .await
+    }
+
+    /// Evaluates `gate` again from `evidence` alone: the same candidate,
+    /// clock and seed, every registry call answered from the recording. A
+    /// call the recording has no answer for ends the evaluation (cause
+    /// `other`, naming the call).
+    pub async fn replay(&self, gate: &PreparedGate, name: &str, evidence: &Evidence) -> GateResult {
+        let start = Instant::now();
+        let fixed = match evidence.determinism() {
+            Ok(f) => f,
+            Err(e) => {
+                let mut result = GateResult::new(name, "wasm", &gate.plugin);
+                result.conclude(Some(Cause::Other(format!("the evidence is unusable: {e}"))));
+                return result;
+            }
+        };
+        let tape = Tape::replaying(evidence.calls.clone());
+        self.run_validate(
+            gate,
+            name,
+            evidence.candidate.clone(),
+            Source::Replay,
+            tape,
+            fixed,
+            start,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_validate(
+        &self,
+        gate: &PreparedGate,
+        name: &str,
+        input: RecordedCandidate,
+        source: Source,
+        tape: Tape,
+        fixed: Determinism,
+        start: Instant,
+    ) -> GateResult {
+        let mut result = GateResult::new(name, "wasm", &gate.plugin);
+        let wit_candidate = bindings::Candidate {
+            version: input.version.clone().into(),
+            run: input.run.clone().map(Into::into),
+            selected_by: input.selected_by.clone(),
+        };
         let limits = gate.limits;
-        let mut store = self.store(&limits, Some(registry));
+        let mut store = self.store(&limits, source, tape, &fixed);
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
             let instance = gate.component.pre.instantiate_async(&mut store).await?;
             instance
@@ -425,6 +501,22 @@ impl WasmHost {
         let state = store.data_mut();
         result.output = state.output();
         result.logs = state.take_logs();
+        result.evidence = Some(Box::new(Evidence {
+            modelgate: env!("CARGO_PKG_VERSION").to_string(),
+            wit: WIT_VERSION.to_string(),
+            plugin: gate.plugin.clone(),
+            sha256: gate.sha256.clone(),
+            config: gate.config_value.clone(),
+            limits: RecordedLimits {
+                timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+                memory: limits.memory,
+                registry_calls: limits.registry_calls,
+            },
+            clock_ms: fixed.clock_ms,
+            seed: fixed.seed_hex(),
+            candidate: input,
+            calls: std::mem::take(&mut state.tape.calls),
+        }));
         let state = store.data();
         let verdict = match outcome {
             // The deadline passed inside a host call (the registry).
@@ -474,6 +566,9 @@ fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> Cause 
     }
     if let Some(a) = err.downcast_ref::<ArgumentTooLong>() {
         return Cause::RegistryBound(a.to_string());
+    }
+    if let Some(n) = err.downcast_ref::<NotRecorded>() {
+        return Cause::Other(n.to_string());
     }
     let trap = err.downcast_ref::<Trap>().copied();
     if trap == Some(Trap::Interrupt) {

@@ -15,9 +15,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::gate::LogLine;
-use crate::registry::SharedRegistry;
+use crate::registry::{HeapSize as _, SharedRegistry};
 
 use super::bindings::RegistryError;
+use super::evidence::{Answer, Determinism, SteppingClock, Tape, call_key};
 
 /// Default wall-clock limit of one evaluation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -218,21 +219,69 @@ impl std::fmt::Display for ArgumentTooLong {
 
 impl std::error::Error for ArgumentTooLong {}
 
+/// Where a sandbox's registry calls are answered from.
+pub enum Source {
+    /// Nowhere: `check-config` runs without a registry.
+    None,
+    /// The live registry, every answer recorded on the [`Tape`].
+    Live(SharedRegistry),
+    /// A recorded [`Tape`] (`modelgate replay`).
+    Replay,
+}
+
+/// The trap of a replayed registry call the evidence has no answer for.
+#[derive(Debug)]
+pub struct NotRecorded {
+    /// The call.
+    pub call: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "called `{}({})`, which the evidence has no answer for",
+            self.call,
+            self.args.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NotRecorded {}
+
+/// A registry call that may go ahead: served from the tape, or to be asked
+/// of the registry.
+pub enum Begun {
+    /// Answered from the tape (a repeat, or a replay).
+    Taped(Result<Answer, crate::registry::RegistryError>),
+    /// To be asked of the live registry; `new` when the evaluation has not
+    /// made this call before.
+    Ask {
+        /// The registry.
+        registry: SharedRegistry,
+        /// First time this call is made.
+        new: bool,
+    },
+}
+
 /// The data of one evaluation's `Store`.
 pub struct GateState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// The memory cap.
     pub limiter: MemoryCap,
-    registry: Option<SharedRegistry>,
+    source: Source,
     budget: u64,
     /// Registry calls made.
     pub calls: u64,
     /// Set when a call was refused for the budget.
     pub budget_exhausted: bool,
-    /// The distinct calls made (kind and arguments): each one's answer is
-    /// charged to the memory cap once, repeats of it are free.
-    seen_calls: std::collections::HashSet<String>,
+    /// Every registry call with its answer: the evidence (live) or what
+    /// answers (replay). Each distinct call's answer is charged to the
+    /// memory cap once; repeats of it are free.
+    pub tape: Tape,
     /// What the gate logged.
     pub logs: Vec<LogLine>,
     logs_dropped: u64,
@@ -243,9 +292,9 @@ pub struct GateState {
 }
 
 impl GateState {
-    /// A fresh sandbox. `registry` is `None` while `check-config` runs: a
-    /// gate's configuration must not depend on the registry.
-    pub fn new(limits: &Limits, registry: Option<SharedRegistry>) -> GateState {
+    /// A fresh sandbox answering registry calls from `source` (a replay
+    /// plays `tape`), with clocks and random sources fixed by `fixed`.
+    pub fn new(limits: &Limits, source: Source, tape: Tape, fixed: &Determinism) -> GateState {
         // One byte more than is kept: filling the pipe then tells "wrote
         // more than the limit" from "wrote exactly the limit".
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
@@ -256,16 +305,21 @@ impl GateState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .wall_clock(fixed.wall_clock())
+            .monotonic_clock(SteppingClock::default())
+            .secure_random(fixed.rng("random"))
+            .insecure_random(fixed.rng("insecure"))
+            .insecure_random_seed(fixed.insecure_seed())
             .build();
         GateState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryCap::new(limits.memory),
-            registry,
+            source,
             budget: limits.registry_calls,
             calls: 0,
             budget_exhausted: false,
-            seen_calls: Default::default(),
+            tape,
             logs: Vec::new(),
             logs_dropped: 0,
             stdout,
@@ -275,37 +329,73 @@ impl GateState {
 
     /// Starts a registry call of `kind` with `args`: checks the arguments'
     /// sizes (a trap past [`MAX_ARG_BYTES`]), counts the call against the
-    /// budget (a `budget-exhausted` error past it) and hands out the
-    /// registry, with whether this exact call is new to the evaluation (its
-    /// answer is then to be [`charge`](Self::charge)d).
+    /// budget (a `budget-exhausted` error past it), and either answers it
+    /// from the tape or hands out the registry to ask. A call new to the
+    /// evaluation is charged for its key here and for its answer by the
+    /// caller ([`charge`](Self::charge)).
     pub fn begin_call(
         &mut self,
         kind: &str,
         args: &[&str],
-    ) -> wasmtime::Result<Result<(SharedRegistry, bool), RegistryError>> {
+    ) -> wasmtime::Result<Result<Begun, RegistryError>> {
         if let Some(long) = args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
             return Err(wasmtime::Error::new(ArgumentTooLong {
                 call: kind.to_string(),
                 len: long.len(),
             }));
         }
-        let Some(registry) = self.registry.clone() else {
-            return Ok(Err(RegistryError::Unavailable(
-                "the registry is not available during check-config".into(),
-            )));
+        let live = match &self.source {
+            Source::None => {
+                return Ok(Err(RegistryError::Unavailable(
+                    "the registry is not available during check-config".into(),
+                )));
+            }
+            Source::Live(registry) => Some(registry.clone()),
+            Source::Replay => None,
         };
         if self.calls >= self.budget {
             self.budget_exhausted = true;
             return Ok(Err(RegistryError::BudgetExhausted));
         }
         self.calls += 1;
-        let key = format!("{kind}\0{}", args.join("\0"));
-        let key_len = key.len() as u64;
-        let new = self.seen_calls.insert(key);
+        let key = call_key(kind, args);
+        let new = !self.tape.seen(&key);
         if new {
-            self.charge(key_len + CALL_OVERHEAD)?;
+            self.charge(key.len() as u64 + CALL_OVERHEAD)?;
         }
-        Ok(Ok((registry, new)))
+        let Some(registry) = live else {
+            let Some(c) = self.tape.play(&key) else {
+                return Err(wasmtime::Error::new(NotRecorded {
+                    call: kind.to_string(),
+                    args: args.iter().map(|a| a.to_string()).collect(),
+                }));
+            };
+            let answer = c.answer.clone();
+            if new {
+                self.charge(answer.heap_size())?;
+            }
+            return Ok(Ok(Begun::Taped(answer)));
+        };
+        if let Some(c) = self.tape.repeat(&key) {
+            return Ok(Ok(Begun::Taped(c.answer.clone())));
+        }
+        Ok(Ok(Begun::Ask { registry, new }))
+    }
+
+    /// Records the answer of a call begun with [`Begun::Ask`], charging it
+    /// to the memory cap when the call was new.
+    pub fn finish_call(
+        &mut self,
+        kind: &str,
+        args: &[&str],
+        new: bool,
+        answer: &Result<Answer, crate::registry::RegistryError>,
+    ) -> wasmtime::Result<()> {
+        if new {
+            self.charge(answer.heap_size())?;
+        }
+        self.tape.record(kind, args, answer.clone());
+        Ok(())
     }
 
     /// Charges `bytes` the host holds on the plugin's behalf to its memory

@@ -1,0 +1,477 @@
+//! Replay: deciding again, offline, from a JSON report's evidence.
+//!
+//! Every WebAssembly gate in a `modelgate.report/v1` report carries its
+//! [`Evidence`]: the plugin's sha256, its config and limits, the candidate
+//! it was handed, the frozen clock, the random seed and every registry call
+//! with its answer. [`replay`] loads each plugin again (the file must have
+//! the recorded sha256; a built-in is taken by name and must too), runs it
+//! with the [`Runner`] in a sandbox whose registry is the recording, and
+//! compares the new result with the recorded one: outcome, cause code,
+//! summary and every check. Process gates ran outside the sandbox and are
+//! not replayable.
+//!
+//! The report is untrusted input: it is read with a size bound, its
+//! structure is checked (schema, consistent outcome and evidence, the
+//! evidence about the gate and version it is filed under), and its limits
+//! may not exceed [`MAX_MEMORY`] and [`MAX_TIMEOUT`]. Anything off is an
+//! error — "cannot replay" — never a reproduced verdict.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::error::{HintExt as _, with_hint};
+use crate::gate::wasm::evidence::Evidence;
+use crate::gate::{Check, GateResult, Outcome};
+use crate::plan::{Gate, GateKind, ModelPlan};
+use crate::runner::Runner;
+
+/// Largest report `replay` reads: 512 MiB.
+pub const MAX_REPORT_FILE: u64 = 512 << 20;
+/// Largest memory limit a replayed gate may have: 4 GiB.
+pub const MAX_MEMORY: u64 = 4 << 30;
+/// Longest time limit a replayed gate may have: 10 minutes.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A report as `replay` reads it: only what it needs, all of it checked.
+#[derive(Debug, Deserialize)]
+pub struct RecordedReport {
+    /// Must be [`crate::report::SCHEMA`].
+    pub schema: String,
+    /// The modelgate version that wrote it (absent before evidence existed).
+    #[serde(default)]
+    pub modelgate: Option<String>,
+    /// The project file the report was made from.
+    pub project: String,
+    /// The judgements.
+    pub models: Vec<RecordedModel>,
+}
+
+/// One judgement of a report.
+#[derive(Debug, Deserialize)]
+pub struct RecordedModel {
+    /// The registered model.
+    pub model: String,
+    /// The version judged.
+    pub version: u64,
+    /// Its gates.
+    pub gates: Vec<RecordedGate>,
+}
+
+/// One gate's recorded result.
+#[derive(Debug, Deserialize)]
+pub struct RecordedGate {
+    /// The gate's name.
+    pub name: String,
+    /// `process` or `wasm`.
+    pub kind: String,
+    /// The plugin or command.
+    pub target: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Pass, fail or error.
+    pub outcome: Outcome,
+    /// The cause's code.
+    #[serde(default)]
+    pub cause_code: Option<String>,
+    /// The cause, as prose.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// The gate's summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Its checks.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// What the decision was made from.
+    #[serde(default)]
+    pub evidence: Option<Box<Evidence>>,
+}
+
+/// What replaying one gate showed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replayed {
+    /// The same outcome, cause, summary and checks.
+    Reproduced(Outcome),
+    /// Something differs; what, in one line.
+    Differs(String),
+    /// The gate cannot be replayed; why.
+    NotReplayable(String),
+}
+
+/// One gate's replay.
+#[derive(Debug, Clone)]
+pub struct GateReplay {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+    /// The gate.
+    pub gate: String,
+    /// `process` or `wasm`.
+    pub kind: String,
+    /// What replaying showed.
+    pub replayed: Replayed,
+}
+
+/// Parses and checks a report's text.
+pub fn parse(text: &[u8], file: &Path) -> anyhow::Result<RecordedReport> {
+    let report: RecordedReport = serde_json::from_slice(text)
+        .with_context(|| format!("`{}` is not a modelgate JSON report", file.display()))
+        .hint(
+            "replay reads what `modelgate validate --format json` wrote, unchanged in structure",
+        )?;
+    if report.schema != crate::report::SCHEMA {
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "`{}` has schema `{}`; replay reads `{}`",
+                file.display(),
+                report.schema,
+                crate::report::SCHEMA
+            ),
+            "replay reads what `modelgate validate --format json` wrote",
+        ));
+    }
+    for m in &report.models {
+        for g in &m.gates {
+            check_gate(m, g).map_err(|e| {
+                with_hint(
+                    anyhow::anyhow!(
+                        "`{}`: gate `{}` of `{}` version {}: {e}",
+                        file.display(),
+                        g.name,
+                        m.model,
+                        m.version
+                    ),
+                    "the report was changed in a way that cannot be a real run; use the report as modelgate wrote it",
+                )
+            })?;
+        }
+    }
+    Ok(report)
+}
+
+/// A gate's record must be one modelgate could have written.
+fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
+    if g.passed != (g.outcome == Outcome::Pass) {
+        return Err(format!(
+            "`passed: {}` contradicts `outcome: {}`",
+            g.passed,
+            g.outcome.as_str()
+        ));
+    }
+    if g.passed == g.cause_code.is_some() {
+        return Err("`cause_code` must be present exactly when the gate did not pass".into());
+    }
+    match (g.kind.as_str(), &g.evidence) {
+        ("process", None) => Ok(()),
+        ("process", Some(_)) => Err("a process gate has no evidence".into()),
+        ("wasm", None) if g.outcome == Outcome::Error => Ok(()),
+        ("wasm", None) => Err("a WebAssembly gate that judged has evidence; it is missing".into()),
+        ("wasm", Some(e)) => {
+            if e.plugin != g.target {
+                return Err(format!(
+                    "the evidence is for plugin `{}`, the gate ran `{}`",
+                    e.plugin, g.target
+                ));
+            }
+            let v = &e.candidate.version;
+            if v.name != m.model || v.version != m.version {
+                return Err(format!(
+                    "the evidence is for `{}` version {}",
+                    v.name, v.version
+                ));
+            }
+            if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err("the evidence's `sha256` is not 64 hex digits".into());
+            }
+            e.determinism()?;
+            if e.limits.memory > MAX_MEMORY
+                || Duration::from_millis(e.limits.timeout_ms) > MAX_TIMEOUT
+            {
+                return Err(format!(
+                    "the evidence's limits ({} bytes, {} ms) exceed what replay allows ({} bytes, {} s)",
+                    e.limits.memory,
+                    e.limits.timeout_ms,
+                    MAX_MEMORY,
+                    MAX_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(())
+        }
+        (other, _) => Err(format!("`kind: {other}` is neither `process` nor `wasm`")),
+    }
+}
+
+/// Replays every WebAssembly gate of `report`, plugins found relative to
+/// `dir`. An `Err` means the report cannot be replayed (a plugin missing or
+/// changed, a config its plugin now rejects).
+pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<GateReplay>> {
+    let mut out = Vec::new();
+    for m in &report.models {
+        let plan = ModelPlan {
+            name: m.model.clone(),
+            gates: m
+                .gates
+                .iter()
+                .filter_map(|g| g.evidence.as_ref().map(|e| (g, e)))
+                .map(|(g, e)| Gate {
+                    name: g.name.clone(),
+                    kind: GateKind::Wasm {
+                        plugin: e.plugin.clone(),
+                        sha256: Some(e.sha256.clone()),
+                        config: e.config.clone(),
+                        limits: crate::project::Limits {
+                            timeout: Some(Duration::from_millis(e.limits.timeout_ms)),
+                            memory: Some(e.limits.memory),
+                            registry_calls: Some(e.limits.registry_calls),
+                        },
+                    },
+                    env: Vec::new(),
+                    secrets: Vec::new(),
+                    timeout: None,
+                    pos: Default::default(),
+                })
+                .collect(),
+        };
+        for g in &m.gates {
+            if let Some(e) = &g.evidence {
+                check_plugin(e, dir, report.modelgate.as_deref())?;
+            }
+        }
+        let runner = Runner::prepare(&[&plan], dir).await.with_context(|| {
+            format!(
+                "cannot replay `{}` version {}: a gate no longer loads as it did",
+                m.model, m.version
+            )
+        })?;
+        let ready = runner
+            .model(&m.model)
+            .context("internal: a replayed model was not prepared")?;
+        let mut replayed = ready.gates.iter();
+        for g in &m.gates {
+            let replayed = match &g.evidence {
+                None if g.kind == "process" => Replayed::NotReplayable(
+                    "a process gate runs outside the sandbox; its inputs are not recorded".into(),
+                ),
+                None => Replayed::NotReplayable(format!(
+                    "the gate never ran ({})",
+                    g.cause.as_deref().unwrap_or("no cause recorded")
+                )),
+                Some(e) => {
+                    let ready = replayed
+                        .next()
+                        .context("internal: a replayed gate was not prepared")?;
+                    if g.cause_code.as_deref() == Some("timeout") {
+                        // How far a gate gets in its time depends on the
+                        // machine, not on the evidence.
+                        Replayed::NotReplayable(
+                            "it ran past its time limit, which depends on the machine".into(),
+                        )
+                    } else {
+                        compare(g, &runner.replay(ready, e).await?)
+                    }
+                }
+            };
+            out.push(GateReplay {
+                model: m.model.clone(),
+                version: m.version,
+                gate: g.name.clone(),
+                kind: g.kind.clone(),
+                replayed,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The plugin must be the recorded one; says which modelgate made the
+/// evidence when a built-in differs.
+fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Result<()> {
+    let source = crate::gate::wasm::WasmHost::read_plugin(&e.plugin, dir)
+        .with_context(|| format!("cannot replay: plugin `{}` is not available", e.plugin))?;
+    if source.sha256 == e.sha256 {
+        return Ok(());
+    }
+    let hint = if e.plugin.starts_with("builtin:") {
+        format!(
+            "the evidence was made by modelgate {}; replay with that version",
+            made_by.unwrap_or(&e.modelgate)
+        )
+    } else {
+        "put the plugin file that judged beside the project (or pass `--project DIR`)".to_string()
+    };
+    Err(with_hint(
+        anyhow::anyhow!(
+            "cannot replay: plugin `{}` has sha256 {}, but the evidence was made with {}",
+            e.plugin,
+            source.sha256,
+            e.sha256
+        ),
+        hint,
+    ))
+}
+
+/// What differs between the recorded gate and its replay, first thing first.
+pub fn compare(recorded: &RecordedGate, replayed: &GateResult) -> Replayed {
+    let said = |o: Outcome, c: Option<&str>| match c {
+        Some(c) => format!("{} ({c})", o.as_str()),
+        None => o.as_str().to_string(),
+    };
+    if recorded.outcome != replayed.outcome || recorded.cause_code.as_deref() != replayed.cause_code
+    {
+        let why = replayed
+            .cause
+            .as_ref()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        return Replayed::Differs(format!(
+            "recorded {}, replayed {}{why}",
+            said(recorded.outcome, recorded.cause_code.as_deref()),
+            said(replayed.outcome, replayed.cause_code),
+        ));
+    }
+    if recorded.summary != replayed.summary {
+        return Replayed::Differs(format!(
+            "summary: recorded {:?}, replayed {:?}",
+            recorded.summary.as_deref().unwrap_or(""),
+            replayed.summary.as_deref().unwrap_or("")
+        ));
+    }
+    if recorded.checks.len() != replayed.checks.len() {
+        return Replayed::Differs(format!(
+            "recorded {} checks, replayed {}",
+            recorded.checks.len(),
+            replayed.checks.len()
+        ));
+    }
+    for (a, b) in recorded.checks.iter().zip(&replayed.checks) {
+        if a != b {
+            let field = |name: &str, x: &Option<String>, y: &Option<String>| {
+                (x != y).then(|| {
+                    format!(
+                        "{name} recorded {}, replayed {}",
+                        x.as_deref().unwrap_or("-"),
+                        y.as_deref().unwrap_or("-")
+                    )
+                })
+            };
+            let what = [
+                (a.name != b.name)
+                    .then(|| format!("name recorded `{}`, replayed `{}`", a.name, b.name)),
+                (a.passed != b.passed)
+                    .then(|| format!("passed recorded {}, replayed {}", a.passed, b.passed)),
+                field("observed", &a.observed, &b.observed),
+                field("expected", &a.expected, &b.expected),
+                field("detail", &a.detail, &b.detail),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+            return Replayed::Differs(format!("check `{}`: {what}", a.name));
+        }
+    }
+    Replayed::Reproduced(replayed.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::Cause;
+
+    fn recorded(outcome: Outcome, cause_code: Option<&str>, checks: Vec<Check>) -> RecordedGate {
+        RecordedGate {
+            name: "quality".into(),
+            kind: "wasm".into(),
+            target: "builtin:threshold".into(),
+            passed: outcome == Outcome::Pass,
+            outcome,
+            cause_code: cause_code.map(Into::into),
+            cause: None,
+            summary: Some("1 of 1".into()),
+            checks,
+            evidence: None,
+        }
+    }
+
+    fn check(observed: &str, passed: bool) -> Check {
+        Check {
+            name: "accuracy".into(),
+            passed,
+            observed: Some(observed.into()),
+            expected: Some(">= 0.6".into()),
+            detail: None,
+        }
+    }
+
+    fn result(cause: Option<Cause>, checks: Vec<Check>) -> GateResult {
+        let mut r = GateResult::new("quality", "wasm", "builtin:threshold");
+        r.summary = Some("1 of 1".into());
+        r.checks = checks;
+        r.conclude(cause);
+        r
+    }
+
+    #[test]
+    fn identical_results_reproduce() {
+        let rec = recorded(Outcome::Pass, None, vec![check("0.8", true)]);
+        let got = result(None, vec![check("0.8", true)]);
+        assert_eq!(compare(&rec, &got), Replayed::Reproduced(Outcome::Pass));
+    }
+
+    #[test]
+    fn a_changed_outcome_or_check_is_named() {
+        let rec = recorded(Outcome::Pass, None, vec![check("0.8", true)]);
+        let got = result(Some(Cause::Verdict(None)), vec![check("0.1", false)]);
+        let Replayed::Differs(why) = compare(&rec, &got) else {
+            panic!("a different outcome reproduced")
+        };
+        assert!(
+            why.contains("recorded pass") && why.contains("replayed fail"),
+            "{why}"
+        );
+
+        let got = result(None, vec![check("0.81", true)]);
+        let Replayed::Differs(why) = compare(&rec, &got) else {
+            panic!("a different observation reproduced")
+        };
+        assert!(
+            why.contains("observed recorded 0.8, replayed 0.81"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn impossible_records_are_refused() {
+        let m = RecordedModel {
+            model: "m".into(),
+            version: 1,
+            gates: vec![],
+        };
+        let mut g = recorded(Outcome::Pass, None, vec![]);
+        g.passed = false;
+        assert!(
+            check_gate(&m, &g)
+                .expect_err("refused")
+                .contains("contradicts")
+        );
+        let g = recorded(Outcome::Fail, None, vec![]);
+        assert!(
+            check_gate(&m, &g)
+                .expect_err("refused")
+                .contains("cause_code")
+        );
+        let g = recorded(Outcome::Pass, None, vec![]);
+        assert!(
+            check_gate(&m, &g)
+                .expect_err("refused")
+                .contains("evidence")
+        );
+        let mut g = recorded(Outcome::Error, Some("other"), vec![]);
+        g.kind = "docker".into();
+        assert!(check_gate(&m, &g).expect_err("refused").contains("neither"));
+    }
+}
