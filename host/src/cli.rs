@@ -76,9 +76,115 @@ pub enum Command {
     #[command(after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
 
+    /// Judge every new model version as it appears: MLflow webhooks, with
+    /// polling as the fallback.
+    ///
+    /// Prepares every gate of the project(s) once, then judges each new
+    /// READY version of their models, records the verdict as tags and, with
+    /// `--promote`, moves the alias forward on a pass. A version already
+    /// judged under the current plan is not judged again, so restarts and
+    /// repeated events are safe. Webhook deliveries need
+    /// MODELGATE_WEBHOOK_SECRET (see `modelgate webhook create`).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+
+    /// Register modelgate's webhook in MLflow.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+
     /// Work with WebAssembly gate plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+const SERVE_HELP: &str = "\
+Endpoints:
+  POST /webhooks/mlflow   MLflow webhook deliveries (signed)
+  GET  /healthz           200 while serving
+  GET  /metrics           Prometheus text, names prefixed modelgate_
+
+Examples:
+  MODELGATE_WEBHOOK_SECRET=… modelgate serve -p projects/churn --promote champion \\
+      --tracking-uri http://mlflow:5000 --listen 0.0.0.0:8910
+  modelgate serve -p examples/logreg --poll 10s     # the embedded mlflow.db: polling
+
+SIGTERM or SIGINT stops intake and lets running judgements finish
+(--drain), then exits 0. Exit 2: a project or gate that does not load,
+an address that cannot be bound.";
+
+/// Arguments of `modelgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A project directory (or its `ame.yaml`); repeat for several.
+    #[arg(long = "project", short = 'p', value_name = "DIR", default_value = ".")]
+    pub projects: Vec<PathBuf>,
+
+    /// Where to listen for webhooks, health checks and metrics.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8910")]
+    pub listen: std::net::SocketAddr,
+
+    /// How often to look for versions not judged yet (`off`: only once, at
+    /// start).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_poll)]
+    pub poll: Poll,
+
+    /// On a pass, point this alias at the version (forward only).
+    #[arg(long, value_name = "ALIAS", value_parser = parse_alias)]
+    pub promote: Option<String>,
+
+    /// Judgements at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: u32,
+
+    /// The MLflow tracking URI (default: MLFLOW_TRACKING_URI, else `mlflow.db`
+    /// in the first project's directory).
+    #[arg(long, value_name = "URI")]
+    pub tracking_uri: Option<String>,
+
+    /// Deadline of one judgement.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// How long running judgements may take to finish at shutdown.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub drain: std::time::Duration,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log line formats of `serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIME modelgate serve: key=value …`.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `modelgate webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Create the webhook in MLflow (REST API; needs MLflow's SQL store),
+    /// signed with MODELGATE_WEBHOOK_SECRET, for new versions and tag changes.
+    Create(WebhookCreateArgs),
+}
+
+/// Arguments of `modelgate webhook create`.
+#[derive(Debug, Args)]
+pub struct WebhookCreateArgs {
+    /// Where MLflow delivers: `serve`'s address and `/webhooks/mlflow`.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// The webhook's name in MLflow.
+    #[arg(long, default_value = "modelgate")]
+    pub name: String,
+
+    /// The MLflow tracking server (default: MLFLOW_TRACKING_URI).
+    #[arg(long, value_name = "URI")]
+    pub tracking_uri: Option<String>,
 }
 
 const REPLAY_HELP: &str = "\
@@ -262,6 +368,21 @@ fn parse_alias(s: &str) -> Result<String, String> {
         return Err(format!("`{s}` is reserved by MLflow"));
     }
     Ok(s.to_string())
+}
+
+/// `serve --poll`: an interval, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll(pub Option<std::time::Duration>);
+
+fn parse_poll(s: &str) -> Result<Poll, String> {
+    if s == "off" {
+        return Ok(Poll(None));
+    }
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("poll at most once a second (or `off`)".into());
+    }
+    Ok(Poll(Some(d)))
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -23,5 +23,6 @@ pub mod registry;
 pub mod replay;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod templates;
 pub mod text;

@@ -125,6 +125,119 @@ pub async fn record(
         .await
 }
 
+/// What [`promote`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// The version did not pass; the alias was not touched.
+    NotPassed,
+    /// The alias already pointed at the version.
+    Already(u64),
+    /// The alias was moved (from nowhere, or from an older version).
+    Moved {
+        /// Where it pointed before.
+        from: Option<u64>,
+        /// Where it points now.
+        to: u64,
+    },
+}
+
+impl std::fmt::Display for Promotion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Promotion::NotPassed => f.write_str("not moved (the version did not pass)"),
+            Promotion::Already(v) => write!(f, "already {v}"),
+            Promotion::Moved { from: None, to } => write!(f, "(none) → {to}"),
+            Promotion::Moved { from: Some(v), to } => write!(f, "{v} → {to}"),
+        }
+    }
+}
+
+/// Points `alias` at the judged version when it passed, forward only.
+///
+/// The alias is re-read from `fresh` (never a cache) right before it is
+/// moved. What remains is the window between that read and the write: a
+/// concurrent promoter could move the alias in between, and the later
+/// write wins (MLflow has no compare-and-set for aliases).
+pub async fn promote(
+    j: &Judgement,
+    fresh: &dyn crate::registry::Registry,
+    writer: &dyn RegistryWriter,
+    alias: &str,
+    allow_rollback: bool,
+) -> anyhow::Result<Promotion> {
+    use crate::error::with_hint;
+    let model = crate::text::clean_line(&j.model);
+    if !j.passed {
+        return Ok(Promotion::NotPassed);
+    }
+    let current = match fresh.model_version_by_alias(&j.model, alias).await {
+        Ok(v) => Some(v.version),
+        Err(crate::registry::RegistryError::NotFound(_)) => None,
+        Err(e) => {
+            return Err(crate::candidate::registry_error(
+                e,
+                &format!("alias `{alias}` of `{model}`"),
+                fresh.uri(),
+            ));
+        }
+    };
+    match current {
+        Some(v) if v == j.version => return Ok(Promotion::Already(v)),
+        Some(v) if v > j.version && !allow_rollback => {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "alias `{alias}` of `{model}` points at version {v}, newer than version {}; refusing to move it back",
+                    j.version
+                ),
+                "aliases only move forward; pass `--allow-rollback` to move it back on purpose",
+            ));
+        }
+        _ => {}
+    }
+    writer
+        .set_alias(&j.model, alias, j.version)
+        .await
+        .map_err(|e| {
+            write_error(
+                e,
+                &format!(
+                    "point alias `{alias}` of `{model}` at version {}",
+                    j.version
+                ),
+            )
+        })?;
+    Ok(Promotion::Moved {
+        from: current,
+        to: j.version,
+    })
+}
+
+/// Records `j` (a judgement of `model`'s gates) with the digest of the
+/// report it is part of.
+pub async fn record_judgement(
+    writer: &dyn RegistryWriter,
+    model: &ReadyModel,
+    j: &Judgement,
+    report_digest: &str,
+) -> anyhow::Result<()> {
+    let plan = plan_digest(model);
+    record(writer, j, &plan, report_digest, j.judged_at)
+        .await
+        .map_err(|e| {
+            write_error(
+                e,
+                &format!("record the verdict on `{}` version {}", j.model, j.version),
+            )
+        })
+}
+
+/// A failed registry write as an error saying what was being done, with
+/// the kind's hint.
+pub fn write_error(e: crate::registry::RegistryError, doing: &str) -> anyhow::Error {
+    let hint = e.hint();
+    crate::error::with_hint(anyhow::anyhow!("failed to {doing}: {e}"), hint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

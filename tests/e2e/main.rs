@@ -13,6 +13,7 @@ mod record;
 mod registry;
 mod replay;
 mod sandbox;
+mod serve;
 mod support;
 mod threshold;
 mod wasm_gates;

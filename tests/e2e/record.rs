@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{Project, fixtures, mg, python, run, server, validate};
 
 /// The tags of `model` version `version` as MLflow's own client sees them.
-fn mlflow_tags(uri: &str, model: &str, version: u64) -> Value {
+pub fn mlflow_tags(uri: &str, model: &str, version: u64) -> Value {
     let script = "import json, sys\n\
         from mlflow import MlflowClient\n\
         mv = MlflowClient(tracking_uri=sys.argv[1]).get_model_version(sys.argv[2], sys.argv[3])\n\
@@ -121,7 +121,7 @@ fn the_verdict_is_recorded_through_the_server() {
 }
 
 /// Where alias `alias` of `model` points, as MLflow's client sees it.
-fn mlflow_alias(uri: &str, model: &str, alias: &str) -> Option<u64> {
+pub fn mlflow_alias(uri: &str, model: &str, alias: &str) -> Option<u64> {
     let script = "import sys\n\
         from mlflow import MlflowClient\n\
         rm = MlflowClient(tracking_uri=sys.argv[1]).get_registered_model(sys.argv[2])\n\

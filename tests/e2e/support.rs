@@ -254,7 +254,11 @@ pub struct Registered {
 
 /// Runs `tests/env/fixtures.py` with `ops` against the server.
 pub fn fixtures(ops: &serde_json::Value) -> Vec<Registered> {
-    let srv = server();
+    fixtures_at(&server().uri, ops)
+}
+
+/// Runs `tests/env/fixtures.py` with `ops` against tracking URI `uri`.
+pub fn fixtures_at(uri: &str, ops: &serde_json::Value) -> Vec<Registered> {
     let dir = tempdir();
     let input = dir.path().join("ops.json");
     std::fs::write(&input, ops.to_string()).expect("write ops");
@@ -267,7 +271,7 @@ pub fn fixtures(ops: &serde_json::Value) -> Vec<Registered> {
             input.display()
         ))
         .current_dir(dir.path())
-        .env("MLFLOW_TRACKING_URI", &srv.uri));
+        .env("MLFLOW_TRACKING_URI", uri));
     assert_eq!(out.code, 0, "fixtures.py failed:\n{out}");
     let line = out
         .stdout

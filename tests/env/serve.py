@@ -53,6 +53,15 @@ def main() -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # Webhooks to `modelgate serve` on loopback over plain HTTP, and no
+        # minute-long cache of who subscribed (MLflow's defaults refuse
+        # private addresses and http, and cache subscriptions for 60 s).
+        env=dict(
+            os.environ,
+            MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
+            MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+            MLFLOW_WEBHOOK_CACHE_TTL="1",
+        ),
     )
 
     def stop(*_):

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod plugin;
 pub mod replay;
+pub mod serve;
 pub mod validate;
 
 use crate::cli::{Cli, Command, PluginCommand};
@@ -15,6 +16,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::run(args, cli.verbose).await,
         Command::Check(args) => check::run(args),
         Command::Replay(args) => replay::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Webhook(crate::cli::WebhookCommand::Create(args)) => {
+            serve::create_webhook(args).await
+        }
         Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
         Command::Plugin(PluginCommand::New(args)) => plugin::new(args),
     }

@@ -156,15 +156,7 @@ async fn record(
         let model = runner
             .model(&j.model)
             .context("internal: a judged model was not prepared")?;
-        let plan = crate::record::plan_digest(model);
-        crate::record::record(writer, j, &plan, &report_digest, j.judged_at)
-            .await
-            .map_err(|e| {
-                write_error(
-                    e,
-                    &format!("record the verdict on `{}` version {}", j.model, j.version),
-                )
-            })?;
+        crate::record::record_judgement(writer, model, j, &report_digest).await?;
         crate::output::stderr(&format!(
             "modelgate: recorded {}={} on {} version {}\n",
             crate::record::VERDICT,
@@ -176,12 +168,8 @@ async fn record(
     Ok(())
 }
 
-/// Points `alias` at each judged version that passed, forward only.
-///
-/// The alias is re-read from the registry (not the run's cache) right
-/// before it is moved. What remains is the window between that read and
-/// the write: a concurrent promoter could move the alias in between, and
-/// the later write wins (MLflow has no compare-and-set for aliases).
+/// Points `alias` at each judged version that passed, forward only (see
+/// [`crate::record::promote`]).
 async fn promote(
     report: &Report,
     fresh: &dyn Registry,
@@ -190,64 +178,18 @@ async fn promote(
     allow_rollback: bool,
 ) -> anyhow::Result<()> {
     for j in &report.models {
-        let model = crate::text::clean_line(&j.model);
-        if !j.passed {
-            crate::output::stderr(&format!(
-                "{alias}: not moved ({model} version {} did not pass)\n",
+        let done = crate::record::promote(j, fresh, writer, alias, allow_rollback).await?;
+        let line = match done {
+            crate::record::Promotion::NotPassed => format!(
+                "{alias}: not moved ({} version {} did not pass)\n",
+                crate::text::clean_line(&j.model),
                 j.version
-            ));
-            continue;
-        }
-        let current = match fresh.model_version_by_alias(&j.model, alias).await {
-            Ok(v) => Some(v.version),
-            Err(registry::RegistryError::NotFound(_)) => None,
-            Err(e) => {
-                return Err(candidate::registry_error(
-                    e,
-                    &format!("alias `{alias}` of `{model}`"),
-                    fresh.uri(),
-                ));
-            }
+            ),
+            other => format!("{alias}: {other}\n"),
         };
-        match current {
-            Some(v) if v == j.version => {
-                crate::output::stderr(&format!("{alias}: already {v}\n"));
-                continue;
-            }
-            Some(v) if v > j.version && !allow_rollback => {
-                return Err(with_hint(
-                    anyhow::anyhow!(
-                        "alias `{alias}` of `{model}` points at version {v}, newer than version {}; refusing to move it back",
-                        j.version
-                    ),
-                    "aliases only move forward; pass `--allow-rollback` to move it back on purpose",
-                ));
-            }
-            _ => {}
-        }
-        writer
-            .set_alias(&j.model, alias, j.version)
-            .await
-            .map_err(|e| {
-                write_error(
-                    e,
-                    &format!(
-                        "point alias `{alias}` of `{model}` at version {}",
-                        j.version
-                    ),
-                )
-            })?;
-        let from = current.map_or("(none)".to_string(), |v| v.to_string());
-        crate::output::stderr(&format!("{alias}: {from} → {}\n", j.version));
+        crate::output::stderr(&line);
     }
     Ok(())
-}
-
-/// A failed registry write as an error saying what was being done, with
-/// the kind's hint.
-fn write_error(e: registry::RegistryError, doing: &str) -> anyhow::Error {
-    let hint = e.hint();
-    with_hint(anyhow::anyhow!("failed to {doing}: {e}"), hint)
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.

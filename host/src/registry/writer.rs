@@ -103,6 +103,35 @@ impl RegistryWriter for RestRegistry {
     }
 }
 
+impl RestRegistry {
+    /// Creates an active webhook (`POST webhooks`) delivering
+    /// `model_version.created` and `model_version_tag.set` to `url`, signed
+    /// with `secret`; returns its id.
+    pub async fn create_webhook(&self, name: &str, url: &str, secret: &str) -> Result<String> {
+        let body = serde_json::json!({
+            "name": name,
+            "url": url,
+            "events": [
+                {"entity": "MODEL_VERSION", "action": "CREATED"},
+                {"entity": "MODEL_VERSION_TAG", "action": "SET"},
+            ],
+            "secret": secret,
+            "status": "ACTIVE",
+        });
+        let answer = self
+            .call(Method::POST, "webhooks", &[], Some(&body))
+            .await?;
+        answer
+            .get("webhook")
+            .and_then(|w| w.get("webhook_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                RegistryError::Invalid("the webhook answer has no `webhook.webhook_id`".into())
+            })
+    }
+}
+
 /// Writes to an MLflow SQLite database.
 pub struct SqliteWriter {
     path: PathBuf,

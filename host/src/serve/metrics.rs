@@ -1,0 +1,180 @@
+//! The service's counters, rendered in Prometheus' text format at
+//! `GET /metrics`. Every name starts with `modelgate_`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::webhook::Refusal;
+
+/// Upper bounds of the judgement latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+/// Everything `/metrics` shows.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    judgements: [AtomicU64; 3],
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    /// Versions waiting to be judged or being judged.
+    pub queue_depth: AtomicU64,
+    refusals: [AtomicU64; Refusal::ALL.len()],
+    deliveries: AtomicU64,
+    skipped: AtomicU64,
+    registry_errors: AtomicU64,
+    promotions: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    /// A judgement ended with `verdict` (`pass`, `fail`, `error`) after `took`.
+    pub fn judged(&self, verdict: &str, took: Duration) {
+        let i = match verdict {
+            "pass" => 0,
+            "fail" => 1,
+            _ => 2,
+        };
+        bump(&self.judgements[i]);
+        let secs = took.as_secs_f64();
+        for (b, bound) in self.buckets.iter().zip(BUCKETS) {
+            if secs <= bound {
+                bump(b);
+            }
+        }
+        bump(&self.latency_count);
+        self.latency_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A webhook delivery was refused.
+    pub fn refused(&self, why: Refusal) {
+        if let Some(i) = Refusal::ALL.iter().position(|r| *r == why) {
+            bump(&self.refusals[i]);
+        }
+    }
+
+    /// A webhook delivery was accepted.
+    pub fn delivered(&self) {
+        bump(&self.deliveries);
+    }
+
+    /// A version was found already judged under the current plan.
+    pub fn skipped(&self) {
+        bump(&self.skipped);
+    }
+
+    /// The registry failed a read or a write.
+    pub fn registry_error(&self) {
+        bump(&self.registry_errors);
+    }
+
+    /// An alias was moved.
+    pub fn promoted(&self) {
+        bump(&self.promotions);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_judgements_total Judgements made, by verdict.\n# TYPE modelgate_judgements_total counter"
+        );
+        for (i, v) in ["pass", "fail", "error"].iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "modelgate_judgements_total{{verdict=\"{v}\"}} {}",
+                get(&self.judgements[i])
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_judgement_duration_seconds From taking a version off the queue to its verdict recorded.\n# TYPE modelgate_judgement_duration_seconds histogram"
+        );
+        for (b, bound) in self.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                s,
+                "modelgate_judgement_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(b)
+            );
+        }
+        let count = get(&self.latency_count);
+        let _ = writeln!(
+            s,
+            "modelgate_judgement_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nmodelgate_judgement_duration_seconds_sum {}\nmodelgate_judgement_duration_seconds_count {count}",
+            get(&self.latency_sum_us) as f64 / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_queue_depth Versions queued or being judged.\n# TYPE modelgate_queue_depth gauge\nmodelgate_queue_depth {}",
+            get(&self.queue_depth)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_webhook_deliveries_total Webhook deliveries accepted.\n# TYPE modelgate_webhook_deliveries_total counter\nmodelgate_webhook_deliveries_total {}",
+            get(&self.deliveries)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_webhook_refusals_total Webhook deliveries refused, by reason.\n# TYPE modelgate_webhook_refusals_total counter"
+        );
+        for (i, r) in Refusal::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "modelgate_webhook_refusals_total{{reason=\"{}\"}} {}",
+                r.reason(),
+                get(&self.refusals[i])
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_skipped_total Versions not judged again: already judged under the current plan.\n# TYPE modelgate_skipped_total counter\nmodelgate_skipped_total {}",
+            get(&self.skipped)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_registry_errors_total Registry reads or writes that failed.\n# TYPE modelgate_registry_errors_total counter\nmodelgate_registry_errors_total {}",
+            get(&self.registry_errors)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP modelgate_promotions_total Aliases moved.\n# TYPE modelgate_promotions_total counter\nmodelgate_promotions_total {}",
+            get(&self.promotions)
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_is_cumulative_and_counts_match() {
+        let m = Metrics::default();
+        m.judged("pass", Duration::from_millis(3));
+        m.judged("fail", Duration::from_millis(30));
+        m.judged("error", Duration::from_secs(120));
+        m.refused(Refusal::BadSignature);
+        let text = m.render();
+        for line in [
+            "modelgate_judgements_total{verdict=\"pass\"} 1",
+            "modelgate_judgements_total{verdict=\"error\"} 1",
+            "modelgate_judgement_duration_seconds_bucket{le=\"0.005\"} 1",
+            "modelgate_judgement_duration_seconds_bucket{le=\"0.05\"} 2",
+            "modelgate_judgement_duration_seconds_bucket{le=\"60\"} 2",
+            "modelgate_judgement_duration_seconds_bucket{le=\"+Inf\"} 3",
+            "modelgate_judgement_duration_seconds_count 3",
+            "modelgate_webhook_refusals_total{reason=\"bad_signature\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}

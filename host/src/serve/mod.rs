@@ -1,0 +1,668 @@
+//! `modelgate serve`: every new model version judged, recorded and (on a
+//! pass) promoted, from MLflow webhooks with a polling fallback.
+//!
+//! At start every gate of every project is prepared once (a configuration
+//! problem is exit 2, as for `validate`). Then three things run:
+//!
+//! - the **HTTP server** (`POST /webhooks/mlflow`, `GET /healthz`,
+//!   `GET /metrics`): a delivery is authenticated ([`webhook`]), turned into
+//!   a queued version and answered at once; judging is asynchronous;
+//! - the **poller**: at start (catch-up) and every `--poll`, one read per
+//!   model lists its versions and queues every READY one that has no
+//!   verdict for the current plan;
+//! - the **workers** (`--jobs`): each takes a version off the queue, waits
+//!   (bounded) while it is `PENDING_REGISTRATION`, skips it when it already
+//!   carries a `modelgate.verdict` for the current `modelgate.plan`, judges
+//!   it with the [`Runner`], records the verdict (tags, the verdict last)
+//!   and moves `--promote ALIAS` forward on a pass.
+//!
+//! The service keeps no state of its own: the registry's tags say what has
+//! been judged, so a restart (or a second instance) judges only what is
+//! missing. Concurrent requests for one version collapse into one
+//! judgement; a tag change that a gate reads (the keys of a `builtin:tags`
+//! gate) while it is judged queues one more.
+
+pub mod metrics;
+pub mod webhook;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use tokio::sync::mpsc;
+
+use crate::candidate::{Candidate, Selector};
+use crate::error::with_hint;
+use crate::registry::cached::CachedRegistry;
+use crate::registry::uri::TrackingUri;
+use crate::registry::writer::RegistryWriter;
+use crate::registry::{RegistryError, SharedRegistry};
+use crate::report::{Format, Report, Style};
+use crate::runner::{Context, Ready, ReadyModel, Runner};
+
+use metrics::Metrics;
+use webhook::{Event, Refusal, SeenIds};
+
+/// How long a version may stay `PENDING_REGISTRATION` before the worker
+/// gives up on it (the poller finds it again once it is READY).
+pub const PENDING_WAIT: Duration = Duration::from_secs(60);
+/// How often a pending version is re-read.
+const PENDING_STEP: Duration = Duration::from_millis(100);
+/// Most versions queued or being judged at once; past it, requests are
+/// dropped (and counted) — the poller finds the versions later.
+pub const MAX_QUEUE: usize = 100_000;
+
+/// What `serve` was asked to do.
+pub struct Options {
+    /// The project directories (or files).
+    pub projects: Vec<PathBuf>,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Poll interval; `None`: only the catch-up at start.
+    pub poll: Option<Duration>,
+    /// The alias to promote on a pass.
+    pub promote: Option<String>,
+    /// Judgements at once.
+    pub jobs: usize,
+    /// The tracking URI flag.
+    pub tracking_uri: Option<String>,
+    /// Deadline of one judgement.
+    pub timeout: Duration,
+    /// Log lines as JSON.
+    pub log_json: bool,
+    /// How long in-flight judgements may take to finish at shutdown.
+    pub drain: Duration,
+}
+
+/// A model this service judges.
+struct Served {
+    runner: Arc<Runner>,
+    /// Index into `runner.models`.
+    index: usize,
+    /// The project file, for reports.
+    project: String,
+    /// `modelgate.plan` of its gates.
+    plan: String,
+    /// Version tags its gates read (the keys of `builtin:tags` gates).
+    reads_tags: HashSet<String>,
+    /// Held while the alias is re-read and moved: two workers of this
+    /// process never race each other for it.
+    promoting: tokio::sync::Mutex<()>,
+}
+
+impl Served {
+    fn model(&self) -> &ReadyModel {
+        &self.runner.models[self.index]
+    }
+}
+
+/// Where one version stands in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Waiting; `force` judges it even when it already has a verdict.
+    Queued { force: bool },
+    /// Being judged; `again` queues it once more afterwards.
+    Running { again: bool },
+}
+
+type Key = (String, u64);
+
+struct Service {
+    models: HashMap<String, Served>,
+    registry: SharedRegistry,
+    writer: Box<dyn RegistryWriter>,
+    tracking: TrackingUri,
+    promote: Option<String>,
+    timeout: Duration,
+    secret: Option<Vec<u8>>,
+    seen: Mutex<SeenIds>,
+    pending: Mutex<HashMap<Key, Pending>>,
+    queue: mpsc::UnboundedSender<Key>,
+    metrics: Metrics,
+    log_json: bool,
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+pub async fn serve(opts: Options) -> anyhow::Result<()> {
+    let mut models = HashMap::new();
+    let mut first_dir = None;
+    for p in &opts.projects {
+        let (project, plan) = crate::commands::check::load_plan(p)?;
+        first_dir.get_or_insert(project.dir.clone());
+        let gated: Vec<&crate::plan::ModelPlan> = plan.gated_models().collect();
+        if gated.is_empty() {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "no model in `{}` has a validation task",
+                    project.file.display()
+                ),
+                "give a model `validationTask:` (or `validationTasks:`)",
+            ));
+        }
+        let runner = Arc::new(Runner::prepare(&gated, &project.dir).await?);
+        for (index, m) in runner.models.iter().enumerate() {
+            let served = Served {
+                runner: runner.clone(),
+                index,
+                project: project.file.display().to_string(),
+                plan: crate::record::plan_digest(m),
+                reads_tags: tags_read(m),
+                promoting: tokio::sync::Mutex::new(()),
+            };
+            if let Some(other) = models.insert(m.name.clone(), served) {
+                return Err(with_hint(
+                    anyhow::anyhow!(
+                        "model `{}` is in both `{}` and `{}`",
+                        m.name,
+                        other.project,
+                        project.file.display()
+                    ),
+                    "a model is judged by one project; remove it from one of them",
+                ));
+            }
+        }
+    }
+    let dir = first_dir.context("no project given")?;
+    let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
+    let (tracking, _) =
+        crate::registry::uri::resolve(opts.tracking_uri.as_deref(), env_uri.as_deref(), &dir)?;
+    let registry = crate::registry::open(&tracking)?;
+    let writer = crate::registry::writer::open(&tracking)?;
+    let secret = match std::env::var("MODELGATE_WEBHOOK_SECRET") {
+        Ok(s) if s.is_empty() => {
+            return Err(with_hint(
+                anyhow::anyhow!("MODELGATE_WEBHOOK_SECRET is empty"),
+                "set it to the webhook's secret, or unset it to rely on polling",
+            ));
+        }
+        Ok(s) => Some(s.into_bytes()),
+        Err(_) => None,
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", opts.listen))
+        .map_err(|e| with_hint(e, "pick another address with `--listen HOST:PORT`"))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let service = Arc::new(Service {
+        models,
+        registry,
+        writer,
+        tracking,
+        promote: opts.promote.clone(),
+        timeout: opts.timeout,
+        secret,
+        seen: Mutex::new(SeenIds::default()),
+        pending: Mutex::new(HashMap::new()),
+        queue: tx,
+        metrics: Metrics::default(),
+        log_json: opts.log_json,
+    });
+    let local = listener.local_addr().unwrap_or(opts.listen);
+    let mut names: Vec<&str> = service.models.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    service.log(&[
+        ("event", "listening".into()),
+        ("address", local.to_string()),
+        ("models", names.join(",")),
+        ("registry", service.tracking.as_str().to_string()),
+        (
+            "webhooks",
+            if service.secret.is_some() {
+                "on"
+            } else {
+                "off (MODELGATE_WEBHOOK_SECRET unset)"
+            }
+            .into(),
+        ),
+    ]);
+
+    // Workers share one receiver; `stop` ends them between judgements.
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.jobs.max(1) {
+        let (service, rx, mut stop) = (service.clone(), rx.clone(), stop_rx.clone());
+        workers.spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => None,
+                    k = async { rx.lock().await.recv().await } => k,
+                };
+                let Some(key) = next else { break };
+                service.work(key).await;
+            }
+        });
+    }
+    let poller = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let queued = service.poll_once().await;
+            service.log(&[
+                ("event", "caught_up".into()),
+                ("queued", queued.to_string()),
+            ]);
+            while let Some(every) = opts.poll {
+                tokio::time::sleep(every).await;
+                service.poll_once().await;
+            }
+        })
+    };
+
+    let app = axum::Router::new()
+        .route("/webhooks/mlflow", axum::routing::post(delivery))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/metrics", axum::routing::get(metrics_page))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY))
+        .with_state(service.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+
+    // Stop intake, then let in-flight judgements finish (bounded); what
+    // is queued but not started is left to the next start's catch-up.
+    poller.abort();
+    service.log(&[("event", "stopping".into())]);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(opts.drain, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        workers.abort_all();
+        service.log(&[
+            ("event", "stopped".into()),
+            (
+                "drained",
+                "no: judgements still running were abandoned unrecorded".into(),
+            ),
+        ]);
+    } else {
+        service.log(&[("event", "stopped".into())]);
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The version tags `model`'s gates read: the keys named by its
+/// `builtin:tags` gates.
+fn tags_read(model: &ReadyModel) -> HashSet<String> {
+    let mut keys = HashSet::new();
+    for g in &model.gates {
+        if let Ready::Wasm(p) = &g.ready
+            && p.plugin == "builtin:tags"
+        {
+            for section in ["require", "forbid"] {
+                if let Some(map) = p.config_value.get(section).and_then(|v| v.as_object()) {
+                    keys.extend(map.keys().cloned());
+                }
+            }
+        }
+    }
+    keys
+}
+
+async fn metrics_page(State(service): State<Arc<Service>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        service.metrics.render(),
+    )
+}
+
+async fn delivery(
+    State(service): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    match service.accept(&headers, &body) {
+        Ok(what) => (StatusCode::OK, format!("{what}\n")),
+        Err(why) => {
+            service.metrics.refused(why);
+            service.log(&[("event", "refused".into()), ("reason", why.reason().into())]);
+            (
+                StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                format!("refused: {}\n", why.reason()),
+            )
+        }
+    }
+}
+
+impl Service {
+    /// Authenticates and acts on one delivery; says what was done.
+    fn accept(&self, headers: &HeaderMap, body: &[u8]) -> Result<&'static str, Refusal> {
+        let Some(secret) = &self.secret else {
+            // Without a secret nothing can be verified: refuse everything.
+            return Err(Refusal::Unsigned);
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        webhook::authenticate(secret, headers, body, now, &self.seen)?;
+        let event = webhook::parse(body)?;
+        self.metrics.delivered();
+        let (model, version, force, kind) = match &event {
+            Event::Created { model, version } => (model, *version, false, "created"),
+            Event::TagSet {
+                model,
+                version,
+                key,
+            } => {
+                let Some(served) = self.models.get(model) else {
+                    return Err(Refusal::UnknownModel);
+                };
+                if key.starts_with("modelgate.") || !served.reads_tags.contains(key) {
+                    return Ok("ignored: no gate reads this tag");
+                }
+                (model, *version, true, "tag_set")
+            }
+            Event::Other(what) => {
+                self.log(&[("event", "ignored".into()), ("delivery", what.clone())]);
+                return Ok("ignored: not an event modelgate acts on");
+            }
+        };
+        if !self.models.contains_key(model) {
+            return Err(Refusal::UnknownModel);
+        }
+        self.log(&[
+            ("event", kind.into()),
+            ("model", model.clone()),
+            ("version", version.to_string()),
+        ]);
+        self.enqueue(model, version, force);
+        Ok("queued")
+    }
+
+    /// Queues a version, collapsing repeats.
+    fn enqueue(&self, model: &str, version: u64, force: bool) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        let key = (model.to_string(), version);
+        match pending.get_mut(&key) {
+            Some(Pending::Queued { force: f }) => *f |= force,
+            Some(Pending::Running { again }) => *again |= force,
+            None => {
+                if pending.len() >= MAX_QUEUE {
+                    self.log(&[
+                        ("event", "dropped".into()),
+                        ("model", model.to_string()),
+                        ("version", version.to_string()),
+                        ("reason", "queue full".into()),
+                    ]);
+                    return;
+                }
+                pending.insert(key.clone(), Pending::Queued { force });
+                self.metrics
+                    .queue_depth
+                    .store(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let _ = self.queue.send(key);
+            }
+        }
+    }
+
+    /// Takes one queued version through its judgement.
+    async fn work(&self, key: Key) {
+        let force = {
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            match pending.get(&key).copied() {
+                Some(Pending::Queued { force }) => {
+                    pending.insert(key.clone(), Pending::Running { again: false });
+                    force
+                }
+                _ => return,
+            }
+        };
+        if let Err(e) = self.judge(&key.0, key.1, force).await {
+            self.metrics.registry_error();
+            self.log(&[
+                ("event", "error".into()),
+                ("model", key.0.clone()),
+                ("version", key.1.to_string()),
+                ("error", format!("{e:#}")),
+            ]);
+        }
+        let again = {
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            let again = matches!(pending.remove(&key), Some(Pending::Running { again: true }));
+            self.metrics
+                .queue_depth
+                .store(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            again
+        };
+        if again {
+            self.enqueue(&key.0, key.1, true);
+        }
+    }
+
+    /// Judges, records and promotes one version (unless it is already
+    /// judged under the current plan and `force` is off).
+    async fn judge(&self, model: &str, version: u64, force: bool) -> anyhow::Result<()> {
+        let served = self
+            .models
+            .get(model)
+            .context("internal: an unknown model was queued")?;
+        let start = Instant::now();
+        let waited_until = start + PENDING_WAIT;
+        let mv = loop {
+            let mv = match self.registry.model_version(model, version).await {
+                Ok(mv) => mv,
+                Err(RegistryError::NotFound(_)) => {
+                    self.log(&[
+                        ("event", "skipped".into()),
+                        ("model", model.to_string()),
+                        ("version", version.to_string()),
+                        ("reason", "no such version".into()),
+                    ]);
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match mv.status.as_str() {
+                "READY" => break mv,
+                "PENDING_REGISTRATION" if Instant::now() < waited_until => {
+                    tokio::time::sleep(PENDING_STEP).await;
+                }
+                status => {
+                    self.log(&[
+                        ("event", "skipped".into()),
+                        ("model", model.to_string()),
+                        ("version", version.to_string()),
+                        ("reason", format!("status {status}")),
+                    ]);
+                    return Ok(());
+                }
+            }
+        };
+        if !force && judged_under(&mv, &served.plan) {
+            self.metrics.skipped();
+            return Ok(());
+        }
+        let cached = Arc::new(CachedRegistry::new(self.registry.clone()));
+        if let Some(run) = &mv.run_id {
+            cached.prefetch_runs(std::slice::from_ref(run)).await?;
+        }
+        let candidate = Candidate {
+            version: mv,
+            selector: Selector::Version(version),
+        };
+        let ctx = Context {
+            registry: cached,
+            tracking: self.tracking.clone(),
+            deadline: tokio::time::Instant::now() + self.timeout,
+        };
+        let judgement = tokio::time::timeout(
+            self.timeout,
+            served.runner.judge(served.model(), &candidate, &ctx),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("the judgement ran past --timeout"))??;
+        let report = Report::new(
+            self.tracking.as_str().to_string(),
+            served.project.clone(),
+            vec![judgement],
+        );
+        let json = report.render(Format::Json, Style::default());
+        let j = &report.models[0];
+        crate::record::record_judgement(
+            self.writer.as_ref(),
+            served.model(),
+            j,
+            &crate::record::sha256_tag(json.as_bytes()),
+        )
+        .await?;
+        let verdict = crate::record::verdict(j);
+        let mut line = vec![
+            ("event", "judged".to_string()),
+            ("model", model.to_string()),
+            ("version", version.to_string()),
+            ("verdict", verdict.to_string()),
+            ("ms", format!("{:.1}", start.elapsed().as_secs_f64() * 1e3)),
+        ];
+        if let Some(alias) = &self.promote {
+            let _held = served.promoting.lock().await;
+            let done = crate::record::promote(
+                j,
+                self.registry.as_ref(),
+                self.writer.as_ref(),
+                alias,
+                false,
+            )
+            .await;
+            match done {
+                Ok(p) => {
+                    if matches!(p, crate::record::Promotion::Moved { .. }) {
+                        self.metrics.promoted();
+                    }
+                    line.push(("alias", format!("{alias}: {p}")));
+                }
+                Err(e) => line.push(("alias", format!("{alias}: {e:#}"))),
+            }
+        }
+        self.metrics.judged(verdict, start.elapsed());
+        self.log(&line);
+        Ok(())
+    }
+
+    /// Queues every READY version of every model that has no verdict for
+    /// the current plan: the catch-up at start, and the polling fallback.
+    async fn poll_once(&self) -> usize {
+        let mut queued = 0;
+        for (name, served) in &self.models {
+            match self.registry.model_versions(name).await {
+                Ok(versions) => {
+                    for v in versions {
+                        if v.is_ready() && !judged_under(&v, &served.plan) {
+                            self.enqueue(name, v.version, false);
+                            queued += 1;
+                        }
+                    }
+                }
+                Err(RegistryError::NotFound(_)) => {}
+                Err(e) => {
+                    self.metrics.registry_error();
+                    self.log(&[
+                        ("event", "poll_failed".into()),
+                        ("model", name.clone()),
+                        ("error", e.to_string()),
+                    ]);
+                }
+            }
+        }
+        queued
+    }
+
+    /// One log line on stderr: `key=value …`, or a JSON object.
+    fn log(&self, fields: &[(&str, String)]) {
+        let ts = crate::text::rfc3339(std::time::SystemTime::now());
+        let line = if self.log_json {
+            let mut obj = serde_json::Map::new();
+            obj.insert("ts".into(), ts.into());
+            for (k, v) in fields {
+                obj.insert((*k).into(), v.clone().into());
+            }
+            serde_json::Value::Object(obj).to_string()
+        } else {
+            let mut s = format!("{ts} modelgate serve:");
+            for (k, v) in fields {
+                let v = crate::text::clean_line(v);
+                if v.contains(' ') || v.is_empty() {
+                    s.push_str(&format!(" {k}={v:?}"));
+                } else {
+                    s.push_str(&format!(" {k}={v}"));
+                }
+            }
+            s
+        };
+        crate::output::stderr(&format!("{line}\n"));
+    }
+}
+
+/// True when `v` carries a verdict recorded under `plan`.
+fn judged_under(v: &crate::registry::ModelVersion, plan: &str) -> bool {
+    let tag = |k: &str| v.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+    tag(crate::record::VERDICT).is_some() && tag(crate::record::PLAN) == Some(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{KeyValue, ModelVersion};
+
+    #[test]
+    fn a_version_is_judged_once_per_plan() {
+        let mut v = ModelVersion {
+            name: "m".into(),
+            version: 1,
+            run_id: None,
+            status: "READY".into(),
+            current_stage: None,
+            source: None,
+            description: None,
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            aliases: vec![],
+            tags: vec![],
+        };
+        assert!(!judged_under(&v, "sha256:a"));
+        v.tags.push(KeyValue {
+            key: crate::record::PLAN.into(),
+            value: "sha256:a".into(),
+        });
+        // The plan without the verdict: a record cut short.
+        assert!(!judged_under(&v, "sha256:a"));
+        v.tags.push(KeyValue {
+            key: crate::record::VERDICT.into(),
+            value: "fail".into(),
+        });
+        assert!(judged_under(&v, "sha256:a"));
+        assert!(!judged_under(&v, "sha256:b"), "a new policy judges again");
+    }
+}

@@ -1,0 +1,433 @@
+//! `modelgate serve`: versions judged, recorded and promoted as they appear
+//! — pushed by a real MLflow server's webhooks, or found by polling the
+//! embedded `mlflow.db` — exactly once across a `kill -9` and restarts.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Project, fixtures, fixtures_at, mg, modelgate, python, run, server};
+
+/// A running `modelgate serve`, stopped (SIGKILL) when dropped.
+struct Serving {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Serving {
+    fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let mut cmd = modelgate();
+        cmd.arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start modelgate serve");
+        let s = Serving {
+            child,
+            port,
+            log: log.to_path_buf(),
+        };
+        s.wait_for("/healthz", |body| body == "ok\n");
+        s
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        http(self.port, "GET", path, &[], b"")
+    }
+
+    fn wait_for(&self, path: &str, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((200, body)) = self.get(path)
+                && ok(&body)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve never answered {path} as expected; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> i32 {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request; `None` when nothing answers.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// Waits (in one Python process) until every version in `versions` of
+/// `model` carries a `modelgate.verdict` satisfying `expect` (a Python
+/// expression over `v`, the verdict), then returns
+/// `{"tags": {VERSION: {…}}, "aliases": {…}}` as MLflow's client sees them.
+fn wait_verdicts(uri: &str, model: &str, versions: &[u64], expect: &[&str]) -> Value {
+    let script = r#"
+import json, sys, time
+from mlflow import MlflowClient
+uri, model, versions, expect = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+c = MlflowClient(tracking_uri=uri)
+deadline = time.time() + 90
+while True:
+    tags = {str(n): c.get_model_version(model, str(n)).tags for n in versions}
+    if all(tags[str(n)].get("modelgate.verdict") in expect[i] for i, n in enumerate(versions)):
+        break
+    if time.time() > deadline:
+        print(json.dumps({"timeout": True, "tags": tags}))
+        sys.exit(0)
+    time.sleep(0.2)
+aliases = c.get_registered_model(model).aliases
+print(json.dumps({"tags": tags, "aliases": {k: int(v) for k, v in aliases.items()}}))
+"#;
+    let expect: Vec<Vec<&str>> = expect.iter().map(|e| e.split('|').collect()).collect();
+    let out = run(Command::new(python())
+        .args([
+            "-c",
+            script,
+            uri,
+            model,
+            &serde_json::to_string(versions).expect("json"),
+            &serde_json::to_string(&expect).expect("json"),
+        ])
+        .env("MLFLOW_TRACKING_URI", uri));
+    assert_eq!(out.code, 0, "{out}");
+    let v: Value = serde_json::from_str(out.stdout.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v.get("timeout").is_none(), "verdicts never came: {v}");
+    v
+}
+
+fn delete_webhook(uri: &str, id: &str) {
+    let script = "import sys\nfrom mlflow import MlflowClient\nMlflowClient(tracking_uri=sys.argv[1]).delete_webhook(sys.argv[2])\n";
+    let _ = run(Command::new(python()).args(["-c", script, uri, id]));
+}
+
+#[test]
+fn webhooks_judge_record_and_promote_each_new_version() {
+    let model = "served";
+    let srv = server();
+    // A metric floor and a human approval; `builtin:tags` reads `approval`,
+    // so setting that tag later re-judges the version.
+    let p = Project::new(&format!(
+        "name: s\nmodels:\n  - name: {model}\n    validationTasks:\n      - taskRef: quality\n      - taskRef: approved\ntasks:\n  - name: quality\n    executor: !wasm\n      plugin: builtin:threshold\n      config: {{metrics: {{score: {{threshold: 0.5}}}}}}\n  - name: approved\n    executor: !wasm\n      plugin: builtin:tags\n      config: {{require: {{approval: approved}}}}\n"
+    ));
+    let secret = "a-test-secret";
+    let log = p.dir.path().join("serve.log");
+    let serving = Serving::start(
+        &[
+            "--project",
+            &p.path(),
+            "--tracking-uri",
+            &srv.uri,
+            "--poll",
+            "off",
+            "--promote",
+            "champion",
+        ],
+        &[("MODELGATE_WEBHOOK_SECRET", secret)],
+        &log,
+    );
+    let url = format!("http://127.0.0.1:{}/webhooks/mlflow", serving.port);
+    let created = run(modelgate()
+        .args([
+            "webhook",
+            "create",
+            "--url",
+            &url,
+            "--tracking-uri",
+            &srv.uri,
+        ])
+        .args(["--name", &format!("modelgate-{}", serving.port)])
+        .env("MODELGATE_WEBHOOK_SECRET", secret));
+    assert_eq!(created.code, 0, "{created}");
+    let id = created
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("webhook id")
+        .to_string();
+
+    // Registered with MLflow's client; no CI step, no polling: the webhook.
+    let reg = fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"score": 0.9}},
+        {"op": "version", "model": model, "metrics": {"score": 0.1}}
+    ]));
+    let (good, bad) = (reg[0].version, reg[1].version);
+    let seen = wait_verdicts(&srv.uri, model, &[good, bad], &["fail", "fail"]);
+    assert_eq!(
+        seen["tags"][good.to_string()]["modelgate.gate.quality"],
+        "pass",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["tags"][good.to_string()]["modelgate.gate.approved"],
+        "fail",
+        "{seen}"
+    );
+    assert!(seen["aliases"].get("champion").is_none(), "{seen}");
+
+    // A human approves the good one: the tag event re-judges it, it passes
+    // and becomes the champion.
+    fixtures(&json!([
+        {"op": "version_tag", "model": model, "version": good, "key": "approval", "value": "approved"}
+    ]));
+    let seen = wait_verdicts(&srv.uri, model, &[good], &["pass"]);
+    assert_eq!(seen["aliases"]["champion"], good, "{seen}");
+
+    // A badly signed delivery is refused and judges nothing.
+    let body = format!(
+        r#"{{"entity": "model_version", "action": "created", "data": {{"name": "{model}", "version": "{bad}"}}}}"#
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let forged = http(
+        serving.port,
+        "POST",
+        "/webhooks/mlflow",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-MLflow-Signature", "v1,bm90IGEgc2lnbmF0dXJl"),
+            ("X-MLflow-Timestamp", &now),
+            ("X-MLflow-Delivery-Id", "forged-1"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(forged.map(|(s, _)| s), Some(401));
+    let unsigned = http(
+        serving.port,
+        "POST",
+        "/webhooks/mlflow",
+        &[],
+        body.as_bytes(),
+    );
+    assert_eq!(unsigned.map(|(s, _)| s), Some(401));
+    let (_, metrics) = serving.get("/metrics").expect("metrics");
+    for line in [
+        "modelgate_webhook_refusals_total{reason=\"bad_signature\"} 1",
+        "modelgate_webhook_refusals_total{reason=\"unsigned\"} 1",
+        "modelgate_judgements_total{verdict=\"pass\"} 1",
+        "modelgate_judgements_total{verdict=\"fail\"} 2",
+        "modelgate_promotions_total 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
+    }
+    let log_text = serving.log_text();
+    assert!(
+        log_text.contains("event=refused reason=bad_signature"),
+        "{log_text}"
+    );
+    assert_eq!(serving.stop(), 0, "SIGTERM is a clean stop");
+    delete_webhook(&srv.uri, &id);
+}
+
+/// The versions each `event=judged` line of a serve log names.
+fn judged_in(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains("event=judged "))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("version="))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
+    let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
+        .expect("example");
+    let p = Project::new(&yaml);
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
+    let args = [
+        "--project",
+        &p.path(),
+        "--poll",
+        "1s",
+        "--promote",
+        "champion",
+    ];
+    let first_log = p.dir.path().join("first.log");
+    let first = Serving::start(&args, &[], &first_log);
+    // A burst of registrations; serve is killed in the middle of it.
+    let burst: Vec<Value> = (0..30)
+        .map(|i| json!({"op": "version", "model": "logreg", "metrics": {"score": if i % 3 == 0 { 0.1 } else { 0.9 }}}))
+        .collect();
+    let (half, rest) = burst.split_at(15);
+    let reg_a = fixtures_at(&uri, &Value::Array(half.to_vec()));
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut first = first;
+    let _ = first.child.kill(); // SIGKILL: no chance to finish anything
+    let _ = first.child.wait();
+    let first_text = first.log_text();
+    drop(first);
+    let reg_b = fixtures_at(&uri, &Value::Array(rest.to_vec()));
+    let all: Vec<u64> = std::iter::once(1)
+        .chain(reg_a.iter().chain(&reg_b).map(|r| r.version))
+        .collect();
+    assert_eq!(all.len(), 31);
+
+    let second_log = p.dir.path().join("second.log");
+    let second = Serving::start(&args, &[], &second_log);
+    let expect: Vec<&str> = all
+        .iter()
+        .map(|v| {
+            if *v == 1 {
+                "pass"
+            } else if (v - 2) % 3 == 0 {
+                "fail"
+            } else {
+                "pass"
+            }
+        })
+        .collect();
+    let seen = wait_verdicts(&uri, "logreg", &all, &expect);
+    // The newest passing version is the champion.
+    let newest_pass = all
+        .iter()
+        .zip(&expect)
+        .filter(|(_, e)| **e == "pass")
+        .map(|(v, _)| *v)
+        .max();
+    second.wait_for("/metrics", |m| m.contains("modelgate_queue_depth 0"));
+    let seen_after = wait_verdicts(&uri, "logreg", &all, &expect);
+    assert_eq!(
+        seen_after["aliases"]["champion"].as_u64(),
+        newest_pass,
+        "{seen}"
+    );
+    let second_text = second.log_text();
+    assert_eq!(second.stop(), 0);
+
+    // Exactly once: no version was judged by both runs, and each run
+    // judged a version at most once.
+    let (a, b) = (judged_in(&first_text), judged_in(&second_text));
+    for v in &a {
+        assert!(
+            !b.contains(v),
+            "version {v} judged twice:\n{first_text}\n{second_text}"
+        );
+    }
+    for list in [&a, &b] {
+        let mut sorted = list.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            list.len(),
+            "a run judged a version twice: {list:?}"
+        );
+    }
+
+    // A third start finds nothing to do and changes nothing.
+    let third_log = p.dir.path().join("third.log");
+    let third = Serving::start(&args, &[], &third_log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !third.log_text().contains("event=caught_up") {
+        assert!(
+            Instant::now() < deadline,
+            "no catch-up: {}",
+            third.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let third_text = third.log_text();
+    assert!(
+        third_text.contains("event=caught_up queued=0"),
+        "{third_text}"
+    );
+    assert_eq!(third.stop(), 0);
+    let unchanged = wait_verdicts(&uri, "logreg", &all, &expect);
+    assert_eq!(
+        unchanged["tags"], seen_after["tags"],
+        "a restart re-judged something"
+    );
+}
+
+#[test]
+fn a_configuration_problem_stops_serve_before_it_listens() {
+    let p = Project::new(
+        "name: s\nmodels:\n  - name: m\n    validationTask:\n      name: q\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {min_relative_change: 2}}}\n",
+    );
+    let out = mg(&["serve", "--project", &p.path(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("rejected its config"), "{out}");
+    assert!(out.stderr.contains("hint:"), "{out}");
+    let empty_secret = run(modelgate()
+        .args(["serve", "--project"])
+        .arg(crate::support::root().join("examples/logreg"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("MODELGATE_WEBHOOK_SECRET", ""));
+    assert_eq!(empty_secret.code, 2, "{empty_secret}");
+}
