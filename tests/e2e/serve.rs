@@ -25,6 +25,10 @@ impl Serving {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        Serving::start_on(port, args, env, log)
+    }
+
+    fn start_on(port: u16, args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -303,75 +307,57 @@ fn judged_in(log: &str) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
-    let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-        .expect("example");
-    let p = Project::new(&yaml);
-    p.copy("examples/logreg/mlflow.db", "mlflow.db");
-    let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
-    let args = [
-        "--project",
-        &p.path(),
-        "--poll",
-        "1s",
-        "--promote",
-        "champion",
-    ];
+/// Registers 50 versions of `model` at `uri` while serve runs, kills it
+/// (`kill -9`) in the middle, restarts it and checks from the tags and the
+/// logs that every version was judged, none twice, and that a third start
+/// has nothing to do. `existing` versions are there before the burst.
+fn exactly_once_across_kill(
+    p: &Project,
+    uri: &str,
+    model: &str,
+    existing: &[u64],
+    args: &[&str],
+    env: &[(&str, &str)],
+    port: u16,
+) {
     let first_log = p.dir.path().join("first.log");
-    let first = Serving::start(&args, &[], &first_log);
-    // A burst of registrations; serve is killed in the middle of it.
-    let burst: Vec<Value> = (0..30)
-        .map(|i| json!({"op": "version", "model": "logreg", "metrics": {"score": if i % 3 == 0 { 0.1 } else { 0.9 }}}))
+    let first = Serving::start_on(port, args, env, &first_log);
+    let burst: Vec<Value> = (0..50)
+        .map(|i| json!({"op": "version", "model": model, "metrics": {"score": if i % 3 == 0 { 0.1 } else { 0.9 }}}))
         .collect();
-    let (half, rest) = burst.split_at(15);
-    let reg_a = fixtures_at(&uri, &Value::Array(half.to_vec()));
-    std::thread::sleep(Duration::from_millis(1500));
+    let (half, rest) = burst.split_at(25);
+    let reg_a = fixtures_at(uri, &Value::Array(half.to_vec()));
     let mut first = first;
     let _ = first.child.kill(); // SIGKILL: no chance to finish anything
     let _ = first.child.wait();
     let first_text = first.log_text();
     drop(first);
-    let reg_b = fixtures_at(&uri, &Value::Array(rest.to_vec()));
-    let all: Vec<u64> = std::iter::once(1)
-        .chain(reg_a.iter().chain(&reg_b).map(|r| r.version))
+    let reg_b = fixtures_at(uri, &Value::Array(rest.to_vec()));
+    let burst_versions: Vec<u64> = reg_a.iter().chain(&reg_b).map(|r| r.version).collect();
+    let all: Vec<u64> = existing
+        .iter()
+        .copied()
+        .chain(burst_versions.iter().copied())
         .collect();
-    assert_eq!(all.len(), 31);
+    let mut expect: Vec<&str> = existing.iter().map(|_| "pass").collect();
+    expect.extend((0..50).map(|i| if i % 3 == 0 { "fail" } else { "pass" }));
 
     let second_log = p.dir.path().join("second.log");
-    let second = Serving::start(&args, &[], &second_log);
-    let expect: Vec<&str> = all
-        .iter()
-        .map(|v| {
-            if *v == 1 {
-                "pass"
-            } else if (v - 2) % 3 == 0 {
-                "fail"
-            } else {
-                "pass"
-            }
-        })
-        .collect();
-    let seen = wait_verdicts(&uri, "logreg", &all, &expect);
-    // The newest passing version is the champion.
+    let second = Serving::start_on(port, args, env, &second_log);
+    wait_verdicts(uri, model, &all, &expect);
+    second.wait_for("/metrics", |m| m.contains("modelgate_queue_depth 0"));
+    let seen = wait_verdicts(uri, model, &all, &expect);
     let newest_pass = all
         .iter()
         .zip(&expect)
         .filter(|(_, e)| **e == "pass")
         .map(|(v, _)| *v)
         .max();
-    second.wait_for("/metrics", |m| m.contains("modelgate_queue_depth 0"));
-    let seen_after = wait_verdicts(&uri, "logreg", &all, &expect);
-    assert_eq!(
-        seen_after["aliases"]["champion"].as_u64(),
-        newest_pass,
-        "{seen}"
-    );
+    assert_eq!(seen["aliases"]["champion"].as_u64(), newest_pass, "{seen}");
     let second_text = second.log_text();
     assert_eq!(second.stop(), 0);
 
-    // Exactly once: no version was judged by both runs, and each run
-    // judged a version at most once.
+    // Exactly once: no version judged by both runs, none twice by one.
     let (a, b) = (judged_in(&first_text), judged_in(&second_text));
     for v in &a {
         assert!(
@@ -392,7 +378,7 @@ fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
 
     // A third start finds nothing to do and changes nothing.
     let third_log = p.dir.path().join("third.log");
-    let third = Serving::start(&args, &[], &third_log);
+    let third = Serving::start_on(port, args, env, &third_log);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !third.log_text().contains("event=caught_up") {
         assert!(
@@ -408,11 +394,74 @@ fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
         "{third_text}"
     );
     assert_eq!(third.stop(), 0);
-    let unchanged = wait_verdicts(&uri, "logreg", &all, &expect);
+    let unchanged = wait_verdicts(uri, model, &all, &expect);
     assert_eq!(
-        unchanged["tags"], seen_after["tags"],
+        unchanged["tags"], seen["tags"],
         "a restart re-judged something"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[test]
+fn webhooks_judge_exactly_once_across_kill_and_restart() {
+    let model = "burst";
+    let srv = server();
+    let p = Project::new(&format!(
+        "name: b\nmodels:\n  - name: {model}\n    validationTask:\n      name: quality\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.5}}}}}}\n"
+    ));
+    let secret = "burst-secret";
+    let port = free_port();
+    let created = run(modelgate()
+        .args(["webhook", "create", "--tracking-uri", &srv.uri])
+        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/mlflow")])
+        .args(["--name", &format!("modelgate-{port}")])
+        .env("MODELGATE_WEBHOOK_SECRET", secret));
+    assert_eq!(created.code, 0, "{created}");
+    let id = created
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("id")
+        .to_string();
+    let path = p.path();
+    let args = [
+        "--project",
+        &path,
+        "--tracking-uri",
+        &srv.uri,
+        "--poll",
+        "off",
+        "--promote",
+        "champion",
+    ];
+    exactly_once_across_kill(
+        &p,
+        &srv.uri,
+        model,
+        &[],
+        &args,
+        &[("MODELGATE_WEBHOOK_SECRET", secret)],
+        port,
+    );
+    delete_webhook(&srv.uri, &id);
+}
+
+#[test]
+fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
+    let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
+        .expect("example");
+    let p = Project::new(&yaml);
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
+    let path = p.path();
+    let args = ["--project", &path, "--poll", "1s", "--promote", "champion"];
+    exactly_once_across_kill(&p, &uri, "logreg", &[1], &args, &[], free_port());
 }
 
 #[test]
