@@ -73,6 +73,9 @@ pub enum GateKind {
         /// Limits overriding the defaults.
         #[serde(skip)]
         limits: Limits,
+        /// Where its keys are in the project file.
+        #[serde(skip)]
+        pos: crate::project::WasmPos,
     },
 }
 
@@ -356,6 +359,7 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
                 sha256: w.sha256.clone(),
                 config: w.config.clone(),
                 limits: w.limits,
+                pos: w.pos,
             },
         });
     }

@@ -228,6 +228,7 @@ pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<G
                             memory: Some(e.limits.memory),
                             registry_calls: Some(e.limits.registry_calls),
                         },
+                        pos: Default::default(),
                     },
                     env: Vec::new(),
                     secrets: Vec::new(),

@@ -105,6 +105,7 @@ impl Runner {
                         sha256,
                         config,
                         limits,
+                        ..
                     } => {
                         let host = host.context("internal: no WebAssembly host")?;
                         let p = host

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use crate::cli::{CheckArgs, PlanFormat};
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
+use crate::gate::wasm::{ConfigCheck, WasmHost};
 use crate::plan::{GateKind, Plan};
-use crate::project::{Format, Project};
+use crate::project::{Diagnostic, Diagnostics, Format, Project};
 use crate::text::clean_line;
 
 /// Loads the project file and builds its plan; every problem is reported.
@@ -31,9 +32,29 @@ pub fn load_plan(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
     Ok((project, plan))
 }
 
-/// Runs `modelgate check`.
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
+/// Runs `modelgate check`: the project file, then every gate offline.
+pub async fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let (project, plan) = load_plan(&args.project.project)?;
+    let (errors, warnings) = check_gates(&project, &plan).await;
+    for w in &warnings {
+        let mut line = format!(
+            "warning: {}:{}:{}: {}\n",
+            project.file.display(),
+            w.pos.line,
+            w.pos.col,
+            clean_line(&w.message)
+        );
+        if let Some(h) = &w.hint {
+            line.push_str(&format!("  hint: {}\n", clean_line(h)));
+        }
+        crate::output::stderr(&line);
+    }
+    if !errors.is_empty() {
+        return Err(with_hint(
+            anyhow::Error::new(errors),
+            "fix the problems listed above; `modelgate check` checks every gate without a registry",
+        ));
+    }
     let text = match args.format {
         PlanFormat::Json => {
             let mut s = serde_json::to_string_pretty(&plan)?;
@@ -44,6 +65,170 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     };
     crate::output::stdout(&text)?;
     Ok(ExitStatus::Pass)
+}
+
+/// Checks every gate of `plan` without a registry: each WebAssembly gate
+/// is loaded, its pin compared and its `check-config` run (errors, placed
+/// at the plugin, `sha256:` or `config:`); each process gate's executable
+/// is looked for and its secrets in the environment (warnings: CI may
+/// install or provide them later). A task shared by several models is
+/// checked once.
+pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Diagnostic>) {
+    let mut errors = Diagnostics::new(&project.file);
+    let mut warnings = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut host = None;
+    for m in &plan.models {
+        for g in &m.gates {
+            let what = format!("gate `{}` of model `{}`", g.name, m.name);
+            match &g.kind {
+                GateKind::Process { command } => {
+                    if !seen.insert(format!("process\0{}\0{command}", g.name)) {
+                        continue;
+                    }
+                    if let Some(problem) = missing_program(command, &project.dir) {
+                        warnings.push(Diagnostic {
+                            pos: g.pos,
+                            message: format!("{what}: {problem}"),
+                            hint: Some(
+                                "install it before `validate` runs, or fix the command".into(),
+                            ),
+                        });
+                    }
+                    for (key, inject_as) in &g.secrets {
+                        if std::env::var_os(key).is_none() && std::env::var_os(inject_as).is_none()
+                        {
+                            warnings.push(Diagnostic {
+                                pos: g.pos,
+                                message: format!(
+                                    "{what}: secret `{key}` is not in the environment"
+                                ),
+                                hint: Some(format!(
+                                    "`validate` stops (exit 2) unless {key} is set when it runs"
+                                )),
+                            });
+                        }
+                    }
+                }
+                GateKind::Wasm {
+                    plugin,
+                    sha256,
+                    config,
+                    limits,
+                    pos,
+                } => {
+                    let key = format!("wasm\0{plugin}\0{sha256:?}\0{config}\0{limits:?}");
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    let at_plugin = pos.plugin.unwrap_or(g.pos);
+                    let problem = |e: &anyhow::Error| {
+                        (
+                            format!("{what}: {}", clean_line(&format!("{e:#}"))),
+                            crate::error::find_hint(e).map(str::to_string),
+                        )
+                    };
+                    let source = match WasmHost::read_plugin(plugin, &project.dir) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let (msg, hint) = problem(&e);
+                            errors.error(at_plugin, msg, hint);
+                            continue;
+                        }
+                    };
+                    if let Some(expected) = sha256
+                        && let Err(e) =
+                            crate::gate::wasm::check_pin(plugin, &source.sha256, expected)
+                    {
+                        let (msg, hint) = problem(&e);
+                        errors.error(pos.sha256.unwrap_or(at_plugin), msg, hint);
+                        continue;
+                    }
+                    let h = match host {
+                        Some(h) => h,
+                        None => match WasmHost::shared() {
+                            Ok(h) => *host.insert(h),
+                            Err(e) => {
+                                let (msg, hint) = problem(&e);
+                                errors.error(at_plugin, msg, hint);
+                                continue;
+                            }
+                        },
+                    };
+                    let component = match h.load(source, plugin).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let (msg, hint) = problem(&e);
+                            errors.error(at_plugin, msg, hint);
+                            continue;
+                        }
+                    };
+                    let limits = crate::gate::wasm::sandbox::Limits::from_config(*limits);
+                    match h
+                        .check_config(&component, &config.to_string(), &limits)
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(ConfigCheck::Rejected(msg)) => errors.error(
+                            pos.config.unwrap_or(pos.executor),
+                            format!(
+                                "{what}: `config` rejected by `{plugin}`: {}",
+                                clean_line(&msg)
+                            ),
+                            Some("fix the task's `config:`".into()),
+                        ),
+                        Err(ConfigCheck::Failed(cause)) => errors.error(
+                            at_plugin,
+                            format!(
+                                "{what}: `{plugin}` failed while checking its config: {}",
+                                clean_line(&cause)
+                            ),
+                            Some(
+                                "the plugin is broken or too limited; raise `limits:` or rebuild it"
+                                    .into(),
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    errors.sort();
+    (errors, warnings)
+}
+
+/// Shell words that are not programs.
+const SHELL_WORDS: &[&str] = &[
+    "cd", "export", "set", "unset", "exec", "eval", "source", ".", "if", "for", "while", "case",
+    "until", "{", "(", "!", "[", "[[", "test", "true", "false", "echo", "printf", "exit", "return",
+    "read", "trap", "wait", "command", "type", "ulimit", "umask",
+];
+
+/// Why the program a command starts cannot be found, if it cannot: a
+/// path (relative to the project) that does not exist, or a name not on
+/// `PATH`. Leading `VAR=value` assignments are skipped; shell builtins and
+/// keywords are not programs.
+fn missing_program(command: &str, dir: &std::path::Path) -> Option<String> {
+    let word = command
+        .split_whitespace()
+        .find(|w| !(w.contains('=') && !w.starts_with('=') && !w.contains('/')))?;
+    let word = word.trim_matches(|c| c == '"' || c == '\'');
+    if SHELL_WORDS.contains(&word) || word.contains('$') || word.contains('`') {
+        return None;
+    }
+    if word.contains('/') {
+        let path = dir.join(word);
+        return (!path.exists()).then(|| format!("`{word}` does not exist"));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|d| {
+        let candidate = d.join(word);
+        std::fs::metadata(&candidate).is_ok_and(|m| {
+            use std::os::unix::fs::PermissionsExt as _;
+            m.is_file() && m.permissions().mode() & 0o111 != 0
+        })
+    });
+    (!found).then(|| format!("`{word}` is not on PATH"))
 }
 
 fn render(project: &Project, plan: &Plan) -> String {

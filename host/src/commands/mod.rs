@@ -14,7 +14,7 @@ use crate::exit::ExitStatus;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(args, cli.verbose).await,
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Webhook(crate::cli::WebhookCommand::Create(args)) => {

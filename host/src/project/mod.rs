@@ -181,6 +181,21 @@ pub struct WasmExecutor {
     pub config: serde_json::Value,
     /// Sandbox limits overriding the defaults.
     pub limits: Limits,
+    /// Where `plugin:`, `sha256:` and `config:` are in the project file.
+    pub pos: WasmPos,
+}
+
+/// Where a WebAssembly executor's keys are, for diagnostics about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WasmPos {
+    /// The `executor:` mapping itself.
+    pub executor: Pos,
+    /// The `plugin:` value.
+    pub plugin: Option<Pos>,
+    /// The `sha256:` value.
+    pub sha256: Option<Pos>,
+    /// The `config:` value.
+    pub config: Option<Pos>,
 }
 
 /// Sandbox limits of a WebAssembly gate; `None` means the default.

@@ -239,15 +239,23 @@ struct Walker {
 
 /// The entries of a checked mapping.
 struct MapView<'n> {
-    entries: Vec<(&'n str, &'n Node)>,
+    entries: Vec<(&'n str, &'n Node, Pos)>,
 }
 
 impl<'n> MapView<'n> {
     fn get(&self, key: &str) -> Option<&'n Node> {
         self.entries
             .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+            .find(|(k, ..)| *k == key)
+            .map(|(_, v, _)| *v)
+    }
+
+    /// Where `key` itself is written.
+    fn key_pos(&self, key: &str) -> Option<Pos> {
+        self.entries
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(.., p)| *p)
     }
 }
 
@@ -293,7 +301,7 @@ impl Walker {
                 self.error(k.pos, format!("unknown key `{key}` in {what}"), Some(hint));
                 continue;
             }
-            view.entries.push((key, v));
+            view.entries.push((key, v, k.pos));
         }
         Some(view)
     }
@@ -817,11 +825,18 @@ impl Walker {
                 }
             }
         }
+        let pos = super::WasmPos {
+            executor: node.pos,
+            plugin: map.get("plugin").map(|n| n.pos),
+            sha256: map.get("sha256").map(|n| n.pos),
+            config: map.key_pos("config"),
+        };
         Some(Executor::Wasm(WasmExecutor {
             plugin: plugin?,
             sha256,
             config,
             limits,
+            pos,
         }))
     }
 }

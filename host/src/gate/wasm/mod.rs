@@ -116,6 +116,28 @@ pub struct PreparedGate {
     pub limits: Limits,
 }
 
+/// Why `check-config` did not accept a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigCheck {
+    /// The plugin answered `err` with this message: the config is wrong.
+    Rejected(String),
+    /// The plugin trapped, timed out or hit a limit: the plugin is broken.
+    Failed(String),
+}
+
+/// An error unless `found` (a plugin's sha256) is the pinned `expected`.
+pub fn check_pin(plugin: &str, found: &str, expected: &str) -> anyhow::Result<()> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(with_hint(
+        anyhow::anyhow!(
+            "plugin `{plugin}` has sha256 {found}, but the project file pins {expected}"
+        ),
+        "if the plugin was rebuilt on purpose, update `sha256:` (`modelgate plugin inspect` prints it); otherwise do not run it",
+    ))
+}
+
 /// The process-wide WebAssembly host.
 pub struct WasmHost {
     engine: Engine,
@@ -320,59 +342,27 @@ impl WasmHost {
     ) -> anyhow::Result<PreparedGate> {
         let source = WasmHost::read_plugin(plugin, dir)?;
         if let Some(expected) = sha256 {
-            let found = &source.sha256;
-            if found != expected {
-                return Err(with_hint(
-                    anyhow::anyhow!(
-                        "plugin `{plugin}` has sha256 {found}, but the project file pins {expected}"
-                    ),
-                    "if the plugin was rebuilt on purpose, update `sha256:` (`modelgate plugin inspect` prints it); otherwise do not run it",
-                ));
-            }
+            check_pin(plugin, &source.sha256, expected)?;
         }
         let sha256 = source.sha256.clone();
         let component = self.load(source, plugin).await?;
         let limits = Limits::from_config(limits);
         let config =
             serde_json::to_string(config_value).context("failed to encode the gate's config")?;
-        let mut store = self.store(
-            &limits,
-            Source::None,
-            Tape::default(),
-            &Determinism::config_check(),
-        );
-        let outcome = tokio::time::timeout(limits.timeout + Duration::from_secs(1), async {
-            let instance = component.pre.instantiate_async(&mut store).await?;
-            instance.call_check_config(&mut store, &config).await
-        })
-        .await;
-        let result = match outcome {
-            Err(_) => Err(format!(
-                "`check-config` ran past the time limit of {}",
-                crate::text::format_duration(limits.timeout)
-            )),
-            Ok(Err(e)) => Err(format!(
-                "`check-config` {}",
-                classify(&e, store.data(), &limits)
-            )),
-            Ok(Ok(Err(msg))) => {
+        match self.check_config(&component, &config, &limits).await {
+            Ok(()) => {}
+            Err(ConfigCheck::Rejected(msg)) => {
                 return Err(with_hint(
                     anyhow::anyhow!("plugin `{plugin}` rejected its config: {msg}"),
                     "fix the task's `config:` in the project file",
                 ));
             }
-            Ok(Ok(Ok(()))) => Ok(()),
-        };
-        if let Err(cause) = result {
-            let output = store.data().output();
-            let mut msg = format!("plugin `{plugin}` failed: {cause}");
-            if !output.trim().is_empty() {
-                msg.push_str(&format!("\n{}", indent_tail(&output)));
+            Err(ConfigCheck::Failed(cause)) => {
+                return Err(with_hint(
+                    anyhow::anyhow!("plugin `{plugin}` failed: {cause}"),
+                    "the plugin is broken or too limited; check its output, or raise `limits:`",
+                ));
             }
-            return Err(with_hint(
-                anyhow::anyhow!(msg),
-                "the plugin is broken or too limited; check its output, or raise `limits:`",
-            ));
         }
         Ok(PreparedGate {
             plugin: plugin.to_string(),
@@ -382,6 +372,42 @@ impl WasmHost {
             config_value: config_value.clone(),
             limits,
         })
+    }
+
+    /// Runs a loaded component's `check-config` on `config` (JSON text)
+    /// in a sandbox with no registry.
+    pub async fn check_config(
+        &self,
+        component: &LoadedComponent,
+        config: &str,
+        limits: &Limits,
+    ) -> Result<(), ConfigCheck> {
+        let mut store = self.store(
+            limits,
+            Source::None,
+            Tape::default(),
+            &Determinism::config_check(),
+        );
+        let outcome = tokio::time::timeout(limits.timeout + Duration::from_secs(1), async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance.call_check_config(&mut store, config).await
+        })
+        .await;
+        let cause = match outcome {
+            Err(_) => format!(
+                "`check-config` ran past the time limit of {}",
+                crate::text::format_duration(limits.timeout)
+            ),
+            Ok(Err(e)) => format!("`check-config` {}", classify(&e, store.data(), limits)),
+            Ok(Ok(Err(msg))) => return Err(ConfigCheck::Rejected(msg)),
+            Ok(Ok(Ok(()))) => return Ok(()),
+        };
+        let output = store.data().output();
+        let mut msg = cause;
+        if !output.trim().is_empty() {
+            msg.push_str(&format!("\n{}", indent_tail(&output)));
+        }
+        Err(ConfigCheck::Failed(msg))
     }
 
     fn store(
