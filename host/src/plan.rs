@@ -75,7 +75,7 @@ pub enum GateKind {
         limits: Limits,
         /// Where its keys are in the project file.
         #[serde(skip)]
-        pos: crate::project::WasmPos,
+        pos: Box<crate::project::WasmPos>,
     },
 }
 
@@ -359,7 +359,7 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
                 sha256: w.sha256.clone(),
                 config: w.config.clone(),
                 limits: w.limits,
-                pos: w.pos,
+                pos: w.pos.clone(),
             },
         });
     }

@@ -182,7 +182,7 @@ pub struct WasmExecutor {
     /// Sandbox limits overriding the defaults.
     pub limits: Limits,
     /// Where `plugin:`, `sha256:` and `config:` are in the project file.
-    pub pos: WasmPos,
+    pub pos: Box<WasmPos>,
 }
 
 /// Where a WebAssembly executor's keys are, for diagnostics about them.

@@ -825,12 +825,12 @@ impl Walker {
                 }
             }
         }
-        let pos = super::WasmPos {
+        let pos = Box::new(super::WasmPos {
             executor: node.pos,
             plugin: map.get("plugin").map(|n| n.pos),
             sha256: map.get("sha256").map(|n| n.pos),
             config: map.key_pos("config"),
-        };
+        });
         Some(Executor::Wasm(WasmExecutor {
             plugin: plugin?,
             sha256,
