@@ -66,6 +66,11 @@ pub enum Format {
     Json,
     /// JUnit XML: a test suite per model, a test case per gate.
     Junit,
+    /// GitHub Actions workflow commands (`::error …`), one per failed check;
+    /// with `GITHUB_STEP_SUMMARY` set, the Markdown table is appended to it.
+    Github,
+    /// A Markdown table of models, gates and checks.
+    Markdown,
 }
 
 /// The verdict for one candidate version.
@@ -161,6 +166,8 @@ impl Report {
                 s
             }
             Format::Junit => self.junit(),
+            Format::Github => self.github(),
+            Format::Markdown => self.markdown(),
         }
     }
 
@@ -355,6 +362,145 @@ impl Report {
         out.push_str("</testsuites>\n");
         out
     }
+}
+
+impl Report {
+    /// One line for the whole run: `PASS: 2 of 2 gates passed for m version 3`.
+    fn headline(&self) -> String {
+        let s = &self.summary;
+        let models = if s.models == 1 {
+            let m = &self.models[0];
+            format!("{} version {}", m.model, m.version)
+        } else {
+            format!("{} candidates", s.models)
+        };
+        format!(
+            "{}: {} of {} gates passed for {models}",
+            if self.passed() { "PASS" } else { "FAIL" },
+            s.passed,
+            s.gates
+        )
+    }
+
+    /// GitHub Actions workflow commands: an `::error` per failed check (or
+    /// per failed gate without failed checks), titled with the model,
+    /// version and gate, the project file as `file=`; then a `::notice` (on
+    /// a pass) or `::error` (on a fail) with the headline.
+    fn github(&self) -> String {
+        let mut out = String::new();
+        let file = if std::path::Path::new(&self.project).is_relative() {
+            format!("file={},", gh_property(&self.project))
+        } else {
+            String::new()
+        };
+        for m in &self.models {
+            for g in m.gates.iter().filter(|g| !g.passed) {
+                let title = gh_property(&format!(
+                    "modelgate: {} v{} gate {}",
+                    m.model, m.version, g.name
+                ));
+                let failed: Vec<&crate::gate::Check> =
+                    g.checks.iter().filter(|c| !c.passed).collect();
+                if failed.is_empty() {
+                    let cause = g
+                        .cause
+                        .as_ref()
+                        .map_or("failed".into(), ToString::to_string);
+                    let _ = writeln!(
+                        out,
+                        "::error {file}title={title}::{} ({})",
+                        gh_data(&cause),
+                        g.cause_code.unwrap_or("other")
+                    );
+                }
+                for c in failed {
+                    let _ = writeln!(
+                        out,
+                        "::error {file}title={title}::check {}: observed {}, expected {}{}",
+                        gh_data(&c.name),
+                        gh_data(c.observed.as_deref().unwrap_or("-")),
+                        gh_data(c.expected.as_deref().unwrap_or("-")),
+                        c.detail
+                            .as_deref()
+                            .map(|d| format!(" ({})", gh_data(d)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let level = if self.passed() { "notice" } else { "error" };
+        let _ = writeln!(
+            out,
+            "::{level} title=modelgate::{}",
+            gh_data(&self.headline())
+        );
+        out
+    }
+
+    /// A Markdown summary: the headline, then one row per check (a gate
+    /// without checks gets one row with its cause or summary).
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let mark = if self.passed() { "✅" } else { "❌" };
+        let _ = writeln!(out, "### {mark} modelgate: {}\n", md_cell(&self.headline()));
+        out.push_str("| model | version | gate | outcome | check | observed | expected |\n");
+        out.push_str("|---|---:|---|---|---|---|---|\n");
+        for m in &self.models {
+            for g in &m.gates {
+                let outcome = match g.outcome {
+                    Outcome::Pass => "✅ pass".to_string(),
+                    Outcome::Fail => "❌ fail".to_string(),
+                    Outcome::Error => format!("⚠️ error ({})", g.cause_code.unwrap_or("other")),
+                };
+                let lead = format!(
+                    "| {} | {} | {} | {outcome} ",
+                    md_cell(&m.model),
+                    m.version,
+                    md_cell(&g.name)
+                );
+                if g.checks.is_empty() {
+                    let note = g
+                        .cause
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or_else(|| g.summary.clone())
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "{lead}| {} | | |", md_cell(&note));
+                }
+                for c in &g.checks {
+                    let _ = writeln!(
+                        out,
+                        "{lead}| {} {} | {} | {} |",
+                        if c.passed { "✔" } else { "✘" },
+                        md_cell(&c.name),
+                        md_cell(c.observed.as_deref().unwrap_or("")),
+                        md_cell(c.expected.as_deref().unwrap_or(""))
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Escapes the message of a workflow command.
+fn gh_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property (`title=`, `file=`) of a workflow command.
+fn gh_property(s: &str) -> String {
+    gh_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A table cell: one line, no `|` breaking the row, no HTML.
+fn md_cell(s: &str) -> String {
+    clean_line(s)
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace(['\n', '\r'], " ")
 }
 
 fn ser_time<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -566,5 +712,34 @@ mod tests {
                 prop_assert_eq!(v["models"][0]["gates"][0]["cause"].as_str(), Some(summary.as_str()));
             }
         }
+    }
+
+    #[test]
+    fn github_workflow_commands_are_exact() {
+        let pass = report(true);
+        assert_eq!(
+            pass.render(Format::Github, Style::default()),
+            "::notice title=modelgate::PASS: 1 of 1 gates passed for logreg version 2\n"
+        );
+        let mut fail = report(false);
+        fail.models[0].gates[0].checks[0].detail = Some("50% of 1,0\nnext".into());
+        assert_eq!(
+            fail.render(Format::Github, Style::default()),
+            "::error file=ame.yaml,title=modelgate%3A logreg v2 gate quality_gate::check score: observed 0.5, expected >= 0.6 (50%25 of 1,0%0Anext)\n\
+             ::error title=modelgate::FAIL: 0 of 1 gates passed for logreg version 2\n"
+        );
+    }
+
+    #[test]
+    fn the_markdown_table_is_exact() {
+        let mut fail = report(false);
+        fail.models[0].gates[0].name = "a|b".into();
+        assert_eq!(
+            fail.render(Format::Markdown, Style::default()),
+            "### ❌ modelgate: FAIL: 0 of 1 gates passed for logreg version 2\n\n\
+             | model | version | gate | outcome | check | observed | expected |\n\
+             |---|---:|---|---|---|---|---|\n\
+             | logreg | 2 | a\\|b | ❌ fail | ✘ score | 0.5 | >= 0.6 |\n"
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! `modelgate check` checks every gate offline: WebAssembly gates are
-//! loaded, pinned and `check-config`ed (errors at the line of the problem);
-//! process gates' programs and secrets are looked for (warnings).
+//! In CI: `modelgate check` checks every gate offline — WebAssembly gates
+//! are loaded, pinned and `check-config`ed (errors at the line of the
+//! problem); process gates' programs and secrets are looked for (warnings)
+//! — and `validate --format github` speaks GitHub Actions.
 
 use crate::guests;
 use crate::support::{Project, modelgate, run};
@@ -108,4 +109,49 @@ fn process_gates_get_warnings_not_errors() {
     // `python` is on PATH in the test environment: no warning for it.
     assert!(!out.stderr.contains("`python`"), "{out}");
     assert!(out.stdout.contains("ok: 1 model"), "{out}");
+}
+
+#[test]
+fn github_format_annotates_failures_and_writes_the_step_summary() {
+    for (threshold, code) in ["0.6", "0.7"].into_iter().zip([0, 1]) {
+        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
+            .expect("example")
+            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
+        let p = Project::new(&yaml);
+        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let summary = p.dir.path().join("summary.md");
+        std::fs::write(&summary, "earlier step\n").expect("summary");
+        let out = run(modelgate()
+            .args(["validate", "--project", &p.path(), "--format", "github"])
+            .env("GITHUB_STEP_SUMMARY", &summary));
+        assert_eq!(out.code, code, "{out}");
+        let (stdout, table) = if code == 0 {
+            (
+                "::notice title=modelgate::PASS: 1 of 1 gates passed for logreg version 1\n"
+                    .to_string(),
+                "| logreg | 1 | quality_gate | ✅ pass | ✔ score | 0.666667 | >= 0.6 |\n",
+            )
+        } else {
+            (
+                "::error title=modelgate%3A logreg v1 gate quality_gate::check score: observed 0.666667, expected >= 0.7 (threshold >= 0.7 not met)\n\
+                 ::error title=modelgate::FAIL: 0 of 1 gates passed for logreg version 1\n"
+                    .to_string(),
+                "| logreg | 1 | quality_gate | ❌ fail | ✘ score | 0.666667 | >= 0.7 |\n",
+            )
+        };
+        assert_eq!(out.stdout, stdout);
+        let verdict = if code == 0 {
+            "✅ modelgate: PASS: 1 of 1"
+        } else {
+            "❌ modelgate: FAIL: 0 of 1"
+        };
+        assert_eq!(
+            std::fs::read_to_string(&summary).expect("summary"),
+            format!(
+                "earlier step\n### {verdict} gates passed for logreg version 1\n\n\
+                 | model | version | gate | outcome | check | observed | expected |\n\
+                 |---|---:|---|---|---|---|---|\n{table}"
+            )
+        );
+    }
 }

@@ -121,6 +121,9 @@ async fn validate(
     );
     crate::output::stdout(&report.render(args.format, Style::detect(verbose)))
         .context("failed to write the report to stdout")?;
+    if args.format == crate::report::Format::Github {
+        step_summary(&report);
+    }
     if let Some(writer) = &writer {
         record(&runner, &report, writer.as_ref()).await?;
         if let Some(alias) = &args.promote {
@@ -139,6 +142,26 @@ async fn validate(
     } else {
         ExitStatus::Fail
     })
+}
+
+/// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY`, when set. The
+/// summary is a view of the verdict, not part of it: failing to write it
+/// is a warning.
+fn step_summary(report: &Report) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, report.markdown().as_bytes()));
+    if let Err(e) = written {
+        crate::output::stderr(&format!(
+            "modelgate: warning: could not append to GITHUB_STEP_SUMMARY `{}`: {e}\n",
+            std::path::Path::new(&path).display()
+        ));
+    }
 }
 
 /// Writes every judgement of `report` onto its version as tags.
