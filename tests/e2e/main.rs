@@ -16,6 +16,7 @@ mod registry;
 mod replay;
 mod sandbox;
 mod serve;
+mod snapshots;
 mod support;
 mod threshold;
 mod wasm_gates;
