@@ -77,14 +77,24 @@ impl RegistryWriter for RestRegistry {
         tags: &[(String, String)],
     ) -> Result<()> {
         check_tags(tags)?;
-        for (key, value) in tags {
+        // MLflow has no batch call for version tags: one request each. All
+        // but the last go at once; the last (the verdict, for a record) is
+        // written only after every other one succeeded.
+        let set = |key: &String, value: &String| {
             let body = serde_json::json!({
                 "name": name, "version": version.to_string(), "key": key, "value": value,
             });
-            self.call(Method::POST, "model-versions/set-tag", &[], Some(&body))
-                .await?;
-        }
-        Ok(())
+            async move {
+                self.call(Method::POST, "model-versions/set-tag", &[], Some(&body))
+                    .await
+                    .map(drop)
+            }
+        };
+        let Some(((last_key, last_value), rest)) = tags.split_last() else {
+            return Ok(());
+        };
+        futures::future::try_join_all(rest.iter().map(|(k, v)| set(k, v))).await?;
+        set(last_key, last_value).await
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
