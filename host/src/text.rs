@@ -94,6 +94,16 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
+/// RFC 3339 UTC to the millisecond: `2026-11-28T07:10:34.123Z` (log lines).
+pub fn rfc3339_millis(t: std::time::SystemTime) -> String {
+    let ms = t
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0);
+    let whole = rfc3339(t);
+    format!("{}.{ms:03}Z", whole.trim_end_matches('Z'))
+}
+
 /// RFC 3339 UTC, to the second: `2026-11-28T07:10:34Z`.
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     let secs = t

@@ -601,7 +601,7 @@ impl Service {
 
     /// One log line on stderr: `key=value …`, or a JSON object.
     fn log(&self, fields: &[(&str, String)]) {
-        let ts = crate::text::rfc3339(std::time::SystemTime::now());
+        let ts = crate::text::rfc3339_millis(std::time::SystemTime::now());
         let line = if self.log_json {
             let mut obj = serde_json::Map::new();
             obj.insert("ts".into(), ts.into());
