@@ -31,7 +31,8 @@ fn settings(timings: bool) -> insta::Settings {
     s.add_filter(r"/tmp/[^\s`'/]+(/[^\s`':]*)?", "[TMP]");
     s.add_filter(&regex_escape(&root().display().to_string()), "[ROOT]");
     if timings {
-        s.add_filter(r"\b\d+(\.\d+)?(µs|ms|s)\b", "[TIME]");
+        // Durations are right-aligned: their padding varies with them.
+        s.add_filter(r" +\d+(\.\d+)?(µs|ms|s)\b", " [TIME]");
     }
     s.add_filter(r"modelgate \d+\.\d+\.\d+", "modelgate [VERSION]");
     s
