@@ -114,11 +114,7 @@ fn process_gates_get_warnings_not_errors() {
 #[test]
 fn github_format_annotates_failures_and_writes_the_step_summary() {
     for (threshold, code) in ["0.6", "0.7"].into_iter().zip([0, 1]) {
-        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-            .expect("example")
-            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
-        let p = Project::new(&yaml);
-        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let p = crate::support::example_project(threshold);
         let summary = p.dir.path().join("summary.md");
         std::fs::write(&summary, "earlier step\n").expect("summary");
         let out = run(modelgate()

@@ -50,11 +50,7 @@ fn check_recorded(tags: &Value, verdict: &str, gate: &str, report_json: Option<&
 #[test]
 fn the_verdict_is_recorded_in_the_embedded_database() {
     for (threshold, code, verdict) in [("0.6", 0, "pass"), ("0.7", 1, "fail")] {
-        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-            .expect("example")
-            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
-        let p = Project::new(&yaml);
-        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let p = crate::support::example_project(threshold);
         let out = mg(&[
             "validate",
             "--project",
@@ -137,11 +133,7 @@ pub fn mlflow_alias(uri: &str, model: &str, alias: &str) -> Option<u64> {
 fn promotion_moves_the_alias_on_pass_only_and_only_forward() {
     // The embedded database: pass promotes, fail leaves the alias alone.
     for (threshold, code, alias) in [("0.6", 0, Some(1)), ("0.7", 1, None)] {
-        let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-            .expect("example")
-            .replace("threshold: 0.6", &format!("threshold: {threshold}"));
-        let p = Project::new(&yaml);
-        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let p = crate::support::example_project(threshold);
         let out = mg(&["validate", "--project", &p.path(), "--promote", "champion"]);
         assert_eq!(out.code, code, "{out}");
         let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());

@@ -6,15 +6,7 @@ use serde_json::Value;
 use crate::guests;
 use crate::support::{Outcome, Project, fixtures, mg, server, validate};
 
-/// The example project on a copy of its database.
-fn example(threshold: &str) -> Project {
-    let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-        .expect("example")
-        .replace("threshold: 0.6", &format!("threshold: {threshold}"));
-    let p = Project::new(&yaml);
-    p.copy("examples/logreg/mlflow.db", "mlflow.db");
-    p
-}
+use crate::support::example_project as example;
 
 /// Writes `report` into the project and replays it.
 fn replay(p: &Project, report: &Value) -> Outcome {

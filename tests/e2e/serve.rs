@@ -169,6 +169,22 @@ print(json.dumps({"tags": tags, "aliases": {k: int(v) for k, v in aliases.items(
     v
 }
 
+/// `modelgate webhook create` for a serve on `port`; the webhook's id.
+fn create_webhook(uri: &str, port: u16, secret: &str) -> String {
+    let url = format!("http://127.0.0.1:{port}/webhooks/mlflow");
+    let created = run(modelgate()
+        .args(["webhook", "create", "--url", &url, "--tracking-uri", uri])
+        .args(["--name", &format!("modelgate-{port}")])
+        .env("MODELGATE_WEBHOOK_SECRET", secret));
+    assert_eq!(created.code, 0, "{created}");
+    created
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("webhook id")
+        .to_string()
+}
+
 fn delete_webhook(uri: &str, id: &str) {
     let script = "import sys\nfrom mlflow import MlflowClient\nMlflowClient(tracking_uri=sys.argv[1]).delete_webhook(sys.argv[2])\n";
     let _ = run(Command::new(python()).args(["-c", script, uri, id]));
@@ -199,25 +215,7 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         &[("MODELGATE_WEBHOOK_SECRET", secret)],
         &log,
     );
-    let url = format!("http://127.0.0.1:{}/webhooks/mlflow", serving.port);
-    let created = run(modelgate()
-        .args([
-            "webhook",
-            "create",
-            "--url",
-            &url,
-            "--tracking-uri",
-            &srv.uri,
-        ])
-        .args(["--name", &format!("modelgate-{}", serving.port)])
-        .env("MODELGATE_WEBHOOK_SECRET", secret));
-    assert_eq!(created.code, 0, "{created}");
-    let id = created
-        .stdout
-        .split_whitespace()
-        .nth(2)
-        .expect("webhook id")
-        .to_string();
+    let id = create_webhook(&srv.uri, serving.port, secret);
 
     // Registered with MLflow's client; no CI step, no polling: the webhook.
     let reg = fixtures(&json!([
@@ -417,18 +415,7 @@ fn webhooks_judge_exactly_once_across_kill_and_restart() {
     ));
     let secret = "burst-secret";
     let port = free_port();
-    let created = run(modelgate()
-        .args(["webhook", "create", "--tracking-uri", &srv.uri])
-        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/mlflow")])
-        .args(["--name", &format!("modelgate-{port}")])
-        .env("MODELGATE_WEBHOOK_SECRET", secret));
-    assert_eq!(created.code, 0, "{created}");
-    let id = created
-        .stdout
-        .split_whitespace()
-        .nth(2)
-        .expect("id")
-        .to_string();
+    let id = create_webhook(&srv.uri, port, secret);
     let path = p.path();
     let args = [
         "--project",
@@ -454,10 +441,7 @@ fn webhooks_judge_exactly_once_across_kill_and_restart() {
 
 #[test]
 fn polling_judges_the_embedded_database_exactly_once_across_kill_and_restart() {
-    let yaml = std::fs::read_to_string(crate::support::root().join("examples/logreg/ame.yaml"))
-        .expect("example");
-    let p = Project::new(&yaml);
-    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let p = crate::support::example_project("0.6");
     let uri = format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
     let path = p.path();
     let args = ["--project", &path, "--poll", "1s", "--promote", "champion"];

@@ -6,7 +6,7 @@
 //! After an intended change: `INSTA_UPDATE=always cargo test --test e2e
 //! snapshots`, then review the diff of `tests/e2e/snapshots/`.
 
-use crate::support::{Outcome, Project, modelgate, root, run};
+use crate::support::{Outcome, modelgate, root, run};
 
 /// Every subcommand, as `modelgate` is invoked.
 const COMMANDS: &[&[&str]] = &[
@@ -81,10 +81,7 @@ fn every_help_text() {
 
 #[test]
 fn whole_runs() {
-    let p = Project::new(
-        &std::fs::read_to_string(root().join("examples/logreg/ame.yaml")).expect("example"),
-    );
-    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let p = crate::support::example_project("0.6");
     let dir = p.path();
     settings(true).bind(|| {
         insta::assert_snapshot!("run-check", whole(&cli(&["check", "--project", &dir])));

@@ -281,6 +281,18 @@ pub fn fixtures_at(uri: &str, ops: &serde_json::Value) -> Vec<Registered> {
     serde_json::from_str(line).expect("fixtures result")
 }
 
+/// The bundled example (`examples/logreg`: `builtin:threshold` on
+/// `score`) with its threshold set to `threshold`, on a copy of its
+/// `mlflow.db`.
+pub fn example_project(threshold: &str) -> Project {
+    let yaml = std::fs::read_to_string(root().join("examples/logreg/ame.yaml"))
+        .expect("example")
+        .replace("threshold: 0.6", &format!("threshold: {threshold}"));
+    let p = Project::new(&yaml);
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    p
+}
+
 /// A temporary project directory with an `ame.yaml`.
 pub struct Project {
     /// Keeps the directory alive.

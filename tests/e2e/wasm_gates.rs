@@ -30,11 +30,7 @@ fn the_bundled_example_passes_without_a_server() {
 
 #[test]
 fn the_bundled_example_fails_at_0_7() {
-    let yaml = std::fs::read_to_string(root().join("examples/logreg/ame.yaml"))
-        .expect("example")
-        .replace("threshold: 0.6", "threshold: 0.7");
-    let p = Project::new(&yaml);
-    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let p = crate::support::example_project("0.7");
     let out = mg(&["validate", "--project", &p.path()]);
     assert_eq!(out.code, 1, "{out}");
     assert!(

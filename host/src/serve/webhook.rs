@@ -98,25 +98,26 @@ impl Refusal {
 /// MLflow's signature of a delivery: `v1,` and the base64 of
 /// HMAC-SHA256(secret, `id.timestamp.body`).
 pub fn sign(secret: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = new_mac(secret);
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let tag = mac.finalize().into_bytes();
+    let tag = mac(secret, id, timestamp, body).finalize().into_bytes();
     format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(tag)
     )
 }
 
-fn new_mac(secret: &[u8]) -> Hmac<Sha256> {
+/// The MAC over `id.timestamp.body`, ready to finalize or verify.
+fn mac(secret: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length; this cannot fail.
-    match Hmac::<Sha256>::new_from_slice(secret) {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
         Ok(m) => m,
         Err(_) => unreachable!("HMAC accepts any key length"),
-    }
+    };
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
 }
 
 /// Checks `signature` (`v1,BASE64`) in constant time.
@@ -127,13 +128,9 @@ pub fn verify(secret: &[u8], id: &str, timestamp: &str, body: &[u8], signature: 
     let Ok(given) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
         return false;
     };
-    let mut mac = new_mac(secret);
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&given).is_ok()
+    mac(secret, id, timestamp, body)
+        .verify_slice(&given)
+        .is_ok()
 }
 
 /// Delivery ids seen within the last [`MAX_SKEW`] (and a little).
