@@ -274,10 +274,15 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         body.as_bytes(),
     );
     assert_eq!(unsigned.map(|(s, _)| s), Some(401));
+    // A body past 1 MiB is refused before anything looks at it.
+    let huge = vec![b' '; (1 << 20) + 1];
+    let too_large = http(serving.port, "POST", "/webhooks/mlflow", &[], &huge);
+    assert_eq!(too_large.map(|(s, _)| s), Some(413));
     let (_, metrics) = serving.get("/metrics").expect("metrics");
     for line in [
         "modelgate_webhook_refusals_total{reason=\"bad_signature\"} 1",
         "modelgate_webhook_refusals_total{reason=\"unsigned\"} 1",
+        "modelgate_webhook_refusals_total{reason=\"too_large\"} 1",
         "modelgate_judgements_total{verdict=\"pass\"} 1",
         "modelgate_judgements_total{verdict=\"fail\"} 2",
         "modelgate_promotions_total 1",

@@ -259,7 +259,8 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         .route("/webhooks/mlflow", axum::routing::post(delivery))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/metrics", axum::routing::get(metrics_page))
-        .layer(DefaultBodyLimit::max(webhook::MAX_BODY))
+        // The delivery handler bounds its body itself (and counts refusals).
+        .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -336,9 +337,24 @@ async fn metrics_page(State(service): State<Arc<Service>>) -> impl IntoResponse 
 async fn delivery(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> impl IntoResponse {
-    match service.accept(&headers, &body) {
+    use http_body_util::BodyExt as _;
+    // Read at most MAX_BODY bytes, whatever Content-Length says.
+    let read = http_body_util::Limited::new(body, webhook::MAX_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Refusal::TooLarge
+            } else {
+                Refusal::Malformed
+            }
+        });
+    match read.and_then(|body| service.accept(&headers, &body)) {
         Ok(what) => (StatusCode::OK, format!("{what}\n")),
         Err(why) => {
             service.metrics.refused(why);
