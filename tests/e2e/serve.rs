@@ -241,6 +241,8 @@ fn webhooks_judge_record_and_promote_each_new_version() {
     fixtures(&json!([
         {"op": "version_tag", "model": model, "version": good, "key": "approval", "value": "approved"}
     ]));
+    // The alias moves right after the verdict is written: wait for both.
+    serving.wait_for("/metrics", |m| m.contains("modelgate_promotions_total 1"));
     let seen = wait_verdicts(&srv.uri, model, &[good], &["pass"]);
     assert_eq!(seen["aliases"]["champion"], good, "{seen}");
 
