@@ -212,16 +212,15 @@ pub async fn promote(
     })
 }
 
-/// Records `j` (a judgement of `model`'s gates) with the digest of the
-/// report it is part of.
+/// Records `j` under `plan` (its model's [`plan_digest`]) with the digest
+/// of the report it is part of ([`report_digest`]).
 pub async fn record_judgement(
     writer: &dyn RegistryWriter,
-    model: &ReadyModel,
     j: &Judgement,
+    plan: &str,
     report_digest: &str,
 ) -> anyhow::Result<()> {
-    let plan = plan_digest(model);
-    record(writer, j, &plan, report_digest, j.judged_at)
+    record(writer, j, plan, report_digest, j.judged_at)
         .await
         .map_err(|e| {
             write_error(
@@ -229,6 +228,16 @@ pub async fn record_judgement(
                 &format!("record the verdict on `{}` version {}", j.model, j.version),
             )
         })
+}
+
+/// `sha256:HEX` of `report` as `--format json` prints it: the
+/// `modelgate.report` tag.
+pub fn report_digest(report: &crate::report::Report) -> String {
+    sha256_tag(
+        report
+            .render(crate::report::Format::Json, crate::report::Style::default())
+            .as_bytes(),
+    )
 }
 
 /// A failed registry write as an error saying what was being done, with

@@ -210,44 +210,34 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
 /// changed, a config its plugin now rejects).
 pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<GateReplay>> {
     let mut out = Vec::new();
+    // A sweep's report holds one model's gates once per version: each
+    // plugin is checked, and each set of gates prepared, once.
+    let mut checked = std::collections::HashSet::new();
+    let mut runners: std::collections::HashMap<String, Runner> = Default::default();
     for m in &report.models {
-        let plan = ModelPlan {
-            name: m.model.clone(),
-            gates: m
-                .gates
-                .iter()
-                .filter_map(|g| g.evidence.as_ref().map(|e| (g, e)))
-                .map(|(g, e)| Gate {
-                    name: g.name.clone(),
-                    kind: GateKind::Wasm {
-                        plugin: e.plugin.clone(),
-                        sha256: Some(e.sha256.clone()),
-                        config: e.config.clone(),
-                        limits: crate::project::Limits {
-                            timeout: Some(Duration::from_millis(e.limits.timeout_ms)),
-                            memory: Some(e.limits.memory),
-                            registry_calls: Some(e.limits.registry_calls),
-                        },
-                        pos: Default::default(),
-                    },
-                    env: Vec::new(),
-                    secrets: Vec::new(),
-                    timeout: None,
-                    pos: Default::default(),
-                })
-                .collect(),
-        };
-        for g in &m.gates {
-            if let Some(e) = &g.evidence {
+        let evidence: Vec<(&String, &Evidence)> = m
+            .gates
+            .iter()
+            .filter_map(|g| g.evidence.as_deref().map(|e| (&g.name, e)))
+            .collect();
+        for (_, e) in &evidence {
+            if checked.insert((e.plugin.as_str(), e.sha256.as_str())) {
                 check_plugin(e, dir, report.modelgate.as_deref())?;
             }
         }
-        let runner = Runner::prepare(&[&plan], dir).await.with_context(|| {
-            format!(
-                "cannot replay `{}` version {}: a gate no longer loads as it did",
-                m.model, m.version
-            )
-        })?;
+        let key = serde_json::to_string(&(
+            &m.model,
+            evidence
+                .iter()
+                .map(|(name, e)| (name, &e.plugin, &e.sha256, &e.config, &e.limits))
+                .collect::<Vec<_>>(),
+        ))
+        .context("internal: cannot key a replayed model's gates")?;
+        if !runners.contains_key(&key) {
+            let runner = prepare(m, &evidence, dir).await?;
+            runners.insert(key.clone(), runner);
+        }
+        let runner = &runners[&key];
         let ready = runner
             .model(&m.model)
             .context("internal: a replayed model was not prepared")?;
@@ -286,6 +276,44 @@ pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<G
         }
     }
     Ok(out)
+}
+
+/// A runner for the recorded WebAssembly gates of `m`, as they were.
+async fn prepare(
+    m: &RecordedModel,
+    evidence: &[(&String, &Evidence)],
+    dir: &Path,
+) -> anyhow::Result<Runner> {
+    let plan = ModelPlan {
+        name: m.model.clone(),
+        gates: evidence
+            .iter()
+            .map(|(name, e)| Gate {
+                name: (*name).clone(),
+                kind: GateKind::Wasm {
+                    plugin: e.plugin.clone(),
+                    sha256: Some(e.sha256.clone()),
+                    config: e.config.clone(),
+                    limits: crate::project::Limits {
+                        timeout: Some(Duration::from_millis(e.limits.timeout_ms)),
+                        memory: Some(e.limits.memory),
+                        registry_calls: Some(e.limits.registry_calls),
+                    },
+                    pos: Default::default(),
+                },
+                env: Vec::new(),
+                secrets: Vec::new(),
+                timeout: None,
+                pos: Default::default(),
+            })
+            .collect(),
+    };
+    Runner::prepare(&[&plan], dir).await.with_context(|| {
+        format!(
+            "cannot replay `{}` version {}: a gate no longer loads as it did",
+            m.model, m.version
+        )
+    })
 }
 
 /// The plugin must be the recorded one; says which modelgate made the

@@ -195,20 +195,26 @@ impl Runner {
     }
 }
 
+/// The secrets of `gate` (key, the name it is passed as) that are in
+/// neither form in the environment.
+pub fn missing_secrets(gate: &Gate) -> impl Iterator<Item = &(String, String)> {
+    gate.secrets.iter().filter(|(key, inject_as)| {
+        std::env::var(key).is_err() && std::env::var_os(inject_as).is_none()
+    })
+}
+
 /// An error naming the first secret of `gate` missing from the environment.
 fn missing_secret(gate: &Gate) -> anyhow::Result<()> {
-    for (key, inject_as) in &gate.secrets {
-        if std::env::var(key).is_err() && std::env::var_os(inject_as).is_none() {
-            return Err(anyhow::anyhow!(
-                "gate `{}` needs secret `{key}`, which is not in the environment",
-                gate.name
-            ))
-            .hint(format!(
-                "export {key}=… (it is passed to the gate as {inject_as})"
-            ));
-        }
+    match missing_secrets(gate).next() {
+        None => Ok(()),
+        Some((key, inject_as)) => Err(anyhow::anyhow!(
+            "gate `{}` needs secret `{key}`, which is not in the environment",
+            gate.name
+        ))
+        .hint(format!(
+            "export {key}=… (it is passed to the gate as {inject_as})"
+        )),
     }
-    Ok(())
 }
 
 /// The environment a process gate sees on top of the inherited one. Its

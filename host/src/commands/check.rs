@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::cli::{CheckArgs, PlanFormat};
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
-use crate::gate::wasm::{ConfigCheck, WasmHost};
+use crate::gate::wasm::{ConfigCheck, PrepareError, WasmHost};
 use crate::plan::{GateKind, Plan};
 use crate::project::{Diagnostic, Diagnostics, Format, Project};
 use crate::text::clean_line;
@@ -95,19 +95,14 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                             ),
                         });
                     }
-                    for (key, inject_as) in &g.secrets {
-                        if std::env::var_os(key).is_none() && std::env::var_os(inject_as).is_none()
-                        {
-                            warnings.push(Diagnostic {
-                                pos: g.pos,
-                                message: format!(
-                                    "{what}: secret `{key}` is not in the environment"
-                                ),
-                                hint: Some(format!(
-                                    "`validate` stops (exit 2) unless {key} is set when it runs"
-                                )),
-                            });
-                        }
+                    for (key, _) in crate::runner::missing_secrets(g) {
+                        warnings.push(Diagnostic {
+                            pos: g.pos,
+                            message: format!("{what}: secret `{key}` is not in the environment"),
+                            hint: Some(format!(
+                                "`validate` stops (exit 2) unless {key} is set when it runs"
+                            )),
+                        });
                     }
                 }
                 GateKind::Wasm {
@@ -128,22 +123,6 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                             crate::error::find_hint(e).map(str::to_string),
                         )
                     };
-                    let source = match WasmHost::read_plugin(plugin, &project.dir) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let (msg, hint) = problem(&e);
-                            errors.error(at_plugin, msg, hint);
-                            continue;
-                        }
-                    };
-                    if let Some(expected) = sha256
-                        && let Err(e) =
-                            crate::gate::wasm::check_pin(plugin, &source.sha256, expected)
-                    {
-                        let (msg, hint) = problem(&e);
-                        errors.error(pos.sha256.unwrap_or(at_plugin), msg, hint);
-                        continue;
-                    }
                     let h = match host {
                         Some(h) => h,
                         None => match WasmHost::shared() {
@@ -155,21 +134,20 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                             }
                         },
                     };
-                    let component = match h.load(source, plugin).await {
-                        Ok(c) => c,
-                        Err(e) => {
+                    let prepared = h
+                        .prepare_gate(plugin, sha256.as_deref(), config, *limits, &project.dir)
+                        .await;
+                    match prepared {
+                        Ok(_) => {}
+                        Err(PrepareError::Plugin(e)) => {
                             let (msg, hint) = problem(&e);
                             errors.error(at_plugin, msg, hint);
-                            continue;
                         }
-                    };
-                    let limits = crate::gate::wasm::sandbox::Limits::from_config(*limits);
-                    match h
-                        .check_config(&component, &config.to_string(), &limits)
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(ConfigCheck::Rejected(msg)) => errors.error(
+                        Err(PrepareError::Pin(e)) => {
+                            let (msg, hint) = problem(&e);
+                            errors.error(pos.sha256.unwrap_or(at_plugin), msg, hint);
+                        }
+                        Err(PrepareError::Config(ConfigCheck::Rejected(msg))) => errors.error(
                             pos.config.unwrap_or(pos.executor),
                             format!(
                                 "{what}: `config` rejected by `{plugin}`: {}",
@@ -177,7 +155,7 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                             ),
                             Some("fix the task's `config:`".into()),
                         ),
-                        Err(ConfigCheck::Failed(cause)) => errors.error(
+                        Err(PrepareError::Config(ConfigCheck::Failed(cause))) => errors.error(
                             at_plugin,
                             format!(
                                 "{what}: `{plugin}` failed while checking its config: {}",

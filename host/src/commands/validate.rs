@@ -170,16 +170,18 @@ async fn record(
     report: &Report,
     writer: &dyn RegistryWriter,
 ) -> anyhow::Result<()> {
-    let report_digest = crate::record::sha256_tag(
-        report
-            .render(crate::report::Format::Json, Style::default())
-            .as_bytes(),
-    );
+    let report_digest = crate::record::report_digest(report);
+    // One plan digest per model, however many of its versions were judged.
+    let mut plans: std::collections::HashMap<&str, String> = Default::default();
     for j in &report.models {
-        let model = runner
-            .model(&j.model)
-            .context("internal: a judged model was not prepared")?;
-        crate::record::record_judgement(writer, model, j, &report_digest).await?;
+        if !plans.contains_key(j.model.as_str()) {
+            let model = runner
+                .model(&j.model)
+                .context("internal: a judged model was not prepared")?;
+            plans.insert(&j.model, crate::record::plan_digest(model));
+        }
+        let plan = &plans[j.model.as_str()];
+        crate::record::record_judgement(writer, j, plan, &report_digest).await?;
         crate::output::stderr(&format!(
             "modelgate: recorded {}={} on {} version {}\n",
             crate::record::VERDICT,

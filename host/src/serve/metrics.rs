@@ -28,6 +28,14 @@ pub struct Metrics {
     promotions: AtomicU64,
 }
 
+/// A metric with one value: its HELP and TYPE lines, then the value.
+fn single(s: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        s,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -111,15 +119,19 @@ impl Metrics {
             "modelgate_judgement_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nmodelgate_judgement_duration_seconds_sum {}\nmodelgate_judgement_duration_seconds_count {count}",
             get(&self.latency_sum_us) as f64 / 1e6
         );
-        let _ = writeln!(
-            s,
-            "# HELP modelgate_queue_depth Versions queued or being judged.\n# TYPE modelgate_queue_depth gauge\nmodelgate_queue_depth {}",
-            get(&self.queue_depth)
+        single(
+            &mut s,
+            "modelgate_queue_depth",
+            "gauge",
+            "Versions queued or being judged.",
+            get(&self.queue_depth),
         );
-        let _ = writeln!(
-            s,
-            "# HELP modelgate_webhook_deliveries_total Webhook deliveries accepted.\n# TYPE modelgate_webhook_deliveries_total counter\nmodelgate_webhook_deliveries_total {}",
-            get(&self.deliveries)
+        single(
+            &mut s,
+            "modelgate_webhook_deliveries_total",
+            "counter",
+            "Webhook deliveries accepted.",
+            get(&self.deliveries),
         );
         let _ = writeln!(
             s,
@@ -133,20 +145,26 @@ impl Metrics {
                 get(&self.refusals[i])
             );
         }
-        let _ = writeln!(
-            s,
-            "# HELP modelgate_skipped_total Versions not judged again: already judged under the current plan.\n# TYPE modelgate_skipped_total counter\nmodelgate_skipped_total {}",
-            get(&self.skipped)
+        single(
+            &mut s,
+            "modelgate_skipped_total",
+            "counter",
+            "Versions not judged again: already judged under the current plan.",
+            get(&self.skipped),
         );
-        let _ = writeln!(
-            s,
-            "# HELP modelgate_registry_errors_total Registry reads or writes that failed.\n# TYPE modelgate_registry_errors_total counter\nmodelgate_registry_errors_total {}",
-            get(&self.registry_errors)
+        single(
+            &mut s,
+            "modelgate_registry_errors_total",
+            "counter",
+            "Registry reads or writes that failed.",
+            get(&self.registry_errors),
         );
-        let _ = writeln!(
-            s,
-            "# HELP modelgate_promotions_total Aliases moved.\n# TYPE modelgate_promotions_total counter\nmodelgate_promotions_total {}",
-            get(&self.promotions)
+        single(
+            &mut s,
+            "modelgate_promotions_total",
+            "counter",
+            "Aliases moved.",
+            get(&self.promotions),
         );
         s
     }

@@ -43,7 +43,7 @@ use crate::registry::cached::CachedRegistry;
 use crate::registry::uri::TrackingUri;
 use crate::registry::writer::RegistryWriter;
 use crate::registry::{RegistryError, SharedRegistry};
-use crate::report::{Format, Report, Style};
+use crate::report::Report;
 use crate::runner::{Context, Ready, ReadyModel, Runner};
 
 use metrics::Metrics;
@@ -545,13 +545,12 @@ impl Service {
             served.project.clone(),
             vec![judgement],
         );
-        let json = report.render(Format::Json, Style::default());
         let j = &report.models[0];
         crate::record::record_judgement(
             self.writer.as_ref(),
-            served.model(),
             j,
-            &crate::record::sha256_tag(json.as_bytes()),
+            &served.plan,
+            &crate::record::report_digest(&report),
         )
         .await?;
         let verdict = crate::record::verdict(j);

@@ -125,8 +125,36 @@ pub enum ConfigCheck {
     Failed(String),
 }
 
+/// Which step of preparing a gate failed.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// The plugin could not be read, compiled or linked.
+    Plugin(anyhow::Error),
+    /// The plugin is not the one `sha256:` pins.
+    Pin(anyhow::Error),
+    /// `check-config` did not accept the config.
+    Config(ConfigCheck),
+}
+
+impl PrepareError {
+    /// The error `validate` reports for gate plugin `plugin`.
+    pub fn into_error(self, plugin: &str) -> anyhow::Error {
+        match self {
+            PrepareError::Plugin(e) | PrepareError::Pin(e) => e,
+            PrepareError::Config(ConfigCheck::Rejected(msg)) => with_hint(
+                anyhow::anyhow!("plugin `{plugin}` rejected its config: {msg}"),
+                "fix the task's `config:` in the project file",
+            ),
+            PrepareError::Config(ConfigCheck::Failed(cause)) => with_hint(
+                anyhow::anyhow!("plugin `{plugin}` failed: {cause}"),
+                "the plugin is broken or too limited; check its output, or raise `limits:`",
+            ),
+        }
+    }
+}
+
 /// An error unless `found` (a plugin's sha256) is the pinned `expected`.
-pub fn check_pin(plugin: &str, found: &str, expected: &str) -> anyhow::Result<()> {
+fn check_pin(plugin: &str, found: &str, expected: &str) -> anyhow::Result<()> {
     if found == expected {
         return Ok(());
     }
@@ -340,30 +368,37 @@ impl WasmHost {
         limits: crate::project::Limits,
         dir: &Path,
     ) -> anyhow::Result<PreparedGate> {
-        let source = WasmHost::read_plugin(plugin, dir)?;
+        self.prepare_gate(plugin, sha256, config_value, limits, dir)
+            .await
+            .map_err(|e| e.into_error(plugin))
+    }
+
+    /// [`prepare`](Self::prepare), saying which step failed (so `check`
+    /// can point at the plugin, the pin or the config).
+    pub async fn prepare_gate(
+        &self,
+        plugin: &str,
+        sha256: Option<&str>,
+        config_value: &serde_json::Value,
+        limits: crate::project::Limits,
+        dir: &Path,
+    ) -> Result<PreparedGate, PrepareError> {
+        let source = WasmHost::read_plugin(plugin, dir).map_err(PrepareError::Plugin)?;
         if let Some(expected) = sha256 {
-            check_pin(plugin, &source.sha256, expected)?;
+            check_pin(plugin, &source.sha256, expected).map_err(PrepareError::Pin)?;
         }
         let sha256 = source.sha256.clone();
-        let component = self.load(source, plugin).await?;
+        let component = self
+            .load(source, plugin)
+            .await
+            .map_err(PrepareError::Plugin)?;
         let limits = Limits::from_config(limits);
-        let config =
-            serde_json::to_string(config_value).context("failed to encode the gate's config")?;
-        match self.check_config(&component, &config, &limits).await {
-            Ok(()) => {}
-            Err(ConfigCheck::Rejected(msg)) => {
-                return Err(with_hint(
-                    anyhow::anyhow!("plugin `{plugin}` rejected its config: {msg}"),
-                    "fix the task's `config:` in the project file",
-                ));
-            }
-            Err(ConfigCheck::Failed(cause)) => {
-                return Err(with_hint(
-                    anyhow::anyhow!("plugin `{plugin}` failed: {cause}"),
-                    "the plugin is broken or too limited; check its output, or raise `limits:`",
-                ));
-            }
-        }
+        let config = serde_json::to_string(config_value)
+            .context("failed to encode the gate's config")
+            .map_err(PrepareError::Plugin)?;
+        self.check_config(&component, &config, &limits)
+            .await
+            .map_err(PrepareError::Config)?;
         Ok(PreparedGate {
             plugin: plugin.to_string(),
             sha256,
