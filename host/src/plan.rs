@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::project::{
-    Diagnostics, Executor, Limits, Model, Pos, Project, Task, TaskRef, TaskType, did_you_mean,
+    Diagnostics, Executor, Limits, Model, Pos, Project, Step, Task, TaskRef, TaskType, did_you_mean,
 };
 
 /// Every model of a project with its resolved gates.
@@ -61,6 +61,13 @@ pub enum GateKind {
         /// The full command line.
         command: String,
     },
+    /// AME's oldest `pipeline:` task: its steps' commands run in order, each
+    /// with `sh -c` in the project directory, as one process gate that
+    /// fails at the first step that does not exit 0.
+    Pipeline {
+        /// The steps, in order.
+        steps: Vec<Step>,
+    },
     /// A WebAssembly component.
     Wasm {
         /// `builtin:NAME` or a path relative to the project file.
@@ -80,21 +87,33 @@ pub enum GateKind {
 }
 
 impl GateKind {
-    /// `process` or `wasm`.
+    /// `process` (a command or a pipeline of them) or `wasm`.
     pub fn label(&self) -> &'static str {
         match self {
-            GateKind::Process { .. } => "process",
+            GateKind::Process { .. } | GateKind::Pipeline { .. } => "process",
             GateKind::Wasm { .. } => "wasm",
         }
     }
 
-    /// The command or plugin, for display.
-    pub fn what(&self) -> &str {
+    /// The command, the pipeline's commands (see [`pipeline_display`]), or
+    /// the plugin, for display.
+    pub fn what(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            GateKind::Process { command } => command,
-            GateKind::Wasm { plugin, .. } => plugin,
+            GateKind::Process { command } => command.into(),
+            GateKind::Pipeline { steps } => pipeline_display(steps).into(),
+            GateKind::Wasm { plugin, .. } => plugin.into(),
         }
     }
+}
+
+/// A pipeline as one line, for display only: its steps' commands in the
+/// order they run, joined by ` → ` (a step's own `&&` or `;` stays its own).
+pub fn pipeline_display(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| s.command.as_str())
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 mod opt_secs {
@@ -250,8 +269,16 @@ fn is_local(project: &Project, r: &TaskRef) -> bool {
     }
 }
 
-/// `top`'s fields over `base`'s; `env` merges by key, `top` winning.
+/// `top`'s fields over `base`'s; `env` merges by key, `top` winning. What
+/// runs (`executor`, `runcommand`/`command` or `pipeline`) is taken whole
+/// from `top` when it says any of it: a command written over a referenced
+/// task's executor replaces it rather than losing to it.
 fn overlay(top: &Task, base: &Task) -> Task {
+    let runs = if top.executor.is_some() || top.runcommand.is_some() || top.pipeline.is_some() {
+        top
+    } else {
+        base
+    };
     let mut env = base.env.clone();
     for (k, v) in &top.env {
         env.retain(|(bk, _)| bk != k);
@@ -266,8 +293,9 @@ fn overlay(top: &Task, base: &Task) -> Task {
         name: top.name.clone().or_else(|| base.name.clone()),
         pos: base.pos,
         task_ref: None,
-        executor: top.executor.clone().or_else(|| base.executor.clone()),
-        runcommand: top.runcommand.clone().or_else(|| base.runcommand.clone()),
+        executor: runs.executor.clone(),
+        runcommand: runs.runcommand.clone(),
+        pipeline: runs.pipeline.clone(),
         task_type: top.task_type.or(base.task_type),
         env,
         secrets,
@@ -363,6 +391,11 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
             },
         });
     }
+    if let Some(steps) = &task.pipeline {
+        return Some(GateKind::Pipeline {
+            steps: steps.clone(),
+        });
+    }
     let command = match (&task.runcommand, task.task_type) {
         (Some(cmd), Some(TaskType::Pipenv)) => format!("pipenv run {cmd}"),
         (Some(cmd), Some(TaskType::Poetry)) => format!("poetry run {cmd}"),
@@ -373,7 +406,7 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
                 task.pos,
                 format!("gate `{name}` has nothing to run"),
                 Some(
-                    "give the task `executor: !pipEnv {command: …}`, `executor: !wasm {plugin: …}` or `runcommand:`"
+                    "give the task `executor: !pipEnv {command: …}`, `executor: !wasm {plugin: …}`, `runcommand:` or `pipeline:`"
                         .into(),
                 ),
             );
@@ -462,7 +495,7 @@ models:
 ",
         )
         .expect("valid");
-        let cmds: Vec<&str> = p.models[0].gates.iter().map(|g| g.kind.what()).collect();
+        let cmds: Vec<_> = p.models[0].gates.iter().map(|g| g.kind.what()).collect();
         assert_eq!(
             cmds,
             [
@@ -474,6 +507,35 @@ models:
                 "pipenv run c"
             ]
         );
+    }
+
+    #[test]
+    fn a_pipeline_task_is_one_gate_of_its_steps() {
+        let p = plan(
+            "projectname: p\nmodels:\n  - name: m\n    validationTask: {taskRef: v}\ntasks:\n  v:\n    pipeline:\n      - {taskname: a, runcommand: ./a}\n      - {taskname: b, runcommand: ./b}\n",
+        )
+        .expect("valid");
+        let g = &p.models[0].gates[0];
+        assert_eq!(g.name, "v");
+        assert_eq!(g.kind.label(), "process");
+        assert_eq!(g.kind.what(), "./a → ./b");
+        let GateKind::Pipeline { steps } = &g.kind else {
+            panic!("not a pipeline: {:?}", g.kind)
+        };
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    /// What runs is taken whole from the task written over a `taskRef`:
+    /// a `command` beside the reference replaces the referenced task's
+    /// executor instead of losing to it.
+    #[test]
+    fn a_command_beside_a_task_ref_replaces_what_runs() {
+        let p = plan(
+            "name: x\nmodels:\n  - name: m\n    validationTask: {taskRef: {name: base}, runcommand: ./mine}\ntasks:\n  - name: base\n    executor: !pipEnv {command: python theirs.py}\n",
+        )
+        .expect("valid");
+        assert_eq!(p.models[0].gates[0].kind.what(), "./mine");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub fn plan_digest(model: &ReadyModel) -> String {
             Ready::Process { command } => serde_json::json!({
                 "name": g.gate.name, "kind": "process", "command": command,
             }),
+            Ready::Pipeline { steps } => serde_json::json!({
+                "name": g.gate.name, "kind": "process", "steps": steps,
+            }),
             Ready::Wasm(p) => serde_json::json!({
                 "name": g.gate.name, "kind": "wasm", "plugin": p.plugin,
                 "sha256": p.sha256, "config": p.config,

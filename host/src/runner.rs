@@ -23,6 +23,7 @@ use crate::gate::process::{self, ProcessSpec};
 use crate::gate::wasm::{PreparedGate, WasmHost};
 use crate::gate::{Cause, GateResult};
 use crate::plan::{Gate, GateKind, ModelPlan};
+use crate::project::Step;
 use crate::registry::{SharedRegistry, uri::TrackingUri};
 
 /// The verdict on one candidate: every gate's result, in plan order.
@@ -34,6 +35,12 @@ pub enum Ready {
     Process {
         /// The command line.
         command: String,
+    },
+    /// A `pipeline:` task's steps, run in order like process gates until
+    /// the first that fails.
+    Pipeline {
+        /// The steps.
+        steps: Vec<Step>,
     },
     /// A loaded, pinned and configured WebAssembly component.
     Wasm(Arc<PreparedGate>),
@@ -100,6 +107,12 @@ impl Runner {
                             command: command.clone(),
                         }
                     }
+                    GateKind::Pipeline { steps } => {
+                        missing_secret(g)?;
+                        Ready::Pipeline {
+                            steps: steps.clone(),
+                        }
+                    }
                     GateKind::Wasm {
                         plugin,
                         sha256,
@@ -153,10 +166,17 @@ impl Runner {
         for g in &model.gates {
             let result = match &g.ready {
                 Ready::Process { command } => {
-                    let remaining = ctx
-                        .deadline
-                        .saturating_duration_since(tokio::time::Instant::now());
-                    run_process_gate(&g.gate, command, candidate, ctx, &self.dir, remaining).await
+                    let step = Step {
+                        name: g.gate.name.clone(),
+                        command: command.clone(),
+                        env: Vec::new(),
+                        secrets: Vec::new(),
+                        pos: g.gate.pos,
+                    };
+                    run_process_gate(&g.gate, &[step], false, candidate, ctx, &self.dir).await
+                }
+                Ready::Pipeline { steps } => {
+                    run_process_gate(&g.gate, steps, true, candidate, ctx, &self.dir).await
                 }
                 Ready::Wasm(p) => {
                     let host = self.host.context("internal: no WebAssembly host")?;
@@ -195,12 +215,19 @@ impl Runner {
     }
 }
 
-/// The secrets of `gate` (key, the name it is passed as) that are in
-/// neither form in the environment.
+/// The secrets of `gate` and of its pipeline's steps (key, the name it is
+/// passed as) that are in neither form in the environment.
 pub fn missing_secrets(gate: &Gate) -> impl Iterator<Item = &(String, String)> {
-    gate.secrets.iter().filter(|(key, inject_as)| {
-        std::env::var(key).is_err() && std::env::var_os(inject_as).is_none()
-    })
+    let steps: &[Step] = match &gate.kind {
+        GateKind::Pipeline { steps } => steps,
+        _ => &[],
+    };
+    gate.secrets
+        .iter()
+        .chain(steps.iter().flat_map(|s| s.secrets.iter()))
+        .filter(|(key, inject_as)| {
+            std::env::var(key).is_err() && std::env::var_os(inject_as).is_none()
+        })
 }
 
 /// An error naming the first secret of `gate` missing from the environment.
@@ -217,15 +244,25 @@ fn missing_secret(gate: &Gate) -> anyhow::Result<()> {
     }
 }
 
-/// The environment a process gate sees on top of the inherited one. Its
-/// secrets were found by [`Runner::prepare`].
+/// The environment a process gate (or one step of a pipeline) sees on top
+/// of the inherited one: the task's `env`, the step's, their secrets, then
+/// the candidate's variables, which neither can override. Its secrets were
+/// found by [`Runner::prepare`].
 pub fn gate_env(
     gate: &Gate,
+    step: Option<&Step>,
     candidate: &Candidate,
     tracking: &TrackingUri,
 ) -> Vec<(String, String)> {
     let mut env = gate.env.clone();
-    for (key, inject_as) in &gate.secrets {
+    let secrets = gate.secrets.iter();
+    if let Some(step) = step {
+        env.extend(step.env.iter().cloned());
+    }
+    let step_secrets = step.into_iter().flat_map(|s| s.secrets.iter());
+    for (key, inject_as) in secrets.chain(step_secrets) {
+        // A secret already passed under its own name (the variable the
+        // gate reads) is inherited as it is.
         if let Ok(v) = std::env::var(key) {
             env.push((inject_as.clone(), v));
         }
@@ -242,31 +279,81 @@ pub fn gate_env(
     env
 }
 
+/// Runs `steps` in order as one gate, stopping at the first that does not
+/// pass. The gate's timeout (or what remains of the run) covers them all;
+/// their output is kept together, each step's under a header line when
+/// `pipeline`, within the one bound of [`process::OUTPUT_LIMIT`].
 async fn run_process_gate(
     gate: &Gate,
-    command: &str,
+    steps: &[Step],
+    pipeline: bool,
     candidate: &Candidate,
     ctx: &Context,
     dir: &Path,
-    remaining: std::time::Duration,
 ) -> GateResult {
-    let spec = ProcessSpec {
-        command,
-        dir,
-        env: gate_env(gate, candidate, &ctx.tracking),
-        timeout: gate.timeout.unwrap_or(remaining).min(remaining),
+    let remaining = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now());
+    let limit = gate.timeout.unwrap_or(remaining).min(remaining);
+    let end = tokio::time::Instant::now() + limit;
+    let target = if pipeline {
+        crate::plan::pipeline_display(steps)
+    } else {
+        steps.first().map(|s| s.command.clone()).unwrap_or_default()
     };
-    let mut result = GateResult::new(&gate.name, "process", command);
-    match process::run(&spec).await {
-        Ok(outcome) => {
-            result.duration = outcome.duration;
-            result.conclude(outcome.cause());
-            result.output = outcome.output.text;
-            result.output_dropped = outcome.output.dropped;
+    let mut result = GateResult::new(&gate.name, "process", &target);
+    let mut output = String::new();
+    let mut dropped = 0u64;
+    let mut cause = None;
+    let started = std::time::Instant::now();
+    for step in steps {
+        if pipeline {
+            output.push_str(&format!("── step `{}`: {}\n", step.name, step.command));
         }
-        // A gate that cannot even start is that gate's error, not the
-        // end of the run: the other gates are still judged.
-        Err(e) => result.conclude(Some(Cause::Other(format!("{e:#}")))),
+        let spec = ProcessSpec {
+            command: &step.command,
+            dir,
+            env: gate_env(gate, pipeline.then_some(step), candidate, &ctx.tracking),
+            // At least a moment, so a step that starts as the time runs
+            // out ends as a timeout rather than not at all.
+            timeout: end
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(std::time::Duration::from_millis(1)),
+        };
+        let step_cause = match process::run(&spec).await {
+            Ok(outcome) => {
+                output.push_str(&outcome.output.text);
+                dropped += outcome.output.dropped;
+                outcome.cause()
+            }
+            // A gate that cannot even start is that gate's error, not the
+            // end of the run: the other gates are still judged.
+            Err(e) => Some(Cause::Other(format!("{e:#}"))),
+        };
+        if let Some(c) = step_cause {
+            cause = Some(if pipeline {
+                Cause::Step {
+                    step: step.name.clone(),
+                    cause: Box::new(c),
+                }
+            } else {
+                c
+            });
+            break;
+        }
     }
+    // One bound for the whole gate: keep the most recent output.
+    if output.len() > process::OUTPUT_LIMIT {
+        let mut cut = output.len() - process::OUTPUT_LIMIT;
+        while !output.is_char_boundary(cut) {
+            cut += 1;
+        }
+        dropped += cut as u64;
+        output.drain(..cut);
+    }
+    result.duration = started.elapsed();
+    result.conclude(cause);
+    result.output = output;
+    result.output_dropped = dropped;
     result
 }

@@ -312,3 +312,130 @@ models:
     assert_eq!(gates[1]["outcome"], "pass", "{gates}");
     assert_eq!(gates[1]["passed"], true);
 }
+
+/// AME's oldest generation: a `pipeline:` validation task runs its steps
+/// in order as one gate, each step with its own `env` and `secrets`, and
+/// stops at the first step that fails.
+#[test]
+fn a_pipeline_task_runs_its_steps_in_order_and_stops_at_the_first_failure() {
+    let yaml = |second: &str| {
+        format!(
+            "projectname: pipelines
+models:
+  - name: logreg
+    validationTask:
+      taskRef: checks
+tasks:
+  checks:
+    env:
+      - {{name: SHARED, value: all}}
+    pipeline:
+      - taskname: first
+        runcommand: echo \"$MODELGATE_MODEL_VERSION $SHARED $STAGE ${{TOKEN:-none}}\" > first.txt; echo first ran
+        env:
+          - name: STAGE
+            value: one
+      - taskname: second
+        runcommand: {second}
+        secrets:
+          - name: MG_PIPELINE_SECRET
+            envkey: TOKEN
+      - taskname: third
+        runcommand: touch third.txt
+"
+        )
+    };
+    let second = "echo \"${TOKEN:-none} ${STAGE:-unset}\" > second.txt; exit 3";
+    let p = Project::new(&yaml(second));
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let run = |p: &Project| {
+        crate::support::run(
+            crate::support::modelgate()
+                .args(["validate", "--project", &p.path(), "--format", "json"])
+                .env("MG_PIPELINE_SECRET", "s3cret"),
+        )
+    };
+    let out = run(&p);
+    assert_eq!(out.code, 1, "{out}");
+    let gate = out.json()["models"][0]["gates"][0].clone();
+    assert_eq!(gate["name"], "checks");
+    assert_eq!(gate["kind"], "process");
+    assert_eq!(gate["outcome"], "fail", "{gate}");
+    assert_eq!(gate["cause_code"], "exit_code");
+    assert_eq!(gate["cause"], "step `second` exited with code 3");
+    let output = gate["output"].as_str().expect("output");
+    assert!(output.starts_with("── step `first`: echo"), "{output}");
+    assert!(output.contains("first ran\n── step `second`: "), "{output}");
+    // Each step sees the task's env, its own, and only its own secrets.
+    let read = |name: &str| std::fs::read_to_string(p.dir.path().join(name)).expect(name);
+    assert_eq!(read("first.txt"), "1 all one none\n");
+    assert_eq!(read("second.txt"), "s3cret unset\n");
+    // The step after the failing one never ran.
+    assert!(!p.dir.path().join("third.txt").exists(), "{output}");
+
+    let ok = Project::new(&yaml("'true'"));
+    ok.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = run(&ok);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(ok.dir.path().join("third.txt").exists(), "{out}");
+
+    // A step's secret missing from the environment stops the run before
+    // any step runs, naming it.
+    let missing = crate::support::run(crate::support::modelgate().args([
+        "validate",
+        "--project",
+        &ok.path(),
+    ]));
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains("gate `checks` needs secret `MG_PIPELINE_SECRET`"),
+        "{missing}"
+    );
+}
+
+/// The bundled examples of the two older generations check clean, give the
+/// guide's plan, and the pipeline one passes on the bundled registry.
+#[test]
+fn the_older_generation_examples_check_and_run() {
+    let file = |name: &str| root().join("examples/logreg").join(name);
+    let plan = |name: &str| {
+        let out = mg(&[
+            "check",
+            "--format",
+            "json",
+            "--project",
+            file(name).to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.code, 0, "{out}");
+        out.json()
+    };
+    assert_eq!(plan("ame.command.yaml"), plan("ame.process.yaml"));
+    let pipeline = plan("ame.pipeline.yaml");
+    assert_eq!(
+        pipeline["models"][0]["gates"][0]["kind"], "pipeline",
+        "{pipeline}"
+    );
+    let human = mg(&[
+        "check",
+        "--project",
+        file("ame.pipeline.yaml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(human.code, 0, "{human}");
+    assert!(human.stdout.contains("pipeline format"), "{human}");
+    assert!(
+        human
+            .stdout
+            .contains("gate mlflow_validation  process  test -f validate.py → python validate.py"),
+        "{human}"
+    );
+    // validate.py reads the bundled mlflow.db (the tracking URI modelgate
+    // passes) with the test environment's MLflow.
+    let p = Project::new(&std::fs::read_to_string(file("ame.pipeline.yaml")).expect("example"));
+    p.copy("examples/logreg/mlflow.db", "mlflow.db")
+        .copy("examples/logreg/validate.py", "validate.py");
+    let out = mg(&["validate", "--project", &p.path()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("PASS"), "{out}");
+}

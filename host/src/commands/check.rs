@@ -82,18 +82,28 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
         for g in &m.gates {
             let what = format!("gate `{}` of model `{}`", g.name, m.name);
             match &g.kind {
-                GateKind::Process { command } => {
-                    if !seen.insert(format!("process\0{}\0{command}", g.name)) {
+                GateKind::Process { .. } | GateKind::Pipeline { .. } => {
+                    if !seen.insert(format!("process\0{}\0{}", g.name, g.kind.what())) {
                         continue;
                     }
-                    if let Some(problem) = missing_program(command, &project.dir) {
-                        warnings.push(Diagnostic {
-                            pos: g.pos,
-                            message: format!("{what}: {problem}"),
-                            hint: Some(
-                                "install it before `validate` runs, or fix the command".into(),
-                            ),
-                        });
+                    let commands: Vec<(String, &str, crate::project::Pos)> = match &g.kind {
+                        GateKind::Pipeline { steps } => steps
+                            .iter()
+                            .map(|s| (format!("{what}, step `{}`", s.name), &*s.command, s.pos))
+                            .collect(),
+                        GateKind::Process { command } => vec![(what.clone(), command, g.pos)],
+                        GateKind::Wasm { .. } => Vec::new(),
+                    };
+                    for (who, command, pos) in commands {
+                        if let Some(problem) = missing_program(command, &project.dir) {
+                            warnings.push(Diagnostic {
+                                pos,
+                                message: format!("{who}: {problem}"),
+                                hint: Some(
+                                    "install it before `validate` runs, or fix the command".into(),
+                                ),
+                            });
+                        }
                     }
                     for (key, _) in crate::runner::missing_secrets(g) {
                         warnings.push(Diagnostic {
@@ -212,6 +222,7 @@ fn missing_program(command: &str, dir: &std::path::Path) -> Option<String> {
 fn render(project: &Project, plan: &Plan) -> String {
     let mut out = String::new();
     let format = match project.format {
+        Format::Pipeline => "pipeline format",
         Format::Legacy => "legacy format",
         Format::Current => "current format",
     };
@@ -236,7 +247,7 @@ fn render(project: &Project, plan: &Plan) -> String {
             .unwrap_or(0);
         for g in &m.gates {
             let what = match &g.kind {
-                GateKind::Process { command } => command.clone(),
+                GateKind::Process { .. } | GateKind::Pipeline { .. } => g.kind.what().into_owned(),
                 GateKind::Wasm { plugin, sha256, .. } => match sha256 {
                     Some(h) => format!("{plugin} (sha256 {}…)", &h[..12]),
                     None => plugin.clone(),

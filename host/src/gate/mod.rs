@@ -105,6 +105,14 @@ pub enum Cause {
     /// Anything else that stopped the gate (e.g. a command that could not
     /// be started).
     Other(String),
+    /// A step of a `pipeline:` gate did not pass, for `cause`; the steps
+    /// after it did not run.
+    Step {
+        /// The step's `taskname`.
+        step: String,
+        /// Why it did not pass.
+        cause: Box<Cause>,
+    },
 }
 
 impl Cause {
@@ -128,6 +136,7 @@ impl Cause {
             Cause::PluginError(_) => "plugin_error",
             Cause::Registry(_) => "registry_error",
             Cause::Other(_) => "other",
+            Cause::Step { cause, .. } => cause.code(),
         }
     }
 
@@ -136,6 +145,7 @@ impl Cause {
     pub fn outcome(&self) -> Outcome {
         match self {
             Cause::Verdict(_) | Cause::ChecksFailed(_) | Cause::ExitCode(_) => Outcome::Fail,
+            Cause::Step { cause, .. } => cause.outcome(),
             _ => Outcome::Error,
         }
     }
@@ -185,6 +195,7 @@ impl std::fmt::Display for Cause {
             Cause::Trap(trap) => write!(f, "trapped: {trap}"),
             Cause::PluginError(msg) => write!(f, "plugin error: {msg}"),
             Cause::Registry(msg) | Cause::Other(msg) => f.write_str(msg),
+            Cause::Step { step, cause } => write!(f, "step `{step}` {cause}"),
         }
     }
 }

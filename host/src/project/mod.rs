@@ -24,12 +24,17 @@ use crate::error::HintExt as _;
 /// The file names modelgate looks for, in order.
 pub const FILE_NAMES: [&str; 2] = ["ame.yaml", "ame.yml"];
 
-/// Which of AME's project-file formats a file is written in.
+/// Which generation of AME's project file a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// The older format of AME's model-validation guide: `projectid`,
-    /// `taskRef: NAME`, `runcommand`, `taskType`, `templateRef`.
+    /// The oldest generation: `projectname`, `tasks:` keyed by name, tasks
+    /// made of `pipeline:` steps (`taskname`, `runcommand`, `env` of
+    /// `name`/`value`, `secrets` of `name`/`envkey`).
+    Pipeline,
+    /// The older generations of AME's model-validation guide: `projectid`,
+    /// `taskRef: NAME`, `runcommand` (or `command`), `taskType` /
+    /// `task_type`, `templateRef`, `source`.
     Legacy,
     /// The current format: `name`, `taskRef: {name}`, tagged executors.
     Current,
@@ -108,8 +113,10 @@ pub struct Task {
     pub task_ref: Option<TaskRef>,
     /// `executor:` and where it is written.
     pub executor: Option<(Executor, Pos)>,
-    /// The legacy format's `runcommand:`.
+    /// The older generations' `runcommand:` (or `command:`).
     pub runcommand: Option<String>,
+    /// The oldest generation's `pipeline:` steps, run in order.
+    pub pipeline: Option<Vec<Step>>,
     /// The legacy format's `taskType:`.
     pub task_type: Option<TaskType>,
     /// `env:` entries, in order.
@@ -123,6 +130,28 @@ pub struct Task {
     /// The legacy format's `templateRef: project.template`.
     pub template_ref: Option<(String, Pos)>,
 }
+
+/// One step of a `pipeline:` task (AME's oldest generation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Step {
+    /// `taskname:`, or `step N` (1-based) when it has none.
+    pub name: String,
+    /// `runcommand:`, run with `sh -c` in the project directory.
+    pub command: String,
+    /// `env:` entries of this step, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// `secrets:` of this step: (secret read from modelgate's environment,
+    /// variable the step sees).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<(String, String)>,
+    /// Where the step is written.
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+/// The most steps one `pipeline:` may have.
+pub const MAX_STEPS: usize = 64;
 
 /// The legacy format's task types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,12 @@
 //! The project file's schema: walks the positioned YAML tree, builds the typed
 //! [`Project`] and records every problem with its position.
 //!
-//! The key lists below are the union of what AME's two formats define (its
-//! protobuf `ProjectCfg`/`TaskCfg`/`Model` messages in camelCase, and the keys
-//! of the model-validation guide's older format) plus modelgate's own
-//! `validationTasks`, `timeout` and `!wasm` executor.
+//! The key lists below are the union of what AME's generations of the file
+//! define — the current one (its protobuf `ProjectCfg`/`TaskCfg`/`Model`
+//! messages in camelCase), the model-validation guide's (`runcommand`,
+//! `taskType`), the one with `command`/`task_type`/`source`, and the oldest
+//! (`projectname`, tasks keyed by name, `pipeline:` steps) — plus
+//! modelgate's own `validationTasks`, `timeout` and `!wasm` executor.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +14,10 @@ use std::path::Path;
 use super::diag::{Diagnostics, MAX_SUGGESTIONS, nearest};
 use super::units::{parse_bytes, parse_duration};
 use super::yaml::{self, Kind, Node, Pos};
-use super::{Executor, Format, Limits, Model, Project, Task, TaskRef, TaskType, WasmExecutor};
+use super::{
+    Executor, Format, Limits, MAX_STEPS, Model, Project, Step, Task, TaskRef, TaskType,
+    WasmExecutor,
+};
 
 const PROJECT_KEYS: &[&str] = &[
     "name",
@@ -62,14 +67,19 @@ const TASK_KEYS: &[&str] = &[
     "task_type",
     "templateRef",
     "source",
+    "command",
+    "pipeline",
     "timeout",
 ];
 const TASK_REF_KEYS: &[&str] = &["name", "project"];
 const DATASET_KEYS: &[&str] = &["name", "task", "path", "size"];
 const ARTIFACT_KEYS: &[&str] = &["saveChangedFiles", "save_changed_files", "paths"];
 const TRIGGER_KEYS: &[&str] = &["schedule"];
-const ENV_KEYS: &[&str] = &["key", "val"];
-const SECRET_KEYS: &[&str] = &["ame"];
+/// `key`/`val` (current), `name`/`value` (oldest generation).
+const ENV_KEYS: &[&str] = &["key", "val", "name", "value"];
+/// `ame: {key, injectAs}` (current), `name`/`envkey` (oldest generation).
+const SECRET_KEYS: &[&str] = &["ame", "name", "envkey"];
+const STEP_KEYS: &[&str] = &["taskname", "runcommand", "env", "secrets"];
 const AME_SECRET_KEYS: &[&str] = &["key", "injectAs"];
 const COMMAND_KEYS: &[&str] = &["command"];
 const PYTHON_COMMAND_KEYS: &[&str] = &["pythonVersion", "command"];
@@ -84,6 +94,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         diags: Diagnostics::new(file),
         legacy_hits: 0,
         current_hits: 0,
+        pipeline_hits: 0,
     };
     let root = match yaml::parse(source) {
         Ok(root) => root,
@@ -127,7 +138,11 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
             if let Some(n) = map.get(key) {
                 let id = w.string(n, &format!("`{key}`"));
                 project.name = project.name.or(id);
-                w.legacy_hits += 1;
+                if key == "projectname" {
+                    w.pipeline_hits += 1;
+                } else {
+                    w.legacy_hits += 1;
+                }
             }
         }
         if let Some(n) = map.get("tasks") {
@@ -165,7 +180,9 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
     }
     check_unique(&mut w.diags, &project);
     project.reindex();
-    project.format = if w.legacy_hits > w.current_hits {
+    project.format = if w.pipeline_hits > 0 && w.pipeline_hits >= w.current_hits {
+        Format::Pipeline
+    } else if w.legacy_hits > w.current_hits {
         Format::Legacy
     } else {
         Format::Current
@@ -235,6 +252,7 @@ struct Walker {
     diags: Diagnostics,
     legacy_hits: usize,
     current_hits: usize,
+    pipeline_hits: usize,
 }
 
 /// The entries of a checked mapping.
@@ -248,6 +266,12 @@ impl<'n> MapView<'n> {
             .iter()
             .find(|(k, ..)| *k == key)
             .map(|(_, v, _)| *v)
+    }
+
+    /// Where the mapping's first key is written (a block mapping's own
+    /// position is where the parser saw its first value).
+    fn start(&self) -> Option<Pos> {
+        self.entries.first().map(|(.., p)| *p)
     }
 
     /// Where `key` itself is written.
@@ -455,9 +479,9 @@ impl Walker {
 
     fn task_list(&mut self, node: &Node, what: &str) -> Vec<Task> {
         match &node.kind {
-            // Early AME files keyed tasks by name.
+            // The oldest AME files keyed tasks by name.
             Kind::Map(entries) => {
-                self.legacy_hits += 1;
+                self.pipeline_hits += 1;
                 let mut tasks = Vec::new();
                 for (k, v) in entries {
                     let Some(name) = k.as_str() else {
@@ -512,6 +536,31 @@ impl Walker {
             task.runcommand = self.nonempty_string(n, &format!("{what}'s `runcommand`"));
             self.legacy_hits += 1;
         }
+        if let Some(n) = map.get("command") {
+            if map.get("runcommand").is_some() {
+                self.error(
+                    n.pos,
+                    format!("{what} has both `command` and `runcommand`"),
+                    Some("keep one: they are the same field in two generations of the file".into()),
+                );
+            } else {
+                task.runcommand = self.nonempty_string(n, &format!("{what}'s `command`"));
+            }
+            self.legacy_hits += 1;
+        }
+        if let Some(n) = map.get("pipeline") {
+            self.pipeline_hits += 1;
+            let runs = ["executor", "runcommand", "command"];
+            if let Some(other) = runs.iter().find(|k| map.get(k).is_some()) {
+                self.error(
+                    map.key_pos("pipeline").unwrap_or(n.pos),
+                    format!("{what} has both `pipeline` and `{other}`"),
+                    Some("a task runs either its pipeline's steps or one command".into()),
+                );
+            } else {
+                task.pipeline = self.pipeline(n, &what);
+            }
+        }
         for key in ["taskType", "task_type"] {
             if let Some(n) = map.get(key) {
                 task.task_type = self.task_type(n, &format!("{what}'s `{key}`"));
@@ -564,37 +613,144 @@ impl Walker {
             self.string(v, "`triggers.schedule`");
         }
         if let Some(n) = map.get("env") {
-            for item in self.list(n, &format!("{what}'s `env`")) {
-                if let Some(e) = self.map(item, "an `env` entry", ENV_KEYS) {
-                    let key = e
-                        .get("key")
-                        .and_then(|k| self.nonempty_string(k, "`env.key`"));
-                    let val = match e.get("val") {
-                        Some(v) if matches!(v.kind, Kind::Null) => Some(String::new()),
-                        Some(v) => self.string(v, "`env.val`"),
-                        None => Some(String::new()),
-                    };
-                    match (key, val) {
-                        (Some(k), Some(v)) => task.env.push((k, v)),
-                        (None, _) if e.get("key").is_none() => self.error(
-                            item.pos,
-                            "an `env` entry needs `key`",
-                            Some("write `- key: NAME` and `val: VALUE`".into()),
-                        ),
-                        _ => {}
-                    }
-                }
-            }
+            task.env = self.env_list(n, &what);
         }
         if let Some(n) = map.get("secrets") {
-            for item in self.list(n, &format!("{what}'s `secrets`")) {
-                let Some(s) = self.map(item, "a secret", SECRET_KEYS) else {
+            task.secrets = self.secret_list(n, &what);
+        }
+        if let Some(n) = map.get("timeout") {
+            task.timeout = self.duration(n, &format!("{what}'s `timeout`"));
+        }
+        Some(task)
+    }
+
+    /// A task's `pipeline:`: a non-empty list of at most [`MAX_STEPS`] steps.
+    fn pipeline(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {
+        let items = self.list(node, &format!("{what}'s `pipeline`"));
+        if items.is_empty() {
+            self.error(
+                node.pos,
+                format!("{what}'s `pipeline` has no steps"),
+                Some("list the steps as `- taskname: NAME` with `runcommand: COMMAND`".into()),
+            );
+            return None;
+        }
+        if items.len() > MAX_STEPS {
+            self.error(
+                node.pos,
+                format!(
+                    "{what}'s `pipeline` has {} steps, more than the {MAX_STEPS} allowed",
+                    items.len()
+                ),
+                Some("split the work into fewer steps, e.g. one script that runs several".into()),
+            );
+            return None;
+        }
+        let mut steps = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.into_iter().enumerate() {
+            let fallback = format!("step {}", i + 1);
+            let Some(map) = self.map(item, &format!("{what}'s {fallback}"), STEP_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let name = match map.get("taskname") {
+                Some(n) => self.nonempty_string(n, &format!("{what}'s {fallback} `taskname`")),
+                None => Some(fallback.clone()),
+            };
+            let label = format!("step `{}` of {what}", name.as_deref().unwrap_or(&fallback));
+            let pos = map.start().unwrap_or(item.pos);
+            let command = match map.get("runcommand") {
+                Some(n) => self.nonempty_string(n, &format!("`runcommand` of {label}")),
+                None => {
+                    self.error(
+                        pos,
+                        format!("{label} has no `runcommand`"),
+                        Some("add `runcommand: COMMAND`".into()),
+                    );
+                    None
+                }
+            };
+            let env = map
+                .get("env")
+                .map(|n| self.env_list(n, &label))
+                .unwrap_or_default();
+            let secrets = map
+                .get("secrets")
+                .map(|n| self.secret_list(n, &label))
+                .unwrap_or_default();
+            match (name, command) {
+                (Some(name), Some(command)) => steps.push(Step {
+                    name,
+                    command,
+                    env,
+                    secrets,
+                    pos,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(steps)
+    }
+
+    /// An `env:` list: entries of `key`/`val` or of `name`/`value`.
+    fn env_list(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        for item in self.list(node, &format!("{what}'s `env`")) {
+            let Some(e) = self.map(item, "an `env` entry", ENV_KEYS) else {
+                continue;
+            };
+            let Some(name_key) = self.one_of(&e, item, ["key", "name"], "an `env` entry") else {
+                continue;
+            };
+            let value_key = if e.get("value").is_some() {
+                "value"
+            } else {
+                "val"
+            };
+            if e.get("val").is_some() && e.get("value").is_some() {
+                self.error(
+                    item.pos,
+                    "an `env` entry has both `val` and `value`",
+                    Some("keep one".into()),
+                );
+                continue;
+            }
+            let Some(key) = e
+                .get(name_key)
+                .and_then(|k| self.nonempty_string(k, &format!("`env.{name_key}`")))
+            else {
+                continue;
+            };
+            let val = match e.get(value_key) {
+                None => Some(String::new()),
+                Some(v) if matches!(v.kind, Kind::Null) => Some(String::new()),
+                Some(v) => self.string(v, &format!("`env.{value_key}`")),
+            };
+            if let Some(val) = val {
+                env.push((key, val));
+            }
+        }
+        env
+    }
+
+    /// A `secrets:` list: entries of `ame: {key, injectAs}` or of
+    /// `name`/`envkey`; each is (secret, variable it is passed as).
+    fn secret_list(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
+        let mut secrets = Vec::new();
+        for item in self.list(node, &format!("{what}'s `secrets`")) {
+            let Some(s) = self.map(item, "a secret", SECRET_KEYS) else {
+                continue;
+            };
+            if let Some(ame) = s.get("ame") {
+                if s.get("name").is_some() || s.get("envkey").is_some() {
+                    self.error(
+                        item.pos,
+                        "a secret has both `ame:` and `name`/`envkey`",
+                        Some("write either `ame: {key, injectAs}` or `name` with `envkey`".into()),
+                    );
                     continue;
-                };
-                let Some(ame) = s.get("ame") else {
-                    self.error(item.pos, "a secret needs `ame: {key, injectAs}`", None);
-                    continue;
-                };
+                }
                 if let Some(a) = self.map(ame, "an AME secret", AME_SECRET_KEYS) {
                     let key = a
                         .get("key")
@@ -603,16 +759,62 @@ impl Walker {
                         .get("injectAs")
                         .and_then(|k| self.nonempty_string(k, "secret `injectAs`"));
                     match (key, inject) {
-                        (Some(k), Some(i)) => task.secrets.push((k, i)),
+                        (Some(k), Some(i)) => secrets.push((k, i)),
                         _ => self.error(ame.pos, "a secret needs both `key` and `injectAs`", None),
                     }
                 }
+                continue;
+            }
+            let name = s
+                .get("name")
+                .and_then(|k| self.nonempty_string(k, "secret `name`"));
+            let envkey = s
+                .get("envkey")
+                .and_then(|k| self.nonempty_string(k, "secret `envkey`"));
+            match (name, envkey) {
+                (Some(n), Some(e)) => secrets.push((n, e)),
+                _ => self.error(
+                    item.pos,
+                    "a secret needs `ame: {key, injectAs}`, or both `name` and `envkey`",
+                    Some("write `- name: SECRET` with `envkey: VARIABLE` (the variable the gate reads)".into()),
+                ),
             }
         }
-        if let Some(n) = map.get("timeout") {
-            task.timeout = self.duration(n, &format!("{what}'s `timeout`"));
+        secrets
+    }
+
+    /// Which one of `keys` the entry `map` has; an error when it has none
+    /// or several.
+    fn one_of(
+        &mut self,
+        map: &MapView<'_>,
+        node: &Node,
+        keys: [&'static str; 2],
+        what: &str,
+    ) -> Option<&'static str> {
+        match keys.map(|k| map.get(k).is_some()) {
+            [true, false] => Some(keys[0]),
+            [false, true] => Some(keys[1]),
+            [true, true] => {
+                self.error(
+                    node.pos,
+                    format!("{what} has both `{}` and `{}`", keys[0], keys[1]),
+                    Some("keep one".into()),
+                );
+                None
+            }
+            [false, false] => {
+                self.error(
+                    node.pos,
+                    format!("{what} needs `{}`", keys[0]),
+                    Some(format!(
+                        "write `- {}: NAME` (or `- {}: NAME`)",
+                        keys[0], keys[1]
+                    )),
+                );
+                None
+            }
         }
-        Some(task)
     }
 
     fn duration(&mut self, node: &Node, what: &str) -> Option<std::time::Duration> {
@@ -1071,6 +1273,144 @@ models:
     fn syntax_errors_are_positioned() {
         let d = parse_str("name: x\nmodels: [\n").expect_err("must fail");
         assert!(d.items[0].message.starts_with("invalid YAML"));
+    }
+
+    /// The oldest generation, as AME wrote it: `projectname`, tasks keyed
+    /// by name, `pipeline:` steps with `taskname`, `runcommand`, `env` of
+    /// `name`/`value` and `secrets` of `name`/`envkey`.
+    #[test]
+    fn oldest_generation_with_pipelines() {
+        let src = "projectname: old
+models:
+  - name: m
+    validationTask:
+      taskRef: check
+tasks:
+  check:
+    pipeline:
+      - taskname: prepare
+        runcommand: ./prepare.sh
+        env:
+          - name: STAGE
+            value: prep
+          - name: EMPTY
+      - runcommand: python validate.py
+        secrets:
+          - name: registry-token
+            envkey: REGISTRY_TOKEN
+";
+        let p = parse_str(src).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(p.format, Format::Pipeline);
+        assert_eq!(p.name.as_deref(), Some("old"));
+        let steps = p
+            .task("check")
+            .and_then(|t| t.pipeline.clone())
+            .expect("steps");
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].name, "prepare");
+        assert_eq!(steps[0].command, "./prepare.sh");
+        assert_eq!(
+            steps[0].env,
+            [
+                ("STAGE".into(), "prep".into()),
+                ("EMPTY".into(), String::new())
+            ]
+        );
+        assert_eq!(steps[0].pos, Pos { line: 9, col: 9 });
+        assert_eq!(steps[1].name, "step 2");
+        assert_eq!(
+            steps[1].secrets,
+            [("registry-token".into(), "REGISTRY_TOKEN".into())]
+        );
+    }
+
+    /// The generation with `command:`, `task_type` and `source: {}`.
+    #[test]
+    fn command_generation() {
+        let src = "projectid: p
+models:
+  - name: m
+    validationTask: {taskRef: v}
+tasks:
+  - name: v
+    task_type: Poetry
+    command: python validate.py
+    source: {}
+    env:
+      - {key: A, val: b}
+";
+        let p = parse_str(src).unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(p.format, Format::Legacy);
+        let t = p.task("v").expect("task");
+        assert_eq!(t.runcommand.as_deref(), Some("python validate.py"));
+        assert_eq!(t.task_type, Some(TaskType::Poetry));
+        assert_eq!(t.env, [("A".into(), "b".into())]);
+    }
+
+    /// Mistakes in the older generations are positioned errors like any
+    /// other: keys no generation defines, a step without a command, an
+    /// empty pipeline, mixed generations within one entry.
+    #[test]
+    fn older_generation_mistakes() {
+        let src = "projectname: old
+tasks:
+  a:
+    pipeline:
+      - taskname: one
+        runcomand: x
+  b:
+    pipeline: []
+  c:
+    runcommand: x
+    pipeline:
+      - runcommand: y
+  d:
+    command: x
+    runcommand: y
+  e:
+    pipeline:
+      - runcommand: y
+        env:
+          - {name: A, key: B}
+          - {name: C, val: d, value: e}
+        secrets:
+          - {name: s}
+          - {name: s, envkey: S, ame: {key: k, injectAs: K}}
+";
+        let d = parse_str(src).expect_err("must fail");
+        let text = d.to_string();
+        for wanted in [
+            "ame.yaml:6:9: unknown key `runcomand` in task `a`'s step 1",
+            "did you mean `runcommand`?",
+            "ame.yaml:5:9: step `one` of task `a` has no `runcommand`",
+            "ame.yaml:8:15: task `b`'s `pipeline` has no steps",
+            "ame.yaml:11:5: task `c` has both `pipeline` and `runcommand`",
+            "ame.yaml:14:14: task `d` has both `command` and `runcommand`",
+            "ame.yaml:20:13: an `env` entry has both `key` and `name`",
+            "ame.yaml:21:13: an `env` entry has both `val` and `value`",
+            "ame.yaml:23:13: a secret needs `ame: {key, injectAs}`, or both `name` and `envkey`",
+            "ame.yaml:24:13: a secret has both `ame:` and `name`/`envkey`",
+        ] {
+            assert!(text.contains(wanted), "missing {wanted:?} in\n{text}");
+        }
+        assert_eq!(d.items.len(), 9, "{text}");
+    }
+
+    /// A pipeline's length is bounded.
+    #[test]
+    fn pipeline_steps_are_bounded() {
+        let mut src = String::from("projectname: p\ntasks:\n  t:\n    pipeline:\n");
+        for i in 0..=MAX_STEPS {
+            src.push_str(&format!("      - runcommand: echo {i}\n"));
+        }
+        let d = parse_str(&src).expect_err("must fail");
+        assert!(
+            d.to_string().contains(&format!(
+                "has {} steps, more than the {MAX_STEPS} allowed",
+                MAX_STEPS + 1
+            )),
+            "{d}"
+        );
     }
 
     #[test]
