@@ -24,6 +24,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("SPOOF", "guest_spoof"),
     ("HOARDER", "guest_hoarder"),
     ("ENTROPY", "guest_entropy"),
+    ("CLASSIC", "guest_classic"),
 ];
 
 fn main() {

@@ -261,6 +261,11 @@ pub struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = report::Format::Human)]
     pub format: report::Format,
 
+    /// Fail a gate that passes with warnings (checks a WebAssembly gate
+    /// passed with a note, e.g. a metric close to its threshold).
+    #[arg(long)]
+    pub fail_on_warn: bool,
+
     /// Write the verdict onto each judged version as `modelgate.*` tags
     /// (verdict, time, plan and report digests, each gate's outcome).
     #[arg(long)]

@@ -262,7 +262,12 @@ pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<G
                             "it ran past its time limit, which depends on the machine".into(),
                         )
                     } else {
-                        compare(g, &runner.replay(ready, e).await?)
+                        let mut again = runner.replay(ready, e).await?;
+                        // `--fail-on-warn` leaves its mark in the cause.
+                        if g.cause_code.as_deref() == Some("warnings") {
+                            again.fail_on_warnings();
+                        }
+                        compare(g, &again)
                     }
                 }
             };
@@ -430,6 +435,7 @@ mod tests {
         Check {
             name: "accuracy".into(),
             passed,
+            warning: None,
             observed: Some(observed.into()),
             expected: Some(">= 0.6".into()),
             detail: None,

@@ -22,8 +22,9 @@
 //!       "passed": bool, "outcome": "pass" | "fail" | "error",
 //!       "cause": string?, "cause_code": string?, "summary": string?,
 //!       "duration_ms": number,
-//!       "checks": [{"name": string, "passed": bool, "observed": string?,
-//!                   "expected": string?, "detail": string?}],
+//!       "checks": [{"name": string, "passed": bool, "warning": string?,
+//!                   "observed": string?, "expected": string?,
+//!                   "detail": string?}],
 //!       "output": string, "output_dropped": int?,
 //!       "logs": [{"level": string, "message": string}]?,
 //!       "evidence": {                       // WebAssembly gates that ran
@@ -39,7 +40,8 @@
 //!       }?
 //!     }]
 //!   }],
-//!   "summary": {"models": int, "gates": int, "passed": int, "failed": int}
+//!   "summary": {"models": int, "gates": int, "passed": int, "failed": int,
+//!               "warnings": int}           // checks of passed gates with a warning
 //! }
 //! ```
 //! `ModelVersion`, `Run` and the answers are the registry's records with
@@ -104,6 +106,8 @@ pub struct Summary {
     pub passed: usize,
     /// Gates failed.
     pub failed: usize,
+    /// Checks of passed gates that carry a warning.
+    pub warnings: usize,
 }
 
 /// A whole `modelgate validate` run.
@@ -135,6 +139,11 @@ impl Report {
             .filter(|g| g.passed)
             .count();
         let all = models.iter().all(|m| m.passed);
+        let warnings = models
+            .iter()
+            .flat_map(|m| &m.gates)
+            .map(|g| g.warnings().count())
+            .sum();
         Report {
             schema: SCHEMA,
             modelgate: env!("CARGO_PKG_VERSION"),
@@ -146,6 +155,7 @@ impl Report {
                 gates,
                 passed,
                 failed: gates - passed,
+                warnings,
             },
             models,
         }
@@ -188,10 +198,11 @@ impl Report {
             let names: Vec<Cow<'_, str>> = m.gates.iter().map(|g| clean_line(&g.name)).collect();
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
             for (g, name) in m.gates.iter().zip(&names) {
-                let mark = if g.passed {
-                    style.green("✔")
-                } else {
-                    style.red("✘")
+                let warned = g.warnings().next().is_some();
+                let mark = match (g.passed, warned) {
+                    (true, false) => style.green("✔"),
+                    (true, true) => style.yellow("⚠"),
+                    (false, _) => style.red("✘"),
                 };
                 let mut line = format!(
                     "  {mark} {name:width$}  {:7}  {:>8}",
@@ -204,13 +215,13 @@ impl Report {
                     let _ = write!(line, "  {}", clean_line(summary));
                 }
                 let _ = writeln!(out, "{}", line.trim_end());
-                let show_checks = !g.passed || style.verbose;
+                let show_checks = !g.passed || warned || style.verbose;
                 if show_checks {
                     for c in &g.checks {
-                        let mark = if c.passed {
-                            style.green("✔")
-                        } else {
-                            style.red("✘")
+                        let mark = match (c.passed, &c.warning) {
+                            (true, None) => style.green("✔"),
+                            (true, Some(_)) => style.yellow("⚠"),
+                            (false, _) => style.red("✘"),
                         };
                         let mut line = format!("      {mark} {}", clean_line(&c.name));
                         if let Some(o) = &c.observed {
@@ -221,6 +232,9 @@ impl Report {
                         }
                         if let Some(d) = &c.detail {
                             let _ = write!(line, " ({})", clean_line(d));
+                        }
+                        if let Some(w) = c.warning.as_ref().filter(|_| c.passed) {
+                            let _ = write!(line, " — warning: {}", clean_line(w));
                         }
                         let _ = writeln!(out, "{line}");
                     }
@@ -273,8 +287,10 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "{verdict}: {} of {} gates passed for {models}",
-            s.passed, s.gates
+            "{verdict}: {} of {} gates passed for {models}{}",
+            s.passed,
+            s.gates,
+            warnings_note(s.warnings)
         );
         out
     }
@@ -317,7 +333,17 @@ impl Report {
                     xml(&g.name),
                     g.duration.as_secs_f64()
                 );
-                if g.passed && g.output.is_empty() {
+                let warnings: String = g
+                    .warnings()
+                    .map(|c| {
+                        format!(
+                            "warning: check {}: {}\n",
+                            c.name,
+                            c.warning.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                if g.passed && g.output.is_empty() && warnings.is_empty() {
                     out.push_str("/>\n");
                     continue;
                 }
@@ -352,8 +378,12 @@ impl Report {
                         xml(&body)
                     );
                 }
-                if !g.output.is_empty() {
-                    let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&g.output));
+                if !g.output.is_empty() || !warnings.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "      <system-out>{}</system-out>",
+                        xml(&format!("{warnings}{}", g.output))
+                    );
                 }
                 out.push_str("    </testcase>\n");
             }
@@ -375,17 +405,19 @@ impl Report {
             format!("{} candidates", s.models)
         };
         format!(
-            "{}: {} of {} gates passed for {models}",
+            "{}: {} of {} gates passed for {models}{}",
             if self.passed() { "PASS" } else { "FAIL" },
             s.passed,
-            s.gates
+            s.gates,
+            warnings_note(s.warnings)
         )
     }
 
     /// GitHub Actions workflow commands: an `::error` per failed check (or
-    /// per failed gate without failed checks), titled with the model,
-    /// version and gate, the project file as `file=`; then a `::notice` (on
-    /// a pass) or `::error` (on a fail) with the headline.
+    /// per failed gate without failed checks) and a `::warning` per check
+    /// passed with a warning, titled with the model, version and gate, the
+    /// project file as `file=`; then a `::notice` (on a pass) or `::error`
+    /// (on a fail) with the headline.
     fn github(&self) -> String {
         let mut out = String::new();
         let file = if std::path::Path::new(&self.project).is_relative() {
@@ -394,6 +426,22 @@ impl Report {
             String::new()
         };
         for m in &self.models {
+            for g in m.gates.iter().filter(|g| g.passed) {
+                let title = gh_property(&format!(
+                    "modelgate: {} v{} gate {}",
+                    m.model, m.version, g.name
+                ));
+                for c in g.warnings() {
+                    let _ = writeln!(
+                        out,
+                        "::warning {file}title={title}::check {}: {} (observed {}, expected {})",
+                        gh_data(&c.name),
+                        gh_data(c.warning.as_deref().unwrap_or_default()),
+                        gh_data(c.observed.as_deref().unwrap_or("-")),
+                        gh_data(c.expected.as_deref().unwrap_or("-")),
+                    );
+                }
+            }
             for g in m.gates.iter().filter(|g| !g.passed) {
                 let title = gh_property(&format!(
                     "modelgate: {} v{} gate {}",
@@ -468,11 +516,18 @@ impl Report {
                     let _ = writeln!(out, "{lead}| {} | | |", md_cell(&note));
                 }
                 for c in &g.checks {
+                    let name = match c.warning.as_ref().filter(|_| c.passed && g.passed) {
+                        Some(w) => format!("{} — warning: {}", md_cell(&c.name), md_cell(w)),
+                        None => md_cell(&c.name),
+                    };
+                    let mark = match (c.passed, c.warning.is_some() && g.passed) {
+                        (true, false) => "✔",
+                        (true, true) => "⚠",
+                        (false, _) => "✘",
+                    };
                     let _ = writeln!(
                         out,
-                        "{lead}| {} {} | {} | {} |",
-                        if c.passed { "✔" } else { "✘" },
-                        md_cell(&c.name),
+                        "{lead}| {mark} {name} | {} | {} |",
                         md_cell(c.observed.as_deref().unwrap_or("")),
                         md_cell(c.expected.as_deref().unwrap_or(""))
                     );
@@ -480,6 +535,15 @@ impl Report {
             }
         }
         out
+    }
+}
+
+/// ` (2 warnings)` after a headline, or nothing.
+fn warnings_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (1 warning)".into(),
+        n => format!(" ({n} warnings)"),
     }
 }
 
@@ -560,6 +624,10 @@ impl Style {
         self.paint("31", s)
     }
 
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+
     fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
@@ -577,6 +645,7 @@ mod tests {
         g.checks = vec![Check {
             name: "score".into(),
             passed,
+            warning: None,
             observed: Some("0.5".into()),
             expected: Some(">= 0.6".into()),
             detail: None,

@@ -71,6 +71,8 @@ pub struct Context {
     pub tracking: TrackingUri,
     /// The end of the run; process gates get at most what remains of it.
     pub deadline: tokio::time::Instant,
+    /// `--fail-on-warn`: a gate that passes with warnings fails.
+    pub fail_on_warn: bool,
 }
 
 /// Every selected model with its gates ready to run.
@@ -184,6 +186,10 @@ impl Runner {
                         .await
                 }
             };
+            let mut result = result;
+            if ctx.fail_on_warn {
+                result.fail_on_warnings();
+            }
             results.push(result);
         }
         Ok(Judgement {
@@ -324,7 +330,12 @@ async fn run_process_gate(
             Ok(outcome) => {
                 output.push_str(&outcome.output.text);
                 dropped += outcome.output.dropped;
-                outcome.cause()
+                match outcome.ending {
+                    // The limit is the gate's, however much of it this
+                    // step had left.
+                    process::Ending::TimedOut(_) => Some(Cause::ProcessTimeout(limit)),
+                    _ => outcome.cause(),
+                }
             }
             // A gate that cannot even start is that gate's error, not the
             // end of the run: the other gates are still judged.

@@ -1,7 +1,11 @@
-//! The plugin templates `modelgate plugin new` writes: a standalone Rust
-//! crate on the SDK, a componentize-py project, a componentize-js project.
-//! Each carries the WIT it is built against, so it builds with no checkout
-//! of modelgate around.
+//! The plugin templates `modelgate plugin new` writes: a Rust crate on the
+//! SDK, a componentize-py project, a componentize-js project. Python and
+//! JavaScript gates import modelgate's helper module (written beside them,
+//! the same file as `plugins/python/` and `plugins/js/`), never a pasted
+//! copy of its functions. A Rust gate created inside a checkout of modelgate
+//! depends on the checkout's SDK by path; elsewhere the SDK is written with
+//! it. Each carries the WIT it is built against, so it builds with no
+//! checkout of modelgate around.
 
 use std::path::Path;
 
@@ -18,6 +22,10 @@ pub const PREVIEW2_SHIM: &str = "0.25.0";
 
 /// The plugin contract, embedded.
 pub const WIT: &str = include_str!("../../wit/validator.wit");
+/// The 0.1.0 package the contract uses (registry, log, candidate).
+pub const WIT_0_1_0: &str = include_str!("../../wit/deps/validator-0.1.0/validator.wit");
+/// Where the 0.1.0 package goes, beside `wit/validator.wit`.
+const WIT_DEP: &str = "wit/deps/validator-0.1.0/validator.wit";
 
 /// A template language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +78,15 @@ const RUST: &[File] = &[
         false,
     ),
     ("modelgate-plugin/wit/validator.wit", WIT, false),
+    (
+        "modelgate-plugin/wit/deps/validator-0.1.0/validator.wit",
+        WIT_0_1_0,
+        false,
+    ),
 ];
+
+/// Where the Rust template's SDK copy lives, and the prefix of its files.
+const SDK_COPY: &str = "modelgate-plugin";
 
 const PYTHON: &[File] = &[
     (
@@ -103,7 +119,13 @@ const PYTHON: &[File] = &[
         include_str!("../../templates/python/gitignore.tmpl"),
         false,
     ),
+    (
+        "modelgate_plugin.py",
+        include_str!("../../plugins/python/modelgate_plugin.py"),
+        false,
+    ),
     ("wit/validator.wit", WIT, false),
+    (WIT_DEP, WIT_0_1_0, false),
 ];
 
 const JS: &[File] = &[
@@ -137,7 +159,13 @@ const JS: &[File] = &[
         include_str!("../../templates/js/gitignore.tmpl"),
         false,
     ),
+    (
+        "modelgate-plugin.js",
+        include_str!("../../plugins/js/modelgate-plugin.js"),
+        false,
+    ),
     ("wit/validator.wit", WIT, false),
+    (WIT_DEP, WIT_0_1_0, false),
 ];
 
 /// Checks a plugin name: lower-case letters, digits and `-`, starting with a letter.
@@ -169,7 +197,27 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
-fn render(body: &str, name: &str, path: &str) -> String {
+/// The SDK of the modelgate checkout `dir` is inside (`plugins/sdk`, the
+/// `modelgate-plugin` crate), as a path relative to `dir`; `None` outside
+/// any checkout.
+fn checkout_sdk(dir: &Path) -> Option<String> {
+    let dir = std::path::absolute(dir).ok()?;
+    let sdk = dir.ancestors().skip(1).find_map(|a| {
+        let manifest = a.join("plugins/sdk/Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).ok()?;
+        text.lines()
+            .any(|l| l.trim() == "name = \"modelgate-plugin\"")
+            .then(|| a.join("plugins/sdk"))
+    })?;
+    // `dir` is below the checkout's root: up to the root, then down.
+    let root = sdk.parent()?.parent()?;
+    let ups = dir.strip_prefix(root).ok()?.components().count();
+    let mut rel = "../".repeat(ups);
+    rel.push_str("plugins/sdk");
+    Some(rel)
+}
+
+fn render(body: &str, name: &str, path: &str, sdk_path: &str) -> String {
     let body = if path == "modelgate-plugin/src/lib.rs" {
         // The SDK finds the WIT beside it in a template, two levels up in
         // modelgate's own tree.
@@ -184,6 +232,7 @@ fn render(body: &str, name: &str, path: &str) -> String {
         .replace("{{sdk_version}}", env!("CARGO_PKG_VERSION"))
         .replace("{{componentize_js}}", COMPONENTIZE_JS)
         .replace("{{preview2_shim}}", PREVIEW2_SHIM)
+        .replace("{{sdk_path}}", sdk_path)
 }
 
 /// Writes the `lang` template for plugin `name` into `dir`, which must not
@@ -207,14 +256,24 @@ pub fn write(lang: Lang, name: &str, dir: &Path) -> anyhow::Result<Vec<String>> 
         Lang::Python => PYTHON,
         Lang::Js => JS,
     };
+    // Inside a checkout, a Rust gate uses the checkout's SDK rather than a
+    // copy that would never see its fixes.
+    let sdk = match lang {
+        Lang::Rust => checkout_sdk(dir),
+        _ => None,
+    };
+    let sdk_path = sdk.as_deref().unwrap_or(SDK_COPY);
     let mut written = Vec::new();
     for (path, body, executable) in files {
+        if sdk.is_some() && path.starts_with(&format!("{SDK_COPY}/")) {
+            continue;
+        }
         let dest = dir.join(path);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("failed to create `{}`", parent.display()))?;
         }
-        std::fs::write(&dest, render(body, name, path))
+        std::fs::write(&dest, render(body, name, path, sdk_path))
             .with_context(|| format!("failed to write `{}`", dest.display()))?;
         if *executable {
             use std::os::unix::fs::PermissionsExt as _;
@@ -262,5 +321,29 @@ mod tests {
         assert!(sdk.contains("path: \"wit\""));
         let lib = std::fs::read_to_string(dir.path().join("src/lib.rs")).expect("lib");
         assert!(lib.contains("export_gate!(MyGate);"));
+        let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).expect("toml");
+        assert!(manifest.contains("modelgate-plugin = { path = \"modelgate-plugin\" }"));
+    }
+
+    /// Inside a checkout, the Rust template depends on the checkout's SDK
+    /// by a relative path and carries no copy of it.
+    #[test]
+    fn inside_a_checkout_the_sdk_is_a_path_dependency() {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("plugins/sdk")).expect("mkdir");
+        std::fs::write(
+            root.path().join("plugins/sdk/Cargo.toml"),
+            "[package]\nname = \"modelgate-plugin\"\n",
+        )
+        .expect("write");
+        let gate = root.path().join("gates/mine");
+        write(Lang::Rust, "mine", &gate).expect("writes");
+        let manifest = std::fs::read_to_string(gate.join("Cargo.toml")).expect("toml");
+        assert!(
+            manifest.contains("modelgate-plugin = { path = \"../../plugins/sdk\" }"),
+            "{manifest}"
+        );
+        assert!(!gate.join("modelgate-plugin").exists());
+        assert_eq!(checkout_sdk(Path::new("/")), None);
     }
 }

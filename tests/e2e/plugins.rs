@@ -86,11 +86,26 @@ fn example_gates_pass_a_good_candidate_and_fail_flawed_ones() {
     assert_eq!(g["passed"], false, "{out}");
     assert_eq!(check(g, "accuracy")["passed"], false, "{g}");
     assert_eq!(check(g, "accuracy beats champion")["passed"], false, "{g}");
+    // The SDK's tolerance check, with the example's own label.
+    let accuracy = check(g, "accuracy");
     assert!(
-        check(g, "accuracy")["expected"]
+        accuracy["expected"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(">= ") && e.ends_with(" - 0.01)")),
+        "{g}"
+    );
+    assert!(
+        accuracy["detail"]
             .as_str()
             .unwrap_or("")
-            .contains(&format!("champion v{champion}")),
+            .starts_with(&format!("champion v{champion} has ")),
+        "{g}"
+    );
+    assert!(
+        g["summary"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("worse than champion v{champion}: accuracy")),
         "{g}"
     );
     assert_eq!(gate(&r, "converged")["passed"], true, "{out}");
@@ -248,4 +263,53 @@ fn templates_build_and_pass_as_generated() {
     let out = mg(&["plugin", "new", "Bad_Name", "--lang", "rust"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("hint:"), "{out}");
+}
+
+/// `plugin new --lang rust` inside a checkout: the gate depends on the
+/// checkout's own SDK (`plugins/sdk`) by path, carries no copy of it, and
+/// builds and passes as generated.
+#[test]
+fn a_rust_template_inside_the_checkout_uses_its_sdk() {
+    let base = root()
+        .join("target/e2e-gates")
+        .join(std::process::id().to_string());
+    let dir = base.join("in-tree");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = mg(&[
+        "plugin",
+        "new",
+        "in-tree",
+        "--lang",
+        "rust",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("modelgate-plugin = { path = \"../../../../plugins/sdk\" }"),
+        "{manifest}"
+    );
+    assert!(
+        !dir.join("modelgate-plugin").exists(),
+        "an SDK copy was written"
+    );
+    let built = run(Command::new("cargo")
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("RUSTUP_TOOLCHAIN", pinned_toolchain()));
+    assert_eq!(
+        built.code, 0,
+        "building the in-tree template failed:\n{built}"
+    );
+    std::fs::copy(
+        root().join("examples/logreg/mlflow.db"),
+        dir.join("mlflow.db"),
+    )
+    .expect("db");
+    let out = mg(&["validate", "--project", dir.to_str().expect("utf-8"), "-v"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("✔ score: observed 0.666667"), "{out}");
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -264,11 +264,11 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
         ("notes.wasm", "is not a WebAssembly file"),
         (
             "core.wasm",
-            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.1.0` was expected",
+            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.2.0` was expected",
         ),
         (
             "future.wasm",
-            "it was built against `modelgate:validator@0.2.0`, but this modelgate runs `modelgate:validator@0.1.0`",
+            "it was built against `modelgate:validator@0.3.0`, but this modelgate runs `modelgate:validator@0.1.0` and `@0.2.0`",
         ),
         (
             "stranger.wasm",
@@ -303,10 +303,13 @@ fn plugin_inspect_describes_a_component() {
     assert_eq!(out.code, 0, "{out}");
     let s = &out.stdout;
     assert!(
-        s.contains("world     modelgate:validator/validator@0.1.0"),
+        s.contains("world     modelgate:validator/validator@0.2.0"),
         "{out}"
     );
-    assert!(s.contains("runnable  yes"), "{out}");
+    assert!(
+        s.contains("runnable  yes, by this modelgate (it runs @0.1.0 and @0.2.0)"),
+        "{out}"
+    );
     assert!(s.contains("  check-config  (func)"), "{out}");
     assert!(s.contains("  validate  (func)"), "{out}");
     assert!(
@@ -318,7 +321,7 @@ fn plugin_inspect_describes_a_component() {
     assert!(
         future
             .stdout
-            .contains("world     modelgate:validator/validator@0.2.0"),
+            .contains("world     modelgate:validator/validator@0.3.0"),
         "{future}"
     );
     assert!(future.stdout.contains("runnable  no: "), "{future}");
@@ -441,4 +444,136 @@ models:
             .contains("plugin `builtin:tags` rejected its config"),
         "{out}"
     );
+}
+
+/// A gate built against `modelgate:validator@0.1.0` as released (the
+/// `classic` guest: wit-bindgen alone, no SDK) still loads, reads the
+/// registry, logs and judges under a host whose newest world is 0.2.0.
+#[test]
+fn a_gate_built_against_0_1_0_keeps_loading_and_judging() {
+    let inspect = mg(&["plugin", "inspect", guests::CLASSIC]);
+    assert_eq!(inspect.code, 0, "{inspect}");
+    assert!(
+        inspect
+            .stdout
+            .contains("world     modelgate:validator/validator@0.1.0"),
+        "{inspect}"
+    );
+    let project = |min: &str| {
+        let p = Project::new(&format!(
+            "name: classic\nmodels:\n  - name: logreg\n    validationTask:\n      name: classic\n      executor: !wasm\n        plugin: classic.wasm\n        config: {{min: {min}}}\n"
+        ));
+        p.copy_abs(guests::CLASSIC, "classic.wasm")
+            .copy("examples/logreg/mlflow.db", "mlflow.db");
+        p
+    };
+    let ok = project("0.6");
+    let check = mg(&["check", "--project", &ok.path()]);
+    assert_eq!(check.code, 0, "{check}");
+    let out = mg(&["validate", "--project", &ok.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let gate = out.json()["models"][0]["gates"][0].clone();
+    assert_eq!(gate["outcome"], "pass", "{gate}");
+    assert_eq!(gate["evidence"]["wit"], "0.1.0", "{gate}");
+    assert_eq!(gate["checks"][0]["name"], "score");
+    assert_eq!(gate["checks"][0]["passed"], true);
+    assert!(gate["checks"][0].get("warning").is_none(), "{gate}");
+    assert_eq!(gate["logs"][0]["message"], "read version 1 again", "{gate}");
+    // Its evidence replays like any other.
+    let report = ok.dir.path().join("report.json");
+    std::fs::write(&report, &out.stdout).expect("write report");
+    let replay = mg(&[
+        "replay",
+        report.to_str().expect("utf-8"),
+        "--project",
+        &ok.path(),
+    ]);
+    assert_eq!(replay.code, 0, "{replay}");
+    let strict = project("0.7");
+    let out = mg(&["validate", "--project", &strict.path()]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout
+            .contains("✘ score: observed 0.6666666666666666, expected >= 0.7"),
+        "{out}"
+    );
+    let bad = project("\"high\"");
+    let out = mg(&["check", "--project", &bad.path()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("`min` is not a number"), "{out}");
+}
+
+/// A check passed with a warning (world 0.2.0; here `warn_within` of
+/// `builtin:threshold`) passes and says so in every format;
+/// `--fail-on-warn` fails the gate, and the failure replays.
+#[test]
+fn warnings_pass_unless_fail_on_warn() {
+    let p = Project::new(
+        "name: warn
+models:
+  - name: logreg
+    validationTask:
+      name: quality_gate
+      executor: !wasm
+        plugin: builtin:threshold
+        config:
+          metrics:
+            score: {threshold: 0.6, warn_within: 0.1}
+",
+    );
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let human = mg(&["validate", "--project", &p.path()]);
+    assert_eq!(human.code, 0, "{human}");
+    assert!(human.stdout.contains("⚠ quality_gate  wasm"), "{human}");
+    assert!(
+        human.stdout.contains(
+            "      ⚠ score: observed 0.666667, expected >= 0.6 — warning: within 0.1 of the threshold 0.6\n"
+        ),
+        "{human}"
+    );
+    assert!(
+        human
+            .stdout
+            .ends_with("PASS: 1 of 1 gates passed for logreg version 1 (1 warning)\n"),
+        "{human}"
+    );
+    let json = mg(&["validate", "--project", &p.path(), "--format", "json"]).json();
+    assert_eq!(json["status"], "pass");
+    assert_eq!(json["summary"]["warnings"], 1);
+    assert_eq!(
+        json["models"][0]["gates"][0]["checks"][0]["warning"],
+        "within 0.1 of the threshold 0.6"
+    );
+    let github = mg(&["validate", "--project", &p.path(), "--format", "github"]);
+    assert_eq!(github.code, 0, "{github}");
+    assert_eq!(
+        github.stdout,
+        "::warning title=modelgate%3A logreg v1 gate quality_gate::check score: within 0.1 of the threshold 0.6 (observed 0.666667, expected >= 0.6)\n\
+         ::notice title=modelgate::PASS: 1 of 1 gates passed for logreg version 1 (1 warning)\n"
+    );
+    let strict = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--fail-on-warn",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(strict.code, 1, "{strict}");
+    let gate = strict.json()["models"][0]["gates"][0].clone();
+    assert_eq!(gate["outcome"], "fail", "{gate}");
+    assert_eq!(gate["cause_code"], "warnings");
+    assert_eq!(
+        gate["cause"],
+        "check score passed with a warning, and --fail-on-warn is set"
+    );
+    let report = p.dir.path().join("strict.json");
+    std::fs::write(&report, &strict.stdout).expect("write report");
+    let replay = mg(&[
+        "replay",
+        report.to_str().expect("utf-8"),
+        "--project",
+        &p.path(),
+    ]);
+    assert_eq!(replay.code, 0, "{replay}");
 }

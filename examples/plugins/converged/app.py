@@ -11,9 +11,7 @@ import json
 import math
 
 import wit_world
-from componentize_py_types import Err
-from wit_world.imports import log, registry
-from wit_world.imports.types import Candidate, Check, Verdict
+from modelgate_plugin import Candidate, Err, Verdict, check, failed, log, registry, verdict
 
 KEYS = {"metric", "last_n", "epsilon"}
 
@@ -33,10 +31,6 @@ def settings(config: str):
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not epsilon > 0:
         raise Err("`epsilon` must be a positive number")
     return metric, last_n, float(epsilon)
-
-
-def check(name, passed, observed=None, expected=None, detail=None) -> Check:
-    return Check(name=name, passed=passed, observed=observed, expected=expected, detail=detail)
 
 
 class WitWorld(wit_world.WitWorld):
@@ -69,6 +63,6 @@ class WitWorld(wit_world.WitWorld):
                 expected=f"< {epsilon:g} over the last {last_n} steps",
                 detail=f"last values {', '.join(f'{v:.4g}' for v in tail)}",
             ))
-        failed = [c.name for c in checks if not c.passed]
-        summary = f"{metric} converged" if not failed else f"{metric} did not converge: {', '.join(failed)}"
-        return Verdict(passed=not failed, summary=summary, checks=checks)
+        names = failed(checks)
+        summary = f"{metric} converged" if not names else f"{metric} did not converge: {', '.join(names)}"
+        return verdict(checks, summary)

@@ -1,7 +1,9 @@
 #!/usr/bin/env sh
-# Builds converged.wasm with componentize-py against modelgate's wit/.
+# Builds converged.wasm with componentize-py against modelgate's wit/, with
+# modelgate's Python helpers (plugins/python/modelgate_plugin.py) on its path.
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-"${COMPONENTIZE_PY:-componentize-py}" -d ../../../wit -w validator componentize app -o converged.wasm
+"${COMPONENTIZE_PY:-componentize-py}" -d ../../../wit -w validator componentize \
+  -p . -p ../../../plugins/python app -o converged.wasm
 echo "built $here/converged.wasm"

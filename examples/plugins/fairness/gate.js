@@ -7,7 +7,7 @@
 //       - [recall_group_a, recall_group_b]
 //       - [precision_group_a, precision_group_b]
 
-import { log } from "modelgate:validator/log@0.1.0";
+import { check, failed, fmt, log, metric, verdict } from "../../../plugins/js/modelgate-plugin.js";
 
 const KEYS = new Set(["max_gap", "pairs"]);
 
@@ -26,14 +26,6 @@ function settings(config) {
   return cfg;
 }
 
-function metric(candidate, key) {
-  return candidate.run?.metrics.find((m) => m.key === key)?.value;
-}
-
-function fmt(v) {
-  return Number.isFinite(v) ? String(Math.round(v * 1e6) / 1e6) : String(v);
-}
-
 export function checkConfig(config) {
   settings(config);
 }
@@ -46,22 +38,19 @@ export function validate(candidate, config) {
     const vb = metric(candidate, b);
     if (va === undefined || vb === undefined || Number.isNaN(va) || Number.isNaN(vb)) {
       const missing = [a, b].filter((k) => !Number.isFinite(metric(candidate, k)));
-      return { name, passed: false, expected: `<= ${cfg.max_gap}`, detail: `missing or NaN: ${missing.join(", ")}` };
+      return check(name, false, { expected: `<= ${cfg.max_gap}`, detail: `missing or NaN: ${missing.join(", ")}` });
     }
     const gap = Math.abs(va - vb);
     log("debug", `${name}: ${fmt(va)} vs ${fmt(vb)}`);
-    return {
-      name,
-      passed: gap <= cfg.max_gap,
+    return check(name, gap <= cfg.max_gap, {
       observed: fmt(gap),
       expected: `<= ${cfg.max_gap}`,
       detail: `${a} ${fmt(va)}, ${b} ${fmt(vb)}`,
-    };
+    });
   });
-  const failed = checks.filter((c) => !c.passed).map((c) => c.name);
-  return {
-    passed: failed.length === 0,
-    summary: failed.length === 0 ? `${checks.length} gaps within ${cfg.max_gap}` : `gap too large: ${failed.join(", ")}`,
+  const names = failed(checks);
+  return verdict(
     checks,
-  };
+    names.length === 0 ? `${checks.length} gaps within ${cfg.max_gap}` : `gap too large: ${names.join(", ")}`,
+  );
 }

@@ -20,14 +20,16 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         CacheOutcome::Miss => "compiled".to_string(),
         CacheOutcome::Rejected(why) => format!("recompiled (cache entry rejected: {why})"),
     };
-    let world = if i.analysis.wit_versions.is_empty() {
-        None
-    } else {
-        let versions: Vec<&str> = i.analysis.wit_versions.iter().map(String::as_str).collect();
-        Some(format!(
-            "modelgate:validator/validator@{}",
-            versions.join(", @")
-        ))
+    let world = match i.analysis.world_version() {
+        Some(v) => Some(format!("modelgate:validator/validator@{v}")),
+        None if i.analysis.wit_versions.is_empty() => None,
+        None => {
+            let versions: Vec<&str> = i.analysis.wit_versions.iter().map(String::as_str).collect();
+            Some(format!(
+                "modelgate:validator/validator@{}",
+                versions.join(", @")
+            ))
+        }
     };
     if args.json {
         let v = serde_json::json!({
@@ -63,7 +65,15 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         );
         match &i.runnable {
             Ok(()) => {
-                let _ = writeln!(out, "runnable  yes, by this modelgate ({WORLD})");
+                let _ = writeln!(
+                    out,
+                    "runnable  yes, by this modelgate (it runs {})",
+                    crate::gate::wasm::WIT_VERSIONS
+                        .iter()
+                        .map(|v| format!("@{v}"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                );
             }
             Err(why) => {
                 let _ = writeln!(out, "runnable  no: {why}");

@@ -98,6 +98,7 @@ async fn validate(
         registry: registry.clone(),
         tracking: tracking.clone(),
         deadline,
+        fail_on_warn: args.fail_on_warn,
     };
     let jobs = match (args.jobs, candidates.len()) {
         (Some(j), _) => j as usize,

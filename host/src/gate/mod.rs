@@ -18,6 +18,10 @@ pub struct Check {
     pub name: String,
     /// Whether it passed.
     pub passed: bool,
+    /// A passed check's note that deserves attention (world 0.2.0);
+    /// `--fail-on-warn` fails the gate on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// The observed value, as text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<String>,
@@ -105,6 +109,9 @@ pub enum Cause {
     /// Anything else that stopped the gate (e.g. a command that could not
     /// be started).
     Other(String),
+    /// The gate passed, but these checks carry a warning and
+    /// `--fail-on-warn` is set.
+    Warnings(Vec<String>),
     /// A step of a `pipeline:` gate did not pass, for `cause`; the steps
     /// after it did not run.
     Step {
@@ -117,9 +124,10 @@ pub enum Cause {
 
 impl Cause {
     /// The stable, machine-readable code: `verdict_failed`,
-    /// `checks_failed`, `exit_code`, `signal`, `timeout`, `memory_limit`,
-    /// `output_limit`, `registry_budget`, `registry_bound`, `panic`,
-    /// `trap`, `plugin_error`, `registry_error` or `other`.
+    /// `checks_failed`, `warnings`, `exit_code`, `signal`, `timeout`,
+    /// `memory_limit`, `output_limit`, `registry_budget`, `registry_bound`,
+    /// `panic`, `trap`, `plugin_error`, `registry_error` or `other` (a
+    /// pipeline step's cause has the code of what stopped the step).
     pub fn code(&self) -> &'static str {
         match self {
             Cause::Verdict(_) => "verdict_failed",
@@ -136,6 +144,7 @@ impl Cause {
             Cause::PluginError(_) => "plugin_error",
             Cause::Registry(_) => "registry_error",
             Cause::Other(_) => "other",
+            Cause::Warnings(_) => "warnings",
             Cause::Step { cause, .. } => cause.code(),
         }
     }
@@ -144,7 +153,10 @@ impl Cause {
     /// not judge ([`Outcome::Error`]).
     pub fn outcome(&self) -> Outcome {
         match self {
-            Cause::Verdict(_) | Cause::ChecksFailed(_) | Cause::ExitCode(_) => Outcome::Fail,
+            Cause::Verdict(_)
+            | Cause::ChecksFailed(_)
+            | Cause::ExitCode(_)
+            | Cause::Warnings(_) => Outcome::Fail,
             Cause::Step { cause, .. } => cause.outcome(),
             _ => Outcome::Error,
         }
@@ -196,6 +208,12 @@ impl std::fmt::Display for Cause {
             Cause::PluginError(msg) => write!(f, "plugin error: {msg}"),
             Cause::Registry(msg) | Cause::Other(msg) => f.write_str(msg),
             Cause::Step { step, cause } => write!(f, "step `{step}` {cause}"),
+            Cause::Warnings(names) => write!(
+                f,
+                "check{} {} passed with a warning, and --fail-on-warn is set",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
         }
     }
 }
@@ -259,6 +277,22 @@ impl GateResult {
             output_dropped: 0,
             logs: Vec::new(),
             evidence: None,
+        }
+    }
+
+    /// The checks of a passed gate that carry a warning.
+    pub fn warnings(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| self.passed && c.passed && c.warning.is_some())
+    }
+
+    /// `--fail-on-warn`: a gate that passed with warnings fails instead
+    /// (cause `warnings`, naming the checks).
+    pub fn fail_on_warnings(&mut self) {
+        let names: Vec<String> = self.warnings().map(|c| c.name.clone()).collect();
+        if !names.is_empty() {
+            self.conclude(Some(Cause::Warnings(names)));
         }
     }
 

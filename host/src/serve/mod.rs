@@ -533,6 +533,9 @@ impl Service {
             registry: cached,
             tracking: self.tracking.clone(),
             deadline: tokio::time::Instant::now() + self.timeout,
+            // Warnings pass in the service: a version is held back only by
+            // what fails.
+            fail_on_warn: false,
         };
         let judgement = tokio::time::timeout(
             self.timeout,

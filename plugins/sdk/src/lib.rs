@@ -35,7 +35,8 @@ use serde::de::DeserializeOwned;
 
 #[doc(hidden)]
 pub mod bindings {
-    //! Generated from `wit/validator.wit`.
+    //! Generated from `wit/validator.wit` (0.2.0) and the 0.1.0 package it
+    //! uses (`wit/deps/validator-0.1.0/`).
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
@@ -44,12 +45,16 @@ pub mod bindings {
         export_macro_name: "__export_validator",
         default_bindings_module: "modelgate_plugin::bindings",
         additional_derives: [PartialEq],
+        // The registry, log and candidate come from `modelgate:validator@0.1.0`
+        // (`wit/deps/`), which 0.2.0 uses unchanged.
+        generate_all,
     });
 }
 
-pub use bindings::modelgate::validator::types::{
-    Candidate, Check, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run, Verdict,
+pub use bindings::modelgate::validator0_1_0::types::{
+    Candidate, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
 };
+pub use bindings::modelgate::validator0_2_0::types::{Check, Verdict};
 pub use serde_json::Value;
 
 /// Everything a gate usually needs.
@@ -144,7 +149,7 @@ impl Config {
 /// gate's budget; when it is used up, calls answer
 /// [`RegistryError::BudgetExhausted`] and the gate fails whatever it answers.
 pub mod registry {
-    use super::bindings::modelgate::validator::registry as imp;
+    use super::bindings::modelgate::validator0_1_0::registry as imp;
     use super::{MetricPoint, ModelVersion, RegistryError, Run};
 
     /// Version `version` of model `name`.
@@ -187,7 +192,7 @@ pub mod registry {
 
 /// Diagnostics shown with `modelgate validate -v` and when the gate fails.
 pub mod log {
-    use super::bindings::modelgate::validator::log::{Level, log};
+    use super::bindings::modelgate::validator0_1_0::log::{Level, log};
 
     /// Logs step-by-step detail.
     pub fn trace(message: impl AsRef<str>) {
@@ -293,6 +298,7 @@ impl Check {
         Check {
             name: name.into(),
             passed,
+            warning: None,
             observed: None,
             expected: None,
             detail: None,
@@ -317,6 +323,14 @@ impl Check {
         self
     }
 
+    /// Marks a passed check with a warning: it still passes, the report
+    /// shows the note, and `modelgate validate --fail-on-warn` fails the
+    /// gate on it. A warning on a failed check is ignored.
+    pub fn warn(mut self, note: impl fmt::Display) -> Check {
+        self.warning = Some(note.to_string());
+        self
+    }
+
     /// `observed >= min`; a missing or NaN value fails.
     pub fn at_least(name: impl Into<String>, observed: Option<f64>, min: f64) -> Check {
         Check::compare(name, observed, min, true)
@@ -325,6 +339,72 @@ impl Check {
     /// `observed <= max`; a missing or NaN value fails.
     pub fn at_most(name: impl Into<String>, observed: Option<f64>, max: f64) -> Check {
         Check::compare(name, observed, max, false)
+    }
+
+    /// `observed` no worse than `baseline` by more than `tolerance` (≥ 0):
+    /// at least `baseline - tolerance` when greater is better, at most
+    /// `baseline + tolerance` otherwise; a missing or NaN value fails.
+    pub fn no_worse_than(
+        name: impl Into<String>,
+        observed: Option<f64>,
+        baseline: f64,
+        tolerance: f64,
+        greater_is_better: bool,
+    ) -> Check {
+        let (bound, sign) = if greater_is_better {
+            (baseline - tolerance, "-")
+        } else {
+            (baseline + tolerance, "+")
+        };
+        let check = Check::compare(name, observed, bound, greater_is_better);
+        check.expected(format!(
+            "{} {} ({} {sign} {})",
+            if greater_is_better { ">=" } else { "<=" },
+            fmt_value(bound),
+            fmt_value(baseline),
+            fmt_value(tolerance)
+        ))
+    }
+
+    /// `observed` strictly better than `bound`: greater when greater is
+    /// better, smaller otherwise; a missing or NaN value fails.
+    pub fn better_than(
+        name: impl Into<String>,
+        observed: Option<f64>,
+        bound: f64,
+        greater_is_better: bool,
+    ) -> Check {
+        let op = if greater_is_better { ">" } else { "<" };
+        let expected = format!("{op} {}", fmt_value(bound));
+        match observed {
+            Some(v) if !v.is_nan() => {
+                let ok = if greater_is_better {
+                    v > bound
+                } else {
+                    v < bound
+                };
+                Check::new(name, ok)
+                    .observed(fmt_value(v))
+                    .expected(expected)
+            }
+            other => Check::compare(name, other, bound, greater_is_better).expected(expected),
+        }
+    }
+
+    /// `|observed - target| <= tolerance`; a missing or NaN value fails.
+    pub fn within(
+        name: impl Into<String>,
+        observed: Option<f64>,
+        target: f64,
+        tolerance: f64,
+    ) -> Check {
+        let expected = format!("{} ± {}", fmt_value(target), fmt_value(tolerance));
+        match observed {
+            Some(v) if !v.is_nan() => Check::new(name, (v - target).abs() <= tolerance)
+                .observed(fmt_value(v))
+                .expected(expected),
+            other => Check::compare(name, other, target, true).expected(expected),
+        }
     }
 
     fn compare(name: impl Into<String>, observed: Option<f64>, bound: f64, ge: bool) -> Check {
@@ -364,6 +444,22 @@ impl Verdict {
         }
     }
 
+    /// The names of the checks that failed.
+    pub fn failed(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    /// The same verdict with `summary` instead, e.g. one built from
+    /// [`failed`](Self::failed).
+    pub fn with_summary(mut self, summary: impl Into<String>) -> Verdict {
+        self.summary = summary.into();
+        self
+    }
+
     /// A pass with a summary and no checks.
     pub fn pass(summary: impl Into<String>) -> Verdict {
         Verdict {
@@ -380,5 +476,45 @@ impl Verdict {
             summary: summary.into(),
             checks: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_with_tolerance() {
+        let c = Check::no_worse_than("acc", Some(0.895), 0.9, 0.01, true);
+        assert!(c.passed);
+        assert_eq!(c.expected.as_deref(), Some(">= 0.89 (0.9 - 0.01)"));
+        assert!(!Check::no_worse_than("acc", Some(0.88), 0.9, 0.01, true).passed);
+        let loss = Check::no_worse_than("loss", Some(0.21), 0.2, 0.02, false);
+        assert!(loss.passed);
+        assert_eq!(loss.expected.as_deref(), Some("<= 0.22 (0.2 + 0.02)"));
+        assert!(!Check::no_worse_than("acc", Some(f64::NAN), 0.9, 0.01, true).passed);
+        assert!(!Check::no_worse_than("acc", None, 0.9, 0.01, true).passed);
+        assert!(Check::better_than("acc", Some(0.91), 0.9, true).passed);
+        assert!(!Check::better_than("acc", Some(0.9), 0.9, true).passed);
+        assert!(Check::better_than("loss", Some(0.1), 0.2, false).passed);
+        assert!(!Check::better_than("acc", None, 0.9, true).passed);
+        let w = Check::within("p", Some(0.52), 0.5, 0.05);
+        assert!(w.passed);
+        assert_eq!(w.expected.as_deref(), Some("0.5 ± 0.05"));
+        assert!(!Check::within("p", Some(0.56), 0.5, 0.05).passed);
+        assert!(!Check::within("p", Some(f64::NAN), 0.5, 0.05).passed);
+    }
+
+    #[test]
+    fn warnings_and_summaries() {
+        let warned = Check::at_least("score", Some(0.61), 0.6).warn("close to 0.6");
+        assert!(warned.passed);
+        assert_eq!(warned.warning.as_deref(), Some("close to 0.6"));
+        let v = Verdict::from_checks(vec![warned, Check::new("b", false)]);
+        assert!(!v.passed);
+        assert_eq!(v.failed(), ["b"]);
+        let v = v.with_summary("b is wrong");
+        assert_eq!(v.summary, "b is wrong");
+        assert!(!v.passed);
     }
 }

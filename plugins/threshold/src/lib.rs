@@ -11,6 +11,7 @@
 //!       score:    { threshold: 0.6 }
 //!       log_loss: { threshold: 0.5, greater_is_better: false }
 //!       accuracy: { min_relative_change: 0.01, baseline: champion }
+//!       recall:   { threshold: 0.8, warn_within: 0.02 }   # passes, with a warning, at 0.8–0.82
 //! ```
 //!
 //! Per metric (as `mlflow.models.MetricThreshold`, `greater_is_better`
@@ -23,7 +24,12 @@
 //!
 //! A candidate metric that is missing or NaN fails. A baseline version that
 //! lacks the metric fails the change conditions. A missing baseline version
-//! fails them too unless `if_no_baseline: pass`.
+//! fails them too unless `if_no_baseline: pass`, which passes them with a
+//! warning.
+//!
+//! modelgate's addition: `warn_within: MARGIN` (≥ 0, with `threshold`)
+//! passes a candidate that meets the threshold by no more than MARGIN with
+//! a warning (`modelgate validate --fail-on-warn` fails it).
 
 use std::collections::HashMap;
 
@@ -75,6 +81,9 @@ pub struct MetricSpec {
     /// The baseline for this metric: an alias or `previous`.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// Warn when the candidate meets `threshold` by no more than this.
+    #[serde(default)]
+    pub warn_within: Option<f64>,
 }
 
 fn yes() -> bool {
@@ -131,6 +140,18 @@ pub fn parse_config(
         if let Some(b) = &spec.baseline {
             check_baseline_name(b, &format!("metric `{name}`: `baseline`"))?;
         }
+        if let Some(w) = spec.warn_within {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(format!(
+                    "metric `{name}`: `warn_within` must be a number >= 0, got {w}"
+                ));
+            }
+            if spec.threshold.is_none() {
+                return Err(format!(
+                    "metric `{name}`: `warn_within` needs a `threshold` to be near"
+                ));
+            }
+        }
         if spec.needs_baseline() && spec.baseline.is_none() && cfg.baseline.is_none() {
             return Err(format!(
                 "metric `{name}` compares against a baseline but none is set: add `baseline: champion` (an alias) or `baseline: previous`"
@@ -172,6 +193,7 @@ pub fn judge(
     let mut expected: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     if let Some(t) = spec.threshold {
         expected.push(format!("{op} {}", fmt_value(t)));
     }
@@ -187,10 +209,18 @@ pub fn judge(
         Some(v) => Some(v),
     };
     let better = |a: f64, b: f64| if gib { a >= b } else { a <= b };
-    if let (Some(c), Some(t)) = (c, spec.threshold)
-        && !better(c, t)
-    {
-        failures.push(format!("threshold {op} {} not met", fmt_value(t)));
+    if let (Some(c), Some(t)) = (c, spec.threshold) {
+        if !better(c, t) {
+            failures.push(format!("threshold {op} {} not met", fmt_value(t)));
+        } else if let Some(w) = spec.warn_within
+            && (c - t).abs() <= w
+        {
+            warnings.push(format!(
+                "within {} of the threshold {}",
+                fmt_value(w),
+                fmt_value(t)
+            ));
+        }
     }
     if spec.needs_baseline() {
         match baseline {
@@ -199,7 +229,7 @@ pub fn judge(
                 let cond = change_text(spec, op, sign, None);
                 expected.extend(cond);
                 if if_no_baseline == NoBaseline::Pass {
-                    notes.push(format!(
+                    warnings.push(format!(
                         "{why}; change conditions skipped (if_no_baseline: pass)"
                     ));
                 } else {
@@ -266,9 +296,13 @@ pub fn judge(
     if let Some(v) = candidate {
         check = check.observed(fmt_value(v));
     }
+    let passed = failures.is_empty();
     let detail: Vec<String> = failures.into_iter().chain(notes).collect();
     if !detail.is_empty() {
         check = check.detail(detail.join("; "));
+    }
+    if passed && !warnings.is_empty() {
+        check = check.warn(warnings.join("; "));
     }
     check
 }
@@ -475,7 +509,15 @@ mod tests {
         let s = r#"{"min_absolute_change": 0.01}"#;
         let none = Baseline::NoVersion("model `m` has no alias `champion`".into());
         assert!(!pass(s, Some(1.0), Some(none.clone())));
-        assert!(judge("m", &spec(s), Some(1.0), Some(&none), NoBaseline::Pass).passed);
+        let skipped = judge("m", &spec(s), Some(1.0), Some(&none), NoBaseline::Pass);
+        assert!(skipped.passed);
+        // Passing without the optional baseline is a warning, not silence.
+        assert_eq!(
+            skipped.warning.as_deref(),
+            Some(
+                "model `m` has no alias `champion`; change conditions skipped (if_no_baseline: pass)"
+            )
+        );
         let nometric = Baseline::NoMetric("champion v1".into());
         assert!(!judge("m", &spec(s), Some(1.0), Some(&nometric), NoBaseline::Pass).passed);
     }
@@ -527,5 +569,29 @@ mod tests {
             config(r#"{"if_no_baseline": "maybe", "metrics": {"score": {"threshold": 1}}}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn warn_within_warns_on_a_narrow_pass_only() {
+        let s = spec(r#"{"threshold": 0.8, "warn_within": 0.02}"#);
+        let narrow = judge("recall", &s, Some(0.81), None, NoBaseline::Fail);
+        assert!(narrow.passed);
+        assert_eq!(
+            narrow.warning.as_deref(),
+            Some("within 0.02 of the threshold 0.8")
+        );
+        let clear = judge("recall", &s, Some(0.9), None, NoBaseline::Fail);
+        assert!(clear.passed && clear.warning.is_none());
+        let failed = judge("recall", &s, Some(0.79), None, NoBaseline::Fail);
+        assert!(!failed.passed && failed.warning.is_none());
+        let lower = spec(r#"{"threshold": 0.5, "greater_is_better": false, "warn_within": 0.1}"#);
+        let near = judge("loss", &lower, Some(0.45), None, NoBaseline::Fail);
+        assert!(near.passed && near.warning.is_some());
+        for bad in [
+            r#"{"metrics": {"r": {"threshold": 1, "warn_within": -1}}}"#,
+            r#"{"metrics": {"r": {"min_relative_change": 0.1, "warn_within": 1}}, "baseline": "champion"}"#,
+        ] {
+            assert!(config(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -116,25 +116,9 @@ impl Gate for NoRegression {
                 checks.push(Check::new(name, false).detail(format!("not logged by {who}")));
                 continue;
             };
-            let (bound, op) = if rule.greater_is_better {
-                (b - rule.tolerance, ">=")
-            } else {
-                (b + rule.tolerance, "<=")
-            };
-            let ok = if rule.greater_is_better {
-                c >= bound
-            } else {
-                c <= bound
-            };
             checks.push(
-                Check::new(name, ok && !c.is_nan())
-                    .observed(fmt_value(c))
-                    .expected(format!(
-                        "{op} {} ({label} {} ± {})",
-                        fmt_value(bound),
-                        fmt_value(b),
-                        fmt_value(rule.tolerance)
-                    )),
+                Check::no_worse_than(name, Some(c), b, rule.tolerance, rule.greater_is_better)
+                    .detail(format!("{label} has {}", fmt_value(b))),
             );
             if *name == s.primary {
                 let need = if rule.greater_is_better {
@@ -142,34 +126,24 @@ impl Gate for NoRegression {
                 } else {
                     b - s.min_improvement
                 };
-                let beats = if rule.greater_is_better {
-                    c > need
-                } else {
-                    c < need
-                };
-                let op = if rule.greater_is_better { ">" } else { "<" };
                 checks.push(
-                    Check::new(format!("{name} beats {}", s.baseline), beats)
-                        .observed(fmt_value(c))
-                        .expected(format!("{op} {} ({label})", fmt_value(need))),
+                    Check::better_than(
+                        format!("{name} beats {}", s.baseline),
+                        Some(c),
+                        need,
+                        rule.greater_is_better,
+                    )
+                    .detail(format!("{label} has {}", fmt_value(b))),
                 );
             }
         }
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.name.as_str())
-            .collect();
-        let summary = if failed.is_empty() {
+        let verdict = Verdict::from_checks(checks);
+        let summary = if verdict.passed {
             format!("no regression against {label}")
         } else {
-            format!("worse than {label}: {}", failed.join(", "))
+            format!("worse than {label}: {}", verdict.failed().join(", "))
         };
-        Ok(Verdict {
-            passed: failed.is_empty(),
-            summary,
-            checks,
-        })
+        Ok(verdict.with_summary(summary))
     }
 }
 

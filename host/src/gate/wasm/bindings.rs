@@ -1,6 +1,7 @@
-//! The one place where `wit/` becomes Rust: the generated bindings of world
-//! `modelgate:validator/validator@0.1.0`, the host side of its imports
-//! (`registry`, `log`), and conversions from the registry's types.
+//! The one place where `wit/` becomes Rust: the generated bindings of the
+//! worlds `modelgate:validator/validator@0.1.0` and `@0.2.0`, the host side
+//! of their imports (`registry`, `log` — 0.2.0 uses 0.1.0's), and
+//! conversions from the registry's types and to the host's verdict.
 
 use wasmtime::component::HasSelf;
 
@@ -8,23 +9,160 @@ use super::evidence::Recordable;
 use super::sandbox::{Begun, GateState};
 use crate::registry as reg;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "validator",
-    // Trappable: a registry call that breaks a sandbox bound (an argument
-    // too long, answers past the memory cap) ends the evaluation.
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
+/// World `modelgate:validator/validator@0.1.0` (`wit/deps/validator-0.1.0/`):
+/// the registry, the log and the candidate, which 0.2.0 shares.
+pub mod v1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/deps/validator-0.1.0",
+        world: "validator",
+        // Trappable: a registry call that breaks a sandbox bound (an
+        // argument too long, answers past the memory cap) ends the
+        // evaluation.
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
 
-pub use self::modelgate::validator::log::Level;
-pub use self::modelgate::validator::types::{
-    Check, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
+/// World `modelgate:validator/validator@0.2.0` (`wit/`): 0.1.0's imports
+/// and candidate, a verdict whose checks may carry a warning.
+pub mod v2 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "modelgate:validator/validator@0.2.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "modelgate:validator/types@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::types,
+            "modelgate:validator/registry@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::registry,
+            "modelgate:validator/log@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::log,
+        },
+    });
+}
+
+pub use v1::modelgate::validator::log::Level;
+pub use v1::modelgate::validator::types::{
+    Candidate, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
 };
 
-/// Adds the world's imports, served from [`GateState`], to `linker`.
+/// Adds the imports of both worlds, served from [`GateState`], to
+/// `linker`: 0.2.0's are 0.1.0's plus its own (type-only) `types`.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<GateState>) -> wasmtime::Result<()> {
-    Validator::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
+    v2::Validator::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
+}
+
+/// A gate's answer, whichever version of the world it was built against.
+pub struct Verdict {
+    /// The verdict's `passed`.
+    pub passed: bool,
+    /// The verdict's `summary`.
+    pub summary: String,
+    /// The checks, in the gate's order.
+    pub checks: Vec<crate::gate::Check>,
+}
+
+impl From<v1::modelgate::validator::types::Verdict> for Verdict {
+    fn from(v: v1::modelgate::validator::types::Verdict) -> Self {
+        Verdict {
+            passed: v.passed,
+            summary: v.summary,
+            checks: v
+                .checks
+                .into_iter()
+                .map(|c| crate::gate::Check {
+                    name: c.name,
+                    passed: c.passed,
+                    warning: None,
+                    observed: c.observed,
+                    expected: c.expected,
+                    detail: c.detail,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<v2::modelgate::validator0_2_0::types::Verdict> for Verdict {
+    fn from(v: v2::modelgate::validator0_2_0::types::Verdict) -> Self {
+        Verdict {
+            passed: v.passed,
+            summary: v.summary,
+            checks: v
+                .checks
+                .into_iter()
+                .map(|c| crate::gate::Check {
+                    name: c.name,
+                    passed: c.passed,
+                    // A warning means something only on a passed check.
+                    warning: c.warning.filter(|_| c.passed),
+                    observed: c.observed,
+                    expected: c.expected,
+                    detail: c.detail,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A component ready to instantiate, as the world version it was built
+/// against.
+pub enum Pre {
+    /// Built against 0.1.0.
+    V1(v1::ValidatorPre<GateState>),
+    /// Built against 0.2.0.
+    V2(v2::ValidatorPre<GateState>),
+}
+
+impl Pre {
+    /// The version of `modelgate:validator` the component was built against.
+    pub fn wit_version(&self) -> &'static str {
+        match self {
+            Pre::V1(_) => "0.1.0",
+            Pre::V2(_) => "0.2.0",
+        }
+    }
+
+    /// Instantiates the component in `store` and calls `check-config`.
+    pub async fn check_config(
+        &self,
+        store: &mut wasmtime::Store<GateState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            Pre::V1(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance.call_check_config(store, config).await
+            }
+            Pre::V2(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance.call_check_config(store, config).await
+            }
+        }
+    }
+
+    /// Instantiates the component in `store` and calls `validate`.
+    pub async fn validate(
+        &self,
+        store: &mut wasmtime::Store<GateState>,
+        candidate: &Candidate,
+        config: &str,
+    ) -> wasmtime::Result<Result<Verdict, String>> {
+        Ok(match self {
+            Pre::V1(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .call_validate(store, candidate, config)
+                    .await?
+                    .map(Into::into)
+            }
+            Pre::V2(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .call_validate(store, candidate, config)
+                    .await?
+                    .map(Into::into)
+            }
+        })
+    }
 }
 
 impl From<reg::KeyValue> for KeyValue {
@@ -101,18 +239,6 @@ impl From<reg::RegistryError> for RegistryError {
     }
 }
 
-impl From<Check> for crate::gate::Check {
-    fn from(c: Check) -> Self {
-        crate::gate::Check {
-            name: c.name,
-            passed: c.passed,
-            observed: c.observed,
-            expected: c.expected,
-            detail: c.detail,
-        }
-    }
-}
-
 impl Level {
     /// The level's name as shown in reports.
     pub fn name(self) -> &'static str {
@@ -126,9 +252,11 @@ impl Level {
     }
 }
 
-impl self::modelgate::validator::types::Host for GateState {}
+impl v1::modelgate::validator::types::Host for GateState {}
 
-impl self::modelgate::validator::log::Host for GateState {
+impl v2::modelgate::validator0_2_0::types::Host for GateState {}
+
+impl v1::modelgate::validator::log::Host for GateState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.record_log(level.name(), message);
         Ok(())
@@ -182,7 +310,7 @@ impl<T, W: From<T>> From<Vec<T>> for WitList<W> {
     }
 }
 
-impl self::modelgate::validator::registry::Host for GateState {
+impl v1::modelgate::validator::registry::Host for GateState {
     async fn get_model_version(&mut self, name: String, version: u64) -> Answer<ModelVersion> {
         let (name, v) = (name.as_str(), version.to_string());
         self.registry_call("get-model-version", &[name, &v], |r| async move {

@@ -9,7 +9,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-use super::{WIT_VERSION, WORLD};
+use super::{WIT_VERSIONS, WORLD};
 use crate::error::with_hint;
 
 const PACKAGE: &str = "modelgate:validator";
@@ -86,33 +86,59 @@ pub fn analyze(engine: &Engine, component: &Component) -> Analysis {
     }
 }
 
-/// True when `version` is semver-compatible with the host's WIT version
-/// (for 0.x: the same minor version).
-pub fn compatible(version: &str) -> bool {
-    let parse = |v: &str| -> Option<(u64, u64, u64)> {
-        let core = v.split(['-', '+']).next()?;
-        let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
-        Some((it.next()??, it.next()??, it.next()??))
-    };
-    match (parse(version), parse(WIT_VERSION)) {
-        (Some((0, minor, _)), Some((0, host_minor, _))) => minor == host_minor,
-        (Some((major, ..)), Some((host_major, ..))) => major == host_major && major != 0,
-        _ => false,
-    }
+fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((it.next()??, it.next()??, it.next()??))
+}
+
+/// The host's WIT version that `version` is semver-compatible with (for
+/// 0.x: the same minor version), if any.
+pub fn compatible(version: &str) -> Option<&'static str> {
+    let v = parse_version(version)?;
+    WIT_VERSIONS
+        .iter()
+        .copied()
+        .find(|host| match (v, parse_version(host)) {
+            ((0, minor, _), Some((0, host_minor, _))) => minor == host_minor,
+            ((major, ..), Some((host_major, ..))) => major == host_major && major != 0,
+            _ => false,
+        })
+}
+
+/// `modelgate:validator@0.1.0` and `@0.2.0`, for messages.
+fn host_versions() -> String {
+    let mut versions = WIT_VERSIONS.iter();
+    let first = versions.next().copied().unwrap_or_default();
+    let rest: String = versions.map(|v| format!(" and `@{v}`")).collect();
+    format!("`{PACKAGE}@{first}`{rest}")
 }
 
 impl Analysis {
+    /// The host's version of the world the component was built against:
+    /// the newest compatible version its imports name (a 0.2.0 gate also
+    /// imports 0.1.0's registry and log), if any.
+    pub fn world_version(&self) -> Option<String> {
+        self.wit_versions
+            .iter()
+            .filter_map(|v| compatible(v))
+            .max_by_key(|v| parse_version(v))
+            .map(str::to_string)
+    }
+
     /// Why this host cannot run the component, if it cannot.
     pub fn incompatibility(&self) -> Option<String> {
         for v in &self.wit_versions {
             if v.is_empty() {
                 return Some(format!(
-                    "it imports an unversioned `{PACKAGE}` interface; expected `{PACKAGE}@{WIT_VERSION}`"
+                    "it imports an unversioned `{PACKAGE}` interface; expected {}",
+                    host_versions()
                 ));
             }
-            if !compatible(v) {
+            if compatible(v).is_none() {
                 return Some(format!(
-                    "it was built against `{PACKAGE}@{v}`, but this modelgate runs `{PACKAGE}@{WIT_VERSION}`"
+                    "it was built against `{PACKAGE}@{v}`, but this modelgate runs {}",
+                    host_versions()
                 ));
             }
         }
@@ -157,11 +183,21 @@ mod tests {
 
     #[test]
     fn semver_rules() {
-        assert!(compatible("0.1.0"));
-        assert!(compatible("0.1.7"));
-        assert!(!compatible("0.2.0"));
-        assert!(!compatible("1.0.0"));
-        assert!(!compatible("garbage"));
+        assert_eq!(compatible("0.1.0"), Some("0.1.0"));
+        assert_eq!(compatible("0.1.7"), Some("0.1.0"));
+        assert_eq!(compatible("0.2.0"), Some("0.2.0"));
+        assert_eq!(compatible("0.2.3"), Some("0.2.0"));
+        assert_eq!(compatible("0.3.0"), None);
+        assert_eq!(compatible("1.0.0"), None);
+        assert_eq!(compatible("garbage"), None);
+        let mut a = Analysis {
+            imports: vec![],
+            exports: vec![],
+            wit_versions: ["0.1.0".to_string(), "0.2.0".to_string()].into(),
+        };
+        assert_eq!(a.world_version().as_deref(), Some("0.2.0"));
+        a.wit_versions = ["0.1.0".to_string()].into();
+        assert_eq!(a.world_version().as_deref(), Some("0.1.0"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! WebAssembly gates: sandboxed components of world
-//! `modelgate:validator/validator@0.1.0`.
+//! `modelgate:validator/validator@0.2.0`, or of `@0.1.0` (gates built
+//! before 0.2.0 keep running; their checks carry no warnings).
 //!
 //! One [`WasmHost`] per process holds the `Engine`, the `Linker` (WASI with
 //! an empty context, plus the world's `registry` and `log` imports), the
@@ -30,15 +31,17 @@ use crate::gate::{Cause, GateResult};
 use crate::registry::{RegistryError, SharedRegistry};
 use crate::text::human_bytes;
 
-pub use bindings::ValidatorPre;
 use cache::{CacheOutcome, CompileCache, sha256_hex};
 use evidence::{Determinism, Evidence, RecordedCandidate, RecordedLimits, Tape};
 use sandbox::{ArgumentTooLong, GateState, Limits, NotRecorded, Source};
 
-/// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
-/// The world, fully qualified.
-pub const WORLD: &str = "modelgate:validator/validator@0.1.0";
+/// The newest WIT package version this host implements: what new gates
+/// are built against.
+pub const WIT_VERSION: &str = "0.2.0";
+/// Every WIT package version this host runs gates of, oldest first.
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+/// The newest world, fully qualified.
+pub const WORLD: &str = "modelgate:validator/validator@0.2.0";
 
 /// How often the epoch ticks; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -81,7 +84,14 @@ impl PluginSource {
 
 /// A component loaded, checked and ready to instantiate.
 pub struct LoadedComponent {
-    pre: ValidatorPre<GateState>,
+    pre: bindings::Pre,
+}
+
+impl LoadedComponent {
+    /// The version of `modelgate:validator` the component was built against.
+    pub fn wit_version(&self) -> &'static str {
+        self.pre.wit_version()
+    }
 }
 
 /// What `modelgate plugin inspect` shows.
@@ -338,7 +348,7 @@ impl WasmHost {
         component: &Component,
         analysis: &inspect::Analysis,
         what: &str,
-    ) -> anyhow::Result<ValidatorPre<GateState>> {
+    ) -> anyhow::Result<bindings::Pre> {
         if let Some(problem) = analysis.incompatibility() {
             return Err(with_hint(
                 anyhow::anyhow!("`{what}` cannot run here: {problem}"),
@@ -351,10 +361,21 @@ impl WasmHost {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("`{what}` cannot be linked against `{WORLD}`"))
             .hint("the plugin imports something modelgate does not provide; `modelgate plugin inspect` lists its imports")?;
-        ValidatorPre::new(pre)
+        // The newest version the imports name is the world it was built
+        // against (a 0.2.0 gate also imports 0.1.0's registry and log).
+        let world = analysis.world_version();
+        let typed = match world.as_deref() {
+            Some("0.2.0") => bindings::v2::ValidatorPre::new(pre).map(bindings::Pre::V2),
+            _ => bindings::v1::ValidatorPre::new(pre).map(bindings::Pre::V1),
+        };
+        let world = format!(
+            "modelgate:validator/validator@{}",
+            world.as_deref().unwrap_or(WIT_VERSIONS[0])
+        );
+        typed
             .map_err(anyhow::Error::from)
             .with_context(|| {
-                format!("`{what}` does not export `check-config` and `validate` as `{WORLD}` defines them")
+                format!("`{what}` does not export `check-config` and `validate` as `{world}` defines them")
             })
             .hint("build the plugin against modelgate's `wit/validator.wit`")
     }
@@ -424,8 +445,7 @@ impl WasmHost {
             &Determinism::config_check(),
         );
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_secs(1), async {
-            let instance = component.pre.instantiate_async(&mut store).await?;
-            instance.call_check_config(&mut store, config).await
+            component.pre.check_config(&mut store, config).await
         })
         .await;
         let cause = match outcome {
@@ -552,9 +572,9 @@ impl WasmHost {
         let limits = gate.limits;
         let mut store = self.store(&limits, source, tape, &fixed);
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
-            let instance = gate.component.pre.instantiate_async(&mut store).await?;
-            instance
-                .call_validate(&mut store, &wit_candidate, &gate.config)
+            gate.component
+                .pre
+                .validate(&mut store, &wit_candidate, &gate.config)
                 .await
         })
         .await;
@@ -564,7 +584,7 @@ impl WasmHost {
         result.logs = state.take_logs();
         result.evidence = Some(Box::new(Evidence {
             modelgate: env!("CARGO_PKG_VERSION").to_string(),
-            wit: WIT_VERSION.to_string(),
+            wit: gate.component.wit_version().to_string(),
             plugin: gate.plugin.clone(),
             sha256: gate.sha256.clone(),
             config: gate.config_value.clone(),
@@ -587,7 +607,7 @@ impl WasmHost {
             Ok(Ok(Ok(v))) => v,
         };
         result.summary = Some(verdict.summary.clone()).filter(|s| !s.is_empty());
-        result.checks = verdict.checks.into_iter().map(Into::into).collect();
+        result.checks = verdict.checks;
         let failed: Vec<String> = result
             .checks
             .iter()
