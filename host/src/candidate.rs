@@ -46,11 +46,22 @@ pub fn registry_error(err: RegistryError, what: &str, uri: &str) -> anyhow::Erro
     let hint = err.hint();
     let msg = match &err {
         RegistryError::Unavailable(m) => format!("failed to read {what} from `{uri}`: {m}"),
+        RegistryError::Unauthenticated(m) => {
+            format!("the registry at `{uri}` does not accept these credentials for {what}: {m}")
+        }
         RegistryError::Denied(m) => {
-            format!("the registry at `{uri}` refused access to {what}: {m}")
+            let who = match std::env::var("MLFLOW_TRACKING_USERNAME") {
+                Ok(u) if !u.is_empty() => format!("user `{}`", crate::text::clean_line(&u)),
+                _ => "this account".to_string(),
+            };
+            format!(
+                "the registry at `{uri}` denied {who} access to {what} (READ permission needed): {m}"
+            )
         }
         RegistryError::NotFound(m) => format!("{what} not found in `{uri}`: {m}"),
-        RegistryError::Invalid(m) => format!("failed to read {what} from `{uri}`: {m}"),
+        RegistryError::Invalid(m) | RegistryError::Tls(m) => {
+            format!("failed to read {what} from `{uri}`: {m}")
+        }
     };
     with_hint(anyhow::anyhow!(msg), hint)
 }

@@ -246,8 +246,18 @@ pub fn report_digest(report: &crate::report::Report) -> String {
 /// A failed registry write as an error saying what was being done, with
 /// the kind's hint.
 pub fn write_error(e: crate::registry::RegistryError, doing: &str) -> anyhow::Error {
-    let hint = e.hint();
-    crate::error::with_hint(anyhow::anyhow!("failed to {doing}: {e}"), hint)
+    use crate::registry::RegistryError;
+    match &e {
+        // MLflow's auth app: setting version tags and aliases needs
+        // `can_update`, i.e. EDIT (or MANAGE) on the registered model.
+        RegistryError::Denied(_) => crate::error::with_hint(
+            anyhow::anyhow!(
+                "failed to {doing}: {e}: the account lacks EDIT permission on the registered model"
+            ),
+            "`--record`, `--promote` and `serve` write tags and aliases, which needs EDIT on the registered model (READ is enough to validate); grant it, or validate without them",
+        ),
+        _ => crate::error::with_hint(anyhow::anyhow!("failed to {doing}: {e}"), e.hint()),
+    }
 }
 
 #[cfg(test)]

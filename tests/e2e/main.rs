@@ -5,6 +5,7 @@
 //! They need the environment `scripts/setup` creates; without it they fail
 //! with a message saying so.
 
+mod auth;
 mod check;
 mod deploy;
 mod hostile;

@@ -59,47 +59,63 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 /// Starts the server on first use (a free port, a temp SQLite store) and
 /// returns it; it stops when the test binary exits.
 pub fn server() -> &'static Server {
-    SERVER.get_or_init(|| {
-        let python = python();
-        let dir = std::env::temp_dir().join(format!("modelgate-mlflow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("server dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let template = root().join(".venv/mlflow-template.db");
-        let mut cmd = Command::new(&python);
-        cmd.arg(root().join("tests/env/serve.py"))
-            .args(["--port", &port.to_string()])
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--parent", &std::process::id().to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if template.is_file() {
-            cmd.arg("--template").arg(&template);
+    SERVER.get_or_init(|| spawn_server("mlflow", &[], &[], false))
+}
+
+/// Starts another MLflow server through `tests/env/serve.py` with `args`
+/// (e.g. `--auth`, `--tls-cert …`) and `env`, in its own directory; it
+/// stops when the test binary exits. `tls`: it serves HTTPS on 127.0.0.1.
+pub fn spawn_server(label: &str, args: &[String], env: &[(&str, &str)], tls: bool) -> Server {
+    let python = python();
+    let dir = std::env::temp_dir().join(format!("modelgate-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("server dir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let template = root().join(".venv/mlflow-template.db");
+    let mut cmd = Command::new(&python);
+    cmd.arg(root().join("tests/env/serve.py"))
+        .args(["--port", &port.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--parent", &std::process::id().to_string()])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if template.is_file() {
+        cmd.arg("--template").arg(&template);
+    }
+    let watchdog = cmd.spawn().expect("start tests/env/serve.py");
+    let scheme = if tls { "https" } else { "http" };
+    let uri = format!("{scheme}://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let up = if tls {
+            // Plain HTTP cannot ask a TLS listener; uvicorn says when it
+            // serves.
+            std::fs::read_to_string(dir.join("server.log"))
+                .is_ok_and(|l| l.contains("Application startup complete"))
+        } else {
+            health(port)
+        };
+        if up {
+            break;
         }
-        let watchdog = cmd.spawn().expect("start tests/env/serve.py");
-        let uri = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if health(port) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mlflow server did not come up on {uri}; see {}",
-                dir.join("server.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Server {
-            uri,
-            dir,
-            _watchdog: watchdog,
-        }
-    })
+        assert!(
+            Instant::now() < deadline,
+            "mlflow server did not come up on {uri}; see {}",
+            dir.join("server.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Server {
+        uri,
+        dir,
+        _watchdog: watchdog,
+    }
 }
 
 fn health(port: u16) -> bool {
@@ -259,6 +275,11 @@ pub fn fixtures(ops: &serde_json::Value) -> Vec<Registered> {
 
 /// Runs `tests/env/fixtures.py` with `ops` against tracking URI `uri`.
 pub fn fixtures_at(uri: &str, ops: &serde_json::Value) -> Vec<Registered> {
+    fixtures_with(uri, &[], ops)
+}
+
+/// [`fixtures_at`] with `env` (credentials, a CA) for the Python client.
+pub fn fixtures_with(uri: &str, env: &[(&str, &str)], ops: &serde_json::Value) -> Vec<Registered> {
     let dir = tempdir();
     let input = dir.path().join("ops.json");
     std::fs::write(&input, ops.to_string()).expect("write ops");
@@ -271,6 +292,7 @@ pub fn fixtures_at(uri: &str, ops: &serde_json::Value) -> Vec<Registered> {
             input.display()
         ))
         .current_dir(dir.path())
+        .envs(env.iter().copied())
         .env("MLFLOW_TRACKING_URI", uri));
     assert_eq!(out.code, 0, "fixtures.py failed:\n{out}");
     let line = out
@@ -336,6 +358,8 @@ impl Project {
 pub struct Request {
     /// The path with its query, e.g. `/api/2.0/mlflow/runs/get?run_id=r1`.
     pub target: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
 }
 
 impl Request {
@@ -383,8 +407,9 @@ impl FaultServer {
                     if reader.read_line(&mut line).is_err() {
                         return;
                     }
-                    let req = Request {
+                    let mut req = Request {
                         target: line.split_whitespace().nth(1).unwrap_or("").to_string(),
+                        authorization: None,
                     };
                     let mut length = 0usize;
                     loop {
@@ -392,10 +417,12 @@ impl FaultServer {
                         if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
                             break;
                         }
-                        if let Some((k, v)) = h.split_once(':')
-                            && k.trim().eq_ignore_ascii_case("content-length")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.trim().eq_ignore_ascii_case("content-length") {
+                                length = v.trim().parse().unwrap_or(0);
+                            } else if k.trim().eq_ignore_ascii_case("authorization") {
+                                req.authorization = Some(v.trim().to_string());
+                            }
                         }
                     }
                     let mut body = vec![0u8; length.min(1 << 20)];

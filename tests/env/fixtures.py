@@ -9,14 +9,20 @@ for tests that need exact values (threshold tables, metric histories).
   {"op": "alias", "model": M, "alias": A, "version": N}
   {"op": "delete_alias", "model": M, "alias": A}
   {"op": "version_tag", "model": M, "version": N, "key": K, "value": V}
-Metric values may be the strings "nan", "inf", "-inf". The result is a list
+  {"op": "user", "username": U, "password": P}      -> MLflow's basic-auth app
+  {"op": "grant", "username": U, "model": M, "permission": READ|EDIT|MANAGE|DENY}
+The auth operations run as the user of MLFLOW_TRACKING_USERNAME/_PASSWORD
+(the admin). Metric values may be the strings "nan", "inf", "-inf". The result is a list
 with {"model", "version", "run_id"} for every "version" operation, printed
 on one line after `MODELGATE_FIXTURES ` (MLflow prints its own lines too).
 """
 
 import json
+import os
 import sys
 import time
+
+import requests
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
@@ -26,6 +32,27 @@ def value(v):
     return float(v) if isinstance(v, str) else v
 
 
+def auth_op(op) -> None:
+    """Users and per-model grants through the auth app's REST API."""
+    base = os.environ["MLFLOW_TRACKING_URI"].rstrip("/")
+    admin = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
+    verify = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    if op["op"] == "user":
+        url = f"{base}/api/2.0/mlflow/users/create"
+        body = {"username": op["username"], "password": op["password"]}
+    else:
+        url = f"{base}/api/3.0/mlflow/users/permissions/grant"
+        body = {
+            "username": op["username"],
+            "resource_type": "registered_model",
+            "resource_id": op["model"],
+            "permission": op["permission"],
+        }
+    r = requests.post(url, json=body, auth=admin, verify=verify, timeout=30)
+    if r.status_code != 200:
+        raise SystemExit(f"{op['op']} failed: HTTP {r.status_code} {r.text[:300]}")
+
+
 def main() -> int:
     ops = json.load(sys.stdin)
     client = MlflowClient()
@@ -33,6 +60,9 @@ def main() -> int:
     known = set()
     for op in ops:
         kind = op["op"]
+        if kind in ("user", "grant"):
+            auth_op(op)
+            continue
         model = op["model"]
         if kind == "version":
             run = client.create_run(experiment_id="0")

@@ -1,11 +1,17 @@
 """Runs a real MLflow tracking server for the end-to-end tests.
 
     python serve.py --port PORT --dir DIR [--parent PID] [--template DB]
+                    [--auth] [--tls-cert PEM --tls-key PEM]
 
 Starts `mlflow server` on 127.0.0.1:PORT with a SQLite store in DIR (copied
 from TEMPLATE, an already-migrated database, when given) and artifacts in
 DIR/artifacts. Stops the server when the parent process (the test binary)
 exits, so no server outlives a test run.
+
+`--auth` runs MLflow's own `basic-auth` app (users and permissions in
+DIR/basic_auth.db, default permission READ, the admin's password from
+MLFLOW_AUTH_ADMIN_PASSWORD); `--tls-cert`/`--tls-key` make its uvicorn serve
+HTTPS with that certificate.
 """
 
 import argparse
@@ -33,6 +39,9 @@ def main() -> int:
     p.add_argument("--dir", required=True)
     p.add_argument("--parent", type=int, default=os.getppid())
     p.add_argument("--template")
+    p.add_argument("--auth", action="store_true")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     args = p.parse_args()
 
     os.makedirs(args.dir, exist_ok=True)
@@ -41,15 +50,33 @@ def main() -> int:
         shutil.copyfile(args.template, db)
     mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
     log = open(os.path.join(args.dir, "server.log"), "ab")
+    command = [
+        mlflow, "server",
+        "--backend-store-uri", f"sqlite:///{db}",
+        "--default-artifact-root", os.path.join(args.dir, "artifacts"),
+        "--host", "127.0.0.1",
+        "--port", str(args.port),
+        "--workers", "1",
+    ]
+    extra = {}
+    if args.auth:
+        config = os.path.join(args.dir, "basic_auth.ini")
+        with open(config, "w") as f:
+            f.write(
+                "[mlflow]\n"
+                "default_permission = READ\n"
+                f"database_uri = sqlite:///{os.path.join(args.dir, 'basic_auth.db')}\n"
+                "admin_username = admin\n"
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                "grant_default_workspace_access = false\n"
+            )
+        command += ["--app-name", "basic-auth"]
+        extra["MLFLOW_AUTH_CONFIG_PATH"] = config
+        extra["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "modelgate-tests"
+    if args.tls_cert:
+        command += ["--uvicorn-opts", f"--ssl-certfile {args.tls_cert} --ssl-keyfile {args.tls_key}"]
     server = subprocess.Popen(
-        [
-            mlflow, "server",
-            "--backend-store-uri", f"sqlite:///{db}",
-            "--default-artifact-root", os.path.join(args.dir, "artifacts"),
-            "--host", "127.0.0.1",
-            "--port", str(args.port),
-            "--workers", "1",
-        ],
+        command,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -61,6 +88,7 @@ def main() -> int:
             MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
             MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
             MLFLOW_WEBHOOK_CACHE_TTL="1",
+            **extra,
         ),
     )
 

@@ -23,12 +23,21 @@ pub enum RegistryError {
     /// The model, version, alias, run or metric does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The registry refused the request (authentication or permission).
+    /// The registry does not know who is asking: no credentials, or wrong
+    /// ones (HTTP 401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The registry knows who is asking and refuses: a missing permission
+    /// (HTTP 403).
     #[error("{0}")]
     Denied(String),
     /// The registry could not be reached or failed.
     #[error("{0}")]
     Unavailable(String),
+    /// The registry's TLS certificate is not trusted: unknown issuer, wrong
+    /// host name, expired. Not retried: it will not fix itself.
+    #[error("{0}")]
+    Tls(String),
     /// The registry answered something modelgate cannot use.
     #[error("{0}")]
     Invalid(String),
@@ -41,11 +50,17 @@ impl RegistryError {
             RegistryError::NotFound(_) => {
                 "check the model name and version; `mlflow models` or the MLflow UI lists them"
             }
+            RegistryError::Unauthenticated(_) => {
+                "the registry wants valid credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            }
             RegistryError::Denied(_) => {
-                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+                "the account lacks a permission: reading a model needs READ on the registered model (and on its runs' experiment); `--record`, `--promote` and `serve` need EDIT (docs/security.md)"
             }
             RegistryError::Unavailable(_) => {
                 "check that the tracking server is running and MLFLOW_TRACKING_URI (or --tracking-uri) points at it"
+            }
+            RegistryError::Tls(_) => {
+                "point MLFLOW_TRACKING_SERVER_CERT_PATH at the PEM certificate of the CA that signed the server's certificate, and use the host name the certificate names; MLFLOW_TRACKING_INSECURE_TLS=true skips verification (never in production)"
             }
             RegistryError::Invalid(_) => {
                 "the registry's answer was not understood; check that it is an MLflow 2 or 3 server"
@@ -333,8 +348,10 @@ impl HeapSize for RegistryError {
     fn heap_size(&self) -> u64 {
         match self {
             RegistryError::NotFound(m)
+            | RegistryError::Unauthenticated(m)
             | RegistryError::Denied(m)
             | RegistryError::Unavailable(m)
+            | RegistryError::Tls(m)
             | RegistryError::Invalid(m) => m.heap_size(),
         }
     }

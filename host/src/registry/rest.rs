@@ -176,6 +176,12 @@ impl RestRegistry {
             .unwrap_or(false);
         if insecure {
             builder = builder.danger_accept_invalid_certs(true);
+            if base.starts_with("https://") {
+                crate::output::stderr(&format!(
+                    "warning: MLFLOW_TRACKING_INSECURE_TLS is set: the TLS certificate of {} is not verified\n",
+                    crate::text::clean_line(base.trim_end_matches('/'))
+                ));
+            }
         }
         if let Ok(path) = std::env::var("MLFLOW_TRACKING_SERVER_CERT_PATH")
             && !path.is_empty()
@@ -263,13 +269,20 @@ impl RestRegistry {
                     }
                 }
                 Err(e) => {
+                    let cause = root_cause(&e);
+                    if cause.contains("invalid peer certificate") {
+                        return Err(RegistryError::Tls(format!(
+                            "the TLS certificate of {} is not trusted: {cause}",
+                            self.base
+                        )));
+                    }
                     let msg = if e.is_timeout() {
                         format!(
                             "request to {} timed out after {:?}",
                             self.base, self.retry.timeout
                         )
                     } else {
-                        format!("failed to reach {}: {}", self.base, root_cause(&e))
+                        format!("failed to reach {}: {cause}", self.base)
                     };
                     (true, None, RegistryError::Unavailable(msg))
                 }
@@ -388,7 +401,10 @@ fn api_error(status: StatusCode, body: &str, url: &str) -> RegistryError {
         ("RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND" | "ENDPOINT_NOT_FOUND", _) | (_, 404) => {
             RegistryError::NotFound(message)
         }
-        ("PERMISSION_DENIED" | "UNAUTHENTICATED" | "UNAUTHORIZED", _) | (_, 401 | 403) => {
+        ("UNAUTHENTICATED", _) | (_, 401) => {
+            RegistryError::Unauthenticated(format!("{message} (HTTP {})", status.as_u16()))
+        }
+        ("PERMISSION_DENIED" | "UNAUTHORIZED", _) | (_, 403) => {
             RegistryError::Denied(format!("{message} (HTTP {})", status.as_u16()))
         }
         (_, 408 | 429) | (_, 500..=599) => {
@@ -1028,7 +1044,7 @@ mod tests {
         ));
         assert!(matches!(
             api_error(StatusCode::UNAUTHORIZED, "nope", "u"),
-            RegistryError::Denied(_)
+            RegistryError::Unauthenticated(_)
         ));
         assert!(matches!(
             api_error(StatusCode::BAD_GATEWAY, "", "u"),

@@ -82,6 +82,20 @@ pub fn resolve(
 pub fn parse(text: &str) -> anyhow::Result<TrackingUri> {
     let lower = text.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
+        let authority = text
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+            .unwrap_or("");
+        // Credentials in the URI would be printed with it (reports, errors,
+        // the tags of recorded verdicts): refuse them, and do not echo them.
+        if authority.contains('@') {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "the tracking URI carries credentials (`user:password@` before the host)"
+                ),
+                "remove them from the URI and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) instead",
+            ));
+        }
         return Ok(TrackingUri::Http(text.trim_end_matches('/').to_string()));
     }
     if let Some(rest) = text.strip_prefix("sqlite://") {
@@ -122,6 +136,15 @@ pub fn parse(text: &str) -> anyhow::Result<TrackingUri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_uri_are_refused_unechoed() {
+        let err = parse("https://me:s3cret@mlflow.example/prefix").expect_err("refused");
+        let text = crate::error::render(&err);
+        assert!(text.contains("carries credentials"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(parse("http://127.0.0.1:5000/path?x=a@b").is_ok());
+    }
 
     #[test]
     fn flag_beats_env_beats_project_db() {

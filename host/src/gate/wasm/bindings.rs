@@ -231,10 +231,12 @@ impl From<reg::RegistryError> for RegistryError {
     fn from(e: reg::RegistryError) -> Self {
         match e {
             reg::RegistryError::NotFound(m) => RegistryError::NotFound(m),
-            reg::RegistryError::Denied(m) => RegistryError::Denied(m),
-            reg::RegistryError::Unavailable(m) | reg::RegistryError::Invalid(m) => {
-                RegistryError::Unavailable(m)
+            reg::RegistryError::Denied(m) | reg::RegistryError::Unauthenticated(m) => {
+                RegistryError::Denied(m)
             }
+            reg::RegistryError::Unavailable(m)
+            | reg::RegistryError::Tls(m)
+            | reg::RegistryError::Invalid(m) => RegistryError::Unavailable(m),
         }
     }
 }

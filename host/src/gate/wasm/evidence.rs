@@ -195,8 +195,9 @@ impl From<&reg::RegistryError> for RecordedError {
     fn from(e: &reg::RegistryError) -> Self {
         let kind = match e {
             reg::RegistryError::NotFound(_) => "not_found",
-            reg::RegistryError::Denied(_) => "denied",
-            reg::RegistryError::Unavailable(_) => "unavailable",
+            // The guest sees both as `denied`, and so does a replay.
+            reg::RegistryError::Denied(_) | reg::RegistryError::Unauthenticated(_) => "denied",
+            reg::RegistryError::Unavailable(_) | reg::RegistryError::Tls(_) => "unavailable",
             reg::RegistryError::Invalid(_) => "invalid",
         };
         RecordedError {
