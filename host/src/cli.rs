@@ -29,6 +29,13 @@ Exit codes:
 Process gates see MLFLOW_TRACKING_URI and MODELGATE_MODEL_NAME,
 MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID in their environment.";
 
+/// `modelgate --version`: the version and the plugin contract versions it
+/// runs (kept equal to [`crate::gate::wasm::WIT_VERSIONS`] by a test).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (runs gates of modelgate:validator@0.2.0 and @0.1.0)"
+);
+
 /// Decides whether a new version of an ML model may ship.
 ///
 /// modelgate reads AME's `ame.yaml`, resolves the candidate model version in
@@ -36,7 +43,7 @@ MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID in their environment.";
 /// `python validate.py`, or sandboxed WebAssembly components — and answers
 /// pass or fail.
 #[derive(Debug, Parser)]
-#[command(name = "modelgate", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "modelgate", version = VERSION, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -95,6 +102,20 @@ pub enum Command {
     /// Work with WebAssembly gate plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+
+    /// Print a shell completion script.
+    ///
+    /// bash: `modelgate completions bash > ~/.local/share/bash-completion/completions/modelgate`;
+    /// zsh: into a directory of `$fpath` as `_modelgate`; fish:
+    /// `~/.config/fish/completions/modelgate.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), e.g. `modelgate man > modelgate.1`.
+    Man,
 }
 
 const SERVE_HELP: &str = "\
@@ -402,5 +423,18 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    /// `--version` names exactly the contract versions the host runs.
+    #[test]
+    fn the_version_line_names_every_wit_version() {
+        let mut named: Vec<&str> = VERSION
+            .split(['@', ' ', ')'])
+            .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
+            .skip(1)
+            .collect();
+        named.sort();
+        assert_eq!(named, crate::gate::wasm::WIT_VERSIONS);
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
     }
 }

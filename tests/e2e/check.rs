@@ -73,7 +73,7 @@ fn a_wrong_pin_a_missing_plugin_and_a_non_component_are_errors() {
     // Every broken gate is listed, not only the first.
     let two = Project::new(&format!(
         "name: c\nmodels:\n  - name: a\n    validationTask:\n      name: q\n      executor: !wasm\n        plugin: gone.wasm\n  - name: b\n    validationTask:\n      name: r\n      executor: !wasm\n        plugin: {}\n        config: {{reject: no good}}\n",
-        guests::ECHO
+        guests::ECHO()
     ));
     let out = check(&two);
     assert_eq!(out.code, 2, "{out}");

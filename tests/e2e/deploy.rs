@@ -82,3 +82,79 @@ fn the_configmap_project_checks_and_the_deployment_args_are_serves() {
         Some("/healthz")
     );
 }
+
+/// The `Containerfile` (not built here: no container engine runs on the
+/// test machine) is checked for what the image promises: a static binary
+/// from the `dist` profile in an otherwise empty image, a non-root user,
+/// the pinned toolchain, and a command `serve` accepts.
+#[test]
+fn the_containerfile_builds_what_it_promises() {
+    let text = std::fs::read_to_string(root().join("Containerfile")).expect("Containerfile");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let froms: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .copied()
+        .collect();
+    assert_eq!(froms.len(), 2, "{froms:?}");
+    assert_eq!(
+        froms[1], "FROM scratch",
+        "the shipped stage holds the binary only"
+    );
+    let channel = std::fs::read_to_string(root().join("rust-toolchain.toml"))
+        .expect("toolchain")
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("channel = ")
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .expect("channel");
+    assert!(
+        froms[0].contains(&format!("rust:{channel}-")),
+        "the build stage uses the pinned toolchain {channel}: {}",
+        froms[0]
+    );
+    let build = lines
+        .iter()
+        .find(|l| l.starts_with("RUN cargo build"))
+        .expect("a cargo build step");
+    for arg in [
+        "--locked",
+        "--profile dist",
+        "--target x86_64-unknown-linux-musl",
+    ] {
+        assert!(build.contains(arg), "{build} lacks {arg}");
+    }
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    assert!(cargo.contains("[profile.dist]"), "no dist profile");
+    assert!(
+        lines.contains(
+            &"COPY --from=build /src/target/x86_64-unknown-linux-musl/dist/modelgate /modelgate"
+        ),
+        "{text}"
+    );
+    let user = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER");
+    assert!(
+        !user.starts_with("0") && !user.starts_with("root"),
+        "{user}"
+    );
+    assert!(lines.contains(&r#"ENTRYPOINT ["/modelgate"]"#), "{text}");
+    let cmd = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("a CMD");
+    let args: Vec<String> = serde_json::from_str(cmd).expect("CMD in exec form");
+    assert_eq!(args[0], "serve");
+    let help = mg(&["serve", "--help"]);
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        assert!(help.stdout.contains(flag.as_str()), "`serve` has no {flag}");
+    }
+}

@@ -54,7 +54,7 @@ fn many_memories_count_against_one_memory_limit() {
 #[test]
 fn exactly_the_output_limit_is_within_it() {
     let p = logreg_project("      - {name: exact, executor: !wasm {plugin: exact.wasm}}\n");
-    p.copy_abs(guests::EXACT, "exact.wasm");
+    p.copy_abs(guests::EXACT(), "exact.wasm");
     let out = validate_in(&p, &["--format", "json"]);
     assert_eq!(out.code, 0, "{out}");
     let gate = &out.json()["models"][0]["gates"][0];
@@ -65,7 +65,7 @@ fn exactly_the_output_limit_is_within_it() {
 #[test]
 fn huge_registry_arguments_are_refused() {
     let p = logreg_project("      - {name: hoarder, executor: !wasm {plugin: hoarder.wasm}}\n");
-    p.copy_abs(guests::HOARDER, "hoarder.wasm");
+    p.copy_abs(guests::HOARDER(), "hoarder.wasm");
     let out = validate_in(&p, &["--format", "json"]);
     assert_eq!(out.code, 1, "{out}");
     let gate = &out.json()["models"][0]["gates"][0];
@@ -84,7 +84,7 @@ fn answers_the_host_keeps_for_a_plugin_count_against_its_memory() {
     let p = logreg_project(
         "      - {name: hoarder, executor: !wasm {plugin: hoarder.wasm, config: {size: 1000}, limits: {memory: 3MiB}}}\n",
     );
-    p.copy_abs(guests::HOARDER, "hoarder.wasm");
+    p.copy_abs(guests::HOARDER(), "hoarder.wasm");
     let out = validate_in(&p, &["--format", "json"]);
     assert_eq!(out.code, 1, "{out}");
     let gate = &out.json()["models"][0]["gates"][0];
@@ -99,7 +99,7 @@ fn answers_the_host_keeps_for_a_plugin_count_against_its_memory() {
 #[test]
 fn a_plugin_cannot_draw_a_fake_pass_on_the_terminal() {
     let p = logreg_project("      - {name: spoof, executor: !wasm {plugin: spoof.wasm}}\n");
-    p.copy_abs(guests::SPOOF, "spoof.wasm");
+    p.copy_abs(guests::SPOOF(), "spoof.wasm");
     let out = validate_in(&p, &["-v"]);
     assert_eq!(out.code, 1, "{out}");
     for bad in ['\x1b', '\r', '\u{202e}'] {
@@ -132,8 +132,8 @@ fn a_poisoned_compile_cache_does_not_turn_a_failing_gate_into_a_pass() {
     let attacker_key = attacker.path().join("attacker-key");
     // The attacker compiles a passing gate (echo) and files it under the
     // failing gate's (panic) sha256, MAC'd under a key of their own.
-    let pass = std::fs::read(guests::ECHO).expect("echo");
-    let fail = std::fs::read(guests::PANIC).expect("panic");
+    let pass = std::fs::read(guests::ECHO()).expect("echo");
+    let fail = std::fs::read(guests::PANIC()).expect("panic");
     let host = WasmHost::new(|e| CompileCache::at(e, Some(cache_dir.clone()), &attacker_key))
         .expect("host");
     let forged = PluginSource {

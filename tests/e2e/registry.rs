@@ -73,7 +73,7 @@ models:
         runcommand: test \"$MODELGATE_MODEL_VERSION\" -ge 2
 "
     ));
-    p.copy_abs(guests::ECHO, "echo.wasm");
+    p.copy_abs(guests::ECHO(), "echo.wasm");
     let srv = server();
     for selector in [
         vec!["--version", "1"],

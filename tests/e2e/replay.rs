@@ -87,8 +87,8 @@ fn guests_project() -> Project {
     let p = Project::new(
         "name: g\nmodels:\n  - name: logreg\n    validationTasks:\n      - taskRef: entropy\n      - taskRef: echo\ntasks:\n  - name: entropy\n    executor: !wasm\n      plugin: entropy.wasm\n  - name: echo\n    executor: !wasm\n      plugin: echo.wasm\n",
     );
-    p.copy_abs(guests::ENTROPY, "entropy.wasm")
-        .copy_abs(guests::ECHO, "echo.wasm")
+    p.copy_abs(guests::ENTROPY(), "entropy.wasm")
+        .copy_abs(guests::ECHO(), "echo.wasm")
         .copy("examples/logreg/mlflow.db", "mlflow.db");
     p
 }
@@ -257,12 +257,12 @@ fn what_cannot_be_replayed_is_refused() {
     };
 
     // The plugin rebuilt: not the one that judged.
-    p.copy_abs(guests::SPIN, "entropy.wasm");
+    p.copy_abs(guests::SPIN(), "entropy.wasm");
     refused(&report, "but the evidence was made with");
     // The plugin gone.
     std::fs::remove_file(p.dir.path().join("entropy.wasm")).expect("rm");
     refused(&report, "is not available");
-    p.copy_abs(guests::ENTROPY, "entropy.wasm");
+    p.copy_abs(guests::ENTROPY(), "entropy.wasm");
 
     // Not a report, another schema, contradictions, hostile limits.
     let mut r = report.clone();

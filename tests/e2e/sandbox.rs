@@ -10,12 +10,12 @@ fn project(gates: &str) -> Project {
     ));
     p.copy("examples/logreg/mlflow.db", "mlflow.db");
     for (name, path) in [
-        ("spin", guests::SPIN),
-        ("hog", guests::HOG),
-        ("panic", guests::PANIC),
-        ("flood", guests::FLOOD),
-        ("chatty", guests::CHATTY),
-        ("echo", guests::ECHO),
+        ("spin", guests::SPIN()),
+        ("hog", guests::HOG()),
+        ("panic", guests::PANIC()),
+        ("flood", guests::FLOOD()),
+        ("chatty", guests::CHATTY()),
+        ("echo", guests::ECHO()),
     ] {
         p.copy_abs(path, &format!("{name}.wasm"));
     }

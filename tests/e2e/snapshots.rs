@@ -99,3 +99,40 @@ fn whole_runs() {
         );
     });
 }
+
+/// `modelgate completions SHELL` prints a script each shell accepts, and
+/// `modelgate man` a roff page with every subcommand.
+#[test]
+fn completions_and_the_man_page_are_produced() {
+    for (shell, marker) in [
+        ("bash", "complete -F _modelgate"),
+        ("zsh", "#compdef modelgate"),
+        ("fish", "complete -c modelgate"),
+    ] {
+        let out = crate::support::mg(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {out}");
+        assert!(out.stdout.contains(marker), "{shell}: {out}");
+        assert!(out.stdout.contains("validate"), "{shell}: {out}");
+    }
+    // bash parses its script.
+    let dir = crate::support::tempdir();
+    let script = dir.path().join("modelgate.bash");
+    std::fs::write(&script, crate::support::mg(&["completions", "bash"]).stdout).expect("write");
+    let parsed = crate::support::run(std::process::Command::new("bash").arg("-n").arg(&script));
+    assert_eq!(parsed.code, 0, "{parsed}");
+    let man = crate::support::mg(&["man"]);
+    assert_eq!(man.code, 0, "{man}");
+    assert!(man.stdout.starts_with(".ie \\n(.g .ds Aq"), "{man}");
+    assert!(man.stdout.contains(".TH modelgate 1"), "{man}");
+    for sub in ["validate", "check", "replay", "serve", "plugin"] {
+        assert!(man.stdout.contains(sub), "{sub} missing from the man page");
+    }
+    let version = crate::support::mg(&["--version"]);
+    assert_eq!(
+        version.stdout,
+        format!(
+            "modelgate {} (runs gates of modelgate:validator@0.2.0 and @0.1.0)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}

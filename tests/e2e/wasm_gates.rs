@@ -258,8 +258,8 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
     let p = Project::new("");
     p.write("notes.wasm", b"this is not wasm");
     p.write("core.wasm", b"\0asm\x01\0\0\0");
-    p.copy_abs(guests::FUTURE, "future.wasm");
-    p.copy_abs(guests::STRANGER, "stranger.wasm");
+    p.copy_abs(guests::FUTURE(), "future.wasm");
+    p.copy_abs(guests::STRANGER(), "stranger.wasm");
     let cases = [
         ("notes.wasm", "is not a WebAssembly file"),
         (
@@ -316,7 +316,7 @@ fn plugin_inspect_describes_a_component() {
         s.contains("  modelgate:validator/registry@0.1.0  (instance)"),
         "{out}"
     );
-    let future = mg(&["plugin", "inspect", guests::FUTURE]);
+    let future = mg(&["plugin", "inspect", guests::FUTURE()]);
     assert_eq!(future.code, 2, "{future}");
     assert!(
         future
@@ -451,7 +451,7 @@ models:
 /// registry, logs and judges under a host whose newest world is 0.2.0.
 #[test]
 fn a_gate_built_against_0_1_0_keeps_loading_and_judging() {
-    let inspect = mg(&["plugin", "inspect", guests::CLASSIC]);
+    let inspect = mg(&["plugin", "inspect", guests::CLASSIC()]);
     assert_eq!(inspect.code, 0, "{inspect}");
     assert!(
         inspect
@@ -463,7 +463,7 @@ fn a_gate_built_against_0_1_0_keeps_loading_and_judging() {
         let p = Project::new(&format!(
             "name: classic\nmodels:\n  - name: logreg\n    validationTask:\n      name: classic\n      executor: !wasm\n        plugin: classic.wasm\n        config: {{min: {min}}}\n"
         ));
-        p.copy_abs(guests::CLASSIC, "classic.wasm")
+        p.copy_abs(guests::CLASSIC(), "classic.wasm")
             .copy("examples/logreg/mlflow.db", "mlflow.db");
         p
     };

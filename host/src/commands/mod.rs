@@ -22,5 +22,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
         Command::Plugin(PluginCommand::New(args)) => plugin::new(args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <crate::cli::Cli as clap::CommandFactory>::command(),
+                "modelgate",
+                &mut out,
+            );
+            crate::output::stdout(&String::from_utf8_lossy(&out))?;
+            Ok(ExitStatus::Pass)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<crate::cli::Cli as clap::CommandFactory>::command())
+                .render(&mut out)?;
+            crate::output::stdout(&String::from_utf8_lossy(&out))?;
+            Ok(ExitStatus::Pass)
+        }
     }
 }
