@@ -74,22 +74,28 @@ fn project(model: &str) -> Project {
     ))
 }
 
+/// `modelgate validate` of `p` against `uri`, with none of the caller's
+/// credentials or TLS settings.
+fn validate_cmd(p: &Project, uri: &str) -> Command {
+    let mut cmd = modelgate();
+    cmd.args(["validate", "--project", &p.path(), "--tracking-uri", uri]);
+    for var in [
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+        "MLFLOW_TRACKING_SERVER_CERT_PATH",
+        "MLFLOW_TRACKING_INSECURE_TLS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// `modelgate validate` on `project` against the auth server as `user`
 /// (`None`: no credentials) with `password`.
 fn validate_as(p: &Project, user: Option<(&str, &str)>, extra: &[&str]) -> Outcome {
-    let srv = &auth_server().server;
-    let mut cmd = modelgate();
-    cmd.args([
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.uri,
-    ])
-    .args(extra)
-    .env_remove("MLFLOW_TRACKING_USERNAME")
-    .env_remove("MLFLOW_TRACKING_PASSWORD")
-    .env_remove("MLFLOW_TRACKING_TOKEN");
+    let mut cmd = validate_cmd(p, &auth_server().server.uri);
+    cmd.args(extra);
     if let Some((u, pw)) = user {
         cmd.env("MLFLOW_TRACKING_USERNAME", u)
             .env("MLFLOW_TRACKING_PASSWORD", pw);
@@ -267,25 +273,15 @@ models:
     assert_eq!(out.code, 2, "{out}");
     assert_no_secret(&out, &wrong, "a wrong password");
     let token = format!("tok-{}-secret", std::process::id());
-    let out = run(modelgate()
-        .args(["validate", "--project", &p.path(), "--tracking-uri"])
-        .arg(&auth_server().server.uri)
+    let out = run(validate_cmd(&p, &auth_server().server.uri)
         .args(["-v", "--format", "json"])
-        .env_remove("MLFLOW_TRACKING_USERNAME")
-        .env_remove("MLFLOW_TRACKING_PASSWORD")
         .env("MLFLOW_TRACKING_TOKEN", &token));
     assert_eq!(out.code, 2, "{out}");
     assert_no_secret(&out, &token, "a refused token");
     // Credentials written into the URI are refused without echoing them.
     let srv = &auth_server().server;
     let with_userinfo = srv.uri.replace("http://", &format!("http://reader:{pw}@"));
-    let out = run(modelgate().args([
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &with_userinfo,
-    ]));
+    let out = run(&mut validate_cmd(&p, &with_userinfo));
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("MLFLOW_TRACKING_USERNAME"), "{out}");
     assert_no_secret(&out, &pw, "a URI with credentials");
@@ -308,17 +304,8 @@ fn a_token_is_sent_as_a_bearer() {
     });
     let p = threshold_project();
     let with = |token: &str, basic: bool| {
-        let mut cmd = modelgate();
-        cmd.args([
-            "validate",
-            "--project",
-            &p.path(),
-            "--tracking-uri",
-            &srv.uri,
-        ])
-        .env_remove("MLFLOW_TRACKING_USERNAME")
-        .env_remove("MLFLOW_TRACKING_PASSWORD")
-        .env("MLFLOW_TRACKING_TOKEN", token);
+        let mut cmd = validate_cmd(&p, &srv.uri);
+        cmd.env("MLFLOW_TRACKING_TOKEN", token);
         if basic {
             cmd.env("MLFLOW_TRACKING_USERNAME", "u")
                 .env("MLFLOW_TRACKING_PASSWORD", "p");
@@ -366,16 +353,7 @@ fn tls_server(stem: &'static str) -> TlsServer {
 }
 
 fn validate_tls(srv: &TlsServer, p: &Project, env: &[(&str, String)]) -> Outcome {
-    let mut cmd = modelgate();
-    cmd.args([
-        "validate",
-        "--project",
-        &p.path(),
-        "--tracking-uri",
-        &srv.server.uri,
-    ])
-    .env_remove("MLFLOW_TRACKING_SERVER_CERT_PATH")
-    .env_remove("MLFLOW_TRACKING_INSECURE_TLS");
+    let mut cmd = validate_cmd(p, &srv.server.uri);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -103,6 +103,17 @@ impl From<v2::modelgate::validator0_2_0::types::Verdict> for Verdict {
     }
 }
 
+/// `body` with `pre` bound to the ready component, whichever world it is of
+/// (the generated types differ, the calls do not).
+macro_rules! each_world {
+    ($pre_enum:expr, $pre:ident => $body:expr) => {
+        match $pre_enum {
+            Pre::V1($pre) => $body,
+            Pre::V2($pre) => $body,
+        }
+    };
+}
+
 /// A component ready to instantiate, as the world version it was built
 /// against.
 pub enum Pre {
@@ -127,16 +138,10 @@ impl Pre {
         store: &mut wasmtime::Store<GateState>,
         config: &str,
     ) -> wasmtime::Result<Result<(), String>> {
-        match self {
-            Pre::V1(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance.call_check_config(store, config).await
-            }
-            Pre::V2(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance.call_check_config(store, config).await
-            }
-        }
+        each_world!(self, pre => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_check_config(store, config).await
+        })
     }
 
     /// Instantiates the component in `store` and calls `validate`.
@@ -146,21 +151,12 @@ impl Pre {
         candidate: &Candidate,
         config: &str,
     ) -> wasmtime::Result<Result<Verdict, String>> {
-        Ok(match self {
-            Pre::V1(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .call_validate(store, candidate, config)
-                    .await?
-                    .map(Into::into)
-            }
-            Pre::V2(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .call_validate(store, candidate, config)
-                    .await?
-                    .map(Into::into)
-            }
+        each_world!(self, pre => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            Ok(instance
+                .call_validate(store, candidate, config)
+                .await?
+                .map(Into::into))
         })
     }
 }
