@@ -79,19 +79,18 @@ pub async fn ready_versions(
         ),
         other => registry_error(other, &format!("the versions of model `{model}`"), &uri),
     })?;
-    let mut ready: Vec<ModelVersion> = versions.iter().filter(|v| v.is_ready()).cloned().collect();
+    let newest = versions.first().map(|v| (v.version, v.status.clone()));
+    let mut ready: Vec<ModelVersion> = versions.into_iter().filter(|v| v.is_ready()).collect();
     ready.sort_by_key(|v| v.version);
     if ready.is_empty() {
-        return Err(match versions.first() {
+        return Err(match newest {
             None => with_hint(
                 anyhow::anyhow!("model `{model}` has no versions in `{uri}`"),
                 "register a version first (e.g. run the training)",
             ),
-            Some(newest) => with_hint(
+            Some((version, status)) => with_hint(
                 anyhow::anyhow!(
-                    "model `{model}` has no READY version (newest is version {} with status {})",
-                    newest.version,
-                    newest.status
+                    "model `{model}` has no READY version (newest is version {version} with status {status})"
                 ),
                 "wait for the registration to finish, or pick one with --version",
             ),

@@ -9,8 +9,11 @@ use modelgate::exit::ExitStatus;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A worker per core (at least two), so judgements of a sweep run on
+    // every core.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

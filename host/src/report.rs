@@ -9,7 +9,6 @@
 //! {
 //!   "schema": "modelgate.report/v1",
 //!   "modelgate": string,                    // the version that judged
-//!   "status": "pass" | "fail",
 //!   "tracking_uri": string,
 //!   "project": string,                      // the project file
 //!   "models": [{
@@ -40,6 +39,7 @@
 //!       }?
 //!     }]
 //!   }],
+//!   "status": "pass" | "fail",
 //!   "summary": {"models": int, "gates": int, "passed": int, "failed": int,
 //!               "warnings": int}           // checks of passed gates with a warning
 //! }
@@ -48,6 +48,8 @@
 //! snake_case fields (`crate::registry`); metric values that JSON numbers
 //! cannot hold are the strings `NaN`, `Infinity`, `-Infinity`.
 //! Fields are only ever added to this schema, never renamed or removed.
+//! `status` and `summary` come after `models`, so that a sweep's report is
+//! written as it is judged ([`JsonStream`]) rather than held whole.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -96,7 +98,7 @@ pub struct ModelReport {
 }
 
 /// Counts over the whole report.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Summary {
     /// Candidates judged.
     pub models: usize,
@@ -110,6 +112,94 @@ pub struct Summary {
     pub warnings: usize,
 }
 
+impl Summary {
+    /// Counts `m` in.
+    pub fn add(&mut self, m: &ModelReport) {
+        self.models += 1;
+        self.gates += m.gates.len();
+        let passed = m.gates.iter().filter(|g| g.passed).count();
+        self.passed += passed;
+        self.failed += m.gates.len() - passed;
+        self.warnings += m.gates.iter().map(|g| g.warnings().count()).sum::<usize>();
+    }
+
+    /// `pass` when no gate failed, else `fail`.
+    pub fn status(&self) -> &'static str {
+        if self.failed == 0 { "pass" } else { "fail" }
+    }
+}
+
+/// The JSON report written one candidate at a time, so that a sweep never
+/// holds it whole: the same bytes as [`Report::render`] with
+/// [`Format::Json`] (which is built on it).
+pub struct JsonStream<W: std::io::Write> {
+    out: W,
+    summary: Summary,
+}
+
+impl<W: std::io::Write> JsonStream<W> {
+    /// Writes the report's head, up to the opening of `models`.
+    pub fn begin(mut out: W, tracking_uri: &str, project: &str) -> std::io::Result<Self> {
+        let head = format!(
+            "{{\n  \"schema\": {},\n  \"modelgate\": {},\n  \"tracking_uri\": {},\n  \"project\": {},\n  \"models\": [",
+            json_string(SCHEMA),
+            json_string(env!("CARGO_PKG_VERSION")),
+            json_string(tracking_uri),
+            json_string(project),
+        );
+        out.write_all(head.as_bytes())?;
+        Ok(JsonStream {
+            out,
+            summary: Summary::default(),
+        })
+    }
+
+    /// Writes one candidate's verdict.
+    pub fn push(&mut self, m: &ModelReport) -> std::io::Result<()> {
+        let item = serde_json::to_string_pretty(m).map_err(std::io::Error::other)?;
+        let mut text = String::with_capacity(item.len() + item.len() / 8);
+        text.push_str(if self.summary.models == 0 {
+            "\n"
+        } else {
+            ",\n"
+        });
+        // An element of `models` sits two levels deep. Strings are escaped
+        // (no raw newline), so every line of the item is the item's own.
+        for (i, line) in item.lines().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str("    ");
+            text.push_str(line);
+        }
+        self.out.write_all(text.as_bytes())?;
+        self.summary.add(m);
+        Ok(())
+    }
+
+    /// Writes the tail (`status` and `summary`) and returns the summary.
+    pub fn finish(mut self) -> std::io::Result<Summary> {
+        let summary = serde_json::to_string_pretty(&self.summary).map_err(std::io::Error::other)?;
+        let close = if self.summary.models == 0 {
+            "]"
+        } else {
+            "\n  ]"
+        };
+        let tail = format!(
+            "{close},\n  \"status\": {},\n  \"summary\": {}\n}}\n",
+            json_string(self.summary.status()),
+            summary.replace('\n', "\n  "),
+        );
+        self.out.write_all(tail.as_bytes())?;
+        self.out.flush()?;
+        Ok(self.summary)
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
 /// A whole `modelgate validate` run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
@@ -117,14 +207,14 @@ pub struct Report {
     pub schema: &'static str,
     /// The modelgate version that wrote the report.
     pub modelgate: &'static str,
-    /// `pass` or `fail`.
-    pub status: &'static str,
     /// The registry that was read.
     pub tracking_uri: String,
     /// The project file.
     pub project: String,
     /// One entry per candidate.
     pub models: Vec<ModelReport>,
+    /// `pass` or `fail`.
+    pub status: &'static str,
     /// Counts.
     pub summary: Summary,
 }
@@ -132,31 +222,17 @@ pub struct Report {
 impl Report {
     /// Builds the report and its summary.
     pub fn new(tracking_uri: String, project: String, models: Vec<ModelReport>) -> Report {
-        let gates: usize = models.iter().map(|m| m.gates.len()).sum();
-        let passed: usize = models
-            .iter()
-            .flat_map(|m| &m.gates)
-            .filter(|g| g.passed)
-            .count();
-        let all = models.iter().all(|m| m.passed);
-        let warnings = models
-            .iter()
-            .flat_map(|m| &m.gates)
-            .map(|g| g.warnings().count())
-            .sum();
+        let mut summary = Summary::default();
+        for m in &models {
+            summary.add(m);
+        }
         Report {
             schema: SCHEMA,
             modelgate: env!("CARGO_PKG_VERSION"),
-            status: if all { "pass" } else { "fail" },
+            status: summary.status(),
             tracking_uri,
             project,
-            summary: Summary {
-                models: models.len(),
-                gates,
-                passed,
-                failed: gates - passed,
-                warnings,
-            },
+            summary,
             models,
         }
     }
@@ -171,9 +247,18 @@ impl Report {
         match format {
             Format::Human => self.human(style),
             Format::Json => {
-                let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-                s.push('\n');
-                s
+                let mut out = Vec::new();
+                let written = JsonStream::begin(&mut out, &self.tracking_uri, &self.project)
+                    .and_then(|mut json| {
+                        for m in &self.models {
+                            json.push(m)?;
+                        }
+                        json.finish().map(|_| ())
+                    });
+                match written {
+                    Ok(()) => String::from_utf8(out).unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
             }
             Format::Junit => self.junit(),
             Format::Github => self.github(),
@@ -688,6 +773,38 @@ mod tests {
         assert_eq!(v["status"], "pass");
         assert_eq!(v["models"][0]["gates"][0]["duration_ms"], 0.85);
         assert_eq!(v["summary"]["gates"], 1);
+    }
+
+    #[test]
+    fn the_streamed_json_is_the_whole_report_serialized() {
+        // Written one candidate at a time, it is byte for byte what
+        // serializing the whole report gives: any number of candidates.
+        for n in [0usize, 1, 3] {
+            let mut r = report(true);
+            let one = r.models[0].clone();
+            r = Report::new(
+                "sqlite:///x \"quoted\"\nline".into(),
+                "ame.yaml".into(),
+                (0..n)
+                    .map(|i| {
+                        let mut m = one.clone();
+                        m.version = i as u64 + 1;
+                        m.gates[0].passed = i != 1;
+                        m.passed = i != 1;
+                        m
+                    })
+                    .collect(),
+            );
+            let whole = serde_json::to_string_pretty(&r).expect("json") + "\n";
+            assert_eq!(
+                r.render(Format::Json, Style::default()),
+                whole,
+                "{n} candidates"
+            );
+            let v: serde_json::Value = serde_json::from_str(&whole).expect("json");
+            assert_eq!(v["status"], if n >= 2 { "fail" } else { "pass" });
+            assert_eq!(v["summary"]["models"], n);
+        }
     }
 
     #[test]

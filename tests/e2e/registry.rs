@@ -80,6 +80,10 @@ models:
         vec!["--version", "2"],
         vec!["--alias", "challenger"],
         vec![],
+        // Sweeps: every version's aliases and tags, every run, in batches
+        // (one task per judgement, and one at a time).
+        vec!["--all-versions"],
+        vec!["--all-versions", "--jobs", "1"],
     ] {
         let mut rest_cmd = modelgate();
         rest_cmd
@@ -101,8 +105,9 @@ models:
             "selector {selector:?}"
         );
         // The echo gate exercised every registry call and found them consistent.
-        let echo = &rest.json()["models"][0]["gates"][0];
-        assert_eq!(echo["passed"], true, "{rest}");
+        for m in rest.json()["models"].as_array().expect("models") {
+            assert_eq!(m["gates"][0]["passed"], true, "{rest}");
+        }
     }
     // Spot-check the verdicts themselves: v2 passes the champion comparison
     // (0.75 vs 0.55), its NaN loss fails the loss threshold.

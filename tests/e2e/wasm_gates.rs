@@ -365,6 +365,31 @@ fn all_versions_sweeps_every_ready_version_in_order() {
         assert_eq!(got, want, "{uri}");
         assert_eq!(models[0]["selected_by"], "all-versions");
         assert_eq!(r["summary"]["failed"], 2);
+        assert_eq!(r["status"], "fail");
+        // One at a time, the same verdicts in the same order.
+        let one = validate(
+            &p.path(),
+            &uri,
+            &["--all-versions", "--jobs", "1", "--format", "json"],
+        );
+        assert_eq!(one.code, 1, "{one}");
+        let verdicts = |r: &serde_json::Value| -> Vec<(u64, bool, serde_json::Value)> {
+            r["models"]
+                .as_array()
+                .expect("models")
+                .iter()
+                .map(|m| {
+                    let g = &m["gates"][0];
+                    (
+                        m["version"].as_u64().expect("v"),
+                        m["passed"].as_bool().expect("p"),
+                        g["checks"].clone(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(verdicts(&one.json()), verdicts(&r), "{uri}");
+        assert_eq!(one.json()["summary"], r["summary"], "{uri}");
     }
     let human = validate(&p.path(), &server().uri, &["--all-versions"]);
     assert!(

@@ -19,7 +19,7 @@ use crate::plan::{ModelPlan, Plan};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::writer::RegistryWriter;
 use crate::registry::{self, Registry, uri};
-use crate::report::{ModelReport, Report, Style};
+use crate::report::{JsonStream, ModelReport, Report, Style};
 use crate::runner::{Context, ReadyModel, Runner};
 
 /// Runs `modelgate validate`, all of it within `--timeout`: past that
@@ -47,7 +47,7 @@ async fn validate(
 ) -> anyhow::Result<ExitStatus> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
-    let runner = Runner::prepare(&models, &project.dir).await?;
+    let runner = Arc::new(Runner::prepare(&models, &project.dir).await?);
 
     let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
     let (tracking, _origin) = uri::resolve(
@@ -71,15 +71,16 @@ async fn validate(
         _ if args.all_versions => Selector::All,
         _ => Selector::Latest,
     };
-    let mut candidates: Vec<(&ReadyModel, Candidate)> = Vec::new();
-    for m in &runner.models {
+    // Each candidate with the index of its model in `runner.models`.
+    let mut candidates: Vec<(usize, Candidate)> = Vec::new();
+    for (i, m) in runner.models.iter().enumerate() {
         if selector == Selector::All {
             for c in candidate::resolve_all(registry.as_ref(), &m.name).await? {
-                candidates.push((m, c));
+                candidates.push((i, c));
             }
         } else {
             candidates.push((
-                m,
+                i,
                 candidate::resolve(registry.as_ref(), &m.name, &selector).await?,
             ));
         }
@@ -94,12 +95,12 @@ async fn validate(
         .await
         .map_err(|e| candidate::registry_error(e, "the candidates' runs", registry.uri()))?;
 
-    let ctx = Context {
+    let ctx = Arc::new(Context {
         registry: registry.clone(),
         tracking: tracking.clone(),
         deadline,
         fail_on_warn: args.fail_on_warn,
-    };
+    });
     let jobs = match (args.jobs, candidates.len()) {
         (Some(j), _) => j as usize,
         (None, 0 | 1) => 1,
@@ -108,12 +109,50 @@ async fn validate(
             .unwrap_or(2),
     };
     let progress = Progress::new(candidates.len());
-    let reports: Vec<ModelReport> =
-        futures::stream::iter(candidates.iter().map(|(m, c)| runner.judge(m, c, &ctx)))
-            .buffered(jobs)
-            .inspect(|_| progress.tick())
-            .try_collect()
-            .await?;
+    // Up to `jobs` judgements at once, each its own task so that they run
+    // on every worker thread; reported in candidate order. One at a time
+    // needs no task of its own (nor the hand-overs between threads).
+    let judged: std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<ModelReport>> + Send>> =
+        if jobs <= 1 {
+            let (runner, ctx) = (runner.clone(), ctx.clone());
+            Box::pin(futures::stream::iter(candidates).then(move |(i, c)| {
+                let (runner, ctx) = (runner.clone(), ctx.clone());
+                async move { judge(&runner, i, &c, &ctx).await }
+            }))
+        } else {
+            Box::pin(
+                futures::stream::iter(
+                    candidates
+                        .into_iter()
+                        .map(|(i, c)| Judging::spawn(runner.clone(), i, c, ctx.clone())),
+                )
+                .buffered(jobs),
+            )
+        };
+    let judged = judged.inspect(|_| progress.tick());
+    if args.format == crate::report::Format::Json && writer.is_none() {
+        // Nothing needs the whole report afterwards: write each verdict as
+        // it comes, so a sweep of any size holds one at a time.
+        let out = std::io::BufWriter::with_capacity(64 << 10, crate::output::StdoutSink::default());
+        let written = |e: std::io::Error| {
+            anyhow::Error::new(e).context("failed to write the report to stdout")
+        };
+        let mut json =
+            JsonStream::begin(out, tracking.as_str(), &project.file.display().to_string())
+                .map_err(written)?;
+        let mut judged = judged;
+        while let Some(judgement) = judged.next().await {
+            json.push(&judgement?).map_err(written)?;
+        }
+        progress.finish();
+        let summary = json.finish().map_err(written)?;
+        return Ok(if summary.failed == 0 {
+            ExitStatus::Pass
+        } else {
+            ExitStatus::Fail
+        });
+    }
+    let reports: Vec<ModelReport> = judged.try_collect().await?;
     progress.finish();
     let report = Report::new(
         tracking.as_str().to_string(),
@@ -216,6 +255,59 @@ async fn promote(
         crate::output::stderr(&line);
     }
     Ok(())
+}
+
+/// One judgement running as its own task; dropping it (the run's deadline
+/// passed, or another judgement failed) stops it, and with it its gates.
+struct Judging(tokio::task::JoinHandle<anyhow::Result<ModelReport>>);
+
+impl Judging {
+    fn spawn(
+        runner: Arc<Runner>,
+        model: usize,
+        candidate: Candidate,
+        ctx: Arc<Context>,
+    ) -> Judging {
+        Judging(tokio::spawn(async move {
+            judge(&runner, model, &candidate, &ctx).await
+        }))
+    }
+}
+
+/// Judges `candidate` of the runner's `model`-th model.
+async fn judge(
+    runner: &Runner,
+    model: usize,
+    candidate: &Candidate,
+    ctx: &Context,
+) -> anyhow::Result<ModelReport> {
+    let model: &ReadyModel = runner
+        .models
+        .get(model)
+        .context("internal: a candidate of no prepared model")?;
+    runner.judge(model, candidate, ctx).await
+}
+
+impl std::future::Future for Judging {
+    type Output = anyhow::Result<ModelReport>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Ok(judged) => judged,
+                Err(e) => Err(anyhow::anyhow!("internal: a judgement did not finish: {e}")),
+            })
+    }
+}
+
+impl Drop for Judging {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.

@@ -749,18 +749,31 @@ impl Registry for RestRegistry {
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         let filter = format!("name={}", filter_quote(name));
+        let query = |token: Option<&str>| -> Vec<(&'static str, String)> {
+            let mut q = vec![
+                ("filter", filter.clone()),
+                ("max_results", "1000".to_string()),
+                ("order_by", "version_number DESC".to_string()),
+            ];
+            if let Some(t) = token {
+                q.push(("page_token", t.to_string()));
+            }
+            q
+        };
+        let get_page = |q: Vec<(&'static str, String)>| async move {
+            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.get("model-versions/search", &q).await
+        };
+        // The search leaves out aliases (and "no versions" must be told
+        // from "no such model"): the registered model has both. It does
+        // not depend on the search, so both are asked at once: one round
+        // trip, not two.
+        let (first, model) =
+            futures::future::join(get_page(query(None)), self.registered_model(name)).await;
         let mut out = Vec::new();
         let mut pages = Pages::new();
+        let mut v = first?;
         loop {
-            let mut q = vec![
-                ("filter", filter.as_str()),
-                ("max_results", "1000"),
-                ("order_by", "version_number DESC"),
-            ];
-            if let Some(t) = pages.token() {
-                q.push(("page_token", t));
-            }
-            let v = self.get("model-versions/search", &q).await?;
             for item in
                 Fields::new(&v, "the answer of `model-versions/search`")?.list("model_versions")?
             {
@@ -769,10 +782,9 @@ impl Registry for RestRegistry {
             if !pages.advance(&v, "model-versions/search")? {
                 break;
             }
+            v = get_page(query(pages.token())).await?;
         }
-        // The search leaves out aliases (and "no versions" must be told
-        // from "no such model"): the registered model has both.
-        let model = self.registered_model(name).await?;
+        let model = model?;
         for v in &mut out {
             if v.aliases.is_empty() {
                 v.aliases = model

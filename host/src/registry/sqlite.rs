@@ -5,6 +5,13 @@
 //! as 0 with `is_nan`, and a run's metric is the latest point by (step,
 //! timestamp, value). MLflow 3.x databases scope the registry by `workspace`;
 //! older ones have no such column, and both are read.
+//!
+//! Reads that serve a whole sweep are batched: every version of a model
+//! with its aliases and tags in three queries, any number of runs in four
+//! (the ids passed as one JSON array). Each read takes a read-only
+//! connection of its own from a small pool, so judgements on different
+//! worker threads do not wait for one another, and the batch reads run
+//! off the async worker threads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,11 +26,15 @@ use super::{
 };
 use crate::error::HintExt as _;
 
+/// Read-only connections kept for reuse (one per thread reading at once).
+const POOL_SIZE: usize = 8;
+
 /// A registry read from an MLflow SQLite database.
 pub struct SqliteRegistry {
     uri: String,
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// Idle connections; a read takes one (or opens one) and gives it back.
+    pool: Mutex<Vec<Connection>>,
     /// `Some(name)` when the schema has workspaces.
     workspace: Option<String>,
 }
@@ -31,13 +42,9 @@ pub struct SqliteRegistry {
 impl SqliteRegistry {
     /// Opens `path` read-only; `uri` is what reports and child processes see.
     pub fn open(uri: &str, path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("failed to open MLflow database `{}`", path.display()))
-        .hint("check the path in MLFLOW_TRACKING_URI / --tracking-uri")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let conn = connect(path)
+            .with_context(|| format!("failed to open MLflow database `{}`", path.display()))
+            .hint("check the path in MLFLOW_TRACKING_URI / --tracking-uri")?;
         let has_table = |name: &str| -> rusqlite::Result<bool> {
             conn.query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -64,19 +71,47 @@ impl SqliteRegistry {
         Ok(SqliteRegistry {
             uri: uri.to_string(),
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            pool: Mutex::new(vec![conn]),
             workspace,
         })
     }
 
+    /// Runs `f` on a pooled connection.
     fn with_conn<T>(&self, f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self
-            .conn
+        let idle = self
+            .pool
             .lock()
-            .map_err(|_| RegistryError::Unavailable("database handle poisoned".into()))?;
+            .map_err(|_| RegistryError::Unavailable("database pool poisoned".into()))?
+            .pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => connect(&self.path).map_err(|e| self.error(e))?,
+        };
         // Without workspaces every row matches the always-true `?` = `?`.
         let ws = self.workspace.as_deref().unwrap_or("");
-        f(&conn, ws).map_err(|e| self.error(e))
+        let out = f(&conn, ws).map_err(|e| self.error(e));
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < POOL_SIZE
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// [`with_conn`](Self::with_conn) for a read that may take a while (a
+    /// sweep's batch): off the async worker thread when there are others
+    /// to carry on.
+    fn with_conn_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.with_conn(f))
+        } else {
+            self.with_conn(f)
+        }
     }
 
     /// A database error as a registry error: a value of the wrong type or a
@@ -171,6 +206,50 @@ impl SqliteRegistry {
         Ok(())
     }
 
+    /// [`decorate`](Self::decorate) for every version of model `name` at
+    /// once: two queries, whatever the number of versions.
+    fn decorate_all(
+        &self,
+        conn: &Connection,
+        ws: &str,
+        name: &str,
+        versions: &mut [ModelVersion],
+    ) -> rusqlite::Result<()> {
+        let index: std::collections::HashMap<u64, usize> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.version, i))
+            .collect();
+        let sql = format!(
+            "SELECT version, alias FROM registered_model_aliases a
+             WHERE a.name = :name AND {} ORDER BY alias",
+            self.ws_clause("a")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::named_params! {":name": name, ":ws": ws})?;
+        while let Some(r) = rows.next()? {
+            if let Some(&i) = index.get(&version_number(r, 0, "an alias")?) {
+                versions[i].aliases.push(r.get(1)?);
+            }
+        }
+        let sql = format!(
+            "SELECT version, key, value FROM model_version_tags t
+             WHERE t.name = :name AND {} ORDER BY key",
+            self.ws_clause("t")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::named_params! {":name": name, ":ws": ws})?;
+        while let Some(r) = rows.next()? {
+            if let Some(&i) = index.get(&version_number(r, 0, "a version tag")?) {
+                versions[i].tags.push(KeyValue {
+                    key: r.get(1)?,
+                    value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn model_exists(&self, conn: &Connection, ws: &str, name: &str) -> rusqlite::Result<bool> {
         let sql = format!(
             "SELECT 1 FROM registered_models r WHERE r.name = :name AND {}",
@@ -179,6 +258,16 @@ impl SqliteRegistry {
         conn.prepare(&sql)?
             .exists(rusqlite::named_params! {":name": name, ":ws": ws})
     }
+}
+
+/// A read-only connection to `path`.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 /// The MLflow workspace this process works in: `MLFLOW_WORKSPACE`, as
@@ -260,60 +349,89 @@ fn not_found_model(name: &str) -> RegistryError {
 }
 
 fn read_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Run>> {
-    let info = conn
-        .query_row(
-            "SELECT run_uuid, experiment_id, name, status, start_time, end_time
-             FROM runs WHERE run_uuid = ?1",
-            [run_id],
-            |r| {
-                Ok(Run {
-                    run_id: r.get(0)?,
-                    experiment_id: r
-                        .get::<_, Option<i64>>(1)?
-                        .map(|e| e.to_string())
-                        .unwrap_or_default(),
-                    run_name: r.get(2)?,
-                    status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    start_time: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-                    end_time: r.get(5)?,
-                    metrics: Vec::new(),
-                    params: Vec::new(),
-                    tags: Vec::new(),
-                })
-            },
-        )
-        .optional()?;
-    let Some(mut run) = info else { return Ok(None) };
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?1",
-    )?;
-    let mut by_key: std::collections::BTreeMap<String, Vec<MetricPoint>> = Default::default();
-    for row in stmt.query_map([run_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            point(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-        ))
-    })? {
-        let (key, p) = row?;
-        by_key.entry(key).or_default().push(p);
+    Ok(read_runs(conn, &[run_id.to_string()])?.pop())
+}
+
+/// The runs among `run_ids` that exist, in the order asked, each with its
+/// latest metrics and its params and tags sorted by key: four queries
+/// whatever the number of runs (the ids go in as one JSON array).
+fn read_runs(conn: &Connection, run_ids: &[String]) -> rusqlite::Result<Vec<Run>> {
+    use std::collections::{BTreeMap, HashMap};
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    run.metrics = by_key
-        .into_iter()
-        .filter_map(|(key, pts)| latest_point(pts).map(|point| Metric { key, point }))
-        .collect();
-    let kv = |sql: &str| -> rusqlite::Result<Vec<KeyValue>> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        stmt.query_map([run_id], |r| {
-            Ok(KeyValue {
-                key: r.get(0)?,
-                value: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-            })
-        })?
-        .collect()
-    };
-    run.params = kv("SELECT key, value FROM params WHERE run_uuid = ?1 ORDER BY key")?;
-    run.tags = kv("SELECT key, value FROM tags WHERE run_uuid = ?1 ORDER BY key")?;
-    Ok(Some(run))
+    let ids = serde_json::to_string(run_ids).unwrap_or_else(|_| "[]".into());
+    let mut runs: HashMap<String, Run> = HashMap::with_capacity(run_ids.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT run_uuid, experiment_id, name, status, start_time, end_time
+         FROM runs WHERE run_uuid IN (SELECT value FROM json_each(?1))",
+    )?;
+    let mut rows = stmt.query([&ids])?;
+    while let Some(r) = rows.next()? {
+        let run = Run {
+            run_id: r.get(0)?,
+            experiment_id: r
+                .get::<_, Option<i64>>(1)?
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            run_name: r.get(2)?,
+            status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            start_time: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+            end_time: r.get(5)?,
+            metrics: Vec::new(),
+            params: Vec::new(),
+            tags: Vec::new(),
+        };
+        runs.insert(run.run_id.clone(), run);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT run_uuid, key, value, timestamp, step, is_nan FROM metrics
+         WHERE run_uuid IN (SELECT value FROM json_each(?1))",
+    )?;
+    let mut points: HashMap<String, BTreeMap<String, Vec<MetricPoint>>> = HashMap::new();
+    let mut rows = stmt.query([&ids])?;
+    while let Some(r) = rows.next()? {
+        let run: String = r.get(0)?;
+        let p = point(r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+        points
+            .entry(run)
+            .or_default()
+            .entry(r.get(1)?)
+            .or_default()
+            .push(p);
+    }
+    for (run, by_key) in points {
+        if let Some(run) = runs.get_mut(&run) {
+            run.metrics = by_key
+                .into_iter()
+                .filter_map(|(key, pts)| latest_point(pts).map(|point| Metric { key, point }))
+                .collect();
+        }
+    }
+    for (table, params) in [("params", true), ("tags", false)] {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT run_uuid, key, value FROM {table}
+             WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key"
+        ))?;
+        let mut rows = stmt.query([&ids])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let Some(run) = runs.get_mut(&id) else {
+                continue;
+            };
+            let kv = KeyValue {
+                key: r.get(1)?,
+                value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            };
+            if params {
+                run.params.push(kv);
+            } else {
+                run.tags.push(kv);
+            }
+        }
+    }
+    // In the order asked, once each.
+    Ok(run_ids.iter().filter_map(|id| runs.remove(id)).collect())
 }
 
 fn point(value: f64, timestamp: i64, step: i64, is_nan: bool) -> MetricPoint {
@@ -380,7 +498,7 @@ impl Registry for SqliteRegistry {
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
-        let (exists, versions) = self.with_conn(|conn, ws| {
+        let (exists, versions) = self.with_conn_blocking(|conn, ws| {
             let sql = format!(
                 "SELECT name, version, run_id, status, current_stage, source, description,
                         creation_time, last_updated_time
@@ -398,9 +516,7 @@ impl Registry for SqliteRegistry {
                     read_version,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            for mv in &mut versions {
-                self.decorate(conn, ws, mv)?;
-            }
+            self.decorate_all(conn, ws, name, &mut versions)?;
             let exists = !versions.is_empty() || self.model_exists(conn, ws, name)?;
             Ok((exists, versions))
         })?;
@@ -461,15 +577,7 @@ impl Registry for SqliteRegistry {
     }
 
     async fn runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
-        self.with_conn(|conn, _| {
-            let mut out = Vec::with_capacity(run_ids.len());
-            for id in run_ids {
-                if let Some(r) = read_run(conn, id)? {
-                    out.push(r);
-                }
-            }
-            Ok(out)
-        })
+        self.with_conn_blocking(|conn, _| read_runs(conn, run_ids))
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {

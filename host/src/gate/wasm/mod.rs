@@ -201,9 +201,25 @@ impl WasmHost {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("failed to set up the WebAssembly engine")?;
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+            sandbox::pooling(),
+        ));
+        let engine = match Engine::new(&config) {
+            Ok(engine) => engine,
+            // The pool reserves its address space up front; where a limit
+            // on address space refuses that, instances are allocated one by
+            // one instead (slower, the same sandbox).
+            Err(pooled) => {
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+                let engine = Engine::new(&config)
+                    .map_err(anyhow::Error::from)
+                    .context("failed to set up the WebAssembly engine")?;
+                crate::output::stderr(&format!(
+                    "modelgate: warning: the WebAssembly instance pool could not be reserved ({pooled}); allocating instances one by one\n"
+                ));
+                engine
+            }
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)

@@ -82,6 +82,53 @@ pub const MAX_TABLES: usize = 1000;
 /// Bytes charged per table element: wasmtime stores a pointer per element.
 const TABLE_ELEMENT_BYTES: u64 = 8;
 
+/// Evaluations (component instances, each with its async stack) that can
+/// be alive at once in one process: twice the most judgements `--jobs`
+/// allows, with room for `check-config` calls.
+pub const POOL_EVALUATIONS: u32 = 512;
+/// Core instances alive at once, all evaluations together.
+pub const POOL_CORE_INSTANCES: u32 = 16384;
+/// Linear memories alive at once, all evaluations together. Each reserves
+/// 4 GiB of address space (never memory), 4 TiB in all.
+pub const POOL_MEMORIES: u32 = 1024;
+/// Tables alive at once, all evaluations together.
+pub const POOL_TABLES: u32 = 2048;
+/// Elements one table may have (a table asking for more at instantiation
+/// does not instantiate, and does not grow past it): 65536, where the
+/// largest tables of componentize-py and componentize-js components have
+/// about 8000. Each slot reserves 8 bytes of address space per element,
+/// 1 GiB for the pool.
+pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
+
+/// The pooling allocator's configuration: every evaluation takes its
+/// instance, memories, tables and stack from slots reserved once and
+/// reused (memories' initial images mapped copy-on-write), so a fresh
+/// `Store` and instantiation cost microseconds. Its per-evaluation bounds
+/// are the sandbox's own ([`MAX_INSTANCES`], [`MAX_MEMORIES`],
+/// [`MAX_TABLES`]; the [`MemoryCap`] still caps the bytes); its totals
+/// bound what all evaluations alive at once may hold — past them an
+/// instantiation fails, and that gate fails.
+pub fn pooling() -> wasmtime::PoolingAllocationConfig {
+    let mut p = wasmtime::PoolingAllocationConfig::new();
+    p.total_component_instances(POOL_EVALUATIONS)
+        .total_stacks(POOL_EVALUATIONS)
+        .total_core_instances(POOL_CORE_INSTANCES)
+        .total_memories(POOL_MEMORIES)
+        .total_tables(POOL_TABLES)
+        .max_core_instances_per_component(MAX_INSTANCES as u32)
+        .max_memories_per_component(MAX_MEMORIES as u32)
+        .max_tables_per_component(MAX_TABLES as u32)
+        .max_memories_per_module(MAX_MEMORIES as u32)
+        .max_tables_per_module(MAX_TABLES as u32)
+        .table_elements(POOL_TABLE_ELEMENTS)
+        .max_memory_size(4 << 30)
+        // Metadata sizes are only checked, never reserved: room for the
+        // largest (Python, JavaScript) components.
+        .max_component_instance_size(64 << 20)
+        .max_core_instance_size(16 << 20);
+    p
+}
+
 /// Caps everything one evaluation holds: all linear memories and tables of
 /// all its core instances, plus what the host allocates on its behalf
 /// (registry answers, see [`GateState::charge`]), against one limit.

@@ -1,0 +1,41 @@
+"""Groups a `perf report --stdio --no-children --sort sym` listing by what
+each symbol belongs to, and prints a Markdown table of the shares.
+
+    python bench/perf_shares.py perf.txt
+"""
+
+import re
+import sys
+
+GROUPS = [
+    ("SQLite (reading the store)", r"sqlite3|Vdbe|vdbe|btree|Btree|pager|Pager|rusqlite|json_each|jsonEach|registry::sqlite"),
+    ("WebAssembly (instantiate, run the gate, host calls)", r"wasmtime|cranelift|wasm|fiber|wasi|gate::wasm|bindings|\[unknown\]|0x0000"),
+    ("the report (JSON)", r"serde_json|JsonStream|report::|ryu|itoa|format_escaped"),
+    ("memory allocation", r"malloc|free|_int_|realloc|calloc|memcpy|memmove|memset|mmap|munmap|brk"),
+    ("kernel", r"\[k\]"),
+]
+
+
+def main() -> None:
+    totals = {name: 0.0 for name, _ in GROUPS}
+    other = 0.0
+    for line in open(sys.argv[1], errors="replace"):
+        m = re.match(r"\s*([\d.]+)%\s+(.*)$", line)
+        if not m:
+            continue
+        pct, sym = float(m.group(1)), m.group(2)
+        for name, pattern in GROUPS:
+            if re.search(pattern, sym):
+                totals[name] += pct
+                break
+        else:
+            other += pct
+    print("| share of samples | |")
+    print("|---|---:|")
+    for name, _ in GROUPS:
+        print(f"| {name} | {totals[name]:.1f} % |")
+    print(f"| the rest (async runtime, candidate resolution, …) | {other:.1f} % |")
+
+
+if __name__ == "__main__":
+    main()
