@@ -109,9 +109,11 @@ async fn validate(
             .unwrap_or(2),
     };
     let progress = Progress::new(candidates.len());
-    // Up to `jobs` judgements at once, each its own task so that they run
-    // on every worker thread; reported in candidate order. One at a time
-    // needs no task of its own (nor the hand-overs between threads).
+    // Up to `jobs` judgements at once, on every worker thread, reported in
+    // candidate order. Each task judges a run of consecutive candidates
+    // (many per task in a large sweep: handing every single judgement to
+    // another thread and back would cost more than judging it). One at a
+    // time needs no task of its own.
     let judged: std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<ModelReport>> + Send>> =
         if jobs <= 1 {
             let (runner, ctx) = (runner.clone(), ctx.clone());
@@ -120,13 +122,21 @@ async fn validate(
                 async move { judge(&runner, i, &c, &ctx).await }
             }))
         } else {
+            let per_task = (candidates.len() / (jobs * 8)).clamp(1, MAX_CANDIDATES_PER_TASK);
+            let mut chunks: Vec<Vec<(usize, Candidate)>> = Vec::new();
+            let mut rest = candidates.into_iter().peekable();
+            while rest.peek().is_some() {
+                chunks.push(rest.by_ref().take(per_task).collect());
+            }
             Box::pin(
                 futures::stream::iter(
-                    candidates
+                    chunks
                         .into_iter()
-                        .map(|(i, c)| Judging::spawn(runner.clone(), i, c, ctx.clone())),
+                        .map(|chunk| Judging::spawn(runner.clone(), chunk, ctx.clone())),
                 )
-                .buffered(jobs),
+                .buffered(jobs)
+                .map_ok(|reports| futures::stream::iter(reports.into_iter().map(Ok)))
+                .try_flatten(),
             )
         };
     let judged = judged.inspect(|_| progress.tick());
@@ -257,39 +267,28 @@ async fn promote(
     Ok(())
 }
 
-/// One judgement running as its own task; dropping it (the run's deadline
-/// passed, or another judgement failed) stops it, and with it its gates.
-struct Judging(tokio::task::JoinHandle<anyhow::Result<ModelReport>>);
+/// Most consecutive candidates one task judges.
+const MAX_CANDIDATES_PER_TASK: usize = 64;
+
+/// Judgements of consecutive candidates running as a task of their own;
+/// dropping it (the run's deadline passed, or another judgement failed)
+/// stops it, and with it its gates.
+struct Judging(tokio::task::JoinHandle<anyhow::Result<Vec<ModelReport>>>);
 
 impl Judging {
-    fn spawn(
-        runner: Arc<Runner>,
-        model: usize,
-        candidate: Candidate,
-        ctx: Arc<Context>,
-    ) -> Judging {
+    fn spawn(runner: Arc<Runner>, chunk: Vec<(usize, Candidate)>, ctx: Arc<Context>) -> Judging {
         Judging(tokio::spawn(async move {
-            judge(&runner, model, &candidate, &ctx).await
+            let mut reports = Vec::with_capacity(chunk.len());
+            for (model, candidate) in &chunk {
+                reports.push(judge(&runner, *model, candidate, &ctx).await?);
+            }
+            Ok(reports)
         }))
     }
 }
 
-/// Judges `candidate` of the runner's `model`-th model.
-async fn judge(
-    runner: &Runner,
-    model: usize,
-    candidate: &Candidate,
-    ctx: &Context,
-) -> anyhow::Result<ModelReport> {
-    let model: &ReadyModel = runner
-        .models
-        .get(model)
-        .context("internal: a candidate of no prepared model")?;
-    runner.judge(model, candidate, ctx).await
-}
-
 impl std::future::Future for Judging {
-    type Output = anyhow::Result<ModelReport>;
+    type Output = anyhow::Result<Vec<ModelReport>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -308,6 +307,20 @@ impl Drop for Judging {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Judges `candidate` of the runner's `model`-th model.
+async fn judge(
+    runner: &Runner,
+    model: usize,
+    candidate: &Candidate,
+    ctx: &Context,
+) -> anyhow::Result<ModelReport> {
+    let model: &ReadyModel = runner
+        .models
+        .get(model)
+        .context("internal: a candidate of no prepared model")?;
+    runner.judge(model, candidate, ctx).await
 }
 
 /// A progress line on stderr for sweeps, when stderr is a terminal.

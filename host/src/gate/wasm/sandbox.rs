@@ -100,6 +100,11 @@ pub const POOL_TABLES: u32 = 2048;
 /// 1 GiB for the pool.
 pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
 
+/// Bytes of each pooled linear memory kept mapped between evaluations:
+/// 17 pages of 64 KiB, the initial memory of a Rust gate (1 MiB stack and
+/// its data).
+pub const POOL_KEEP_RESIDENT_MEMORY: usize = 17 << 16;
+
 /// The pooling allocator's configuration: every evaluation takes its
 /// instance, memories, tables and stack from slots reserved once and
 /// reused (memories' initial images mapped copy-on-write), so a fresh
@@ -125,7 +130,15 @@ pub fn pooling() -> wasmtime::PoolingAllocationConfig {
         // Metadata sizes are only checked, never reserved: room for the
         // largest (Python, JavaScript) components.
         .max_component_instance_size(64 << 20)
-        .max_core_instance_size(16 << 20);
+        .max_core_instance_size(16 << 20)
+        // What an evaluation of a Rust gate touches stays mapped and is
+        // reset with memset, rather than handed back to the kernel and
+        // faulted in again by the next one (the first 17 pages of a
+        // memory: a Rust guest's stack and data; an async stack's first
+        // 64 KiB; a table's first page). Measured in BENCHMARKS.md.
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT_MEMORY)
+        .async_stack_keep_resident(64 << 10)
+        .table_keep_resident(4 << 10);
     p
 }
 
