@@ -101,9 +101,9 @@ pub const POOL_TABLES: u32 = 2048;
 pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
 
 /// Bytes of each pooled linear memory kept mapped between evaluations:
-/// 17 pages of 64 KiB, the initial memory of a Rust gate (1 MiB stack and
-/// its data).
-pub const POOL_KEEP_RESIDENT_MEMORY: usize = 17 << 16;
+/// 4 pages of 64 KiB, what an evaluation of a built-in gate touches (its
+/// 128 KiB stack, its data and its first heap page).
+pub const POOL_KEEP_RESIDENT_MEMORY: usize = 4 << 16;
 
 /// The pooling allocator's configuration: every evaluation takes its
 /// instance, memories, tables and stack from slots reserved once and
@@ -133,9 +133,10 @@ pub fn pooling() -> wasmtime::PoolingAllocationConfig {
         .max_core_instance_size(16 << 20)
         // What an evaluation of a Rust gate touches stays mapped and is
         // reset with memset, rather than handed back to the kernel and
-        // faulted in again by the next one (the first 17 pages of a
-        // memory: a Rust guest's stack and data; an async stack's first
-        // 64 KiB; a table's first page). Measured in BENCHMARKS.md.
+        // faulted in again by the next one (the first pages of a memory,
+        // an async stack's first 64 KiB, a table's first page): a madvise
+        // in a process with several threads costs a TLB shootdown on each
+        // of them. Measured in BENCHMARKS.md.
         .linear_memory_keep_resident(POOL_KEEP_RESIDENT_MEMORY)
         .async_stack_keep_resident(64 << 10)
         .table_keep_resident(4 << 10);
