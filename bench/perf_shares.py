@@ -1,7 +1,9 @@
 """Groups a `perf report --stdio --no-children --sort sym` listing by what
 each symbol belongs to, and prints a Markdown table of the shares.
 
-    python bench/perf_shares.py perf.txt
+    python bench/perf_shares.py perf.txt                 a whole sweep
+    python bench/perf_shares.py --evaluation perf.txt    one evaluation
+                                                         (`--sort dso,sym`)
 """
 
 import re
@@ -11,12 +13,45 @@ GROUPS = [
     ("SQLite (reading the store)", r"sqlite3|Vdbe|vdbe|btree|Btree|pager|Pager|rusqlite|json_each|jsonEach|registry::sqlite"),
     ("WebAssembly (instantiate, run the gate, host calls)", r"wasmtime|cranelift|wasm|fiber|wasi|gate::wasm|bindings|\[unknown\]|0x0000"),
     ("the report (JSON)", r"serde_json|JsonStream|report::|ryu|itoa|format_escaped"),
-    ("memory allocation", r"malloc|free|_int_|realloc|calloc|memcpy|memmove|memset|mmap|munmap|brk"),
+    ("memory (allocation, copies, resetting pooled memory)", r"malloc|free|_int_|realloc|calloc|memcpy|memmove|memset|mmap|munmap|brk|unlink_chunk"),
     ("kernel", r"\[k\]"),
 ]
 
 
+EVALUATION = [
+    ("the gate's own code (JIT-compiled WebAssembly)", r"\[JIT\]|\.cwasm|wasm\[\d+\]"),
+    ("compiling the component once (setup, not per evaluation)", r"regalloc|cranelift|Cranelift"),
+    ("instantiation and calls (wasmtime runtime)", r"wasmtime"),
+    ("resetting and copying memory, allocation (libc)", r"libc\.so|memset|memmove|malloc|free"),
+    ("kernel", r"\[k\]|kernel"),
+]
+
+
+def evaluation() -> None:
+    totals = {name: 0.0 for name, _ in EVALUATION}
+    other = 0.0
+    for line in open(sys.argv[2], errors="replace"):
+        m = re.match(r"\s*([\d.]+)%\s+(.*)$", line)
+        if not m:
+            continue
+        pct, rest = float(m.group(1)), m.group(2)
+        for name, pattern in EVALUATION:
+            if re.search(pattern, rest):
+                totals[name] += pct
+                break
+        else:
+            other += pct
+    print("| share of samples | |")
+    print("|---|---:|")
+    for name, _ in EVALUATION:
+        print(f"| {name} | {totals[name]:.1f} % |")
+    print(f"| the rest (modelgate's host side: WASI context, evidence, conversions) | {other:.1f} % |")
+
+
 def main() -> None:
+    if sys.argv[1] == "--evaluation":
+        evaluation()
+        return
     totals = {name: 0.0 for name, _ in GROUPS}
     other = 0.0
     for line in open(sys.argv[1], errors="replace"):
