@@ -75,9 +75,9 @@ async fn validate(
     let mut candidates: Vec<(usize, Candidate)> = Vec::new();
     for (i, m) in runner.models.iter().enumerate() {
         if selector == Selector::All {
-            for c in candidate::resolve_all(registry.as_ref(), &m.name).await? {
-                candidates.push((i, c));
-            }
+            let all = candidate::resolve_all(registry.as_ref(), &m.name).await?;
+            candidates.reserve_exact(all.len());
+            candidates.extend(all.into_iter().map(|c| (i, c)));
         } else {
             candidates.push((
                 i,

@@ -150,11 +150,27 @@ impl Registry for CachedRegistry {
                 self.inner.model_versions(name),
             )
             .await?;
-        self.seed_versions(&versions);
         Ok(versions)
     }
 
     async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion> {
+        // A version in a listing already fetched costs no request (and is
+        // not kept twice: a sweep's listing can hold many thousands).
+        if let Some(listed) = self
+            .versions
+            .lock()
+            .map_err(poisoned)?
+            .get(name)
+            .and_then(|l| l.as_ref().ok())
+            // Listings are newest first.
+            .and_then(|l| {
+                l.binary_search_by(|v| version.cmp(&v.version))
+                    .ok()
+                    .map(|i| &l[i])
+            })
+        {
+            return Ok(listed.clone());
+        }
         self.cached(
             &self.version,
             version_key(name, version),
@@ -201,5 +217,89 @@ impl Registry for CachedRegistry {
             self.inner.metric_history(run_id, key),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// A registry of one model with versions 1..=n that counts what it is
+    /// asked.
+    struct Counting {
+        n: u64,
+        asked: AtomicU64,
+    }
+
+    fn version(v: u64) -> ModelVersion {
+        ModelVersion {
+            name: "m".into(),
+            version: v,
+            run_id: None,
+            status: "READY".into(),
+            current_stage: None,
+            source: None,
+            description: None,
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            aliases: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[async_trait]
+    impl Registry for Counting {
+        fn uri(&self) -> &str {
+            "test://"
+        }
+        async fn registered_model(&self, _: &str) -> Result<RegisteredModel> {
+            Err(RegistryError::Unavailable("not here".into()))
+        }
+        async fn model_versions(&self, _: &str) -> Result<Vec<ModelVersion>> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Ok((1..=self.n).rev().map(version).collect())
+        }
+        async fn model_version(&self, _: &str, v: u64) -> Result<ModelVersion> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            if (1..=self.n).contains(&v) {
+                Ok(version(v))
+            } else {
+                Err(RegistryError::NotFound(format!("no version {v}")))
+            }
+        }
+        async fn model_version_by_alias(&self, _: &str, _: &str) -> Result<ModelVersion> {
+            Err(RegistryError::Unavailable("not here".into()))
+        }
+        async fn run(&self, _: &str) -> Result<Run> {
+            Err(RegistryError::Unavailable("not here".into()))
+        }
+        async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
+            Err(RegistryError::Unavailable("not here".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listed_version_costs_no_request() {
+        let inner = Arc::new(Counting {
+            n: 1000,
+            asked: AtomicU64::new(0),
+        });
+        let cache = CachedRegistry::new(inner.clone());
+        assert_eq!(cache.model_versions("m").await.map(|l| l.len()), Ok(1000));
+        for v in [1, 500, 999, 1000] {
+            assert_eq!(cache.model_version("m", v).await, Ok(version(v)));
+        }
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 1, "only the listing");
+        // One that is not listed is asked for, once, and its answer kept.
+        for _ in 0..2 {
+            assert!(matches!(
+                cache.model_version("m", 1001).await,
+                Err(RegistryError::NotFound(_))
+            ));
+        }
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 2);
     }
 }
