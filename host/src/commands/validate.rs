@@ -47,6 +47,9 @@ async fn validate(
 ) -> anyhow::Result<ExitStatus> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
+    // At most `--jobs` evaluations are alive at once (a judgement runs its
+    // gates one after another).
+    crate::gate::wasm::WasmHost::size_pool(args.jobs.map_or_else(default_jobs, |j| j as usize));
     let runner = Arc::new(Runner::prepare(&models, &project.dir).await?);
 
     let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
@@ -104,9 +107,7 @@ async fn validate(
     let jobs = match (args.jobs, candidates.len()) {
         (Some(j), _) => j as usize,
         (None, 0 | 1) => 1,
-        (None, _) => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
+        (None, _) => default_jobs(),
     };
     let progress = Progress::new(candidates.len());
     // Up to `jobs` judgements at once, on every worker thread, reported in
@@ -265,6 +266,13 @@ async fn promote(
         crate::output::stderr(&line);
     }
     Ok(())
+}
+
+/// `--jobs` when not given: the number of cores.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// Most consecutive candidates one task judges.

@@ -145,6 +145,8 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
                 "give a model `validationTask:` (or `validationTasks:`)",
             ));
         }
+        // Each worker judges one version at a time, its gates in turn.
+        crate::gate::wasm::WasmHost::size_pool(opts.jobs.max(1));
         let runner = Arc::new(Runner::prepare(&gated, &project.dir).await?);
         for (index, m) in runner.models.iter().enumerate() {
             let served = Served {

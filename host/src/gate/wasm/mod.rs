@@ -186,7 +186,24 @@ pub struct WasmHost {
 
 static HOST: OnceLock<WasmHost> = OnceLock::new();
 
+/// Evaluations the next host's instance pool holds at once.
+static POOL_SIZE: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(sandbox::POOL_EVALUATIONS_DEFAULT);
+
 impl WasmHost {
+    /// Sizes the instance pool of hosts made from now on (the process's
+    /// [`shared`](Self::shared) one among them) for `concurrent`
+    /// evaluations alive at once, plus one for a `check-config`; at most
+    /// [`sandbox::POOL_EVALUATIONS`]. Commands that judge several
+    /// candidates at once call it before preparing their gates.
+    pub fn size_pool(concurrent: usize) {
+        let n = u32::try_from(concurrent.saturating_add(1)).unwrap_or(u32::MAX);
+        POOL_SIZE.store(
+            n.clamp(1, sandbox::POOL_EVALUATIONS),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// The process's host, created on first use.
     pub fn shared() -> anyhow::Result<&'static WasmHost> {
         if let Some(h) = HOST.get() {
@@ -202,7 +219,7 @@ impl WasmHost {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-            sandbox::pooling(),
+            sandbox::pooling(POOL_SIZE.load(std::sync::atomic::Ordering::Relaxed)),
         ));
         let engine = match Engine::new(&config) {
             Ok(engine) => engine,

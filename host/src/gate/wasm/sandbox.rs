@@ -82,10 +82,16 @@ pub const MAX_TABLES: usize = 1000;
 /// Bytes charged per table element: wasmtime stores a pointer per element.
 const TABLE_ELEMENT_BYTES: u64 = 8;
 
-/// Evaluations (component instances, each with its async stack) that can
-/// be alive at once in one process: twice the most judgements `--jobs`
-/// allows, with room for `check-config` calls.
+/// Most evaluations (component instances, each with its async stack) the
+/// pool holds at once: twice the most judgements `--jobs` allows. A process
+/// sizes its pool to what it runs at once ([`WasmHost::size_pool`]), since
+/// every stack slot costs a system call when the pool is made.
+///
+/// [`WasmHost::size_pool`]: super::WasmHost::size_pool
 pub const POOL_EVALUATIONS: u32 = 512;
+/// Evaluations the pool holds when no command said how many run at once
+/// (`check`, `plugin inspect`, `replay`: one at a time).
+pub const POOL_EVALUATIONS_DEFAULT: u32 = 8;
 /// Core instances alive at once, all evaluations together.
 pub const POOL_CORE_INSTANCES: u32 = 16384;
 /// Linear memories alive at once, all evaluations together. Each reserves
@@ -105,7 +111,8 @@ pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
 /// 128 KiB stack, its data and its first heap page).
 pub const POOL_KEEP_RESIDENT_MEMORY: usize = 4 << 16;
 
-/// The pooling allocator's configuration: every evaluation takes its
+/// The pooling allocator's configuration for `evaluations` alive at once
+/// (at most [`POOL_EVALUATIONS`]): every evaluation takes its
 /// instance, memories, tables and stack from slots reserved once and
 /// reused (memories' initial images mapped copy-on-write), so a fresh
 /// `Store` and instantiation cost microseconds. Its per-evaluation bounds
@@ -113,10 +120,11 @@ pub const POOL_KEEP_RESIDENT_MEMORY: usize = 4 << 16;
 /// [`MAX_TABLES`]; the [`MemoryCap`] still caps the bytes); its totals
 /// bound what all evaluations alive at once may hold — past them an
 /// instantiation fails, and that gate fails.
-pub fn pooling() -> wasmtime::PoolingAllocationConfig {
+pub fn pooling(evaluations: u32) -> wasmtime::PoolingAllocationConfig {
+    let evaluations = evaluations.clamp(1, POOL_EVALUATIONS);
     let mut p = wasmtime::PoolingAllocationConfig::new();
-    p.total_component_instances(POOL_EVALUATIONS)
-        .total_stacks(POOL_EVALUATIONS)
+    p.total_component_instances(evaluations)
+        .total_stacks(evaluations)
         .total_core_instances(POOL_CORE_INSTANCES)
         .total_memories(POOL_MEMORIES)
         .total_tables(POOL_TABLES)
