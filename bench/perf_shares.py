@@ -27,39 +27,17 @@ EVALUATION = [
 ]
 
 
-def evaluation() -> None:
-    totals = {name: 0.0 for name, _ in EVALUATION}
+def shares(path: str, groups: list, rest: str) -> None:
+    """Prints the share of samples in `path` of each of `groups` (the first
+    pattern that matches a line takes it) and of the rest."""
+    totals = {name: 0.0 for name, _ in groups}
     other = 0.0
-    for line in open(sys.argv[2], errors="replace"):
-        m = re.match(r"\s*([\d.]+)%\s+(.*)$", line)
-        if not m:
-            continue
-        pct, rest = float(m.group(1)), m.group(2)
-        for name, pattern in EVALUATION:
-            if re.search(pattern, rest):
-                totals[name] += pct
-                break
-        else:
-            other += pct
-    print("| share of samples | |")
-    print("|---|---:|")
-    for name, _ in EVALUATION:
-        print(f"| {name} | {totals[name]:.1f} % |")
-    print(f"| the rest (modelgate's host side: WASI context, evidence, conversions) | {other:.1f} % |")
-
-
-def main() -> None:
-    if sys.argv[1] == "--evaluation":
-        evaluation()
-        return
-    totals = {name: 0.0 for name, _ in GROUPS}
-    other = 0.0
-    for line in open(sys.argv[1], errors="replace"):
+    for line in open(path, errors="replace"):
         m = re.match(r"\s*([\d.]+)%\s+(.*)$", line)
         if not m:
             continue
         pct, sym = float(m.group(1)), m.group(2)
-        for name, pattern in GROUPS:
+        for name, pattern in groups:
             if re.search(pattern, sym):
                 totals[name] += pct
                 break
@@ -67,9 +45,16 @@ def main() -> None:
             other += pct
     print("| share of samples | |")
     print("|---|---:|")
-    for name, _ in GROUPS:
+    for name, _ in groups:
         print(f"| {name} | {totals[name]:.1f} % |")
-    print(f"| the rest (async runtime, candidate resolution, …) | {other:.1f} % |")
+    print(f"| {rest} | {other:.1f} % |")
+
+
+def main() -> None:
+    if sys.argv[1] == "--evaluation":
+        shares(sys.argv[2], EVALUATION, "the rest (modelgate's host side: WASI context, evidence, conversions)")
+    else:
+        shares(sys.argv[1], GROUPS, "the rest (async runtime, candidate resolution, …)")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ use std::io::Write as _;
 /// went away is not an error; any other failure (a full disk behind a
 /// redirection) is, because then the report was not delivered.
 pub fn stdout(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
+    let mut out = StdoutSink::default();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// Writes a diagnostic to stderr, dropping it if stderr cannot take it.

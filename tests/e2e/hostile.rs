@@ -519,41 +519,34 @@ fn hostile_environment_numbers_are_errors_not_panics() {
 
 // ------------------------------------------------------------- process
 
+/// Runs `modelgate validate ARGS` on the example with its stdout closed
+/// before a byte is written (`| head -0`): the exit code and stderr.
+fn validate_into_a_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = modelgate()
+        .args(["validate", "--project", "examples/logreg"])
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let mut child = modelgate()
-        .args(["validate", "--project", "examples/logreg", "-v"])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // The reader goes away before a byte is written (`| head -0`).
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = validate_into_a_closed_pipe(&["-v"]);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The same with the JSON report, which is written as it is judged.
-    let mut child = modelgate()
-        .args([
-            "validate",
-            "--project",
-            "examples/logreg",
-            "--format",
-            "json",
-        ])
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = validate_into_a_closed_pipe(&["--format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "", "nothing to say but the verdict's exit code");
 }
 
