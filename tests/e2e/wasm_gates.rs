@@ -401,6 +401,84 @@ fn all_versions_sweeps_every_ready_version_in_order() {
 }
 
 #[test]
+fn a_sweep_longer_than_a_window_reads_every_run() {
+    // The bundled database grown to 1234 versions, each with its own run
+    // and `score`: the runs are read 500 at a time and dropped once judged,
+    // and every verdict still comes from its own version's run.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("mlflow.db");
+    let grown = run(std::process::Command::new(crate::support::python())
+        .arg(root().join("bench/grow_db.py"))
+        .arg(root().join("examples/logreg/mlflow.db"))
+        .arg(&db)
+        .args(["--versions", "1234"]));
+    assert_eq!(grown.code, 0, "{grown}");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let mut scores = std::collections::HashMap::new();
+    let mut q = conn
+        .prepare(
+            "SELECT v.version, v.run_id, m.value FROM model_versions v \
+             JOIN latest_metrics m ON m.run_uuid = v.run_id AND m.key = 'score' \
+             WHERE v.name = 'sweep'",
+        )
+        .expect("query");
+    let rows = q
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
+        })
+        .expect("rows");
+    for row in rows {
+        let (v, run_id, score) = row.expect("row");
+        scores.insert(v as u64, (run_id, score));
+    }
+    assert_eq!(scores.len(), 1234);
+    let p = Project::new(
+        "name: sweep\nmodels:\n  - name: sweep\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {threshold: 0.6}}}\n",
+    );
+    let uri = format!("sqlite:///{}", db.display());
+    let mut reports = Vec::new();
+    for jobs in ["1", "3"] {
+        let out = validate(
+            &p.path(),
+            &uri,
+            &["--all-versions", "--jobs", jobs, "--format", "json"],
+        );
+        assert_eq!(out.code, 1, "{out}");
+        let r = out.json();
+        let models = r["models"].as_array().expect("models");
+        assert_eq!(models.len(), 1234);
+        for (i, m) in models.iter().enumerate() {
+            let v = m["version"].as_u64().expect("version");
+            assert_eq!(v, i as u64 + 1);
+            let (run_id, score) = &scores[&v];
+            let g = &m["gates"][0];
+            assert_eq!(m["run_id"], run_id.as_str(), "v{v}");
+            assert_eq!(
+                g["evidence"]["candidate"]["run"]["run_id"],
+                run_id.as_str(),
+                "v{v}: the gate saw its own run"
+            );
+            assert_eq!(g["checks"][0]["observed"], score.to_string(), "v{v}");
+            assert_eq!(m["passed"], *score >= 0.6, "v{v}: {g}");
+        }
+        let failed = scores.values().filter(|(_, s)| *s < 0.6).count();
+        assert!(failed > 0 && failed < 1234);
+        assert_eq!(r["summary"]["failed"], failed as u64);
+        reports.push(
+            models
+                .iter()
+                .map(|m| (m["version"].clone(), m["passed"].clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(reports[0], reports[1], "--jobs 1 and --jobs 3 agree");
+}
+
+#[test]
 fn an_approval_tag_and_a_metric_gate_decide_together() {
     let model = "approval_gate";
     let reg = fixtures(&json!([

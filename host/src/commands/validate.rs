@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::{StreamExt as _, TryFutureExt as _, TryStreamExt as _};
 
 use crate::candidate::{self, Candidate, Selector};
 use crate::cli::ValidateArgs;
@@ -88,16 +88,6 @@ async fn validate(
             ));
         }
     }
-    // Runs of all candidates in as few requests as the backend allows.
-    let run_ids: Vec<String> = candidates
-        .iter()
-        .filter_map(|(_, c)| c.version.run_id.clone())
-        .collect();
-    registry
-        .prefetch_runs(&run_ids)
-        .await
-        .map_err(|e| candidate::registry_error(e, "the candidates' runs", registry.uri()))?;
-
     let ctx = Arc::new(Context {
         registry: registry.clone(),
         tracking: tracking.clone(),
@@ -105,41 +95,60 @@ async fn validate(
         fail_on_warn: args.fail_on_warn,
     });
     let jobs = match (args.jobs, candidates.len()) {
-        (Some(j), _) => j as usize,
+        (Some(j), _) => (j as usize).max(1),
         (None, 0 | 1) => 1,
         (None, _) => default_jobs(),
     };
+    // The candidates' runs are read a window at a time, in as few requests
+    // as the backend allows, and dropped from the cache once the window is
+    // judged: a sweep holds the runs of two windows, not of every version.
+    // The first window is read before anything is judged, so a registry
+    // that cannot answer fails the run before any verdict.
+    let windows = RunWindows::new(registry.clone(), &candidates);
+    windows
+        .first()
+        .await
+        .map_err(|e| candidate::registry_error(e, "the candidates' runs", registry.uri()))?;
     let progress = Progress::new(candidates.len());
     // Up to `jobs` judgements at once, on every worker thread, reported in
     // candidate order. Each task judges a run of consecutive candidates
     // (many per task in a large sweep: handing every single judgement to
-    // another thread and back would cost more than judging it). One at a
-    // time needs no task of its own.
-    let judged: std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<ModelReport>> + Send>> =
-        if jobs <= 1 {
-            let (runner, ctx) = (runner.clone(), ctx.clone());
-            Box::pin(futures::stream::iter(candidates).then(move |(i, c)| {
-                let (runner, ctx) = (runner.clone(), ctx.clone());
-                async move { judge(&runner, i, &c, &ctx).await }
-            }))
-        } else {
-            let per_task = (candidates.len() / (jobs * 8)).clamp(1, MAX_CANDIDATES_PER_TASK);
-            let mut chunks: Vec<Vec<(usize, Candidate)>> = Vec::new();
-            let mut rest = candidates.into_iter().peekable();
-            while rest.peek().is_some() {
-                chunks.push(rest.by_ref().take(per_task).collect());
+    // another thread and back would cost more than judging it).
+    let per_task =
+        (candidates.len().min(RUN_WINDOW) / (jobs * 8)).clamp(1, MAX_CANDIDATES_PER_TASK);
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut rest = candidates.into_iter().enumerate().peekable();
+    while let Some(&(first, _)) = rest.peek() {
+        let window = first / RUN_WINDOW;
+        let end = ((window + 1) * RUN_WINDOW).min(first + per_task);
+        let candidates = rest.by_ref().take(end - first).map(|(_, c)| c).collect();
+        let last = rest
+            .peek()
+            .is_none_or(|(next, _)| next / RUN_WINDOW != window);
+        tasks.push(Task {
+            window,
+            last,
+            candidates,
+        });
+    }
+    let forget = windows.run_ids.clone();
+    let mut windows = windows;
+    let (judging, cache) = (runner.clone(), registry.clone());
+    let judged = futures::stream::iter(tasks)
+        .map(move |task| {
+            let ready = windows.ready(task.window);
+            let (window, last) = (task.window, task.last);
+            Judging::spawn(judging.clone(), task.candidates, ctx.clone(), ready)
+                .map_ok(move |reports| (window, last, reports))
+        })
+        .buffered(jobs)
+        .map_ok(move |(window, last, reports)| {
+            if last {
+                cache.forget_runs(&forget[window]);
             }
-            Box::pin(
-                futures::stream::iter(
-                    chunks
-                        .into_iter()
-                        .map(|chunk| Judging::spawn(runner.clone(), chunk, ctx.clone())),
-                )
-                .buffered(jobs)
-                .map_ok(|reports| futures::stream::iter(reports.into_iter().map(Ok)))
-                .try_flatten(),
-            )
-        };
+            futures::stream::iter(reports.into_iter().map(anyhow::Ok))
+        })
+        .try_flatten();
     let judged = judged.inspect(|_| progress.tick());
     if args.format == crate::report::Format::Json && writer.is_none() {
         // Nothing needs the whole report afterwards: write each verdict as
@@ -278,14 +287,111 @@ fn default_jobs() -> usize {
 /// Most consecutive candidates one task judges.
 const MAX_CANDIDATES_PER_TASK: usize = 64;
 
-/// Judgements of consecutive candidates running as a task of their own;
-/// dropping it (the run's deadline passed, or another judgement failed)
-/// stops it, and with it its gates.
+/// Candidates whose runs are read together and kept while they are judged:
+/// a window of a sweep. Against a server a window's runs cost a lookup and
+/// one `runs/search` page (0.004 requests per version); in memory, a sweep
+/// holds the runs of at most two windows (the one being judged and the
+/// next, read meanwhile).
+const RUN_WINDOW: usize = 500;
+
+/// Consecutive candidates judged by one task, all of one window.
+struct Task {
+    /// The window they belong to.
+    window: usize,
+    /// True for the window's last task: once it is reported, the
+    /// window's runs are dropped.
+    last: bool,
+    /// Each candidate with the index of its model.
+    candidates: Vec<(usize, Candidate)>,
+}
+
+/// Whether a window's runs are in the cache: the read's outcome, shared by
+/// every task of the window.
+type Ready = futures::future::Shared<
+    futures::future::BoxFuture<'static, Result<(), crate::registry::RegistryError>>,
+>;
+
+/// The windows of a run's candidates, each read when the one before it
+/// starts being judged.
+struct RunWindows {
+    registry: Arc<CachedRegistry>,
+    /// The run ids of each window.
+    run_ids: Arc<Vec<Vec<String>>>,
+    started: Vec<Option<Ready>>,
+}
+
+impl RunWindows {
+    fn new(registry: Arc<CachedRegistry>, candidates: &[(usize, Candidate)]) -> RunWindows {
+        let run_ids: Vec<Vec<String>> = candidates
+            .chunks(RUN_WINDOW)
+            .map(|w| {
+                w.iter()
+                    .filter_map(|(_, c)| c.version.run_id.clone())
+                    .collect()
+            })
+            .collect();
+        let started = vec![None; run_ids.len()];
+        RunWindows {
+            registry,
+            run_ids: Arc::new(run_ids),
+            started,
+        }
+    }
+
+    /// Reads the first window's runs.
+    async fn first(&self) -> Result<(), crate::registry::RegistryError> {
+        match self.run_ids.first() {
+            Some(ids) => self.registry.prefetch_runs(ids).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The read of `window`'s runs, started now (in a task of its own)
+    /// together with the next window's if not yet.
+    fn ready(&mut self, window: usize) -> Ready {
+        use futures::FutureExt as _;
+        for w in [window, window + 1] {
+            if w >= self.started.len() || self.started[w].is_some() {
+                continue;
+            }
+            let (registry, ids) = (self.registry.clone(), self.run_ids.clone());
+            let read = tokio::spawn(async move { registry.prefetch_runs(&ids[w]).await });
+            self.started[w] = Some(
+                async move {
+                    read.await.unwrap_or_else(|e| {
+                        Err(crate::registry::RegistryError::Unavailable(format!(
+                            "reading the runs stopped: {e}"
+                        )))
+                    })
+                }
+                .boxed()
+                .shared(),
+            );
+        }
+        self.started
+            .get(window)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| futures::future::ready(Ok(())).boxed().shared())
+    }
+}
+
+/// Judgements of consecutive candidates running as a task of their own,
+/// once their window's runs are read; dropping it (the run's deadline
+/// passed, or another judgement failed) stops it, and with it its gates.
 struct Judging(tokio::task::JoinHandle<anyhow::Result<Vec<ModelReport>>>);
 
 impl Judging {
-    fn spawn(runner: Arc<Runner>, chunk: Vec<(usize, Candidate)>, ctx: Arc<Context>) -> Judging {
+    fn spawn(
+        runner: Arc<Runner>,
+        chunk: Vec<(usize, Candidate)>,
+        ctx: Arc<Context>,
+        ready: Ready,
+    ) -> Judging {
         Judging(tokio::spawn(async move {
+            ready.await.map_err(|e| {
+                candidate::registry_error(e, "the candidates' runs", ctx.registry.uri())
+            })?;
             let mut reports = Vec::with_capacity(chunk.len());
             for (model, candidate) in &chunk {
                 reports.push(judge(&runner, *model, candidate, &ctx).await?);

@@ -87,6 +87,25 @@ impl CachedRegistry {
         Ok(())
     }
 
+    /// Drops the kept runs `run_ids` and gives their bytes back: a sweep
+    /// holds the runs of the versions being judged, not of all of them.
+    /// A run asked for again is read again.
+    pub fn forget_runs(&self, run_ids: &[String]) {
+        let Ok(mut cache) = self.runs.lock() else {
+            return;
+        };
+        for id in run_ids {
+            if let Some(answer) = cache.remove(id) {
+                let size = answer.heap_size() + id.heap_size();
+                let _ = self
+                    .bytes
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_sub(size))
+                    });
+            }
+        }
+    }
+
     /// Seeds the cache with versions already fetched (e.g. by a search), so
     /// gates reading them by number cost no request.
     pub fn seed_versions(&self, versions: &[ModelVersion]) {
@@ -279,6 +298,67 @@ mod tests {
         async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
             Err(RegistryError::Unavailable("not here".into()))
         }
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_run_is_read_again_and_its_bytes_given_back() {
+        struct Runs(AtomicU64);
+        #[async_trait]
+        impl Registry for Runs {
+            fn uri(&self) -> &str {
+                "test://"
+            }
+            async fn registered_model(&self, _: &str) -> Result<RegisteredModel> {
+                Err(RegistryError::Unavailable("not here".into()))
+            }
+            async fn model_versions(&self, _: &str) -> Result<Vec<ModelVersion>> {
+                Err(RegistryError::Unavailable("not here".into()))
+            }
+            async fn model_version(&self, _: &str, _: u64) -> Result<ModelVersion> {
+                Err(RegistryError::Unavailable("not here".into()))
+            }
+            async fn model_version_by_alias(&self, _: &str, _: &str) -> Result<ModelVersion> {
+                Err(RegistryError::Unavailable("not here".into()))
+            }
+            async fn run(&self, id: &str) -> Result<Run> {
+                self.0.fetch_add(1, Ordering::Relaxed);
+                Ok(Run {
+                    run_id: id.to_string(),
+                    experiment_id: "0".into(),
+                    run_name: None,
+                    status: "FINISHED".into(),
+                    start_time: 0,
+                    end_time: None,
+                    metrics: Vec::new(),
+                    params: Vec::new(),
+                    tags: Vec::new(),
+                })
+            }
+            async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
+                Err(RegistryError::Unavailable("not here".into()))
+            }
+        }
+        let inner = Arc::new(Runs(AtomicU64::new(0)));
+        let cache = CachedRegistry::new(inner.clone());
+        let ids: Vec<String> = (0..10).map(|i| format!("run{i}")).collect();
+        cache.prefetch_runs(&ids).await.expect("prefetch");
+        assert_eq!(inner.0.load(Ordering::Relaxed), 10);
+        let held = cache.bytes.load(Ordering::Relaxed);
+        assert!(held > 0);
+        // Held: asking costs nothing.
+        assert_eq!(cache.run("run3").await.map(|r| r.run_id), Ok("run3".into()));
+        assert_eq!(inner.0.load(Ordering::Relaxed), 10);
+        cache.forget_runs(&ids[..5]);
+        assert!(cache.bytes.load(Ordering::Relaxed) < held);
+        assert_eq!(cache.run("run3").await.map(|r| r.run_id), Ok("run3".into()));
+        assert_eq!(cache.run("run7").await.map(|r| r.run_id), Ok("run7".into()));
+        assert_eq!(
+            inner.0.load(Ordering::Relaxed),
+            11,
+            "only the forgotten one is read again"
+        );
+        cache.forget_runs(&ids);
+        assert_eq!(cache.bytes.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
