@@ -95,42 +95,58 @@ pub struct Adapter<G>(std::marker::PhantomData<G>);
 
 impl<G: Gate> bindings::Guest for Adapter<G> {
     fn check_config(config: String) -> Result<(), String> {
-        G::check_config(&Config::parse(&config)?)
+        G::check_config(&Config::from_json(config)?)
     }
 
     fn validate(candidate: Candidate, config: String) -> Result<Verdict, String> {
-        G::validate(&candidate, &Config::parse(&config)?)
+        G::validate(&candidate, &Config::from_json(config)?)
     }
 }
 
-/// The task's `config:` mapping.
+/// The task's `config:` mapping, as the JSON the host passes. It is checked
+/// once and parsed only as far as the gate asks: [`deserialize`] reads the
+/// text straight into the gate's own type (a gate runs once per candidate,
+/// so what it does not build it does not pay for).
+///
+/// [`deserialize`]: Config::deserialize
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    value: Value,
+    json: String,
+    value: std::cell::OnceCell<Value>,
 }
 
 impl Config {
-    /// Parses the JSON the host passes.
+    /// Checks that `json` is one JSON value, without building it.
     pub fn parse(json: &str) -> Result<Config, String> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| format!("config is not valid JSON: {e}"))?;
-        Ok(Config { value })
+        Config::from_json(json.to_string())
     }
 
-    /// The whole config as JSON.
+    fn from_json(json: String) -> Result<Config, String> {
+        serde_json::from_str::<serde::de::IgnoredAny>(&json)
+            .map_err(|e| format!("config is not valid JSON: {e}"))?;
+        Ok(Config {
+            json,
+            value: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The whole config as JSON (built on first use).
     pub fn value(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            // `from_json` checked it: this cannot fail.
+            serde_json::from_str(&self.json).unwrap_or(Value::Null)
+        })
     }
 
     /// Deserializes the whole config, e.g. into a struct with
     /// `#[serde(deny_unknown_fields)]` so typos are caught in `check_config`.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_value(self.value.clone()).map_err(|e| format!("invalid config: {e}"))
+        serde_json::from_str(&self.json).map_err(|e| format!("invalid config: {e}"))
     }
 
     /// The value of `key`, if present.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
-        match self.value.get(key) {
+        match self.value().get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => serde_json::from_value(v.clone())
                 .map(Some)
@@ -482,6 +498,36 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_is_checked_at_once_and_read_as_asked() {
+        for bad in ["", "{", "{\"a\": 1} x", "{\"a\": 1}{}", "{'a': 1}"] {
+            let err = Config::parse(bad).expect_err(bad);
+            assert!(
+                err.starts_with("config is not valid JSON: "),
+                "{bad}: {err}"
+            );
+        }
+        let c = Config::parse(r#"{"min": 0.5, "name": "acc", "extra": [1, 2]}"#).expect("valid");
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Narrow {
+            min: f64,
+            name: String,
+        }
+        let err = c.deserialize::<Narrow>().expect_err("unknown field");
+        assert!(
+            err.starts_with("invalid config: unknown field `extra`"),
+            "{err}"
+        );
+        assert_eq!(c.require::<f64>("min"), Ok(0.5));
+        assert_eq!(c.get::<String>("name"), Ok(Some("acc".into())));
+        assert_eq!(c.get::<String>("absent"), Ok(None));
+        assert!(c.require::<f64>("name").is_err());
+        assert_eq!(c.value()["extra"][1], 2);
+        let keys: Vec<&String> = c.value().as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["min", "name", "extra"], "config order kept");
+    }
 
     #[test]
     fn comparisons_with_tolerance() {
