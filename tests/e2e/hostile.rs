@@ -566,3 +566,52 @@ fn a_daemonising_process_gate_does_not_outlive_modelgate() {
         "the daemon outlived modelgate and wrote its file"
     );
 }
+
+#[test]
+fn one_validate_asks_for_the_versions_and_the_model_at_once() {
+    // Two sequential round trips, not three: the version search and the
+    // registered model (for its aliases) are in flight together, then the
+    // run. The search is answered only once the model request has arrived
+    // (or after 5 s, when modelgate asked one after the other).
+    use std::sync::{Arc, Condvar, Mutex};
+    let arrived = Arc::new((Mutex::new(Vec::<&'static str>::new()), Condvar::new()));
+    let seen = arrived.clone();
+    let overlapped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = overlapped.clone();
+    let s = FaultServer::start(move |req, _| {
+        let (log, cv) = &*seen;
+        let endpoint = match req.endpoint() {
+            "model-versions/search" => "search",
+            "registered-models/get" => "model",
+            "runs/get" => "run",
+            _ => "other",
+        };
+        log.lock().expect("log").push(endpoint);
+        cv.notify_all();
+        if endpoint == "search" {
+            let guard = log.lock().expect("log");
+            let (guard, _) = cv
+                .wait_timeout_while(guard, Duration::from_secs(5), |l| !l.contains(&"model"))
+                .expect("wait");
+            flag.store(
+                guard.contains(&"model") && !guard.contains(&"run"),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
+        healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+    });
+    let out = validate_against(&s, &[]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the registered model was not asked for while the version search was open: {:?}",
+        arrived.0.lock().expect("log")
+    );
+    let log = arrived.0.lock().expect("log").clone();
+    assert_eq!(log.iter().filter(|e| **e == "run").count(), 1, "{log:?}");
+    assert_eq!(
+        log.last(),
+        Some(&"run"),
+        "the run comes after both: {log:?}"
+    );
+}
