@@ -101,7 +101,8 @@ async fn validate(
     };
     // The candidates' runs are read a window at a time, in as few requests
     // as the backend allows, and dropped from the cache once the window is
-    // judged: a sweep holds the runs of two windows, not of every version.
+    // judged: a sweep holds the runs of at most three windows, not of every
+    // version.
     // The first window is read before anything is judged, so a registry
     // that cannot answer fails the run before any verdict.
     let windows = RunWindows::new(registry.clone(), &candidates);
@@ -290,8 +291,8 @@ const MAX_CANDIDATES_PER_TASK: usize = 64;
 /// Candidates whose runs are read together and kept while they are judged:
 /// a window of a sweep. Against a server a window's runs cost a lookup and
 /// one `runs/search` page (0.004 requests per version); in memory, a sweep
-/// holds the runs of at most two windows (the one being judged and the
-/// next, read meanwhile).
+/// holds the runs of at most three windows: the judgements in flight (at
+/// most 256 candidates, `--jobs`) span two, and the next is read meanwhile.
 const RUN_WINDOW: usize = 500;
 
 /// Consecutive candidates judged by one task, all of one window.
