@@ -223,6 +223,63 @@ impl From<reg::Run> for Run {
     }
 }
 
+// Back again, moving every string: the candidate a gate was given becomes
+// its evidence without a second copy.
+
+impl From<KeyValue> for reg::KeyValue {
+    fn from(kv: KeyValue) -> Self {
+        reg::KeyValue {
+            key: kv.key,
+            value: kv.value,
+        }
+    }
+}
+
+impl From<ModelVersion> for reg::ModelVersion {
+    fn from(v: ModelVersion) -> Self {
+        reg::ModelVersion {
+            name: v.name,
+            version: v.version,
+            run_id: v.run_id,
+            status: v.status,
+            current_stage: v.current_stage,
+            source: v.source,
+            description: v.description,
+            creation_timestamp: v.creation_timestamp,
+            last_updated_timestamp: v.last_updated_timestamp,
+            aliases: v.aliases,
+            tags: v.tags.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<Run> for reg::Run {
+    fn from(r: Run) -> Self {
+        reg::Run {
+            run_id: r.run_id,
+            experiment_id: r.experiment_id,
+            run_name: r.run_name,
+            status: r.status,
+            start_time: r.start_time,
+            end_time: r.end_time,
+            metrics: r
+                .metrics
+                .into_iter()
+                .map(|m| reg::Metric {
+                    key: m.key,
+                    point: reg::MetricPoint {
+                        value: m.value,
+                        timestamp: m.timestamp,
+                        step: m.step,
+                    },
+                })
+                .collect(),
+            params: r.params.into_iter().map(Into::into).collect(),
+            tags: r.tags.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 impl From<reg::RegistryError> for RegistryError {
     fn from(e: reg::RegistryError) -> Self {
         match e {

@@ -75,11 +75,53 @@ impl Determinism {
         ChaCha20Rng::from_seed(key)
     }
 
+    /// The stream for `purpose`, derived only when the gate first draws
+    /// from it (most never do): the same numbers as [`rng`](Self::rng).
+    pub fn lazy_rng(&self, purpose: &'static str) -> LazyStream {
+        LazyStream {
+            seed: self.seed,
+            purpose,
+            rng: None,
+        }
+    }
+
     /// What `wasi:random/insecure-seed` answers.
     pub fn insecure_seed(&self) -> u128 {
         use rand::Rng as _;
         let mut rng = self.rng("insecure-seed");
         (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())
+    }
+}
+
+/// A [`Determinism::rng`] stream made on first use.
+pub struct LazyStream {
+    seed: [u8; 32],
+    purpose: &'static str,
+    rng: Option<ChaCha20Rng>,
+}
+
+impl LazyStream {
+    fn stream(&mut self) -> &mut ChaCha20Rng {
+        let (seed, purpose) = (self.seed, self.purpose);
+        self.rng
+            .get_or_insert_with(|| Determinism { clock_ms: 0, seed }.rng(purpose))
+    }
+}
+
+impl rand::TryRng for LazyStream {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(rand::Rng::next_u32(self.stream()))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(rand::Rng::next_u64(self.stream()))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        rand::Rng::fill_bytes(self.stream(), dst);
+        Ok(())
     }
 }
 
@@ -469,6 +511,32 @@ mod tests {
 
     fn nf(m: &str) -> Result<Answer, reg::RegistryError> {
         Err(reg::RegistryError::NotFound(m.into()))
+    }
+
+    #[test]
+    fn a_lazy_stream_draws_what_the_recorded_scheme_draws() {
+        // Evidence recorded before streams were made lazily must replay to
+        // the same numbers: the lazy stream is the same derivation.
+        use rand::Rng as _;
+        let fixed = Determinism {
+            clock_ms: 1,
+            seed: *b"0123456789abcdef0123456789abcdef",
+        };
+        for purpose in ["random", "insecure"] {
+            let mut eager = fixed.rng(purpose);
+            let mut lazy = fixed.lazy_rng(purpose);
+            assert_eq!(lazy.next_u64(), eager.next_u64(), "{purpose}");
+            assert_eq!(lazy.next_u32(), eager.next_u32(), "{purpose}");
+            let (mut a, mut b) = ([0u8; 67], [0u8; 67]);
+            lazy.fill_bytes(&mut a);
+            eager.fill_bytes(&mut b);
+            assert_eq!(a, b, "{purpose}");
+        }
+        // And the two purposes are different streams.
+        assert_ne!(
+            fixed.lazy_rng("random").next_u64(),
+            fixed.lazy_rng("insecure").next_u64()
+        );
     }
 
     #[test]

@@ -597,10 +597,11 @@ impl WasmHost {
         start: Instant,
     ) -> GateResult {
         let mut result = GateResult::new(name, "wasm", &gate.plugin);
+        // Moved into the gate's types for the call, and back for the evidence.
         let wit_candidate = bindings::Candidate {
-            version: input.version.clone().into(),
-            run: input.run.clone().map(Into::into),
-            selected_by: input.selected_by.clone(),
+            version: input.version.into(),
+            run: input.run.map(Into::into),
+            selected_by: input.selected_by,
         };
         let limits = gate.limits;
         let mut store = self.store(&limits, source, tape, &fixed);
@@ -612,6 +613,11 @@ impl WasmHost {
         })
         .await;
         result.duration = start.elapsed();
+        let input = RecordedCandidate {
+            version: wit_candidate.version.into(),
+            run: wit_candidate.run.map(Into::into),
+            selected_by: wit_candidate.selected_by,
+        };
         let state = store.data_mut();
         result.output = state.output();
         result.logs = state.take_logs();

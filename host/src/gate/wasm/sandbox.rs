@@ -376,8 +376,8 @@ impl GateState {
             .allow_ip_name_lookup(false)
             .wall_clock(fixed.wall_clock())
             .monotonic_clock(SteppingClock::default())
-            .secure_random(fixed.rng("random"))
-            .insecure_random(fixed.rng("insecure"))
+            .secure_random(fixed.lazy_rng("random"))
+            .insecure_random(fixed.lazy_rng("insecure"))
             .insecure_random_seed(fixed.insecure_seed())
             .build();
         GateState {
