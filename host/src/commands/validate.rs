@@ -105,7 +105,7 @@ async fn validate(
     // version.
     // The first window is read before anything is judged, so a registry
     // that cannot answer fails the run before any verdict.
-    let windows = RunWindows::new(registry.clone(), &candidates);
+    let mut windows = RunWindows::new(registry.clone(), &candidates);
     windows
         .first()
         .await
@@ -133,14 +133,19 @@ async fn validate(
         });
     }
     let forget = windows.run_ids.clone();
-    let mut windows = windows;
     let (judging, cache) = (runner.clone(), registry.clone());
     let judged = futures::stream::iter(tasks)
         .map(move |task| {
             let ready = windows.ready(task.window);
             let (window, last) = (task.window, task.last);
-            Judging::spawn(judging.clone(), task.candidates, ctx.clone(), ready)
-                .map_ok(move |reports| (window, last, reports))
+            Judging::new(
+                judging.clone(),
+                task.candidates,
+                ctx.clone(),
+                ready,
+                jobs == 1,
+            )
+            .map_ok(move |reports| (window, last, reports))
         })
         .buffered(jobs)
         .map_ok(move |(window, last, reports)| {
@@ -339,12 +344,15 @@ impl RunWindows {
         }
     }
 
-    /// Reads the first window's runs.
-    async fn first(&self) -> Result<(), crate::registry::RegistryError> {
-        match self.run_ids.first() {
-            Some(ids) => self.registry.prefetch_runs(ids).await,
-            None => Ok(()),
-        }
+    /// Reads the first window's runs, here and now.
+    async fn first(&mut self) -> Result<(), crate::registry::RegistryError> {
+        use futures::FutureExt as _;
+        let Some(ids) = self.run_ids.first() else {
+            return Ok(());
+        };
+        self.registry.prefetch_runs(ids).await?;
+        self.started[0] = Some(futures::future::ready(Ok(())).boxed().shared());
+        Ok(())
     }
 
     /// The read of `window`'s runs, started now (in a task of its own)
@@ -377,19 +385,27 @@ impl RunWindows {
     }
 }
 
-/// Judgements of consecutive candidates running as a task of their own,
-/// once their window's runs are read; dropping it (the run's deadline
-/// passed, or another judgement failed) stops it, and with it its gates.
-struct Judging(tokio::task::JoinHandle<anyhow::Result<Vec<ModelReport>>>);
+/// Judgements of consecutive candidates, once their window's runs are read.
+/// With several at once (`--jobs` > 1) each runs as a task of its own, on
+/// any worker thread; one at a time, they run where they are awaited, on
+/// the thread that prepared the gates (another thread's first judgement
+/// costs it wasmtime's per-thread set-up, about a millisecond of a single
+/// `validate`). Dropping it (the run's deadline passed, or another
+/// judgement failed) stops it, and with it its gates.
+enum Judging {
+    Task(tokio::task::JoinHandle<anyhow::Result<Vec<ModelReport>>>),
+    Here(futures::future::BoxFuture<'static, anyhow::Result<Vec<ModelReport>>>),
+}
 
 impl Judging {
-    fn spawn(
+    fn new(
         runner: Arc<Runner>,
         chunk: Vec<(usize, Candidate)>,
         ctx: Arc<Context>,
         ready: Ready,
+        here: bool,
     ) -> Judging {
-        Judging(tokio::spawn(async move {
+        let work = async move {
             ready.await.map_err(|e| {
                 candidate::registry_error(e, "the candidates' runs", ctx.registry.uri())
             })?;
@@ -398,7 +414,12 @@ impl Judging {
                 reports.push(judge(&runner, *model, candidate, &ctx).await?);
             }
             Ok(reports)
-        }))
+        };
+        if here {
+            Judging::Here(Box::pin(work))
+        } else {
+            Judging::Task(tokio::spawn(work))
+        }
     }
 }
 
@@ -406,21 +427,26 @@ impl std::future::Future for Judging {
     type Output = anyhow::Result<Vec<ModelReport>>;
 
     fn poll(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|joined| match joined {
-                Ok(judged) => judged,
-                Err(e) => Err(anyhow::anyhow!("internal: a judgement did not finish: {e}")),
-            })
+        match self.get_mut() {
+            Judging::Task(task) => std::pin::Pin::new(task)
+                .poll(cx)
+                .map(|joined| match joined {
+                    Ok(judged) => judged,
+                    Err(e) => Err(anyhow::anyhow!("internal: a judgement did not finish: {e}")),
+                }),
+            Judging::Here(work) => work.as_mut().poll(cx),
+        }
     }
 }
 
 impl Drop for Judging {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Judging::Task(task) = self {
+            task.abort();
+        }
     }
 }
 
