@@ -40,34 +40,42 @@ mod guests {
         DIR.get_or_init(|| {
             let root = crate::support::root();
             let target = root.join("target/wasm-plugins");
-            let mut cmd = Command::new("cargo");
-            cmd.args(["build", "--quiet", "--locked", "--release"])
-                .args(["--target", "wasm32-wasip2", "--workspace"])
-                .arg("--manifest-path")
-                .arg(root.join("plugins/Cargo.toml"))
-                .arg("--target-dir")
-                .arg(&target)
-                .current_dir(&root);
-            // The guests use the pinned toolchain and flags of their own,
-            // whatever built the test binary.
-            for var in [
-                "RUSTC",
-                "RUSTDOC",
-                "RUSTUP_TOOLCHAIN",
-                "RUSTFLAGS",
-                "CARGO_ENCODED_RUSTFLAGS",
-                "CARGO_BUILD_TARGET",
-                "CARGO_TARGET_DIR",
-                "CARGO_BUILD_RUSTFLAGS",
-                "RUSTC_WORKSPACE_WRAPPER",
-            ] {
-                cmd.env_remove(var);
-            }
-            let out = crate::support::run(&mut cmd);
-            assert_eq!(
-                out.code, 0,
-                "building the test guests failed (scripts/setup adds the wasm32-wasip2 target):\n{out}"
-            );
+            let build = |which: &[&str]| {
+                let mut cmd = Command::new("cargo");
+                cmd.args(["build", "--quiet", "--locked", "--release"])
+                    .args(["--target", "wasm32-wasip2"])
+                    .args(which)
+                    .arg("--manifest-path")
+                    .arg(root.join("plugins/Cargo.toml"))
+                    .arg("--target-dir")
+                    .arg(&target)
+                    .current_dir(&root);
+                // The guests use the pinned toolchain and flags of their
+                // own, whatever built the test binary.
+                for var in [
+                    "RUSTC",
+                    "RUSTDOC",
+                    "RUSTUP_TOOLCHAIN",
+                    "RUSTFLAGS",
+                    "CARGO_ENCODED_RUSTFLAGS",
+                    "CARGO_BUILD_TARGET",
+                    "CARGO_TARGET_DIR",
+                    "CARGO_BUILD_RUSTFLAGS",
+                    "RUSTC_WORKSPACE_WRAPPER",
+                ] {
+                    cmd.env_remove(var);
+                }
+                let out = crate::support::run(&mut cmd);
+                assert_eq!(
+                    out.code, 0,
+                    "building the test guests ({which:?}) failed (scripts/setup adds the wasm32-wasip2 target):\n{out}"
+                );
+            };
+            build(&["--workspace"]);
+            // Built with the others, Cargo unifies the SDK's features and
+            // gives the guest without std the others' std: built alone
+            // afterwards, it is what it says.
+            build(&["--package", "guest-bare"]);
             target.join("wasm32-wasip2/release")
         })
     }
@@ -96,5 +104,6 @@ mod guests {
         HOARDER => "guest_hoarder",
         ENTROPY => "guest_entropy",
         CLASSIC => "guest_classic",
+        BARE => "guest_bare",
     }
 }

@@ -113,3 +113,53 @@ fn check_config_rejection_is_exit_2_naming_the_gate() {
         "{out}"
     );
 }
+
+#[test]
+fn a_gate_without_std_grows_its_heap_and_its_panics_are_told() {
+    // The SDK's runtime without std: the heap grows page by page within
+    // the memory limit, a request past it fails the gate as a memory limit,
+    // and a panic, which has no stderr to go to, is logged and named as the
+    // cause.
+    let p = project(
+        "      - {name: grows, executor: !wasm {plugin: bare.wasm, config: {allocate: 3145728}}}
+      - {name: capped, executor: !wasm {plugin: bare.wasm, config: {allocate: 67108864}, limits: {memory: 32MiB}}}
+      - {name: panics, executor: !wasm {plugin: bare.wasm, config: {panic: deliberate bare panic}}}
+",
+    );
+    p.copy_abs(guests::BARE(), "bare.wasm");
+    let inspect = mg(&["plugin", "inspect", guests::BARE(), "--json"]);
+    assert_eq!(inspect.code, 0, "{inspect}");
+    let imports = inspect.json()["imports"].clone();
+    assert!(
+        imports
+            .as_array()
+            .expect("imports")
+            .iter()
+            .all(|i| i["name"].as_str().unwrap_or("").starts_with("modelgate:")),
+        "built without std, it imports no WASI: {imports}"
+    );
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let report = out.json();
+    let gates = report["models"][0]["gates"].as_array().expect("gates");
+    assert_eq!(gates[0]["passed"], true, "{out}");
+    assert_eq!(gates[0]["checks"][0]["name"], "heap");
+    assert_eq!(gates[0]["checks"][0]["passed"], true, "{out}");
+    assert_eq!(gates[0]["checks"][0]["observed"], "3145728 bytes");
+    let cause = |i: usize| gates[i]["cause"].as_str().unwrap_or("").to_string();
+    assert_eq!(gates[1]["passed"], false, "{out}");
+    assert!(
+        cause(1).starts_with("exceeded its memory limit of 32 MiB"),
+        "{}",
+        cause(1)
+    );
+    assert_eq!(gates[2]["passed"], false, "{out}");
+    assert_eq!(cause(2), "panicked: deliberate bare panic (version 1)");
+    let logs = gates[2]["logs"].as_array().expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l["level"] == "error"
+                && l["message"].as_str().unwrap_or("").contains("src/lib.rs")),
+        "the panic's location is logged: {logs:?}"
+    );
+}

@@ -680,3 +680,67 @@ models:
     ]);
     assert_eq!(replay.code, 0, "{replay}");
 }
+
+#[test]
+fn a_candidate_larger_than_the_builtins_first_heap_is_judged_whole() {
+    // builtin:threshold is built without std: its heap starts in the 64 KiB
+    // its initial memory leaves after stack and data, and grows past it. A
+    // run with 1.2 MB of parameters is lowered into the gate, heap grown,
+    // and judged on its score like any other.
+    let p = Project::new(
+        "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {threshold: 0.6}}}\n",
+    );
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let db = rusqlite::Connection::open(p.dir.path().join("mlflow.db")).expect("db");
+    let run_id: String = db
+        .query_row("SELECT run_id FROM model_versions", [], |r| r.get(0))
+        .expect("run");
+    for i in 0..1500 {
+        db.execute(
+            "INSERT INTO params (key, value, run_uuid) VALUES (?1, ?2, ?3)",
+            (
+                format!("p{i:04}"),
+                format!("{i:04}{}", "v".repeat(796)),
+                &run_id,
+            ),
+        )
+        .expect("insert");
+    }
+    drop(db);
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let gate = &out.json()["models"][0]["gates"][0];
+    assert_eq!(gate["passed"], true, "{out}");
+    assert_eq!(gate["checks"][0]["observed"], "0.666667", "{out}");
+    let params = gate["evidence"]["candidate"]["run"]["params"]
+        .as_array()
+        .expect("params");
+    assert_eq!(params.len(), 1502, "the gate was given every parameter");
+}
+
+#[test]
+fn the_threshold_builtin_imports_only_modelgates_interfaces() {
+    // Built without std (scripts/build-builtins builds each built-in alone,
+    // so another crate's std cannot be unified into it): no WASI interface
+    // to link and set up for every candidate.
+    let out = mg(&["plugin", "inspect", "builtin:threshold", "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let imports: Vec<String> = out.json()["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .map(|i| i["name"].as_str().expect("name").to_string())
+        .collect();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("modelgate:validator/registry@")),
+        "{imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .all(|i| i.starts_with("modelgate:validator/")),
+        "{imports:?}"
+    );
+}

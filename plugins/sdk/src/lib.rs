@@ -27,9 +27,30 @@
 //! memory cap. A complete example is `plugins/threshold`, modelgate's
 //! built-in `builtin:threshold` gate.
 //!
+//! ## Without `std`
+//!
+//! With its default `std` feature off (`default-features = false`) the SDK
+//! is `no_std` (it needs only `alloc`), and on wasm32 it brings what std
+//! would: a heap (dlmalloc) and a panic handler that logs the panic's
+//! message at error level and traps, so a panic fails the gate. A gate that
+//! is `#![no_std]` itself then imports nothing but the modelgate interfaces:
+//! no WASI, no stdio to set up, less to instantiate for every candidate.
+//! modelgate's built-in gates are built this way. Without `std`, a
+//! [`Value`] object's keys are sorted rather than kept in config order
+//! (serde_json keeps the order only with std).
+//!
 //! [modelgate]: https://github.com/modelgate/modelgate
 
-use std::fmt;
+#![no_std]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
 
 use serde::de::DeserializeOwned;
 
@@ -48,6 +69,8 @@ pub mod bindings {
         // The registry, log and candidate come from `modelgate:validator@0.1.0`
         // (`wit/deps/`), which 0.2.0 uses unchanged.
         generate_all,
+        // `impl std::error::Error` only with the `std` feature.
+        std_feature,
     });
 }
 
@@ -91,7 +114,7 @@ macro_rules! export_gate {
 }
 
 #[doc(hidden)]
-pub struct Adapter<G>(std::marker::PhantomData<G>);
+pub struct Adapter<G>(core::marker::PhantomData<G>);
 
 impl<G: Gate> bindings::Guest for Adapter<G> {
     fn check_config(config: String) -> Result<(), String> {
@@ -112,7 +135,7 @@ impl<G: Gate> bindings::Guest for Adapter<G> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     json: String,
-    value: std::cell::OnceCell<Value>,
+    value: core::cell::OnceCell<Value>,
 }
 
 impl Config {
@@ -126,7 +149,7 @@ impl Config {
             .map_err(|e| format!("config is not valid JSON: {e}"))?;
         Ok(Config {
             json,
-            value: std::cell::OnceCell::new(),
+            value: core::cell::OnceCell::new(),
         })
     }
 
@@ -161,12 +184,208 @@ impl Config {
     }
 }
 
+/// What std gives a gate and a `no_std` one must have: a heap and a panic
+/// handler.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+mod bare {
+    use core::fmt::Write as _;
+
+    use super::bindings::modelgate::validator0_1_0::log::{Level, log};
+
+    // memcmp, memcpy and their kin, which the compiler calls: from wasi-libc
+    // as with std. They import nothing.
+    #[link(name = "c")]
+    unsafe extern "C" {}
+
+    #[global_allocator]
+    static HEAP: Heap = Heap(core::cell::UnsafeCell::new(
+        dlmalloc::Dlmalloc::new_with_allocator(Memory),
+    ));
+
+    /// dlmalloc over the instance's linear memory. A component instance
+    /// runs one call at a time on one thread.
+    struct Heap(core::cell::UnsafeCell<dlmalloc::Dlmalloc<Memory>>);
+
+    // SAFETY: a wasm32 component instance runs on one thread.
+    unsafe impl Sync for Heap {}
+
+    // SAFETY: each method hands its arguments to dlmalloc unchanged.
+    unsafe impl core::alloc::GlobalAlloc for Heap {
+        unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+            unsafe { (*self.0.get()).malloc(layout.size(), layout.align()) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: core::alloc::Layout) -> *mut u8 {
+            unsafe { (*self.0.get()).calloc(layout.size(), layout.align()) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+            unsafe { (*self.0.get()).free(ptr, layout.size(), layout.align()) }
+        }
+
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: core::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            unsafe { (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size) }
+        }
+    }
+
+    /// Where dlmalloc gets memory: one region from `__heap_base` up,
+    /// handed out as asked, so what an evaluation touches stays together
+    /// (the heap's first pages and its top's footer); past the memory's
+    /// current end, `memory.grow` extends it. A gate whose initial memory
+    /// holds its heap never grows (see `plugins/threshold/build.rs`).
+    struct Memory;
+
+    /// The end of what has been handed out; 0 before the first request.
+    static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+    unsafe extern "C" {
+        static __heap_base: u8;
+    }
+
+    const PAGE: usize = 65536;
+
+    // SAFETY: each region is this instance's memory, handed out once.
+    unsafe impl dlmalloc::Allocator for Memory {
+        fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+            use core::arch::wasm32::{memory_grow, memory_size};
+            use core::sync::atomic::Ordering;
+            let failed = (core::ptr::null_mut(), 0, 0);
+            let next = match NEXT.load(Ordering::Relaxed) {
+                0 => core::ptr::addr_of!(__heap_base) as usize,
+                n => n,
+            };
+            let Some(end) = next.checked_add(size) else {
+                return failed;
+            };
+            let have = memory_size(0) * PAGE;
+            if end > have && memory_grow(0, (end - have).div_ceil(PAGE)) == usize::MAX {
+                return failed;
+            }
+            NEXT.store(end, Ordering::Relaxed);
+            (next as *mut u8, size, 0)
+        }
+
+        fn remap(&self, _: *mut u8, _: usize, _: usize, _: bool) -> *mut u8 {
+            core::ptr::null_mut()
+        }
+
+        fn free_part(&self, _: *mut u8, _: usize, _: usize) -> bool {
+            false
+        }
+
+        fn free(&self, _: *mut u8, _: usize) -> bool {
+            false
+        }
+
+        fn can_release_part(&self, _: u32) -> bool {
+            false
+        }
+
+        fn allocates_zeros(&self) -> bool {
+            // A fresh instance's memory, and what `memory.grow` adds, is zero.
+            true
+        }
+
+        fn page_size(&self) -> usize {
+            PAGE
+        }
+    }
+
+    /// The component model's allocator export, through which the host
+    /// hands the gate its arguments (std exports it on wasm32-wasip2).
+    ///
+    /// # Safety
+    /// Called by the canonical ABI only: `old_ptr`/`old_len` come from an
+    /// earlier call with the same `align`.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn cabi_realloc(
+        old_ptr: *mut u8,
+        old_len: usize,
+        align: usize,
+        new_len: usize,
+    ) -> *mut u8 {
+        use alloc::alloc::{Layout, alloc, handle_alloc_error, realloc};
+        if new_len == 0 {
+            // Nothing to hold: any well-aligned address will do.
+            return align as *mut u8;
+        }
+        let Ok(layout) = Layout::from_size_align(new_len, align) else {
+            core::arch::wasm32::unreachable()
+        };
+        // SAFETY: `layout` has a non-zero size; an old block was allocated
+        // here with `old_len` and the same alignment.
+        let ptr = unsafe {
+            if old_len == 0 {
+                alloc(layout)
+            } else {
+                realloc(
+                    old_ptr,
+                    Layout::from_size_align_unchecked(old_len, align),
+                    new_len,
+                )
+            }
+        };
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        ptr
+    }
+
+    /// A panic's message, cut at this many bytes: it is written on the
+    /// stack, so a panic for want of memory can still be told.
+    const MESSAGE: usize = 512;
+
+    struct Message {
+        bytes: [u8; MESSAGE],
+        len: usize,
+    }
+
+    impl core::fmt::Write for Message {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let room = MESSAGE - self.len;
+            let mut take = s.len().min(room);
+            while !s.is_char_boundary(take) {
+                take -= 1;
+            }
+            self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+            self.len += take;
+            if take < s.len() {
+                Err(core::fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        let mut m = Message {
+            bytes: [0; MESSAGE],
+            len: 0,
+        };
+        // `panicked at FILE:LINE:COL:` and the message on the next line, as
+        // std prints it: modelgate reports the message as the cause.
+        let _ = write!(m, "{info}");
+        // Only whole characters were written.
+        if let Ok(text) = core::str::from_utf8(&m.bytes[..m.len]) {
+            log(Level::Error, text);
+        }
+        core::arch::wasm32::unreachable()
+    }
+}
+
 /// Read-only access to the MLflow registry. Every call counts against the
 /// gate's budget; when it is used up, calls answer
 /// [`RegistryError::BudgetExhausted`] and the gate fails whatever it answers.
 pub mod registry {
     use super::bindings::modelgate::validator0_1_0::registry as imp;
     use super::{MetricPoint, ModelVersion, RegistryError, Run};
+    use alloc::vec::Vec;
 
     /// Version `version` of model `name`.
     pub fn model_version(name: &str, version: u64) -> Result<ModelVersion, RegistryError> {
@@ -498,6 +717,7 @@ impl Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn a_config_is_checked_at_once_and_read_as_asked() {

@@ -31,11 +31,21 @@
 //! passes a candidate that meets the threshold by no more than MARGIN with
 //! a warning (`modelgate validate --fail-on-warn` fails it).
 
-use std::collections::HashMap;
+// On wasm32 the gate is built without std (see the SDK: no WASI imports).
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use modelgate_plugin::fmt_value;
 use modelgate_plugin::prelude::*;
-use modelgate_plugin::{Value, fmt_value};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// The gate's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,7 +58,55 @@ pub struct ThresholdConfig {
     #[serde(default)]
     pub if_no_baseline: NoBaseline,
     /// Metric name → conditions, in config order.
-    pub metrics: serde_json::Map<String, Value>,
+    pub metrics: Metrics,
+}
+
+/// Metric name → conditions, in config order (the order of the checks).
+/// Read straight from the config's text: no intermediate JSON tree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metrics(pub Vec<(String, MetricSpec)>);
+
+impl<'de> Deserialize<'de> for Metrics {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Metrics, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Metrics;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of metric names to their conditions")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metrics, A::Error> {
+                let mut metrics = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let spec = map.next_value::<MetricSpec>().map_err(|e| {
+                        de::Error::custom(format_args!(
+                            "metric `{name}`: {}",
+                            without_position(&e.to_string())
+                        ))
+                    })?;
+                    metrics.push((name, spec));
+                }
+                Ok(Metrics(metrics))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
+}
+
+/// `msg` without serde_json's ` at line L column C`, which the whole
+/// config's error gets once.
+fn without_position(msg: &str) -> &str {
+    match msg.rsplit_once(" at line ") {
+        Some((head, tail))
+            if tail
+                .split_once(" column ")
+                .is_some_and(|(l, c)| l.parse::<u64>().is_ok() && c.parse::<u64>().is_ok()) =>
+        {
+            head
+        }
+        _ => msg,
+    }
 }
 
 /// What to do when there is no baseline version.
@@ -100,17 +158,15 @@ impl MetricSpec {
 pub fn parse_config(
     config: &Config,
 ) -> Result<(ThresholdConfig, Vec<(String, MetricSpec)>), String> {
-    let cfg: ThresholdConfig = config.deserialize()?;
-    if cfg.metrics.is_empty() {
+    let mut cfg: ThresholdConfig = config.deserialize()?;
+    let metrics = core::mem::take(&mut cfg.metrics.0);
+    if metrics.is_empty() {
         return Err("`metrics` is empty: name at least one metric with a condition".into());
     }
     if let Some(b) = &cfg.baseline {
         check_baseline_name(b, "`baseline`")?;
     }
-    let mut specs = Vec::new();
-    for (name, value) in &cfg.metrics {
-        let spec: MetricSpec =
-            serde_json::from_value(value.clone()).map_err(|e| format!("metric `{name}`: {e}"))?;
+    for (name, spec) in &metrics {
         if spec.threshold.is_none() && !spec.needs_baseline() {
             return Err(format!(
                 "metric `{name}` has no condition: set `threshold`, `min_absolute_change` or `min_relative_change`"
@@ -157,9 +213,8 @@ pub fn parse_config(
                 "metric `{name}` compares against a baseline but none is set: add `baseline: champion` (an alias) or `baseline: previous`"
             ));
         }
-        specs.push((name.clone(), spec));
     }
-    Ok((cfg, specs))
+    Ok((cfg, metrics))
 }
 
 fn check_baseline_name(b: &str, what: &str) -> Result<(), String> {
@@ -357,8 +412,8 @@ impl Gate for Threshold {
 
     fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
         let (cfg, specs) = parse_config(config)?;
-        let mut baselines: HashMap<String, (Option<ModelVersion>, Option<Run>, String)> =
-            HashMap::new();
+        let mut baselines: BTreeMap<String, (Option<ModelVersion>, Option<Run>, String)> =
+            BTreeMap::new();
         let mut versions = None;
         let mut checks = Vec::new();
         for (name, spec) in &specs {
@@ -541,6 +596,33 @@ mod tests {
 
     fn config(json: &str) -> Result<(), String> {
         parse_config(&Config::parse(json).expect("json")).map(|_| ())
+    }
+
+    #[test]
+    fn metrics_keep_config_order_and_errors_name_the_metric() {
+        let json = r#"{"metrics": {"zeta": {"threshold": 1}, "alpha": {"threshold": 2}, "mid": {"threshold": 3}}}"#;
+        let (_, specs) = parse_config(&Config::parse(json).expect("json")).expect("valid");
+        let names: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "mid"], "checks in config order");
+        assert_eq!(specs[1].1.threshold, Some(2.0));
+        let err = config(r#"{"metrics": {"ok": {"threshold": 1}, "score": {"treshold": 0.6}}}"#)
+            .expect_err("typo");
+        assert!(
+            err.starts_with("invalid config: metric `score`: unknown field `treshold`"),
+            "{err}"
+        );
+        assert_eq!(err.matches(" at line ").count(), 1, "one position: {err}");
+        let err = config(r#"{"metrics": ["score"]}"#).expect_err("a list");
+        assert!(
+            err.contains("a mapping of metric names to their conditions"),
+            "{err}"
+        );
+        assert_eq!(without_position("no position"), "no position");
+        assert_eq!(without_position("x at line 1 column 2"), "x");
+        assert_eq!(
+            without_position("x at line one column 2"),
+            "x at line one column 2"
+        );
     }
 
     #[test]

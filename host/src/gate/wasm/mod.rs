@@ -27,7 +27,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::candidate::Candidate;
 use crate::error::{HintExt as _, with_hint};
-use crate::gate::{Cause, GateResult};
+use crate::gate::{Cause, GateResult, LogLine};
 use crate::registry::{RegistryError, SharedRegistry};
 use crate::text::human_bytes;
 
@@ -486,7 +486,13 @@ impl WasmHost {
                 "`check-config` ran past the time limit of {}",
                 crate::text::format_duration(limits.timeout)
             ),
-            Ok(Err(e)) => format!("`check-config` {}", classify(&e, store.data(), limits)),
+            Ok(Err(e)) => {
+                let logs = store.data_mut().take_logs();
+                format!(
+                    "`check-config` {}",
+                    classify(&e, store.data(), &logs, limits)
+                )
+            }
             Ok(Ok(Err(msg))) => return Err(ConfigCheck::Rejected(msg)),
             Ok(Ok(Ok(()))) => return Ok(()),
         };
@@ -641,7 +647,10 @@ impl WasmHost {
         let verdict = match outcome {
             // The deadline passed inside a host call (the registry).
             Err(_) => return concluded(result, Cause::TimeLimit(limits.timeout)),
-            Ok(Err(e)) => return concluded(result, classify(&e, state, &limits)),
+            Ok(Err(e)) => {
+                let cause = classify(&e, state, &result.logs, &limits);
+                return concluded(result, cause);
+            }
             Ok(Ok(Err(msg))) => return concluded(result, Cause::PluginError(msg)),
             Ok(Ok(Ok(v))) => v,
         };
@@ -675,7 +684,7 @@ fn concluded(mut result: GateResult, cause: Cause) -> GateResult {
 }
 
 /// Names the cause of a failed call: deadline, memory, output, panic, trap.
-fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> Cause {
+fn classify(err: &wasmtime::Error, state: &GateState, logs: &[LogLine], limits: &Limits) -> Cause {
     let memory = |reached: u64| Cause::MemoryLimit {
         limit: limits.memory,
         reached,
@@ -699,6 +708,16 @@ fn classify(err: &wasmtime::Error, state: &GateState, limits: &Limits) -> Cause 
     }
     let stderr = state.stderr_text();
     if let Some(panic) = panic_message(&stderr) {
+        return Cause::Panic(panic);
+    }
+    // A gate without std has no stderr: the SDK logs its panic as an error.
+    if trap.is_some()
+        && let Some(panic) = logs
+            .iter()
+            .rev()
+            .filter(|l| l.level == "error")
+            .find_map(|l| panic_message(&l.message))
+    {
         return Cause::Panic(panic);
     }
     match trap {
