@@ -239,8 +239,9 @@ models:
         "{out}"
     );
     assert!(
-        out.stderr
-            .contains("rejected its config: metric `score`: unknown field `treshold`"),
+        out.stderr.contains(
+            "rejected its config: invalid config: metric `score`: unknown field `treshold`"
+        ),
         "{out}"
     );
     assert!(

@@ -337,7 +337,11 @@ pub enum Begun {
 
 /// The data of one evaluation's `Store`.
 pub struct GateState {
-    wasi: WasiCtx,
+    /// Made when the guest first calls into WASI: a gate built without std
+    /// never does, and does not pay for it.
+    wasi: Option<WasiCtx>,
+    /// The clocks and random sources `wasi` is made with.
+    fixed: Determinism,
     table: ResourceTable,
     /// The memory cap.
     pub limiter: MemoryCap,
@@ -368,20 +372,9 @@ impl GateState {
         // more than the limit" from "wrote exactly the limit".
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .wall_clock(fixed.wall_clock())
-            .monotonic_clock(SteppingClock::default())
-            .secure_random(fixed.lazy_rng("random"))
-            .insecure_random(fixed.lazy_rng("insecure"))
-            .insecure_random_seed(fixed.insecure_seed())
-            .build();
         GateState {
-            wasi,
+            wasi: None,
+            fixed: *fixed,
             table: ResourceTable::new(),
             limiter: MemoryCap::new(limits.memory),
             source,
@@ -535,8 +528,24 @@ impl GateState {
 
 impl WasiView for GateState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let fixed = &self.fixed;
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        let ctx = self.wasi.get_or_insert_with(|| {
+            WasiCtx::builder()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .wall_clock(fixed.wall_clock())
+                .monotonic_clock(SteppingClock::default())
+                .secure_random(fixed.lazy_rng("random"))
+                .insecure_random(fixed.lazy_rng("insecure"))
+                .insecure_random_seed(fixed.insecure_seed())
+                .build()
+        });
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
