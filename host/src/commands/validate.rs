@@ -377,11 +377,19 @@ impl RunWindows {
                 .shared(),
             );
         }
+        // Every task's window is one of `started`'s; were it not, its runs
+        // were never read, and that is no ground to judge on.
         self.started
             .get(window)
             .cloned()
             .flatten()
-            .unwrap_or_else(|| futures::future::ready(Ok(())).boxed().shared())
+            .unwrap_or_else(|| {
+                futures::future::ready(Err(crate::registry::RegistryError::Unavailable(format!(
+                    "window {window} of the runs was never read"
+                ))))
+                .boxed()
+                .shared()
+            })
     }
 }
 
@@ -538,5 +546,22 @@ fn select_models<'p>(
             }
             Ok(gated)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_window_whose_runs_were_never_read_is_no_ground_to_judge_on() {
+        let db =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logreg/mlflow.db");
+        let uri = uri::parse(&format!("sqlite:///{}", db.display())).expect("uri");
+        let registry = Arc::new(CachedRegistry::new(registry::open(&uri).expect("open")));
+        let mut windows = RunWindows::new(registry, &[]);
+        windows.first().await.expect("nothing to read");
+        let err = windows.ready(0).await.expect_err("no window 0");
+        assert!(err.to_string().contains("never read"), "{err}");
     }
 }

@@ -62,6 +62,16 @@ impl CachedRegistry {
             .is_ok()
     }
 
+    /// Gives `size` bytes back to the budget [`reserve`](Self::reserve)
+    /// took them from.
+    fn release(&self, size: u64) {
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(size))
+            });
+    }
+
     /// Fetches every run in `run_ids` that is not cached yet, in as few
     /// requests as the backend allows.
     pub async fn prefetch_runs(&self, run_ids: &[String]) -> Result<()> {
@@ -96,12 +106,7 @@ impl CachedRegistry {
         };
         for id in run_ids {
             if let Some(answer) = cache.remove(id) {
-                let size = answer.heap_size() + id.heap_size();
-                let _ = self
-                    .bytes
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                        Some(b.saturating_sub(size))
-                    });
+                self.release(answer.heap_size() + id.heap_size());
             }
         }
     }
@@ -246,8 +251,8 @@ mod tests {
 
     use super::*;
 
-    /// A registry of one model with versions 1..=n that counts what it is
-    /// asked.
+    /// A registry of one model with versions 1..=n, and a run for every id,
+    /// that counts what it is asked.
     struct Counting {
         n: u64,
         asked: AtomicU64,
@@ -292,8 +297,19 @@ mod tests {
         async fn model_version_by_alias(&self, _: &str, _: &str) -> Result<ModelVersion> {
             Err(RegistryError::Unavailable("not here".into()))
         }
-        async fn run(&self, _: &str) -> Result<Run> {
-            Err(RegistryError::Unavailable("not here".into()))
+        async fn run(&self, id: &str) -> Result<Run> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Ok(Run {
+                run_id: id.to_string(),
+                experiment_id: "0".into(),
+                run_name: None,
+                status: "FINISHED".into(),
+                start_time: 0,
+                end_time: None,
+                metrics: Vec::new(),
+                params: Vec::new(),
+                tags: Vec::new(),
+            })
         }
         async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
             Err(RegistryError::Unavailable("not here".into()))
@@ -302,58 +318,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_forgotten_run_is_read_again_and_its_bytes_given_back() {
-        struct Runs(AtomicU64);
-        #[async_trait]
-        impl Registry for Runs {
-            fn uri(&self) -> &str {
-                "test://"
-            }
-            async fn registered_model(&self, _: &str) -> Result<RegisteredModel> {
-                Err(RegistryError::Unavailable("not here".into()))
-            }
-            async fn model_versions(&self, _: &str) -> Result<Vec<ModelVersion>> {
-                Err(RegistryError::Unavailable("not here".into()))
-            }
-            async fn model_version(&self, _: &str, _: u64) -> Result<ModelVersion> {
-                Err(RegistryError::Unavailable("not here".into()))
-            }
-            async fn model_version_by_alias(&self, _: &str, _: &str) -> Result<ModelVersion> {
-                Err(RegistryError::Unavailable("not here".into()))
-            }
-            async fn run(&self, id: &str) -> Result<Run> {
-                self.0.fetch_add(1, Ordering::Relaxed);
-                Ok(Run {
-                    run_id: id.to_string(),
-                    experiment_id: "0".into(),
-                    run_name: None,
-                    status: "FINISHED".into(),
-                    start_time: 0,
-                    end_time: None,
-                    metrics: Vec::new(),
-                    params: Vec::new(),
-                    tags: Vec::new(),
-                })
-            }
-            async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
-                Err(RegistryError::Unavailable("not here".into()))
-            }
-        }
-        let inner = Arc::new(Runs(AtomicU64::new(0)));
+        let inner = Arc::new(Counting {
+            n: 0,
+            asked: AtomicU64::new(0),
+        });
         let cache = CachedRegistry::new(inner.clone());
         let ids: Vec<String> = (0..10).map(|i| format!("run{i}")).collect();
         cache.prefetch_runs(&ids).await.expect("prefetch");
-        assert_eq!(inner.0.load(Ordering::Relaxed), 10);
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 10);
         let held = cache.bytes.load(Ordering::Relaxed);
         assert!(held > 0);
         // Held: asking costs nothing.
         assert_eq!(cache.run("run3").await.map(|r| r.run_id), Ok("run3".into()));
-        assert_eq!(inner.0.load(Ordering::Relaxed), 10);
+        assert_eq!(inner.asked.load(Ordering::Relaxed), 10);
         cache.forget_runs(&ids[..5]);
         assert!(cache.bytes.load(Ordering::Relaxed) < held);
         assert_eq!(cache.run("run3").await.map(|r| r.run_id), Ok("run3".into()));
         assert_eq!(cache.run("run7").await.map(|r| r.run_id), Ok("run7".into()));
         assert_eq!(
-            inner.0.load(Ordering::Relaxed),
+            inner.asked.load(Ordering::Relaxed),
             11,
             "only the forgotten one is read again"
         );

@@ -35,7 +35,7 @@
 //! message at error level and traps, so a panic fails the gate. A gate that
 //! is `#![no_std]` itself then imports nothing but the modelgate interfaces:
 //! no WASI, no stdio to set up, less to instantiate for every candidate.
-//! modelgate's built-in gates are built this way. Without `std`, a
+//! `builtin:threshold` is built this way. Without `std`, a
 //! [`Value`] object's keys are sorted rather than kept in config order
 //! (serde_json keeps the order only with std).
 //!
