@@ -161,32 +161,45 @@ impl Pre {
     }
 }
 
-impl From<reg::KeyValue> for KeyValue {
-    fn from(kv: reg::KeyValue) -> Self {
-        KeyValue {
-            key: kv.key,
-            value: kv.value,
+/// `From` both ways between a registry type and its WIT twin, which have
+/// the same fields: those in the first braces move as they are, the items
+/// of `lists` convert one by one. A field added to either side and not named here does not
+/// compile.
+macro_rules! both_ways {
+    ($ty:ident { $($f:ident),* } lists { $($l:ident),* }) => {
+        impl From<reg::$ty> for $ty {
+            fn from(x: reg::$ty) -> Self {
+                $ty {
+                    $($f: x.$f,)*
+                    $($l: x.$l.into_iter().map(Into::into).collect(),)*
+                }
+            }
         }
-    }
+
+        impl From<$ty> for reg::$ty {
+            fn from(x: $ty) -> Self {
+                reg::$ty {
+                    $($f: x.$f,)*
+                    $($l: x.$l.into_iter().map(Into::into).collect(),)*
+                }
+            }
+        }
+    };
 }
 
-impl From<reg::ModelVersion> for ModelVersion {
-    fn from(v: reg::ModelVersion) -> Self {
-        ModelVersion {
-            name: v.name,
-            version: v.version,
-            run_id: v.run_id,
-            status: v.status,
-            current_stage: v.current_stage,
-            source: v.source,
-            description: v.description,
-            creation_timestamp: v.creation_timestamp,
-            last_updated_timestamp: v.last_updated_timestamp,
-            aliases: v.aliases,
-            tags: v.tags.into_iter().map(Into::into).collect(),
-        }
-    }
-}
+both_ways!(KeyValue { key, value } lists {});
+both_ways!(ModelVersion {
+    name,
+    version,
+    run_id,
+    status,
+    current_stage,
+    source,
+    description,
+    creation_timestamp,
+    last_updated_timestamp,
+    aliases
+} lists { tags });
 
 impl From<reg::MetricPoint> for MetricPoint {
     fn from(p: reg::MetricPoint) -> Self {
@@ -225,33 +238,6 @@ impl From<reg::Run> for Run {
 
 // Back again, moving every string: the candidate a gate was given becomes
 // its evidence without a second copy.
-
-impl From<KeyValue> for reg::KeyValue {
-    fn from(kv: KeyValue) -> Self {
-        reg::KeyValue {
-            key: kv.key,
-            value: kv.value,
-        }
-    }
-}
-
-impl From<ModelVersion> for reg::ModelVersion {
-    fn from(v: ModelVersion) -> Self {
-        reg::ModelVersion {
-            name: v.name,
-            version: v.version,
-            run_id: v.run_id,
-            status: v.status,
-            current_stage: v.current_stage,
-            source: v.source,
-            description: v.description,
-            creation_timestamp: v.creation_timestamp,
-            last_updated_timestamp: v.last_updated_timestamp,
-            aliases: v.aliases,
-            tags: v.tags.into_iter().map(Into::into).collect(),
-        }
-    }
-}
 
 impl From<Run> for reg::Run {
     fn from(r: Run) -> Self {
