@@ -77,6 +77,11 @@ const RUST: &[File] = &[
         include_str!("../../plugins/sdk/src/lib.rs"),
         false,
     ),
+    (
+        "modelgate-plugin/src/arena.rs",
+        include_str!("../../plugins/sdk/src/arena.rs"),
+        false,
+    ),
     ("modelgate-plugin/wit/validator.wit", WIT, false),
     (
         "modelgate-plugin/wit/deps/validator-0.1.0/validator.wit",
@@ -319,6 +324,15 @@ mod tests {
         let sdk =
             std::fs::read_to_string(dir.path().join("modelgate-plugin/src/lib.rs")).expect("sdk");
         assert!(sdk.contains("path: \"wit\""));
+        // Every module of the SDK's copy comes with it.
+        for line in sdk.lines() {
+            if let Some(m) = line.trim().strip_prefix("mod ")
+                && let Some(m) = m.strip_suffix(';')
+            {
+                let file = dir.path().join(format!("modelgate-plugin/src/{m}.rs"));
+                assert!(file.is_file(), "the SDK's copy lacks {}", file.display());
+            }
+        }
         let lib = std::fs::read_to_string(dir.path().join("src/lib.rs")).expect("lib");
         assert!(lib.contains("export_gate!(MyGate);"));
         let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).expect("toml");

@@ -684,13 +684,42 @@ models:
 
 #[test]
 fn a_candidate_larger_than_the_builtins_first_heap_is_judged_whole() {
-    // builtin:threshold is built without std: its heap starts in the 64 KiB
-    // its initial memory leaves after stack and data, and grows past it. A
-    // run with 1.2 MB of parameters is lowered into the gate, heap grown,
-    // and judged on its score like any other.
-    let p = Project::new(
-        "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {threshold: 0.6}}}\n",
+    // builtin:threshold's heap is an arena that starts in the 15 KiB its
+    // one-page initial memory leaves after stack and data, and grows past
+    // it. A run with 1.2 MB of parameters is lowered into the gate, memory
+    // grown, and judged on its score like any other; under a memory limit
+    // it cannot fit in, the gate fails for memory, it does not pass.
+    let p = big_candidate_project("");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let gate = &out.json()["models"][0]["gates"][0];
+    assert_eq!(gate["passed"], true, "{out}");
+    assert_eq!(gate["checks"][0]["observed"], "0.666667", "{out}");
+    let params = gate["evidence"]["candidate"]["run"]["params"]
+        .as_array()
+        .expect("params");
+    assert_eq!(params.len(), 1502, "the gate was given every parameter");
+
+    let p = big_candidate_project("        limits: {memory: 1MiB}\n");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let gate = &out.json()["models"][0]["gates"][0];
+    assert_eq!(gate["passed"], false, "{out}");
+    assert_eq!(gate["cause_code"], "memory_limit", "{out}");
+    assert!(
+        gate["cause"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("exceeded its memory limit of 1 MiB")),
+        "{out}"
     );
+}
+
+/// The example's model, judged by `builtin:threshold` (with `extra` lines
+/// in its executor), its run given 1,500 more parameters of 800 bytes.
+fn big_candidate_project(extra: &str) -> Project {
+    let p = Project::new(&format!(
+        "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.6}}}}}}\n{extra}",
+    ));
     p.copy("examples/logreg/mlflow.db", "mlflow.db");
     let db = rusqlite::Connection::open(p.dir.path().join("mlflow.db")).expect("db");
     let run_id: String = db
@@ -708,15 +737,7 @@ fn a_candidate_larger_than_the_builtins_first_heap_is_judged_whole() {
         .expect("insert");
     }
     drop(db);
-    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
-    assert_eq!(out.code, 0, "{out}");
-    let gate = &out.json()["models"][0]["gates"][0];
-    assert_eq!(gate["passed"], true, "{out}");
-    assert_eq!(gate["checks"][0]["observed"], "0.666667", "{out}");
-    let params = gate["evidence"]["candidate"]["run"]["params"]
-        .as_array()
-        .expect("params");
-    assert_eq!(params.len(), 1502, "the gate was given every parameter");
+    p
 }
 
 #[test]

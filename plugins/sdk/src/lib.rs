@@ -35,9 +35,14 @@
 //! message at error level and traps, so a panic fails the gate. A gate that
 //! is `#![no_std]` itself then imports nothing but the modelgate interfaces:
 //! no WASI, no stdio to set up, less to instantiate for every candidate.
-//! `builtin:threshold` is built this way. Without `std`, a
-//! [`Value`] object's keys are sorted rather than kept in config order
-//! (serde_json keeps the order only with std).
+//! Without `std`, a [`Value`] object's keys are sorted rather than kept in
+//! config order (serde_json keeps the order only with std).
+//!
+//! The `arena` feature (without `std`) replaces dlmalloc with an arena:
+//! allocating moves a pointer up, and only the most recent block is ever
+//! freed, which suits a gate whose instance lives for one evaluation and
+//! whose work follows its input (see `src/arena.rs` for when it does not).
+//! `builtin:threshold` is built this way.
 //!
 //! [modelgate]: https://github.com/modelgate/modelgate
 
@@ -53,6 +58,12 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use serde::de::DeserializeOwned;
+
+#[cfg(any(
+    test,
+    all(target_arch = "wasm32", not(feature = "std"), feature = "arena")
+))]
+mod arena;
 
 #[doc(hidden)]
 pub mod bindings {
@@ -197,102 +208,193 @@ mod bare {
     #[link(name = "c")]
     unsafe extern "C" {}
 
-    #[global_allocator]
-    static HEAP: Heap = Heap(core::cell::UnsafeCell::new(
-        dlmalloc::Dlmalloc::new_with_allocator(Memory),
-    ));
+    /// The `arena` heap: see [`crate::arena`].
+    #[cfg(feature = "arena")]
+    mod heap {
+        use crate::arena::{Arena, Pages};
+        use core::alloc::{GlobalAlloc, Layout};
+        use core::arch::wasm32::{memory_grow, memory_size};
 
-    /// dlmalloc over the instance's linear memory. A component instance
-    /// runs one call at a time on one thread.
-    struct Heap(core::cell::UnsafeCell<dlmalloc::Dlmalloc<Memory>>);
+        #[global_allocator]
+        static HEAP: Heap = Heap(core::cell::UnsafeCell::new(Arena::new(Memory)));
 
-    // SAFETY: a wasm32 component instance runs on one thread.
-    unsafe impl Sync for Heap {}
+        /// The arena over the instance's linear memory. A component
+        /// instance runs one call at a time on one thread.
+        struct Heap(core::cell::UnsafeCell<Arena<Memory>>);
 
-    // SAFETY: each method hands its arguments to dlmalloc unchanged.
-    unsafe impl core::alloc::GlobalAlloc for Heap {
-        unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-            unsafe { (*self.0.get()).malloc(layout.size(), layout.align()) }
+        // SAFETY: a wasm32 component instance runs on one thread.
+        unsafe impl Sync for Heap {}
+
+        /// The linear memory from `__heap_base` up.
+        struct Memory;
+
+        unsafe extern "C" {
+            static __heap_base: u8;
         }
 
-        unsafe fn alloc_zeroed(&self, layout: core::alloc::Layout) -> *mut u8 {
-            unsafe { (*self.0.get()).calloc(layout.size(), layout.align()) }
-        }
+        const PAGE: usize = 65536;
 
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
-            unsafe { (*self.0.get()).free(ptr, layout.size(), layout.align()) }
-        }
-
-        unsafe fn realloc(
-            &self,
-            ptr: *mut u8,
-            layout: core::alloc::Layout,
-            new_size: usize,
-        ) -> *mut u8 {
-            unsafe { (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size) }
-        }
-    }
-
-    /// Where dlmalloc gets memory: one region from `__heap_base` up,
-    /// handed out as asked, so what an evaluation touches stays together
-    /// (the heap's first pages and its top's footer); past the memory's
-    /// current end, `memory.grow` extends it. A gate whose initial memory
-    /// holds its heap never grows (see `plugins/threshold/build.rs`).
-    struct Memory;
-
-    /// The end of what has been handed out; 0 before the first request.
-    static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-    unsafe extern "C" {
-        static __heap_base: u8;
-    }
-
-    const PAGE: usize = 65536;
-
-    // SAFETY: each region is this instance's memory, handed out once.
-    unsafe impl dlmalloc::Allocator for Memory {
-        fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-            use core::arch::wasm32::{memory_grow, memory_size};
-            use core::sync::atomic::Ordering;
-            let failed = (core::ptr::null_mut(), 0, 0);
-            let next = match NEXT.load(Ordering::Relaxed) {
-                0 => core::ptr::addr_of!(__heap_base) as usize,
-                n => n,
-            };
-            let Some(end) = next.checked_add(size) else {
-                return failed;
-            };
-            let have = memory_size(0) * PAGE;
-            if end > have && memory_grow(0, (end - have).div_ceil(PAGE)) == usize::MAX {
-                return failed;
+        impl Pages for Memory {
+            fn start(&self) -> usize {
+                core::ptr::addr_of!(__heap_base) as usize
             }
-            NEXT.store(end, Ordering::Relaxed);
-            (next as *mut u8, size, 0)
+
+            fn end(&self) -> usize {
+                memory_size(0) * PAGE
+            }
+
+            fn grow(&mut self, to: usize) -> bool {
+                let more = to.saturating_sub(self.end()).div_ceil(PAGE);
+                memory_grow(0, more) != usize::MAX
+            }
         }
 
-        fn remap(&self, _: *mut u8, _: usize, _: usize, _: bool) -> *mut u8 {
-            core::ptr::null_mut()
+        // SAFETY: the arena hands out disjoint blocks of this instance's
+        // memory, aligned as asked; a block moved by `realloc` gets the old
+        // one's bytes.
+        unsafe impl GlobalAlloc for Heap {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: one call at a time (see `Sync` above).
+                let arena = unsafe { &mut *self.0.get() };
+                arena.alloc(layout.size(), layout.align()) as *mut u8
+            }
+
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: as in `alloc`.
+                let arena = unsafe { &mut *self.0.get() };
+                let (ptr, used) = arena.alloc_zeroed(layout.size(), layout.align());
+                // SAFETY: the block is `layout.size()` ≥ `used` bytes.
+                unsafe { core::ptr::write_bytes(ptr as *mut u8, 0, used) };
+                ptr as *mut u8
+            }
+
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: as in `alloc`.
+                let arena = unsafe { &mut *self.0.get() };
+                arena.dealloc(ptr as usize, layout.size());
+            }
+
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                // SAFETY: as in `alloc`.
+                let arena = unsafe { &mut *self.0.get() };
+                let (moved, copy) =
+                    arena.realloc(ptr as usize, layout.size(), layout.align(), new_size);
+                if copy && moved != 0 {
+                    // SAFETY: both blocks are live and disjoint (the new one
+                    // is above every block handed out before it).
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            ptr,
+                            moved as *mut u8,
+                            layout.size().min(new_size),
+                        )
+                    };
+                }
+                moved as *mut u8
+            }
+        }
+    }
+
+    /// The default heap: dlmalloc.
+    #[cfg(not(feature = "arena"))]
+    mod heap {
+        #[global_allocator]
+        static HEAP: Heap = Heap(core::cell::UnsafeCell::new(
+            dlmalloc::Dlmalloc::new_with_allocator(Memory),
+        ));
+
+        /// dlmalloc over the instance's linear memory. A component instance
+        /// runs one call at a time on one thread.
+        struct Heap(core::cell::UnsafeCell<dlmalloc::Dlmalloc<Memory>>);
+
+        // SAFETY: a wasm32 component instance runs on one thread.
+        unsafe impl Sync for Heap {}
+
+        // SAFETY: each method hands its arguments to dlmalloc unchanged.
+        unsafe impl core::alloc::GlobalAlloc for Heap {
+            unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+                unsafe { (*self.0.get()).malloc(layout.size(), layout.align()) }
+            }
+
+            unsafe fn alloc_zeroed(&self, layout: core::alloc::Layout) -> *mut u8 {
+                unsafe { (*self.0.get()).calloc(layout.size(), layout.align()) }
+            }
+
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+                unsafe { (*self.0.get()).free(ptr, layout.size(), layout.align()) }
+            }
+
+            unsafe fn realloc(
+                &self,
+                ptr: *mut u8,
+                layout: core::alloc::Layout,
+                new_size: usize,
+            ) -> *mut u8 {
+                unsafe { (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size) }
+            }
         }
 
-        fn free_part(&self, _: *mut u8, _: usize, _: usize) -> bool {
-            false
+        /// Where dlmalloc gets memory: one region from `__heap_base` up,
+        /// handed out as asked, so what an evaluation touches stays together
+        /// (the heap's first pages and its top's footer); past the memory's
+        /// current end, `memory.grow` extends it. A gate whose initial memory
+        /// holds its heap never grows (see `plugins/threshold/build.rs`).
+        struct Memory;
+
+        /// The end of what has been handed out; 0 before the first request.
+        static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+        unsafe extern "C" {
+            static __heap_base: u8;
         }
 
-        fn free(&self, _: *mut u8, _: usize) -> bool {
-            false
-        }
+        const PAGE: usize = 65536;
 
-        fn can_release_part(&self, _: u32) -> bool {
-            false
-        }
+        // SAFETY: each region is this instance's memory, handed out once.
+        unsafe impl dlmalloc::Allocator for Memory {
+            fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+                use core::arch::wasm32::{memory_grow, memory_size};
+                use core::sync::atomic::Ordering;
+                let failed = (core::ptr::null_mut(), 0, 0);
+                let next = match NEXT.load(Ordering::Relaxed) {
+                    0 => core::ptr::addr_of!(__heap_base) as usize,
+                    n => n,
+                };
+                let Some(end) = next.checked_add(size) else {
+                    return failed;
+                };
+                let have = memory_size(0) * PAGE;
+                if end > have && memory_grow(0, (end - have).div_ceil(PAGE)) == usize::MAX {
+                    return failed;
+                }
+                NEXT.store(end, Ordering::Relaxed);
+                (next as *mut u8, size, 0)
+            }
 
-        fn allocates_zeros(&self) -> bool {
-            // A fresh instance's memory, and what `memory.grow` adds, is zero.
-            true
-        }
+            fn remap(&self, _: *mut u8, _: usize, _: usize, _: bool) -> *mut u8 {
+                core::ptr::null_mut()
+            }
 
-        fn page_size(&self) -> usize {
-            PAGE
+            fn free_part(&self, _: *mut u8, _: usize, _: usize) -> bool {
+                false
+            }
+
+            fn free(&self, _: *mut u8, _: usize) -> bool {
+                false
+            }
+
+            fn can_release_part(&self, _: u32) -> bool {
+                false
+            }
+
+            fn allocates_zeros(&self) -> bool {
+                // A fresh instance's memory, and what `memory.grow` adds, is zero.
+                true
+            }
+
+            fn page_size(&self) -> usize {
+                PAGE
+            }
         }
     }
 
