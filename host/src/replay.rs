@@ -298,7 +298,7 @@ async fn prepare(
                 kind: GateKind::Wasm {
                     plugin: e.plugin.clone(),
                     sha256: Some(e.sha256.clone()),
-                    config: e.config.clone(),
+                    config: (*e.config).clone(),
                     limits: crate::project::Limits {
                         timeout: Some(Duration::from_millis(e.limits.timeout_ms)),
                         memory: Some(e.limits.memory),

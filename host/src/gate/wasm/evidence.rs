@@ -60,7 +60,15 @@ impl Determinism {
 
     /// The seed as 64 hex digits.
     pub fn seed_hex(&self) -> String {
-        hex::encode(self.seed)
+        // Once per evaluation: straight into the string, not char by char
+        // through an iterator as `hex::encode` does.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in self.seed {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+        hex
     }
 
     /// The frozen wall clock.
@@ -477,8 +485,8 @@ pub struct Evidence {
     pub plugin: String,
     /// The plugin's sha256.
     pub sha256: String,
-    /// The gate's config.
-    pub config: serde_json::Value,
+    /// The gate's config (shared with the gate's other evaluations).
+    pub config: std::sync::Arc<serde_json::Value>,
     /// Its limits.
     pub limits: RecordedLimits,
     /// The frozen wall clock, milliseconds since the Unix epoch.
@@ -627,6 +635,24 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<RecordedCall>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_seed_is_written_as_64_lowercase_hex_digits() {
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        let d = Determinism { clock_ms: 0, seed };
+        assert_eq!(d.seed_hex(), hex::encode(seed));
+        assert_eq!(
+            Determinism {
+                clock_ms: 0,
+                seed: [0xf0; 32]
+            }
+            .seed_hex(),
+            "f0".repeat(32)
+        );
     }
 
     #[test]

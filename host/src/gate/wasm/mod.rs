@@ -121,7 +121,7 @@ pub struct PreparedGate {
     /// The config as JSON text.
     pub config: String,
     /// The config as the project file has it.
-    pub config_value: serde_json::Value,
+    pub config_value: Arc<serde_json::Value>,
     /// The gate's limits.
     pub limits: Limits,
 }
@@ -458,7 +458,7 @@ impl WasmHost {
             sha256,
             component,
             config,
-            config_value: config_value.clone(),
+            config_value: Arc::new(config_value.clone()),
             limits,
         })
     }

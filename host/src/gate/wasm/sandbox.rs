@@ -366,20 +366,32 @@ pub struct GateState {
     /// What the gate logged.
     pub logs: Vec<LogLine>,
     logs_dropped: u64,
-    /// The guest's stdout.
-    pub stdout: MemoryOutputPipe,
-    /// The guest's stderr.
-    pub stderr: MemoryOutputPipe,
+    /// The guest's stdout and stderr, made with `wasi`: without WASI a gate
+    /// has nowhere to write.
+    pipes: Option<Pipes>,
+}
+
+/// Bounded in-memory stdout and stderr.
+struct Pipes {
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Pipes {
+    fn new() -> Pipes {
+        // One byte more than is kept: filling the pipe then tells "wrote
+        // more than the limit" from "wrote exactly the limit".
+        Pipes {
+            stdout: MemoryOutputPipe::new(OUTPUT_CAPACITY + 1),
+            stderr: MemoryOutputPipe::new(OUTPUT_CAPACITY + 1),
+        }
+    }
 }
 
 impl GateState {
     /// A fresh sandbox answering registry calls from `source` (a replay
     /// plays `tape`), with clocks and random sources fixed by `fixed`.
     pub fn new(limits: &Limits, source: Source, tape: Tape, fixed: &Determinism) -> GateState {
-        // One byte more than is kept: filling the pipe then tells "wrote
-        // more than the limit" from "wrote exactly the limit".
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY + 1);
         GateState {
             wasi: None,
             fixed: *fixed,
@@ -392,8 +404,7 @@ impl GateState {
             tape,
             logs: Vec::new(),
             logs_dropped: 0,
-            stdout,
-            stderr,
+            pipes: None,
         }
     }
 
@@ -508,16 +519,21 @@ impl GateState {
 
     /// True when stdout or stderr got more than [`OUTPUT_CAPACITY`] bytes.
     pub fn output_overflowed(&self) -> bool {
-        self.stdout.contents().len() > OUTPUT_CAPACITY
-            || self.stderr.contents().len() > OUTPUT_CAPACITY
+        self.pipes.as_ref().is_some_and(|p| {
+            p.stdout.contents().len() > OUTPUT_CAPACITY
+                || p.stderr.contents().len() > OUTPUT_CAPACITY
+        })
     }
 
     /// stdout then stderr (at most [`OUTPUT_CAPACITY`] bytes each), lossily
     /// decoded.
     pub fn output(&self) -> String {
-        let out = self.stdout.contents();
+        let Some(pipes) = &self.pipes else {
+            return String::new();
+        };
+        let out = pipes.stdout.contents();
         let mut s = String::from_utf8_lossy(&out[..out.len().min(OUTPUT_CAPACITY)]).into_owned();
-        let err = self.stderr.contents();
+        let err = pipes.stderr.contents();
         let err = &err[..err.len().min(OUTPUT_CAPACITY)];
         if !err.is_empty() {
             if !s.is_empty() && !s.ends_with('\n') {
@@ -530,18 +546,20 @@ impl GateState {
 
     /// stderr alone, lossily decoded.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+        self.pipes.as_ref().map_or_else(String::new, |p| {
+            String::from_utf8_lossy(&p.stderr.contents()).into_owned()
+        })
     }
 }
 
 impl WasiView for GateState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let fixed = &self.fixed;
-        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        let pipes = self.pipes.get_or_insert_with(Pipes::new);
         let ctx = self.wasi.get_or_insert_with(|| {
             WasiCtx::builder()
-                .stdout(stdout.clone())
-                .stderr(stderr.clone())
+                .stdout(pipes.stdout.clone())
+                .stderr(pipes.stderr.clone())
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
