@@ -24,6 +24,7 @@ EVALUATION = [
     ("instantiation and calls (wasmtime runtime)", r"wasmtime"),
     ("resetting and copying memory, allocation (libc)", r"libc\.so|memset|memmove|malloc|free"),
     ("kernel", r"\[k\]|kernel"),
+    ("the async runtime and its timer (tokio)", r"tokio"),
 ]
 
 
@@ -52,7 +53,7 @@ def shares(path: str, groups: list, rest: str) -> None:
 
 def main() -> None:
     if sys.argv[1] == "--evaluation":
-        shares(sys.argv[2], EVALUATION, "the rest (modelgate's host side: WASI context, evidence, conversions)")
+        shares(sys.argv[2], EVALUATION, "the rest (modelgate's host side: the run from the cache, the candidate's conversions, the evidence)")
     else:
         shares(sys.argv[1], GROUPS, "the rest (async runtime, candidate resolution, …)")
 
