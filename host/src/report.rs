@@ -123,6 +123,15 @@ impl Summary {
         self.warnings += m.gates.iter().map(|g| g.warnings().count()).sum::<usize>();
     }
 
+    /// Counts `other` in.
+    pub fn merge(&mut self, other: &Summary) {
+        self.models += other.models;
+        self.gates += other.gates;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.warnings += other.warnings;
+    }
+
     /// `pass` when no gate failed, else `fail`.
     pub fn status(&self) -> &'static str {
         if self.failed == 0 { "pass" } else { "fail" }
@@ -156,24 +165,20 @@ impl<W: std::io::Write> JsonStream<W> {
 
     /// Writes one candidate's verdict.
     pub fn push(&mut self, m: &ModelReport) -> std::io::Result<()> {
-        let item = serde_json::to_string_pretty(m).map_err(std::io::Error::other)?;
-        let mut text = String::with_capacity(item.len() + item.len() / 8);
-        text.push_str(if self.summary.models == 0 {
+        self.push_rendered(&RenderedModel::new(m)?)
+    }
+
+    /// Writes one candidate's verdict, rendered beforehand (on the thread
+    /// that judged it: the writer then only writes).
+    pub fn push_rendered(&mut self, m: &RenderedModel) -> std::io::Result<()> {
+        let separator = if self.summary.models == 0 {
             "\n"
         } else {
             ",\n"
-        });
-        // An element of `models` sits two levels deep. Strings are escaped
-        // (no raw newline), so every line of the item is the item's own.
-        for (i, line) in item.lines().enumerate() {
-            if i > 0 {
-                text.push('\n');
-            }
-            text.push_str("    ");
-            text.push_str(line);
-        }
-        self.out.write_all(text.as_bytes())?;
-        self.summary.add(m);
+        };
+        self.out.write_all(separator.as_bytes())?;
+        self.out.write_all(m.text.as_bytes())?;
+        self.summary.merge(&m.summary);
         Ok(())
     }
 
@@ -193,6 +198,34 @@ impl<W: std::io::Write> JsonStream<W> {
         self.out.write_all(tail.as_bytes())?;
         self.out.flush()?;
         Ok(self.summary)
+    }
+}
+
+/// One candidate's verdict as an element of the JSON report's `models`,
+/// with what it adds to the summary.
+#[derive(Debug, Clone)]
+pub struct RenderedModel {
+    text: String,
+    summary: Summary,
+}
+
+impl RenderedModel {
+    /// Renders `m`.
+    pub fn new(m: &ModelReport) -> std::io::Result<RenderedModel> {
+        let item = serde_json::to_string_pretty(m).map_err(std::io::Error::other)?;
+        let mut text = String::with_capacity(item.len() + item.len() / 8);
+        // An element of `models` sits two levels deep. Strings are escaped
+        // (no raw newline), so every line of the item is the item's own.
+        for (i, line) in item.lines().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str("    ");
+            text.push_str(line);
+        }
+        let mut summary = Summary::default();
+        summary.add(m);
+        Ok(RenderedModel { text, summary })
     }
 }
 

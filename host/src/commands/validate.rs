@@ -19,7 +19,7 @@ use crate::plan::{ModelPlan, Plan};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::writer::RegistryWriter;
 use crate::registry::{self, Registry, uri};
-use crate::report::{JsonStream, ModelReport, Report, Style};
+use crate::report::{JsonStream, ModelReport, RenderedModel, Report, Style};
 use crate::runner::{Context, ReadyModel, Runner};
 
 /// Runs `modelgate validate`, all of it within `--timeout`: past that
@@ -134,6 +134,9 @@ async fn validate(
     }
     let forget = windows.run_ids.clone();
     let (judging, cache) = (runner.clone(), registry.clone());
+    // A JSON report written as it comes is rendered by the task that
+    // judged each candidate, in parallel; the writer only writes.
+    let stream_json = args.format == crate::report::Format::Json && writer.is_none();
     let judged = futures::stream::iter(tasks)
         .map(move |task| {
             let ready = windows.ready(task.window);
@@ -144,6 +147,7 @@ async fn validate(
                 ctx.clone(),
                 ready,
                 jobs == 1,
+                stream_json,
             )
             .map_ok(move |reports| (window, last, reports))
         })
@@ -156,7 +160,7 @@ async fn validate(
         })
         .try_flatten();
     let judged = judged.inspect(|_| progress.tick());
-    if args.format == crate::report::Format::Json && writer.is_none() {
+    if stream_json {
         // Nothing needs the whole report afterwards: write each verdict as
         // it comes, so a sweep of any size holds one at a time.
         let out = std::io::BufWriter::with_capacity(64 << 10, crate::output::StdoutSink::default());
@@ -168,7 +172,11 @@ async fn validate(
                 .map_err(written)?;
         let mut judged = judged;
         while let Some(judgement) = judged.next().await {
-            json.push(&judgement?).map_err(written)?;
+            match judgement? {
+                Judged::Rendered(m) => json.push_rendered(&m),
+                Judged::Report(m) => json.push(&m),
+            }
+            .map_err(written)?;
         }
         progress.finish();
         let summary = json.finish().map_err(written)?;
@@ -178,7 +186,16 @@ async fn validate(
             ExitStatus::Fail
         });
     }
-    let reports: Vec<ModelReport> = judged.try_collect().await?;
+    let reports: Vec<ModelReport> = judged
+        .map_ok(|judged| match judged {
+            Judged::Report(m) => Ok(m),
+            Judged::Rendered(_) => Err(anyhow::anyhow!(
+                "internal: a verdict was rendered for a report held whole"
+            )),
+        })
+        .and_then(std::future::ready)
+        .try_collect()
+        .await?;
     progress.finish();
     let report = Report::new(
         tracking.as_str().to_string(),
@@ -401,8 +418,15 @@ impl RunWindows {
 /// `validate`). Dropping it (the run's deadline passed, or another
 /// judgement failed) stops it, and with it its gates.
 enum Judging {
-    Task(tokio::task::JoinHandle<anyhow::Result<Vec<ModelReport>>>),
-    Here(futures::future::BoxFuture<'static, anyhow::Result<Vec<ModelReport>>>),
+    Task(tokio::task::JoinHandle<anyhow::Result<Vec<Judged>>>),
+    Here(futures::future::BoxFuture<'static, anyhow::Result<Vec<Judged>>>),
+}
+
+/// A judged candidate as the report needs it: whole, or already rendered
+/// for a JSON report written as it comes.
+enum Judged {
+    Report(ModelReport),
+    Rendered(RenderedModel),
 }
 
 impl Judging {
@@ -412,6 +436,7 @@ impl Judging {
         ctx: Arc<Context>,
         ready: Ready,
         here: bool,
+        render: bool,
     ) -> Judging {
         let work = async move {
             ready.await.map_err(|e| {
@@ -419,7 +444,14 @@ impl Judging {
             })?;
             let mut reports = Vec::with_capacity(chunk.len());
             for (model, candidate) in &chunk {
-                reports.push(judge(&runner, *model, candidate, &ctx).await?);
+                let report = judge(&runner, *model, candidate, &ctx).await?;
+                reports.push(if render {
+                    Judged::Rendered(
+                        RenderedModel::new(&report).context("failed to render the report")?,
+                    )
+                } else {
+                    Judged::Report(report)
+                });
             }
             Ok(reports)
         };
@@ -432,7 +464,7 @@ impl Judging {
 }
 
 impl std::future::Future for Judging {
-    type Output = anyhow::Result<Vec<ModelReport>>;
+    type Output = anyhow::Result<Vec<Judged>>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,

@@ -338,7 +338,7 @@ mod bare {
         /// handed out as asked, so what an evaluation touches stays together
         /// (the heap's first pages and its top's footer); past the memory's
         /// current end, `memory.grow` extends it. A gate whose initial memory
-        /// holds its heap never grows (see `plugins/threshold/build.rs`).
+        /// holds its heap never grows (wasm-ld's `--initial-heap`).
         struct Memory;
 
         /// The end of what has been handed out; 0 before the first request.
