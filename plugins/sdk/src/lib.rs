@@ -59,10 +59,7 @@ use core::fmt;
 
 use serde::de::DeserializeOwned;
 
-#[cfg(any(
-    test,
-    all(target_arch = "wasm32", not(feature = "std"), feature = "arena")
-))]
+#[cfg(any(test, all(target_arch = "wasm32", not(feature = "std"))))]
 mod arena;
 
 #[doc(hidden)]
@@ -208,12 +205,37 @@ mod bare {
     #[link(name = "c")]
     unsafe extern "C" {}
 
+    /// The instance's linear memory from `__heap_base` up, where both heaps
+    /// take their memory.
+    struct Memory;
+
+    unsafe extern "C" {
+        static __heap_base: u8;
+    }
+
+    const PAGE: usize = 65536;
+
+    impl crate::arena::Pages for Memory {
+        fn start(&self) -> usize {
+            core::ptr::addr_of!(__heap_base) as usize
+        }
+
+        fn end(&self) -> usize {
+            core::arch::wasm32::memory_size(0) * PAGE
+        }
+
+        fn grow(&mut self, to: usize) -> bool {
+            let more = to.saturating_sub(self.end()).div_ceil(PAGE);
+            core::arch::wasm32::memory_grow(0, more) != usize::MAX
+        }
+    }
+
     /// The `arena` heap: see [`crate::arena`].
     #[cfg(feature = "arena")]
     mod heap {
-        use crate::arena::{Arena, Pages};
+        use super::Memory;
+        use crate::arena::Arena;
         use core::alloc::{GlobalAlloc, Layout};
-        use core::arch::wasm32::{memory_grow, memory_size};
 
         #[global_allocator]
         static HEAP: Heap = Heap(core::cell::UnsafeCell::new(Arena::new(Memory)));
@@ -224,30 +246,6 @@ mod bare {
 
         // SAFETY: a wasm32 component instance runs on one thread.
         unsafe impl Sync for Heap {}
-
-        /// The linear memory from `__heap_base` up.
-        struct Memory;
-
-        unsafe extern "C" {
-            static __heap_base: u8;
-        }
-
-        const PAGE: usize = 65536;
-
-        impl Pages for Memory {
-            fn start(&self) -> usize {
-                core::ptr::addr_of!(__heap_base) as usize
-            }
-
-            fn end(&self) -> usize {
-                memory_size(0) * PAGE
-            }
-
-            fn grow(&mut self, to: usize) -> bool {
-                let more = to.saturating_sub(self.end()).div_ceil(PAGE);
-                memory_grow(0, more) != usize::MAX
-            }
-        }
 
         // SAFETY: the arena hands out disjoint blocks of this instance's
         // memory, aligned as asked; a block moved by `realloc` gets the old
@@ -298,14 +296,19 @@ mod bare {
     /// The default heap: dlmalloc.
     #[cfg(not(feature = "arena"))]
     mod heap {
+        use super::{Memory, PAGE};
+        use crate::arena::Arena;
+
         #[global_allocator]
         static HEAP: Heap = Heap(core::cell::UnsafeCell::new(
-            dlmalloc::Dlmalloc::new_with_allocator(Memory),
+            dlmalloc::Dlmalloc::new_with_allocator(Regions(core::cell::RefCell::new(Arena::new(
+                Memory,
+            )))),
         ));
 
         /// dlmalloc over the instance's linear memory. A component instance
         /// runs one call at a time on one thread.
-        struct Heap(core::cell::UnsafeCell<dlmalloc::Dlmalloc<Memory>>);
+        struct Heap(core::cell::UnsafeCell<dlmalloc::Dlmalloc<Regions>>);
 
         // SAFETY: a wasm32 component instance runs on one thread.
         unsafe impl Sync for Heap {}
@@ -334,41 +337,21 @@ mod bare {
             }
         }
 
-        /// Where dlmalloc gets memory: one region from `__heap_base` up,
-        /// handed out as asked, so what an evaluation touches stays together
-        /// (the heap's first pages and its top's footer); past the memory's
-        /// current end, `memory.grow` extends it. A gate whose initial memory
-        /// holds its heap never grows (wasm-ld's `--initial-heap`).
-        struct Memory;
-
-        /// The end of what has been handed out; 0 before the first request.
-        static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-        unsafe extern "C" {
-            static __heap_base: u8;
-        }
-
-        const PAGE: usize = 65536;
+        /// Where dlmalloc gets memory: regions handed out by an arena over
+        /// the linear memory, one after the other, so what an evaluation
+        /// touches stays together (the heap's first pages and its top's
+        /// footer); past the memory's current end, `memory.grow` extends
+        /// it. A gate whose initial memory holds its heap never grows
+        /// (wasm-ld's `--initial-heap`). dlmalloc never gives a region back.
+        struct Regions(core::cell::RefCell<Arena<Memory>>);
 
         // SAFETY: each region is this instance's memory, handed out once.
-        unsafe impl dlmalloc::Allocator for Memory {
+        unsafe impl dlmalloc::Allocator for Regions {
             fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-                use core::arch::wasm32::{memory_grow, memory_size};
-                use core::sync::atomic::Ordering;
-                let failed = (core::ptr::null_mut(), 0, 0);
-                let next = match NEXT.load(Ordering::Relaxed) {
-                    0 => core::ptr::addr_of!(__heap_base) as usize,
-                    n => n,
-                };
-                let Some(end) = next.checked_add(size) else {
-                    return failed;
-                };
-                let have = memory_size(0) * PAGE;
-                if end > have && memory_grow(0, (end - have).div_ceil(PAGE)) == usize::MAX {
-                    return failed;
+                match self.0.borrow_mut().alloc(size, 1) {
+                    0 => (core::ptr::null_mut(), 0, 0),
+                    start => (start as *mut u8, size, 0),
                 }
-                NEXT.store(end, Ordering::Relaxed);
-                (next as *mut u8, size, 0)
             }
 
             fn remap(&self, _: *mut u8, _: usize, _: usize, _: bool) -> *mut u8 {
@@ -388,7 +371,8 @@ mod bare {
             }
 
             fn allocates_zeros(&self) -> bool {
-                // A fresh instance's memory, and what `memory.grow` adds, is zero.
+                // A fresh instance's memory, and what `memory.grow` adds, is
+                // zero, and no region is handed out twice.
                 true
             }
 
