@@ -3,7 +3,9 @@
 //! `scripts/build-builtins`, which CI runs with `--check` so the committed
 //! bytes are always exactly what the source builds — and each is checked
 //! here against `plugins/dist/SHA256SUMS`. Building the host needs no
-//! `wasm32-wasip2` target and no nested cargo build; the test guests of
+//! `wasm32-wasip2` target and no nested cargo build. A built-in may also
+//! have a lean build (`NAME-lean.wasm`, the same gate built to import
+//! nothing), embedded and checked the same way. The test guests of
 //! `plugins/testing/` are built by the end-to-end tests that use them.
 
 use std::collections::HashMap;
@@ -13,6 +15,9 @@ use sha2::Digest as _;
 
 /// Built-in gates, by the name after `builtin:` (`plugins/dist/NAME.wasm`).
 const BUILTINS: &[&str] = &["threshold", "tags"];
+/// Built-ins that also have a lean build (`plugins/dist/NAME-lean.wasm`):
+/// the same gate built to import nothing, run for the configs it accepts.
+const LEAN: &[&str] = &["threshold"];
 
 fn main() {
     let manifest = PathBuf::from(env("CARGO_MANIFEST_DIR"));
@@ -29,20 +34,15 @@ fn main() {
         .filter_map(|l| l.split_once("  "))
         .map(|(sha, file)| (file.trim(), sha.trim()))
         .collect();
-    let mut builtins = String::from(
-        "/// Built-in gates: (name, component bytes, their sha256).\n\
-         pub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
-    );
-    for name in BUILTINS {
-        let file = format!("{name}.wasm");
-        let path = dist.join(&file);
+    let embed = |file: &str| -> (String, String) {
+        let path = dist.join(file);
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| fail(&format!("failed to read `{}`: {e}", path.display())));
         let sha: String = sha2::Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        match expected.get(file.as_str()) {
+        match expected.get(file) {
             Some(want) if *want == sha => {}
             Some(want) => fail(&format!(
                 "`{}` has sha256 {sha}, but SHA256SUMS says {want}",
@@ -50,10 +50,27 @@ fn main() {
             )),
             None => fail(&format!("`{}` lists no `{file}`", sums_path.display())),
         }
-        builtins.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?}), {sha:?}),\n",
-            path.display().to_string()
-        ));
+        (
+            format!("include_bytes!({:?})", path.display().to_string()),
+            sha,
+        )
+    };
+    let mut builtins = String::from(
+        "/// Built-in gates: (name, component bytes, their sha256).\n\
+         pub const BUILTINS: &[(&str, &[u8], &str)] = &[\n",
+    );
+    for name in BUILTINS {
+        let (bytes, sha) = embed(&format!("{name}.wasm"));
+        builtins.push_str(&format!("    ({name:?}, {bytes}, {sha:?}),\n"));
+    }
+    builtins.push_str(
+        "];\n\n\
+         /// Lean builds: (built-in name, component bytes, their sha256).\n\
+         pub const LEAN: &[(&str, &[u8], &str)] = &[\n",
+    );
+    for name in LEAN {
+        let (bytes, sha) = embed(&format!("{name}-lean.wasm"));
+        builtins.push_str(&format!("    ({name:?}, {bytes}, {sha:?}),\n"));
     }
     builtins.push_str("];\n");
     write(&out.join("builtins.rs"), &builtins);

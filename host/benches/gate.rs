@@ -1,7 +1,9 @@
 //! In-process costs of a WebAssembly gate: one evaluation of
 //! `builtin:threshold` (a fresh `Store`, instantiation and `validate`) with
-//! registry reads served from the per-run cache, and loading a component by
-//! compiling it versus from the compile cache.
+//! registry reads served from the per-run cache — by its lean build, which
+//! judges a config of thresholds only, and by its full build on the same
+//! config — and loading a component by compiling it versus from the
+//! compile cache.
 //!
 //! `cargo bench --bench gate`; figures go to BENCHMARKS.md via `bench/run`.
 
@@ -72,6 +74,37 @@ fn gate(c: &mut Criterion) {
             assert!(r.passed);
         })
     });
+
+    // The same gate and config, run by the full build (three core modules:
+    // the gate's, the shim and the fixup its registry imports need).
+    assert!(prepared.lean_sha256.is_some(), "the lean build judges");
+    let source = WasmHost::read_plugin("builtin:threshold", &example).expect("builtin");
+    let full = modelgate::gate::wasm::PreparedGate {
+        plugin: prepared.plugin.clone(),
+        sha256: prepared.sha256.clone(),
+        lean_sha256: None,
+        component: rt
+            .block_on(host.load(source, "builtin:threshold"))
+            .expect("full build"),
+        config: prepared.config.clone(),
+        config_value: prepared.config_value.clone(),
+        limits: prepared.limits,
+    };
+    c.bench_function(
+        "threshold, full build: instantiate + validate (cached registry)",
+        |b| {
+            b.iter(|| {
+                let r = rt.block_on(host.evaluate(
+                    &full,
+                    "quality",
+                    &cand,
+                    registry.clone(),
+                    std::time::SystemTime::now(),
+                ));
+                assert!(r.passed);
+            })
+        },
+    );
 
     let source = WasmHost::read_plugin("builtin:threshold", &example).expect("builtin");
     let bytes = source.bytes.to_vec();

@@ -187,6 +187,17 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
             if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err("the evidence's `sha256` is not 64 hex digits".into());
             }
+            if let Some(lean) = &e.lean_sha256 {
+                if lean.len() != 64 || !lean.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err("the evidence's `lean_sha256` is not 64 hex digits".into());
+                }
+                if !e.plugin.starts_with("builtin:") {
+                    return Err(format!(
+                        "the evidence has a `lean_sha256`, but only built-ins have lean builds, not `{}`",
+                        e.plugin
+                    ));
+                }
+            }
             e.determinism()?;
             if e.limits.memory > MAX_MEMORY
                 || Duration::from_millis(e.limits.timeout_ms) > MAX_TIMEOUT
@@ -326,8 +337,32 @@ async fn prepare(
 fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Result<()> {
     let source = crate::gate::wasm::WasmHost::read_plugin(&e.plugin, dir)
         .with_context(|| format!("cannot replay: plugin `{}` is not available", e.plugin))?;
-    if source.sha256 == e.sha256 {
+    // A lean build is part of the built-in it is recorded under: the
+    // modelgate that runs this built-in must have the same one.
+    let lean = e
+        .plugin
+        .strip_prefix("builtin:")
+        .and_then(|name| crate::gate::wasm::builtin_lean(name).map(|l| l.sha256));
+    let lean_matches = match &e.lean_sha256 {
+        None => true,
+        Some(recorded) => lean.as_ref() == Some(recorded),
+    };
+    if source.sha256 == e.sha256 && lean_matches {
         return Ok(());
+    }
+    if source.sha256 == e.sha256 {
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "cannot replay: the lean build of `{}` here has sha256 {}, but the evidence was made with {}",
+                e.plugin,
+                lean.as_deref().unwrap_or("(none)"),
+                e.lean_sha256.as_deref().unwrap_or_default()
+            ),
+            format!(
+                "the evidence was made by modelgate {}; replay with that version",
+                made_by.unwrap_or(&e.modelgate)
+            ),
+        ));
     }
     let hint = if e.plugin.starts_with("builtin:") {
         format!(

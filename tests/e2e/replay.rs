@@ -66,6 +66,35 @@ fn a_report_replays_offline_and_a_changed_metric_is_named() {
 }
 
 #[test]
+fn a_lean_build_replays_only_as_the_one_recorded() {
+    // An absolute threshold is judged by the built-in's lean build, and
+    // the evidence says which; replay runs it again only if this modelgate
+    // has that very build.
+    let p = example("0.6");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let report = report_of(&out);
+    let lean = report["models"][0]["gates"][0]["evidence"]["lean_sha256"].clone();
+    assert_eq!(lean.as_str().map(str::len), Some(64), "{report}");
+    let again = replay(&p, &report);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(again.stdout.contains("REPRODUCED: 1 of 1"), "{again}");
+
+    let refused = |r: &Value, needle: &str| {
+        let o = replay(&p, r);
+        assert_eq!(o.code, 2, "{o}");
+        assert!(o.stderr.contains(needle), "expected {needle:?}:\n{o}");
+        assert!(o.stderr.contains("hint:"), "{o}");
+    };
+    let mut r = report.clone();
+    r["models"][0]["gates"][0]["evidence"]["lean_sha256"] = "0".repeat(64).into();
+    refused(&r, "the lean build of `builtin:threshold` here has sha256");
+    let mut r = report.clone();
+    r["models"][0]["gates"][0]["evidence"]["lean_sha256"] = "lean".into();
+    refused(&r, "`lean_sha256` is not 64 hex digits");
+}
+
+#[test]
 fn a_changed_recorded_check_is_named() {
     let p = example("0.6");
     let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);

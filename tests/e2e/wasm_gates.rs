@@ -766,3 +766,85 @@ fn the_threshold_builtin_imports_only_modelgates_interfaces() {
         "{imports:?}"
     );
 }
+
+/// The sha256 `plugins/dist/SHA256SUMS` lists for `file`.
+fn dist_sha256(file: &str) -> String {
+    let sums = std::fs::read_to_string(root().join("plugins/dist/SHA256SUMS")).expect("sums");
+    sums.lines()
+        .find_map(|l| l.strip_suffix(&format!("  {file}")))
+        .unwrap_or_else(|| panic!("{file} is not in SHA256SUMS"))
+        .to_string()
+}
+
+#[test]
+fn thresholds_alone_are_judged_by_the_lean_build_that_imports_nothing() {
+    // The lean build of builtin:threshold: the same gate without baselines,
+    // built to import nothing (one core module to instantiate, not three).
+    let lean = root().join("plugins/dist/threshold-lean.wasm");
+    let out = mg(&["plugin", "inspect", &lean.display().to_string(), "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let imports: Vec<String> = out.json()["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .map(|i| i["name"].as_str().expect("name").to_string())
+        .collect();
+    // Only the interfaces of types: no function to call, nothing to lower.
+    assert_eq!(
+        imports,
+        [
+            "modelgate:validator/types@0.1.0",
+            "modelgate:validator/types@0.2.0"
+        ],
+        "{out}"
+    );
+
+    // Thresholds only: the lean build judges, and the evidence says so
+    // under the built-in's own sha256.
+    let p = big_candidate_project("");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let evidence = &out.json()["models"][0]["gates"][0]["evidence"];
+    assert_eq!(evidence["sha256"], dist_sha256("threshold.wasm"), "{out}");
+    assert_eq!(
+        evidence["lean_sha256"],
+        dist_sha256("threshold-lean.wasm"),
+        "{out}"
+    );
+
+    // A change condition needs the registry: the full build judges.
+    let model = "lean_or_not";
+    fixtures(&json!([
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.80, "log_loss": 0.40}},
+        {"op": "version", "model": model, "metrics": {"accuracy": 0.83, "log_loss": 0.35}},
+        {"op": "alias", "model": model, "alias": "champion", "version": 1}
+    ]));
+    let p = champion_project(model, "");
+    let out = validate(&p.path(), &server().uri, &["--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let gate = &out.json()["models"][0]["gates"][0];
+    assert_eq!(
+        gate["checks"][0]["expected"],
+        ">= 0.7 and +2% vs champion v1 (0.8)"
+    );
+    assert_eq!(gate["evidence"]["sha256"], dist_sha256("threshold.wasm"));
+    assert!(gate["evidence"].get("lean_sha256").is_none(), "{gate}");
+    assert!(
+        !gate["evidence"]["calls"]
+            .as_array()
+            .expect("calls")
+            .is_empty()
+    );
+
+    // A config error is the full build's own message, not the lean one's.
+    let p = Project::new(
+        "name: p\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {metrics: {score: {min_relative_change: 0.1}}}\n",
+    );
+    let out = mg(&["check", "--project", &p.path()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("compares against a baseline but none is set"),
+        "{out}"
+    );
+}

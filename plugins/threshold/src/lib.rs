@@ -30,12 +30,21 @@
 //! modelgate's addition: `warn_within: MARGIN` (≥ 0, with `threshold`)
 //! passes a candidate that meets the threshold by no more than MARGIN with
 //! a warning (`modelgate validate --fail-on-warn` fails it).
+//!
+//! Two builds: the full one, and with the `lean` feature one that judges
+//! thresholds only. The lean build has no baseline to read, so it calls no
+//! registry function and no logger, and with the SDK's `panic-trap` it
+//! imports nothing: modelgate instantiates it as one core module instead
+//! of three. Its config check refuses change conditions ([`lean_refusal`]),
+//! and modelgate runs it for every config it accepts, the full build for
+//! the others: the same source judges the same way.
 
 // On wasm32 the gate is built without std (see the SDK: no WASI imports).
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 
+#[cfg(not(feature = "lean"))]
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -154,6 +163,19 @@ impl MetricSpec {
     }
 }
 
+/// Why the lean build (thresholds only, no registry) cannot judge with
+/// `metrics`: the first metric with a change condition, or `None`.
+pub fn lean_refusal(metrics: &[(String, MetricSpec)]) -> Option<String> {
+    metrics
+        .iter()
+        .find(|(_, spec)| spec.needs_baseline())
+        .map(|(name, _)| {
+            format!(
+                "metric `{name}` compares against a baseline, which this build of the gate (thresholds only) cannot read"
+            )
+        })
+}
+
 /// Parses and checks the config; every problem names the metric and field.
 pub fn parse_config(
     config: &Config,
@@ -213,6 +235,10 @@ pub fn parse_config(
                 "metric `{name}` compares against a baseline but none is set: add `baseline: champion` (an alias) or `baseline: previous`"
             ));
         }
+    }
+    #[cfg(feature = "lean")]
+    if let Some(why) = lean_refusal(&metrics) {
+        return Err(why);
     }
     Ok((cfg, metrics))
 }
@@ -374,6 +400,7 @@ fn change_text(spec: &MetricSpec, op: &str, sign: &str, label: Option<&String>) 
     out
 }
 
+#[cfg(not(feature = "lean"))]
 fn resolve_baseline(
     candidate: &Candidate,
     which: &str,
@@ -412,13 +439,16 @@ impl Gate for Threshold {
 
     fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
         let (cfg, specs) = parse_config(config)?;
+        #[cfg(not(feature = "lean"))]
         let mut baselines: BTreeMap<String, (Option<ModelVersion>, Option<Run>, String)> =
             BTreeMap::new();
+        #[cfg(not(feature = "lean"))]
         let mut versions = None;
         let mut checks = Vec::new();
         for (name, spec) in &specs {
             let which = spec.baseline.as_ref().or(cfg.baseline.as_ref());
             let baseline = match (spec.needs_baseline(), which) {
+                #[cfg(not(feature = "lean"))]
                 (true, Some(which)) => {
                     if !baselines.contains_key(which) {
                         let (version, why) = resolve_baseline(candidate, which, &mut versions)
@@ -455,6 +485,9 @@ impl Gate for Threshold {
                         }
                     })
                 }
+                // `parse_config` refused change conditions.
+                #[cfg(feature = "lean")]
+                (true, Some(_)) => return Err(lean_refusal(&specs).unwrap_or_default()),
                 _ => None,
             };
             checks.push(judge(
@@ -674,6 +707,39 @@ mod tests {
             r#"{"metrics": {"r": {"min_relative_change": 0.1, "warn_within": 1}}, "baseline": "champion"}"#,
         ] {
             assert!(config(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_lean_build_refuses_change_conditions_only() {
+        let specs = |json: &str| {
+            parse_config(&Config::parse(json).expect("json"))
+                .expect("valid")
+                .1
+        };
+        let plain = specs(
+            r#"{"metrics": {"a": {"threshold": 1, "warn_within": 0.1}, "b": {"threshold": 2, "greater_is_better": false}}, "baseline": "champion"}"#,
+        );
+        assert_eq!(
+            lean_refusal(&plain),
+            None,
+            "thresholds, even with a default baseline"
+        );
+        for (json, metric) in [
+            (
+                r#"{"metrics": {"a": {"threshold": 1}, "b": {"min_absolute_change": 0.1}}, "baseline": "champion"}"#,
+                "b",
+            ),
+            (
+                r#"{"metrics": {"c": {"threshold": 1, "min_relative_change": 0.1, "baseline": "previous"}}}"#,
+                "c",
+            ),
+        ] {
+            let why = lean_refusal(&specs(json)).expect("a change condition");
+            assert!(
+                why.starts_with(&format!("metric `{metric}` compares against a baseline")),
+                "{why}"
+            );
         }
     }
 }

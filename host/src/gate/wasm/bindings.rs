@@ -103,33 +103,71 @@ impl From<v2::modelgate::validator0_2_0::types::Verdict> for Verdict {
     }
 }
 
-/// `body` with `pre` bound to the ready component, whichever world it is of
-/// (the generated types differ, the calls do not).
-macro_rules! each_world {
-    ($pre_enum:expr, $pre:ident => $body:expr) => {
-        match $pre_enum {
-            Pre::V1($pre) => $body,
-            Pre::V2($pre) => $body,
-        }
-    };
+/// Which world a component was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum World {
+    /// `modelgate:validator/validator@0.1.0`.
+    V1,
+    /// `modelgate:validator/validator@0.2.0`.
+    V2,
 }
 
 /// A component ready to instantiate, as the world version it was built
-/// against.
-pub enum Pre {
-    /// Built against 0.1.0.
-    V1(v1::ValidatorPre<GateState>),
-    /// Built against 0.2.0.
-    V2(v2::ValidatorPre<GateState>),
+/// against: linked, and its exports found and type-checked once, so that
+/// an evaluation only instantiates and calls.
+pub struct Pre {
+    world: World,
+    pre: wasmtime::component::InstancePre<GateState>,
+    check_config: wasmtime::component::ComponentExportIndex,
+    validate: wasmtime::component::ComponentExportIndex,
 }
 
 impl Pre {
+    /// Checks that `pre`'s component exports the functions of world
+    /// `0.2.0` (`v2` true) or `0.1.0`, with their types.
+    pub fn new(
+        pre: wasmtime::component::InstancePre<GateState>,
+        v2: bool,
+    ) -> wasmtime::Result<Pre> {
+        // The generated bindings type-check both exports, once.
+        let world = if v2 {
+            v2::ValidatorPre::new(pre.clone())?;
+            World::V2
+        } else {
+            v1::ValidatorPre::new(pre.clone())?;
+            World::V1
+        };
+        let index = |name: &str| {
+            pre.component()
+                .get_export_index(None, name)
+                .ok_or_else(|| wasmtime::format_err!("no export `{name}` found"))
+        };
+        Ok(Pre {
+            world,
+            check_config: index("check-config")?,
+            validate: index("validate")?,
+            pre,
+        })
+    }
+
     /// The version of `modelgate:validator` the component was built against.
     pub fn wit_version(&self) -> &'static str {
-        match self {
-            Pre::V1(_) => "0.1.0",
-            Pre::V2(_) => "0.2.0",
+        match self.world {
+            World::V1 => "0.1.0",
+            World::V2 => "0.2.0",
         }
+    }
+
+    /// Instantiates the component in `store` and finds `export` in it.
+    async fn instantiate(
+        &self,
+        store: &mut wasmtime::Store<GateState>,
+        export: &wasmtime::component::ComponentExportIndex,
+    ) -> wasmtime::Result<wasmtime::component::Func> {
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        instance
+            .get_func(&mut *store, export)
+            .ok_or_else(|| wasmtime::format_err!("the instance lacks an export it was checked for"))
     }
 
     /// Instantiates the component in `store` and calls `check-config`.
@@ -138,10 +176,15 @@ impl Pre {
         store: &mut wasmtime::Store<GateState>,
         config: &str,
     ) -> wasmtime::Result<Result<(), String>> {
-        each_world!(self, pre => {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            instance.call_check_config(store, config).await
-        })
+        let func = self.instantiate(store, &self.check_config).await?;
+        // SAFETY: `new` type-checked this export of this component, as
+        // both worlds have it: `func(config: string) -> result<_, string>`.
+        #[allow(unsafe_code)]
+        let typed = unsafe {
+            wasmtime::component::TypedFunc::<(&str,), (Result<(), String>,)>::new_unchecked(func)
+        };
+        let (answer,) = typed.call_async(&mut *store, (config,)).await?;
+        Ok(answer)
     }
 
     /// Instantiates the component in `store` and calls `validate`.
@@ -151,14 +194,47 @@ impl Pre {
         candidate: &Candidate,
         config: &str,
     ) -> wasmtime::Result<Result<Verdict, String>> {
-        each_world!(self, pre => {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            Ok(instance
-                .call_validate(store, candidate, config)
-                .await?
-                .map(Into::into))
-        })
+        let func = self.instantiate(store, &self.validate).await?;
+        match self.world {
+            World::V1 => {
+                call_validate::<v1::modelgate::validator::types::Verdict>(
+                    store, func, candidate, config,
+                )
+                .await
+            }
+            World::V2 => {
+                call_validate::<v2::modelgate::validator0_2_0::types::Verdict>(
+                    store, func, candidate, config,
+                )
+                .await
+            }
+        }
     }
+}
+
+/// Calls `validate` (`func`), whose verdict is a `V` in its world.
+async fn call_validate<V>(
+    store: &mut wasmtime::Store<GateState>,
+    func: wasmtime::component::Func,
+    candidate: &Candidate,
+    config: &str,
+) -> wasmtime::Result<Result<Verdict, String>>
+where
+    V: wasmtime::component::Lift + Send + Sync + 'static,
+    Verdict: From<V>,
+{
+    // SAFETY: `Pre::new` type-checked this export of this component
+    // against the world whose verdict is `V` (what the generated bindings
+    // do too: check once, then call unchecked), so the instance's type
+    // check need not be done again for every evaluation.
+    #[allow(unsafe_code)]
+    let typed = unsafe {
+        wasmtime::component::TypedFunc::<(&Candidate, &str), (Result<V, String>,)>::new_unchecked(
+            func,
+        )
+    };
+    let (answer,) = typed.call_async(&mut *store, (candidate, config)).await?;
+    Ok(answer.map(Into::into))
 }
 
 /// `From` both ways between a registry type and its WIT twin, which have

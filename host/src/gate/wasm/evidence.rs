@@ -485,6 +485,10 @@ pub struct Evidence {
     pub plugin: String,
     /// The plugin's sha256.
     pub sha256: String,
+    /// When a built-in's lean build judged (the same gate built to import
+    /// nothing, run for the configs it accepts): that build's sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lean_sha256: Option<String>,
     /// The gate's config (shared with the gate's other evaluations).
     pub config: std::sync::Arc<serde_json::Value>,
     /// Its limits.

@@ -55,6 +55,19 @@ pub fn builtin_names() -> Vec<&'static str> {
     builtin_table::BUILTINS.iter().map(|(n, ..)| *n).collect()
 }
 
+/// The lean build of `builtin:NAME`, if it has one: the same gate built
+/// to import nothing (`plugins/dist/NAME-lean.wasm`), which prepare runs
+/// for every config it accepts (see [`WasmHost::prepare_gate`]).
+pub fn builtin_lean(name: &str) -> Option<PluginSource> {
+    builtin_table::LEAN
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, bytes, sha)| PluginSource {
+            bytes: std::borrow::Cow::Borrowed(*bytes),
+            sha256: (*sha).to_string(),
+        })
+}
+
 /// The component bytes of `builtin:NAME`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     builtin_table::BUILTINS
@@ -114,9 +127,12 @@ pub struct Inspection {
 pub struct PreparedGate {
     /// `builtin:NAME` or the path as written.
     pub plugin: String,
-    /// The component's sha256.
+    /// The plugin's sha256 (a built-in's own, also when its lean build
+    /// runs).
     pub sha256: String,
-    /// The component.
+    /// The sha256 of the built-in's lean build when that is what runs.
+    pub lean_sha256: Option<String>,
+    /// The component that runs.
     pub component: Arc<LoadedComponent>,
     /// The config as JSON text.
     pub config: String,
@@ -398,8 +414,8 @@ impl WasmHost {
         // against (a 0.2.0 gate also imports 0.1.0's registry and log).
         let world = analysis.world_version();
         let typed = match world.as_deref() {
-            Some("0.2.0") => bindings::v2::ValidatorPre::new(pre).map(bindings::Pre::V2),
-            _ => bindings::v1::ValidatorPre::new(pre).map(bindings::Pre::V1),
+            Some("0.2.0") => bindings::Pre::new(pre, true),
+            _ => bindings::Pre::new(pre, false),
         };
         let world = format!(
             "modelgate:validator/validator@{}",
@@ -441,26 +457,44 @@ impl WasmHost {
         if let Some(expected) = sha256 {
             check_pin(plugin, &source.sha256, expected).map_err(PrepareError::Pin)?;
         }
+        let limits = Limits::from_config(limits);
+        let config = serde_json::to_string(config_value)
+            .context("failed to encode the gate's config")
+            .map_err(PrepareError::Plugin)?;
+        let gate = |sha256: String, lean_sha256, component| PreparedGate {
+            plugin: plugin.to_string(),
+            sha256,
+            lean_sha256,
+            component,
+            config: config.clone(),
+            config_value: Arc::new(config_value.clone()),
+            limits,
+        };
+        // A built-in's lean build judges as the full one does for every
+        // config it accepts (it refuses what needs the registry), and costs
+        // less per candidate. Anything else it answers, the full build
+        // decides, with its own error messages.
+        let lean = plugin.strip_prefix("builtin:").and_then(builtin_lean);
+        if let Some(lean) = lean {
+            let lean_sha256 = lean.sha256.clone();
+            if let Ok(component) = self.load(lean, plugin).await
+                && self
+                    .check_config(&component, &config, &limits)
+                    .await
+                    .is_ok()
+            {
+                return Ok(gate(source.sha256, Some(lean_sha256), component));
+            }
+        }
         let sha256 = source.sha256.clone();
         let component = self
             .load(source, plugin)
             .await
             .map_err(PrepareError::Plugin)?;
-        let limits = Limits::from_config(limits);
-        let config = serde_json::to_string(config_value)
-            .context("failed to encode the gate's config")
-            .map_err(PrepareError::Plugin)?;
         self.check_config(&component, &config, &limits)
             .await
             .map_err(PrepareError::Config)?;
-        Ok(PreparedGate {
-            plugin: plugin.to_string(),
-            sha256,
-            component,
-            config,
-            config_value: Arc::new(config_value.clone()),
-            limits,
-        })
+        Ok(gate(sha256, None, component))
     }
 
     /// Runs a loaded component's `check-config` on `config` (JSON text)
@@ -632,6 +666,7 @@ impl WasmHost {
             wit: gate.component.wit_version().to_string(),
             plugin: gate.plugin.clone(),
             sha256: gate.sha256.clone(),
+            lean_sha256: gate.lean_sha256.clone(),
             config: gate.config_value.clone(),
             limits: RecordedLimits {
                 timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
