@@ -630,9 +630,103 @@ pub fn fmt_value(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    if let Some(s) = fixed6(v) {
+        return s;
+    }
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+/// What `fmt_value` makes of a finite `v` below 2^64 in magnitude,
+/// without `core::fmt` (whose float formatting is most of a plain check's
+/// cost in a gate): `{v:.6}`, its trailing zeros and point trimmed, `-0`
+/// as `0`. Exact: `v` is `m × 2^e`, so `v × 10^6 = m × 10^6 × 2^e` (under
+/// 2^84) is rounded to an integer in `u128`, ties to even, as `{:.6}`
+/// rounds. `None` for larger magnitudes.
+fn fixed6(v: f64) -> Option<String> {
+    let bits = v.to_bits();
+    let negative = bits >> 63 == 1;
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (m, e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | 1 << 52, biased - 1075)
+    };
+    let n = u128::from(m) * 1_000_000;
+    let millionths = if e >= 0 {
+        // m < 2^53: |v| < 2^64 when e ≤ 11.
+        if e > 11 {
+            return None;
+        }
+        n << e
+    } else if e <= -127 {
+        // n < 2^73 is below half of 2^-e: rounds to zero.
+        0
+    } else {
+        let shift = (-e) as u32;
+        let q = n >> shift;
+        let r = n & ((1 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if r > half || (r == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    if millionths == 0 {
+        return Some("0".into());
+    }
+    let whole = millionths / 1_000_000;
+    let mut part = (millionths % 1_000_000) as u32;
+    let mut digits = [0u8; 48];
+    let mut at = digits.len();
+    let mut decimals = 6;
+    while decimals > 0 && part.is_multiple_of(10) {
+        part /= 10;
+        decimals -= 1;
+    }
+    for _ in 0..decimals {
+        at -= 1;
+        digits[at] = b'0' + (part % 10) as u8;
+        part /= 10;
+    }
+    if decimals > 0 {
+        at -= 1;
+        digits[at] = b'.';
+    }
+    at = write_digits(&mut digits[..at], whole);
+    if negative {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    // ASCII digits, a point and a sign.
+    core::str::from_utf8(&digits[at..]).ok().map(String::from)
+}
+
+/// Writes `n` in decimal at the end of `buf` (which must have room: 39
+/// bytes hold any `u128`), and returns where it starts.
+fn write_digits(buf: &mut [u8], mut n: u128) -> usize {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return at;
+        }
+    }
+}
+
+/// Formats a count (`3`), without `core::fmt`, whose machinery costs a
+/// gate more than the count.
+pub fn fmt_count(n: usize) -> String {
+    let mut digits = [0u8; 20];
+    let at = write_digits(&mut digits, n as u128);
+    core::str::from_utf8(&digits[at..])
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 impl Check {
@@ -826,6 +920,71 @@ impl Verdict {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    /// `fmt_value` as `core::fmt` makes it.
+    fn by_core(v: f64) -> String {
+        let s = format!("{v:.6}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" { "0".into() } else { s.to_string() }
+    }
+
+    #[test]
+    fn fixed_point_values_are_what_core_fmt_makes() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.6,
+            0.666667,
+            2.0 / 3.0,
+            0.1 + 0.2,
+            1e-7,
+            -1e-7,
+            4e-7,
+            5e-7,
+            6e-7,
+            0.0000005,
+            0.9999995,
+            0.99999949,
+            123456.7890125,
+            1e15,
+            1e18,
+            1.8e19,
+            18446744073709549568.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            0.1,
+            0.01,
+            0.001,
+        ];
+        // Exact ties at the sixth decimal (k / 128 and the like): to even.
+        for k in 0..2000u32 {
+            values.push(f64::from(k) / 128.0);
+            values.push(f64::from(k) / 1024.0 + 1.0);
+            values.push(-f64::from(k) / 64.0);
+        }
+        // Every binade from 2^-40 to 2^64, pseudo-random mantissas.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let exp = 1023 - 40 + (x >> 56) % 104;
+            let bits = (x & (1 << 63)) | exp << 52 | (x & ((1 << 52) - 1));
+            values.push(f64::from_bits(bits));
+        }
+        for v in values {
+            assert_eq!(fmt_value(v), by_core(v), "{v:e} ({:#x})", v.to_bits());
+        }
+        assert_eq!(fixed6(2f64.powi(64)), None, "past u64: core::fmt does it");
+        assert_eq!(fmt_value(2f64.powi(64)), "18446744073709551616");
+        assert_eq!(fmt_value(1e300), by_core(1e300));
+        for n in [0, 1, 9, 10, 99, 100, 12345, usize::MAX] {
+            assert_eq!(fmt_count(n), format!("{n}"));
+        }
+    }
 
     #[test]
     fn a_config_is_checked_at_once_and_read_as_asked() {

@@ -51,8 +51,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use modelgate_plugin::fmt_value;
 use modelgate_plugin::prelude::*;
+use modelgate_plugin::{fmt_count, fmt_value};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -276,7 +276,8 @@ pub fn judge(
     let mut notes: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     if let Some(t) = spec.threshold {
-        expected.push(format!("{op} {}", fmt_value(t)));
+        // Without `core::fmt` on the way of every candidate.
+        expected.push([op, " ", &fmt_value(t)].concat());
     }
     let c = match candidate {
         None => {
@@ -501,7 +502,8 @@ impl Gate for Threshold {
         let failed = checks.iter().filter(|c| !c.passed).count();
         let total = checks.len();
         let summary = if failed == 0 {
-            format!("{total} of {total} metrics within thresholds")
+            let total = fmt_count(total);
+            [&total, " of ", &total, " metrics within thresholds"].concat()
         } else {
             let names: Vec<&str> = checks
                 .iter()
