@@ -132,6 +132,8 @@ async fn validate(
             candidates,
         });
     }
+    // `jobs` judgements at once, whatever the number of tasks under way.
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let forget = windows.run_ids.clone();
     let (judging, cache) = (runner.clone(), registry.clone());
     // A JSON report written as it comes is rendered by the task that
@@ -146,12 +148,17 @@ async fn validate(
                 task.candidates,
                 ctx.clone(),
                 ready,
+                permits.clone(),
                 jobs == 1,
                 stream_json,
             )
             .map_ok(move |reports| (window, last, reports))
         })
-        .buffered(jobs)
+        // With several threads judging, more tasks under way than judge at
+        // once: one that finished ahead of an earlier one waits to be
+        // reported, and its thread takes the next task meanwhile instead of
+        // idling. One at a time, they are judged in order anyway.
+        .buffered(if jobs == 1 { 1 } else { jobs * LOOKAHEAD })
         .map_ok(move |(window, last, reports)| {
             if last {
                 cache.forget_runs(&forget[window]);
@@ -310,6 +317,11 @@ fn default_jobs() -> usize {
 /// Most consecutive candidates one task judges.
 const MAX_CANDIDATES_PER_TASK: usize = 64;
 
+/// Tasks under way per judgement allowed at once (`--jobs`): the others
+/// have judged and wait for an earlier one to be reported, or wait for a
+/// turn to judge.
+const LOOKAHEAD: usize = 4;
+
 /// Candidates whose runs are read together and kept while they are judged:
 /// a window of a sweep. Against a server a window's runs cost a lookup and
 /// one `runs/search` page (0.004 requests per version); in memory, a sweep
@@ -410,7 +422,8 @@ impl RunWindows {
     }
 }
 
-/// Judgements of consecutive candidates, once their window's runs are read.
+/// Judgements of consecutive candidates, once their window's runs are read
+/// and one of the `--jobs` turns to judge is free.
 /// With several at once (`--jobs` > 1) each runs as a task of its own, on
 /// any worker thread; one at a time, they run where they are awaited, on
 /// the thread that prepared the gates (another thread's first judgement
@@ -435,6 +448,7 @@ impl Judging {
         chunk: Vec<(usize, Candidate)>,
         ctx: Arc<Context>,
         ready: Ready,
+        permits: Arc<tokio::sync::Semaphore>,
         here: bool,
         render: bool,
     ) -> Judging {
@@ -442,6 +456,11 @@ impl Judging {
             ready.await.map_err(|e| {
                 candidate::registry_error(e, "the candidates' runs", ctx.registry.uri())
             })?;
+            // Held while judging: at most `--jobs` judgements at once.
+            let _turn = permits
+                .acquire_owned()
+                .await
+                .context("internal: the judgements' semaphore was closed")?;
             let mut reports = Vec::with_capacity(chunk.len());
             for (model, candidate) in &chunk {
                 let report = judge(&runner, *model, candidate, &ctx).await?;

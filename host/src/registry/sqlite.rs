@@ -415,10 +415,12 @@ fn read_runs(conn: &Connection, run_ids: &[String]) -> rusqlite::Result<Vec<Run>
                 .collect();
         }
     }
+    // Sorted by key run by run below, not by SQLite: its ORDER BY would
+    // sort every row of the window in a temporary B-tree.
     for (table, params) in [("params", true), ("tags", false)] {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT run_uuid, key, value FROM {table}
-             WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key"
+             WHERE run_uuid IN (SELECT value FROM json_each(?1))"
         ))?;
         let mut rows = stmt.query([&ids])?;
         while let Some(r) = rows.next()? {
@@ -436,6 +438,11 @@ fn read_runs(conn: &Connection, run_ids: &[String]) -> rusqlite::Result<Vec<Run>
                 run.tags.push(kv);
             }
         }
+    }
+    for run in runs.values_mut() {
+        // Byte order, as SQLite's BINARY collation (keys are unique per run).
+        run.params.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        run.tags.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     }
     // In the order asked, once each.
     Ok(run_ids.iter().filter_map(|id| runs.remove(id)).collect())
