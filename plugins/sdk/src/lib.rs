@@ -49,8 +49,8 @@
 //! no logger imports nothing at all, and modelgate instantiates its
 //! component as one core module rather than three (a component whose
 //! imports pass strings needs a shim module and a fixup module so that the
-//! imports can reach its memory): about 1.8 µs less per candidate on this
-//! repository's benchmark. The price is the panic's message: modelgate
+//! imports can reach its memory): BENCHMARKS.md, section 5, has what that
+//! saves per candidate. The price is the panic's message: modelgate
 //! reports such a panic as a trap (`unreachable`), failing the gate all
 //! the same. The lean build of `builtin:threshold` is built this way.
 //!
