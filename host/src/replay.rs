@@ -350,6 +350,10 @@ fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Resu
     if source.sha256 == e.sha256 && lean_matches {
         return Ok(());
     }
+    let other_modelgate = format!(
+        "the evidence was made by modelgate {}; replay with that version",
+        made_by.unwrap_or(&e.modelgate)
+    );
     if source.sha256 == e.sha256 {
         return Err(with_hint(
             anyhow::anyhow!(
@@ -358,17 +362,11 @@ fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Resu
                 lean.as_deref().unwrap_or("(none)"),
                 e.lean_sha256.as_deref().unwrap_or_default()
             ),
-            format!(
-                "the evidence was made by modelgate {}; replay with that version",
-                made_by.unwrap_or(&e.modelgate)
-            ),
+            other_modelgate,
         ));
     }
     let hint = if e.plugin.starts_with("builtin:") {
-        format!(
-            "the evidence was made by modelgate {}; replay with that version",
-            made_by.unwrap_or(&e.modelgate)
-        )
+        other_modelgate
     } else {
         "put the plugin file that judged beside the project (or pass `--project DIR`)".to_string()
     };

@@ -740,19 +740,24 @@ fn big_candidate_project(extra: &str) -> Project {
     p
 }
 
+/// The names of what `plugin` imports, as `plugin inspect --json` lists them.
+fn inspected_imports(plugin: &str) -> Vec<String> {
+    let out = mg(&["plugin", "inspect", plugin, "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    out.json()["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .map(|i| i["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
 #[test]
 fn the_threshold_builtin_imports_only_modelgates_interfaces() {
     // Built without std (scripts/build-builtins builds each built-in alone,
     // so another crate's std cannot be unified into it): no WASI interface
     // to link and set up for every candidate.
-    let out = mg(&["plugin", "inspect", "builtin:threshold", "--json"]);
-    assert_eq!(out.code, 0, "{out}");
-    let imports: Vec<String> = out.json()["imports"]
-        .as_array()
-        .expect("imports")
-        .iter()
-        .map(|i| i["name"].as_str().expect("name").to_string())
-        .collect();
+    let imports = inspected_imports("builtin:threshold");
     assert!(
         imports
             .iter()
@@ -781,14 +786,7 @@ fn thresholds_alone_are_judged_by_the_lean_build_that_imports_nothing() {
     // The lean build of builtin:threshold: the same gate without baselines,
     // built to import nothing (one core module to instantiate, not three).
     let lean = root().join("plugins/dist/threshold-lean.wasm");
-    let out = mg(&["plugin", "inspect", &lean.display().to_string(), "--json"]);
-    assert_eq!(out.code, 0, "{out}");
-    let imports: Vec<String> = out.json()["imports"]
-        .as_array()
-        .expect("imports")
-        .iter()
-        .map(|i| i["name"].as_str().expect("name").to_string())
-        .collect();
+    let imports = inspected_imports(&lean.display().to_string());
     // Only the interfaces of types: no function to call, nothing to lower.
     assert_eq!(
         imports,
@@ -796,7 +794,6 @@ fn thresholds_alone_are_judged_by_the_lean_build_that_imports_nothing() {
             "modelgate:validator/types@0.1.0",
             "modelgate:validator/types@0.2.0"
         ],
-        "{out}"
     );
 
     // Thresholds only: the lean build judges, and the evidence says so

@@ -59,7 +59,12 @@ pub fn builtin_names() -> Vec<&'static str> {
 /// to import nothing (`plugins/dist/NAME-lean.wasm`), which prepare runs
 /// for every config it accepts (see [`WasmHost::prepare_gate`]).
 pub fn builtin_lean(name: &str) -> Option<PluginSource> {
-    builtin_table::LEAN
+    embedded(builtin_table::LEAN, name)
+}
+
+/// `name`'s component in one of the tables the build script wrote.
+fn embedded(table: &[(&str, &'static [u8], &str)], name: &str) -> Option<PluginSource> {
+    table
         .iter()
         .find(|(n, ..)| *n == name)
         .map(|(_, bytes, sha)| PluginSource {
@@ -288,30 +293,24 @@ impl WasmHost {
     /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
     pub fn read_plugin(plugin: &str, dir: &Path) -> anyhow::Result<PluginSource> {
         if let Some(name) = plugin.strip_prefix("builtin:") {
-            let found = builtin_table::BUILTINS.iter().find(|(n, ..)| *n == name);
-            return found
-                .map(|(_, bytes, sha)| PluginSource {
-                    bytes: std::borrow::Cow::Borrowed(*bytes),
-                    sha256: (*sha).to_string(),
-                })
-                .ok_or_else(|| {
-                    let names = builtin_names();
-                    let hint = match crate::project::nearest(name, &names) {
-                        Some(n) => format!("did you mean `builtin:{n}`?"),
-                        None => format!(
-                            "built-in gates: {}",
-                            names
-                                .iter()
-                                .map(|n| format!("builtin:{n}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    with_hint(
-                        anyhow::anyhow!("there is no built-in gate `{plugin}`"),
-                        hint,
-                    )
-                });
+            return embedded(builtin_table::BUILTINS, name).ok_or_else(|| {
+                let names = builtin_names();
+                let hint = match crate::project::nearest(name, &names) {
+                    Some(n) => format!("did you mean `builtin:{n}`?"),
+                    None => format!(
+                        "built-in gates: {}",
+                        names
+                            .iter()
+                            .map(|n| format!("builtin:{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                with_hint(
+                    anyhow::anyhow!("there is no built-in gate `{plugin}`"),
+                    hint,
+                )
+            });
         }
         let path = dir.join(plugin);
         match crate::files::read_bounded(&path, crate::files::MAX_PLUGIN_FILE) {
