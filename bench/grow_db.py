@@ -3,11 +3,16 @@
     python bench/grow_db.py SRC.db DST.db [--versions 10000] [--model sweep]
 
 Registers model MODEL with N versions, each with its own run whose metrics
-are `score` (uniform in [0.4, 1.0], seeded) and `loss`. Every row is a copy
-of a row MLflow itself wrote in SRC (its first model version and that
-version's run, with its params, tags, metrics and latest_metrics) with the
-keys changed, so the grown database reads exactly like one MLflow filled.
-Standard library only.
+are `score` (uniform in [0.4, 1.0], seeded) and `loss`, and, as MLflow 3
+registers a version, its own LoggedModel (`source: models:/m-…`) with the
+same two metrics, the training run's as MLflow 3's `log_model` links them,
+and one evaluation's (`accuracy` on dataset `holdout`, from [0.7, 1.0]). Every row is a copy of a row MLflow itself
+wrote in SRC (its first model version, that version's run with its params,
+tags, metrics and latest_metrics, and its LoggedModel with its tags,
+params and metrics) with the keys changed, so the grown database reads
+exactly like one MLflow filled. `--runs-only` leaves the LoggedModels out
+(versions registered MLflow 2's way, `source: runs:/…`). Standard library
+only.
 """
 
 import argparse
@@ -23,13 +28,16 @@ def main() -> None:
     ap.add_argument("dst")
     ap.add_argument("--versions", type=int, default=10000)
     ap.add_argument("--model", default="sweep")
+    ap.add_argument("--runs-only", action="store_true", help="no LoggedModels (MLflow 2's way)")
     args = ap.parse_args()
     shutil.copyfile(args.src, args.dst)
     db = sqlite3.connect(args.dst)
     rnd = random.Random(1)
-    (src_model, src_version, src_run) = db.execute(
-        "SELECT name, version, run_id FROM model_versions ORDER BY creation_time LIMIT 1"
+    (src_model, src_version, src_run, src_source) = db.execute(
+        "SELECT name, version, run_id, source FROM model_versions ORDER BY creation_time LIMIT 1"
     ).fetchone()
+    src_model_id = src_source.removeprefix("models:/")
+    assert src_model_id.startswith("m-"), f"{src_source}: SRC's version has no LoggedModel"
 
     def columns(table):
         return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
@@ -55,7 +63,8 @@ def main() -> None:
         copy("runs", "run_uuid = :src_run", key, {"run_uuid": run, "name": f"sweep-{v}", "start_time": t, "end_time": t + 500})
         copy("params", "run_uuid = :src_run", key, {"run_uuid": run})
         copy("tags", "run_uuid = :src_run", key, {"run_uuid": run})
-        for metric, value in (("score", round(rnd.uniform(0.4, 1.0), 4)), ("loss", rnd.random())):
+        score, loss = round(rnd.uniform(0.4, 1.0), 4), rnd.random()
+        for metric, value in (("score", score), ("loss", loss)):
             for table in ("metrics", "latest_metrics"):
                 copy(
                     table,
@@ -63,11 +72,39 @@ def main() -> None:
                     key,
                     {"run_uuid": run, "key": metric, "value": value, "timestamp": t},
                 )
+        version = {"name": args.model, "version": v, "run_id": run, "creation_time": t,
+                   "last_updated_time": t}
+        if args.runs_only:
+            version |= {"source": f"runs:/{run}/model", "storage_location": None}
+        else:
+            model_id = "m-" + uuid.UUID(int=rnd.getrandbits(128)).hex
+            version["source"] = f"models:/{model_id}"
+            mkey = {"src_model": src_model_id}
+            copy("logged_models", "model_id = :src_model", mkey,
+                 {"model_id": model_id, "source_run_id": run, "creation_timestamp_ms": t,
+                  "last_updated_timestamp_ms": t})
+            copy("logged_model_tags", "model_id = :src_model", mkey, {"model_id": model_id})
+            copy("logged_model_params", "model_id = :src_model", mkey, {"model_id": model_id})
+            evaluation = round(rnd.uniform(0.7, 1.0), 4)
+            for metric, value, dataset in (
+                ("score", score, None),
+                ("loss", loss, None),
+                ("accuracy", evaluation, ("holdout", "1f2e3d4c")),
+            ):
+                copy(
+                    "logged_model_metrics",
+                    "model_id = :src_model AND metric_name = 'score'",
+                    mkey,
+                    {"model_id": model_id, "metric_name": metric, "metric_value": value,
+                     "metric_timestamp_ms": t + (1 if dataset else 0), "run_id": run,
+                     "dataset_name": dataset and dataset[0],
+                     "dataset_digest": dataset and dataset[1]},
+                )
         copy(
             "model_versions",
             "name = :src AND version = :srcv",
             {"src": src_model, "srcv": src_version},
-            {"name": args.model, "version": v, "run_id": run, "creation_time": t, "last_updated_time": t},
+            version,
         )
     db.commit()
     n = db.execute("SELECT count(*) FROM model_versions WHERE name = ?", (args.model,)).fetchone()[0]

@@ -27,13 +27,14 @@ Exit codes:
      unreachable registry, plugin that fails to load, …)
 
 Process gates see MLFLOW_TRACKING_URI and MODELGATE_MODEL_NAME,
-MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID in their environment.";
+MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID, MODELGATE_MODEL_ID in their
+environment.";
 
 /// `modelgate --version`: the version and the plugin contract versions it
 /// runs (kept equal to [`crate::gate::wasm::WIT_VERSIONS`] by a test).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    " (runs gates of modelgate:validator@0.2.0 and @0.1.0)"
+    " (runs gates of modelgate:validator@0.3.0, @0.2.0 and @0.1.0)"
 );
 
 /// Decides whether a new version of an ML model may ship.
@@ -429,7 +430,7 @@ mod tests {
     #[test]
     fn the_version_line_names_every_wit_version() {
         let mut named: Vec<&str> = VERSION
-            .split(['@', ' ', ')'])
+            .split(['@', ' ', ')', ','])
             .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
             .skip(1)
             .collect();

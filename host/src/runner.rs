@@ -149,6 +149,18 @@ impl Runner {
         })
     }
 
+    /// True when some gate is handed its candidate's LoggedModel (a
+    /// WebAssembly gate of world 0.3.0 on): only then are they read.
+    pub fn hands_logged_models(&self) -> bool {
+        self.models
+            .iter()
+            .flat_map(|m| &m.gates)
+            .any(|g| match &g.ready {
+                Ready::Wasm(p) => p.component.world().has_logged_models(),
+                _ => false,
+            })
+    }
+
     /// The ready model called `name`.
     pub fn model(&self, name: &str) -> Option<&ReadyModel> {
         self.models.iter().find(|m| m.name == name)
@@ -280,6 +292,13 @@ pub fn gate_env(
     env.push((
         "MODELGATE_RUN_ID".into(),
         v.run_id.clone().unwrap_or_default(),
+    ));
+    // MLflow 3: the LoggedModel the version was registered from, where its
+    // evaluations' metrics are (`MlflowClient().get_logged_model(id)`);
+    // empty for a version registered MLflow 2's way.
+    env.push((
+        "MODELGATE_MODEL_ID".into(),
+        v.model_id.clone().unwrap_or_default(),
     ));
     env.push(("MODELGATE_GATE_NAME".into(), gate.name.clone()));
     env

@@ -5,10 +5,14 @@
 //
 //   import { atLeast, log, metric, verdict } from "./modelgate-plugin.js";
 //
-// They wrap world `modelgate:validator/validator@0.2.0`: the candidate, the
-// registry and the log are those of `modelgate:validator@0.1.0` (unchanged),
-// the checks and the verdict those of 0.2.0 (a check may pass with a
-// warning). Records are plain objects with camelCase fields; throwing a
+// They wrap world `modelgate:validator/validator@0.3.0`: the candidate, its
+// model version and the registry are 0.3.0's (MLflow 3's LoggedModel: the
+// candidate carries it, `registry.getLoggedModel(id)` reads any other), the
+// log, run and key-value `modelgate:validator@0.1.0`'s, the checks and the
+// verdict 0.2.0's (a check may pass with a warning), all unchanged. `metric`
+// reads a metric where MLflow 3 shows it for a version: its LoggedModel
+// (optionally on one `dataset`), then its run; `lookupMetric` also says where
+// it came from. Records are plain objects with camelCase fields; throwing a
 // string from `validate` means "could not decide": a failed gate. Values are
 // shown as the Rust SDK shows them (`fmt`).
 //
@@ -19,17 +23,19 @@
 
 import { log } from "modelgate:validator/log@0.1.0";
 import {
+  getLoggedModel,
   getMetricHistory,
   getModelVersion,
   getModelVersionByAlias,
   getRun,
   listModelVersions,
-} from "modelgate:validator/registry@0.1.0";
+} from "modelgate:validator/registry@0.3.0";
 
 export { log };
 
 /** The registry, read-only; every call counts against the gate's budget. */
 export const registry = {
+  getLoggedModel,
   getMetricHistory,
   getModelVersion,
   getModelVersionByAlias,
@@ -45,9 +51,77 @@ export function fmt(value) {
   return text === "-0" ? "0" : text;
 }
 
-/** The latest value of metric `key` in the candidate's run, or undefined. */
-export function metric(candidate, key) {
-  return candidate.run?.metrics.find((m) => m.key === key)?.value;
+function label(name, digest) {
+  if (name === undefined || name === null) return "(no dataset)";
+  return digest === undefined || digest === null ? name : `${name}@${digest}`;
+}
+
+/**
+ * Metric `key` where MLflow 3 shows it for a version (the Rust SDK's
+ * `MetricLookup`): the version's LoggedModel first — on `dataset` (`NAME` or
+ * `NAME@DIGEST`) when given, else on its one dataset (several are ambiguous:
+ * `datasets` names them) — its latest value by (step, timestamp, value);
+ * then the version's run, only when no dataset is asked for. Returns
+ * `{ value, source, datasets }` (`value` undefined when not found). `model`
+ * and `run` look in another version's (a baseline's) instead.
+ */
+export function lookupMetric(candidate, key, dataset, { model, run } = {}) {
+  if (model === undefined && run === undefined) {
+    model = candidate.loggedModel;
+    run = candidate.run;
+  }
+  let wanted;
+  if (dataset !== undefined && dataset !== null) {
+    const at = dataset.indexOf("@");
+    wanted = at < 0 ? [dataset, undefined] : [dataset.slice(0, at), dataset.slice(at + 1)];
+  }
+  if (model) {
+    const values = model.metrics.filter((m) => m.key === key);
+    const on = values.filter(
+      (m) =>
+        wanted === undefined ||
+        (m.datasetName === wanted[0] && (wanted[1] === undefined || m.datasetDigest === wanted[1])),
+    );
+    if (on.length > 0) {
+      const found = new Map();
+      for (const m of values) found.set(`${m.datasetName}\u0000${m.datasetDigest}`, m);
+      if (wanted === undefined && found.size > 1) {
+        const all = [...found.values()];
+        const datasets = all
+          .map((m) => {
+            const shared = all.filter((o) => o.datasetName === m.datasetName).length > 1;
+            return label(m.datasetName, shared ? m.datasetDigest : undefined);
+          })
+          .sort();
+        return { value: undefined, source: undefined, datasets };
+      }
+      const latest = on.reduce((a, b) => {
+        if (a.timestamp !== b.timestamp) return a.timestamp > b.timestamp ? a : b;
+        if (a.step !== b.step) return a.step > b.step ? a : b;
+        return (b.runId ?? "") < (a.runId ?? "") ? b : a;
+      });
+      let source = `LoggedModel ${model.modelId}`;
+      if (latest.datasetName !== undefined && latest.datasetName !== null) {
+        source += ` on dataset ${label(latest.datasetName, latest.datasetDigest)}`;
+      }
+      if (latest.runId !== undefined && latest.runId !== null) source += ` (run ${latest.runId})`;
+      return { value: latest.value, source, datasets: [] };
+    }
+  }
+  if (wanted === undefined && run) {
+    const m = run.metrics.find((m) => m.key === key);
+    if (m) return { value: m.value, source: `run ${run.runId}`, datasets: [] };
+  }
+  return { value: undefined, source: undefined, datasets: [] };
+}
+
+/**
+ * Metric `key` of the candidate where MLflow 3 shows it (see `lookupMetric`),
+ * or undefined: not logged, or on several datasets and `dataset` does not say
+ * which.
+ */
+export function metric(candidate, key, dataset) {
+  return lookupMetric(candidate, key, dataset).value;
 }
 
 /**

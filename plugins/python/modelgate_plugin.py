@@ -5,9 +5,14 @@ copy::
 
     from modelgate_plugin import Candidate, Err, Verdict, at_least, log, metric, verdict
 
-They wrap world ``modelgate:validator/validator@0.2.0``: the candidate, the
-registry and the log are those of ``modelgate:validator@0.1.0`` (unchanged),
-the checks and the verdict those of 0.2.0 (a check may pass with a warning).
+They wrap world ``modelgate:validator/validator@0.3.0``: the candidate, its
+model version and the registry are 0.3.0's (MLflow 3's LoggedModel: the
+candidate carries it, ``registry.get_logged_model(id)`` reads any other),
+the log, run and key-value ``modelgate:validator@0.1.0``'s, the checks and
+the verdict 0.2.0's (a check may pass with a warning), all unchanged.
+``metric`` reads a metric where MLflow 3 shows it for a version: its
+LoggedModel (optionally on one ``dataset``), then its run; ``lookup_metric``
+also says where it came from.
 Raising ``Err("message")`` from ``validate`` means "could not decide": a
 failed gate. Values are shown as the Rust SDK shows them (``fmt``).
 
@@ -17,24 +22,28 @@ writes it beside ``app.py``.
 """
 
 import math
-from typing import Iterable, List, Optional
+from typing import Iterable, List, NamedTuple, Optional
 
 from componentize_py_types import Err
 from wit_world.imports import log, registry
 from wit_world.imports.modelgate_validator_types_0_1_0 import (
-    Candidate,
     KeyValue,
     Metric,
     MetricPoint,
-    ModelVersion,
     Run,
 )
 from wit_world.imports.modelgate_validator_types_0_2_0 import Check, Verdict
+from wit_world.imports.modelgate_validator_types_0_3_0 import (
+    Candidate,
+    LoggedModel,
+    ModelMetric,
+    ModelVersion,
+)
 
 __all__ = [
-    "Candidate", "Check", "Err", "KeyValue", "Metric", "MetricPoint", "ModelVersion", "Run",
-    "Verdict", "at_least", "at_most", "check", "failed", "fmt", "log", "metric", "registry",
-    "verdict", "within",
+    "Candidate", "Check", "Err", "KeyValue", "LoggedModel", "Lookup", "Metric", "MetricPoint",
+    "ModelMetric", "ModelVersion", "Run", "Verdict", "at_least", "at_most", "check", "failed",
+    "fmt", "log", "lookup_metric", "metric", "registry", "verdict", "within",
 ]
 
 
@@ -48,11 +57,68 @@ def fmt(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def metric(candidate: Candidate, key: str) -> Optional[float]:
-    """The latest value of metric ``key`` in the candidate's run, or None."""
-    if candidate.run is None:
-        return None
-    return next((m.value for m in candidate.run.metrics if m.key == key), None)
+class Lookup(NamedTuple):
+    """What ``lookup_metric`` found: the ``value`` (None when not found),
+    where it came from (``source``: ``LoggedModel m-… on dataset holdout
+    (run …)`` or ``run …``), and the ``datasets`` it is on when it is on
+    several and none was asked for (then ``value`` is None)."""
+    value: Optional[float]
+    source: Optional[str]
+    datasets: List[str]
+
+
+def _label(name: Optional[str], digest: Optional[str]) -> str:
+    if name is None:
+        return "(no dataset)"
+    return name if digest is None else f"{name}@{digest}"
+
+
+def lookup_metric(candidate: Candidate, key: str, dataset: Optional[str] = None,
+                  *, model: Optional[LoggedModel] = None, run: Optional[Run] = None) -> Lookup:
+    """Metric ``key`` where MLflow 3 shows it for a version (the Rust SDK's
+    ``MetricLookup``): the version's LoggedModel first — on ``dataset``
+    (``NAME`` or ``NAME@DIGEST``) when given, else on its one dataset
+    (several are ambiguous: ``datasets`` names them) — MLflow's latest value
+    there (newest timestamp, then greatest step, then smallest run id);
+    then the version's run, only when no dataset
+    is asked for. ``model``/``run`` look in another version's (a
+    baseline's) instead of the candidate's."""
+    if model is None and run is None:
+        model, run = candidate.logged_model, candidate.run
+    wanted = None
+    if dataset is not None:
+        name, _, digest = dataset.partition("@")
+        wanted = (name, digest or None)
+    if model is not None:
+        values = [m for m in model.metrics if m.key == key]
+        on = [m for m in values if wanted is None or (
+            m.dataset_name == wanted[0] and (wanted[1] is None or m.dataset_digest == wanted[1]))]
+        if on:
+            found = {(m.dataset_name, m.dataset_digest) for m in values}
+            if wanted is None and len(found) > 1:
+                names = [n for n, _ in found]
+                labels = sorted(_label(n, d if names.count(n) > 1 else None) for n, d in found)
+                return Lookup(None, None, labels)
+            newest = max((m.timestamp, m.step) for m in on)
+            m = min((m for m in on if (m.timestamp, m.step) == newest), key=lambda m: m.run_id or "")
+            source = f"LoggedModel {model.model_id}"
+            if m.dataset_name is not None:
+                source += f" on dataset {_label(m.dataset_name, m.dataset_digest)}"
+            if m.run_id is not None:
+                source += f" (run {m.run_id})"
+            return Lookup(m.value, source, [])
+    if wanted is None and run is not None:
+        for m in run.metrics:
+            if m.key == key:
+                return Lookup(m.value, f"run {run.run_id}", [])
+    return Lookup(None, None, [])
+
+
+def metric(candidate: Candidate, key: str, dataset: Optional[str] = None) -> Optional[float]:
+    """Metric ``key`` of the candidate where MLflow 3 shows it (see
+    ``lookup_metric``), or None: not logged, or on several datasets and
+    ``dataset`` does not say which."""
+    return lookup_metric(candidate, key, dataset).value
 
 
 def check(name: str, passed: bool, *, observed: Optional[str] = None, expected: Optional[str] = None,

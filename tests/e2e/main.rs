@@ -104,6 +104,7 @@ mod guests {
         HOARDER => "guest_hoarder",
         ENTROPY => "guest_entropy",
         CLASSIC => "guest_classic",
+        SECOND => "guest_second",
         BARE => "guest_bare",
     }
 }

@@ -265,11 +265,11 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
         ("notes.wasm", "is not a WebAssembly file"),
         (
             "core.wasm",
-            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.2.0` was expected",
+            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.3.0` was expected",
         ),
         (
             "future.wasm",
-            "it was built against `modelgate:validator@0.3.0`, but this modelgate runs `modelgate:validator@0.1.0` and `@0.2.0`",
+            "it was built against `modelgate:validator@0.9.0`, but this modelgate runs `modelgate:validator@0.1.0`, `@0.2.0` and `@0.3.0`",
         ),
         (
             "stranger.wasm",
@@ -304,17 +304,17 @@ fn plugin_inspect_describes_a_component() {
     assert_eq!(out.code, 0, "{out}");
     let s = &out.stdout;
     assert!(
-        s.contains("world     modelgate:validator/validator@0.2.0"),
+        s.contains("world     modelgate:validator/validator@0.3.0"),
         "{out}"
     );
     assert!(
-        s.contains("runnable  yes, by this modelgate (it runs @0.1.0 and @0.2.0)"),
+        s.contains("runnable  yes, by this modelgate (it runs @0.1.0, @0.2.0 and @0.3.0)"),
         "{out}"
     );
     assert!(s.contains("  check-config  (func)"), "{out}");
     assert!(s.contains("  validate  (func)"), "{out}");
     assert!(
-        s.contains("  modelgate:validator/registry@0.1.0  (instance)"),
+        s.contains("  modelgate:validator/registry@0.3.0  (instance)"),
         "{out}"
     );
     let future = mg(&["plugin", "inspect", guests::FUTURE()]);
@@ -322,7 +322,7 @@ fn plugin_inspect_describes_a_component() {
     assert!(
         future
             .stdout
-            .contains("world     modelgate:validator/validator@0.3.0"),
+            .contains("world     modelgate:validator/validator@0.9.0"),
         "{future}"
     );
     assert!(future.stdout.contains("runnable  no: "), "{future}");
@@ -404,8 +404,9 @@ fn all_versions_sweeps_every_ready_version_in_order() {
 #[test]
 fn a_sweep_longer_than_a_window_reads_every_run() {
     // The bundled database grown to 1234 versions, each with its own run
-    // and `score`: the runs are read 500 at a time and dropped once judged,
-    // and every verdict still comes from its own version's run.
+    // and LoggedModel and `score`: the runs and models are read 500 at a
+    // time and dropped once judged, and every verdict still comes from its
+    // own version's run and model.
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("mlflow.db");
     let grown = run(std::process::Command::new(crate::support::python())
@@ -418,7 +419,7 @@ fn a_sweep_longer_than_a_window_reads_every_run() {
     let mut scores = std::collections::HashMap::new();
     let mut q = conn
         .prepare(
-            "SELECT v.version, v.run_id, m.value FROM model_versions v \
+            "SELECT v.version, v.run_id, m.value, v.source FROM model_versions v \
              JOIN latest_metrics m ON m.run_uuid = v.run_id AND m.key = 'score' \
              WHERE v.name = 'sweep'",
         )
@@ -429,12 +430,16 @@ fn a_sweep_longer_than_a_window_reads_every_run() {
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, f64>(2)?,
+                r.get::<_, String>(3)?,
             ))
         })
         .expect("rows");
+    let mut model_ids = std::collections::HashMap::new();
     for row in rows {
-        let (v, run_id, score) = row.expect("row");
+        let (v, run_id, score, source) = row.expect("row");
         scores.insert(v as u64, (run_id, score));
+        let model_id = source.strip_prefix("models:/").expect("a LoggedModel");
+        model_ids.insert(v as u64, model_id.to_string());
     }
     assert_eq!(scores.len(), 1234);
     let p = Project::new(
@@ -462,6 +467,11 @@ fn a_sweep_longer_than_a_window_reads_every_run() {
                 g["evidence"]["candidate"]["run"]["run_id"],
                 run_id.as_str(),
                 "v{v}: the gate saw its own run"
+            );
+            assert_eq!(
+                g["evidence"]["candidate"]["logged_model"]["model_id"],
+                model_ids[&v].as_str(),
+                "v{v}: and its own LoggedModel"
             );
             assert_eq!(g["checks"][0]["observed"], score.to_string(), "v{v}");
             assert_eq!(m["passed"], *score >= 0.6, "v{v}: {g}");
@@ -631,7 +641,7 @@ models:
     assert!(human.stdout.contains("⚠ quality_gate  wasm"), "{human}");
     assert!(
         human.stdout.contains(
-            "      ⚠ score: observed 0.666667, expected >= 0.6 — warning: within 0.1 of the threshold 0.6\n"
+            "      ⚠ score: observed 0.666667, expected >= 0.6 (from LoggedModel m-bb674726c9be445c8150518b0681387e (run 981da6d946ab47aa94ecdc65d844cbe0)) — warning: within 0.1 of the threshold 0.6\n"
         ),
         "{human}"
     );
@@ -786,13 +796,15 @@ fn thresholds_alone_are_judged_by_the_lean_build_that_imports_nothing() {
     // The lean build of builtin:threshold: the same gate without baselines,
     // built to import nothing (one core module to instantiate, not three).
     let lean = root().join("plugins/dist/threshold-lean.wasm");
-    let imports = inspected_imports(&lean.display().to_string());
+    let mut imports = inspected_imports(&lean.display().to_string());
+    imports.sort();
     // Only the interfaces of types: no function to call, nothing to lower.
     assert_eq!(
         imports,
         [
             "modelgate:validator/types@0.1.0",
-            "modelgate:validator/types@0.2.0"
+            "modelgate:validator/types@0.2.0",
+            "modelgate:validator/types@0.3.0"
         ],
     );
 

@@ -68,11 +68,12 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
                 let _ = writeln!(
                     out,
                     "runnable  yes, by this modelgate (it runs {})",
-                    crate::gate::wasm::WIT_VERSIONS
-                        .iter()
-                        .map(|v| format!("@{v}"))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                    crate::text::and_list(
+                        &crate::gate::wasm::WIT_VERSIONS
+                            .iter()
+                            .map(|v| format!("@{v}"))
+                            .collect::<Vec<_>>()
+                    )
                 );
             }
             Err(why) => {

@@ -105,7 +105,7 @@ async fn validate(
     // version.
     // The first window is read before anything is judged, so a registry
     // that cannot answer fails the run before any verdict.
-    let mut windows = RunWindows::new(registry.clone(), &candidates);
+    let mut windows = RunWindows::new(registry.clone(), &candidates, runner.hands_logged_models());
     windows
         .first()
         .await
@@ -134,7 +134,7 @@ async fn validate(
     }
     // `jobs` judgements at once, whatever the number of tasks under way.
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
-    let forget = windows.run_ids.clone();
+    let forget = windows.ids.clone();
     let (judging, cache) = (runner.clone(), registry.clone());
     // A JSON report written as it comes is rendered by the task that
     // judged each candidate, in parallel; the writer only writes.
@@ -161,7 +161,7 @@ async fn validate(
         .buffered(if jobs == 1 { 1 } else { jobs * LOOKAHEAD })
         .map_ok(move |(window, last, reports)| {
             if last {
-                cache.forget_runs(&forget[window]);
+                forget[window].forget(&cache);
             }
             futures::stream::iter(reports.into_iter().map(anyhow::Ok))
         })
@@ -350,25 +350,63 @@ type Ready = futures::future::Shared<
 /// starts being judged.
 struct RunWindows {
     registry: Arc<CachedRegistry>,
-    /// The run ids of each window.
-    run_ids: Arc<Vec<Vec<String>>>,
+    /// The run ids and LoggedModel ids of each window.
+    ids: Arc<Vec<WindowIds>>,
     started: Vec<Option<Ready>>,
 }
 
+/// What one window reads: its candidates' runs and, when a gate is handed
+/// them, their LoggedModels.
+#[derive(Default)]
+struct WindowIds {
+    runs: Vec<String>,
+    models: Vec<String>,
+}
+
+impl WindowIds {
+    /// Reads them into the cache, both at once.
+    async fn read(&self, registry: &CachedRegistry) -> Result<(), crate::registry::RegistryError> {
+        let (runs, models) = futures::future::join(
+            registry.prefetch_runs(&self.runs),
+            registry.prefetch_logged_models(&self.models),
+        )
+        .await;
+        runs.and(models)
+    }
+
+    /// Drops them from the cache.
+    fn forget(&self, registry: &CachedRegistry) {
+        registry.forget_runs(&self.runs);
+        registry.forget_logged_models(&self.models);
+    }
+}
+
 impl RunWindows {
-    fn new(registry: Arc<CachedRegistry>, candidates: &[(usize, Candidate)]) -> RunWindows {
-        let run_ids: Vec<Vec<String>> = candidates
+    /// The windows of `candidates`; `models`: read their LoggedModels too
+    /// (some gate's world has them).
+    fn new(
+        registry: Arc<CachedRegistry>,
+        candidates: &[(usize, Candidate)],
+        models: bool,
+    ) -> RunWindows {
+        let ids: Vec<WindowIds> = candidates
             .chunks(RUN_WINDOW)
-            .map(|w| {
-                w.iter()
+            .map(|w| WindowIds {
+                runs: w
+                    .iter()
                     .filter_map(|(_, c)| c.version.run_id.clone())
-                    .collect()
+                    .collect(),
+                models: w
+                    .iter()
+                    .filter(|_| models)
+                    .filter_map(|(_, c)| c.version.model_id.clone())
+                    .collect(),
             })
             .collect();
-        let started = vec![None; run_ids.len()];
+        let started = vec![None; ids.len()];
         RunWindows {
             registry,
-            run_ids: Arc::new(run_ids),
+            ids: Arc::new(ids),
             started,
         }
     }
@@ -376,10 +414,10 @@ impl RunWindows {
     /// Reads the first window's runs, here and now.
     async fn first(&mut self) -> Result<(), crate::registry::RegistryError> {
         use futures::FutureExt as _;
-        let Some(ids) = self.run_ids.first() else {
+        let Some(ids) = self.ids.first() else {
             return Ok(());
         };
-        self.registry.prefetch_runs(ids).await?;
+        ids.read(&self.registry).await?;
         self.started[0] = Some(futures::future::ready(Ok(())).boxed().shared());
         Ok(())
     }
@@ -392,8 +430,8 @@ impl RunWindows {
             if w >= self.started.len() || self.started[w].is_some() {
                 continue;
             }
-            let (registry, ids) = (self.registry.clone(), self.run_ids.clone());
-            let read = tokio::spawn(async move { registry.prefetch_runs(&ids[w]).await });
+            let (registry, ids) = (self.registry.clone(), self.ids.clone());
+            let read = tokio::spawn(async move { ids[w].read(&registry).await });
             self.started[w] = Some(
                 async move {
                     read.await.unwrap_or_else(|e| {
@@ -610,7 +648,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logreg/mlflow.db");
         let uri = uri::parse(&format!("sqlite:///{}", db.display())).expect("uri");
         let registry = Arc::new(CachedRegistry::new(registry::open(&uri).expect("open")));
-        let mut windows = RunWindows::new(registry, &[]);
+        let mut windows = RunWindows::new(registry, &[], true);
         windows.first().await.expect("nothing to read");
         let err = windows.ready(0).await.expect_err("no window 0");
         assert!(err.to_string().contains("never read"), "{err}");

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use super::{
-    HeapSize, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result, Run,
-    SharedRegistry,
+    HeapSize, LoggedModel, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError,
+    Result, Run, SharedRegistry,
 };
 
 type Slot<T> = Mutex<HashMap<String, Result<T>>>;
@@ -34,6 +34,7 @@ pub struct CachedRegistry {
     version: Slot<ModelVersion>,
     runs: Slot<Run>,
     history: Slot<Vec<MetricPoint>>,
+    logged: Slot<LoggedModel>,
     /// Bytes of answers kept (estimated by [`HeapSize`]).
     bytes: AtomicU64,
 }
@@ -48,6 +49,7 @@ impl CachedRegistry {
             version: Default::default(),
             runs: Default::default(),
             history: Default::default(),
+            logged: Default::default(),
             bytes: AtomicU64::new(0),
         }
     }
@@ -75,23 +77,71 @@ impl CachedRegistry {
     /// Fetches every run in `run_ids` that is not cached yet, in as few
     /// requests as the backend allows.
     pub async fn prefetch_runs(&self, run_ids: &[String]) -> Result<()> {
-        let missing: Vec<String> = {
-            let cache = self.runs.lock().map_err(poisoned)?;
-            let mut seen = std::collections::HashSet::new();
-            run_ids
-                .iter()
-                .filter(|id| !cache.contains_key(*id) && seen.insert(id.as_str()))
-                .cloned()
-                .collect()
-        };
-        if missing.is_empty() {
+        let Some(missing) = self.missing(&self.runs, run_ids)? else {
             return Ok(());
-        }
+        };
         let runs = self.inner.runs(&missing).await?;
-        let mut cache = self.runs.lock().map_err(poisoned)?;
-        for run in runs {
-            if self.reserve(run.heap_size() + run.run_id.heap_size()) {
-                cache.insert(run.run_id.clone(), Ok(run));
+        self.keep(
+            &self.runs,
+            &missing,
+            runs,
+            |r| &r.run_id,
+            |id| RegistryError::NotFound(format!("Run '{id}' not found")),
+        )
+    }
+
+    /// Fetches every LoggedModel in `model_ids` that is not cached yet, in
+    /// as few requests as the backend allows.
+    pub async fn prefetch_logged_models(&self, model_ids: &[String]) -> Result<()> {
+        let Some(missing) = self.missing(&self.logged, model_ids)? else {
+            return Ok(());
+        };
+        let models = self.inner.logged_models(&missing).await?;
+        self.keep(
+            &self.logged,
+            &missing,
+            models,
+            |m| &m.model_id,
+            |id| RegistryError::NotFound(format!("Logged model with ID '{id}' not found.")),
+        )
+    }
+
+    /// The ids among `ids` not in `slot`, once each; `None` when all are.
+    fn missing<T>(&self, slot: &Slot<T>, ids: &[String]) -> Result<Option<Vec<String>>> {
+        let cache = slot.lock().map_err(poisoned)?;
+        let mut seen = std::collections::HashSet::new();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !cache.contains_key(*id) && seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        Ok(Some(missing).filter(|m| !m.is_empty()))
+    }
+
+    /// Keeps the `found` answers of a batch read of `asked`, and a "not
+    /// found" for each id asked and not found, so that judging it asks no
+    /// more: a batch leaves out what does not exist.
+    fn keep<T: HeapSize>(
+        &self,
+        slot: &Slot<T>,
+        asked: &[String],
+        found: Vec<T>,
+        id: impl Fn(&T) -> &String,
+        not_found: impl Fn(&str) -> RegistryError,
+    ) -> Result<()> {
+        let mut cache = slot.lock().map_err(poisoned)?;
+        for item in found {
+            let key = id(&item).clone();
+            if self.reserve(item.heap_size() + key.heap_size()) {
+                cache.insert(key, Ok(item));
+            }
+        }
+        for key in asked {
+            if !cache.contains_key(key) {
+                let gone = Err(not_found(key));
+                if self.reserve(gone.heap_size() + key.heap_size()) {
+                    cache.insert(key.clone(), gone);
+                }
             }
         }
         Ok(())
@@ -101,10 +151,20 @@ impl CachedRegistry {
     /// holds the runs of the versions being judged, not of all of them.
     /// A run asked for again is read again.
     pub fn forget_runs(&self, run_ids: &[String]) {
-        let Ok(mut cache) = self.runs.lock() else {
+        self.forget(&self.runs, run_ids);
+    }
+
+    /// Drops the kept LoggedModels `model_ids`, as
+    /// [`forget_runs`](Self::forget_runs) does runs.
+    pub fn forget_logged_models(&self, model_ids: &[String]) {
+        self.forget(&self.logged, model_ids);
+    }
+
+    fn forget<T: HeapSize>(&self, slot: &Slot<T>, ids: &[String]) {
+        let Ok(mut cache) = slot.lock() else {
             return;
         };
-        for id in run_ids {
+        for id in ids {
             if let Some(answer) = cache.remove(id) {
                 self.release(answer.heap_size() + id.heap_size());
             }
@@ -242,6 +302,28 @@ impl Registry for CachedRegistry {
         )
         .await
     }
+
+    async fn logged_model(&self, model_id: &str) -> Result<LoggedModel> {
+        self.cached(
+            &self.logged,
+            model_id.to_string(),
+            self.inner.logged_model(model_id),
+        )
+        .await
+    }
+
+    async fn logged_models(&self, model_ids: &[String]) -> Result<Vec<LoggedModel>> {
+        self.prefetch_logged_models(model_ids).await?;
+        let mut out = Vec::new();
+        for id in model_ids {
+            match self.logged_model(id).await {
+                Ok(m) => out.push(m),
+                Err(RegistryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +345,7 @@ mod tests {
             name: "m".into(),
             version: v,
             run_id: None,
+            model_id: None,
             status: "READY".into(),
             current_stage: None,
             source: None,
@@ -313,6 +396,10 @@ mod tests {
         }
         async fn metric_history(&self, _: &str, _: &str) -> Result<Vec<MetricPoint>> {
             Err(RegistryError::Unavailable("not here".into()))
+        }
+        async fn logged_model(&self, id: &str) -> Result<LoggedModel> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Err(RegistryError::NotFound(format!("no model {id}")))
         }
     }
 

@@ -103,6 +103,11 @@ pub struct ModelVersion {
     pub version: u64,
     /// The run that produced it, if any.
     pub run_id: Option<String>,
+    /// The MLflow 3 LoggedModel it was registered from (`m-…`), if any:
+    /// MLflow's `model_id`, or the id a `models:/m-…` source names.
+    /// Absent from evidence recorded before modelgate read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
     /// `READY`, `PENDING_REGISTRATION` or `FAILED_REGISTRATION`.
     pub status: String,
     /// The legacy stage (`None`, `Staging`, `Production`, `Archived`).
@@ -125,6 +130,111 @@ impl ModelVersion {
     /// True when the version finished registering.
     pub fn is_ready(&self) -> bool {
         self.status == "READY"
+    }
+}
+
+/// The LoggedModel id a model version points at: MLflow's own `model_id`
+/// when it has one, else the id a `models:/m-…` source names (MLflow 3
+/// writes both; a registry that lost the field still has the source).
+/// `None` for versions registered MLflow 2's way (`runs:/…`, a path).
+pub fn model_id_of(model_id: Option<String>, source: Option<&str>) -> Option<String> {
+    model_id.filter(|id| !id.is_empty()).or_else(|| {
+        let rest = source?.strip_prefix("models:/")?;
+        // `models:/m-…` names a LoggedModel; `models:/NAME/VERSION` and
+        // `models:/NAME@ALIAS` a registered model, which is not one.
+        let id = rest.split('/').next().unwrap_or(rest);
+        (id.starts_with("m-") && !id.contains('@') && is_model_id(id)).then(|| id.to_string())
+    })
+}
+
+/// True for what MLflow makes a LoggedModel id of: `m-` and 32 lower-case
+/// hex digits (a uuid4's hex), at most [`MAX_MODEL_ID`] bytes of
+/// `[A-Za-z0-9_-]` for ids written by other clients.
+pub fn is_model_id(id: &str) -> bool {
+    id.len() > 2
+        && id.len() <= MAX_MODEL_ID
+        && id.starts_with("m-")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Longest LoggedModel id modelgate reads: MLflow's column holds 36
+/// characters (`m-` and 32 hex digits; 34 in use).
+pub const MAX_MODEL_ID: usize = 36;
+
+/// One value of a metric of a LoggedModel: as a run's metric point, plus
+/// the dataset it was computed on and the run that logged it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMetric {
+    /// The metric's name.
+    pub key: String,
+    /// The value, when and at which step.
+    #[serde(flatten)]
+    pub point: MetricPoint,
+    /// The dataset's name, when logged with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    /// The dataset's digest, when logged with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+    /// The run that logged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+/// An MLflow 3 LoggedModel with its data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedModel {
+    /// Its id (`m-…`).
+    pub model_id: String,
+    /// The experiment it belongs to.
+    pub experiment_id: String,
+    /// Its name.
+    pub name: String,
+    /// The run that logged it, if any.
+    pub source_run_id: Option<String>,
+    /// `PENDING`, `READY` or `FAILED`.
+    pub status: String,
+    /// Its type, if set.
+    pub model_type: Option<String>,
+    /// Creation time, milliseconds since the epoch.
+    pub creation_timestamp: i64,
+    /// Last update, milliseconds since the epoch.
+    pub last_updated_timestamp: i64,
+    /// Every value of its metrics MLflow keeps, sorted by key, dataset,
+    /// run, step and timestamp (both backends alike).
+    pub metrics: Vec<ModelMetric>,
+    /// Parameters, sorted by key.
+    pub params: Vec<KeyValue>,
+    /// Tags, sorted by key.
+    pub tags: Vec<KeyValue>,
+}
+
+impl LoggedModel {
+    /// Puts metrics, params and tags in the one order both backends give.
+    pub fn normalize(&mut self) {
+        self.metrics.sort_by(|a, b| {
+            (
+                &a.key,
+                &a.dataset_name,
+                &a.dataset_digest,
+                &a.run_id,
+                a.point.step,
+                a.point.timestamp,
+            )
+                .cmp(&(
+                    &b.key,
+                    &b.dataset_name,
+                    &b.dataset_digest,
+                    &b.run_id,
+                    b.point.step,
+                    b.point.timestamp,
+                ))
+                .then_with(|| a.point.value.total_cmp(&b.point.value))
+        });
+        self.params.sort_by(|a, b| a.key.cmp(&b.key));
+        self.tags.sort_by(|a, b| a.key.cmp(&b.key));
     }
 }
 
@@ -312,6 +422,7 @@ impl HeapSize for ModelVersion {
         ITEM_OVERHEAD
             + self.name.heap_size()
             + self.run_id.heap_size()
+            + self.model_id.heap_size()
             + self.status.heap_size()
             + self.current_stage.heap_size()
             + self.source.heap_size()
@@ -338,6 +449,31 @@ impl HeapSize for Run {
             + self.experiment_id.heap_size()
             + self.run_name.heap_size()
             + self.status.heap_size()
+            + self.metrics.heap_size()
+            + self.params.heap_size()
+            + self.tags.heap_size()
+    }
+}
+
+impl HeapSize for ModelMetric {
+    fn heap_size(&self) -> u64 {
+        ITEM_OVERHEAD
+            + self.key.heap_size()
+            + self.dataset_name.heap_size()
+            + self.dataset_digest.heap_size()
+            + self.run_id.heap_size()
+    }
+}
+
+impl HeapSize for LoggedModel {
+    fn heap_size(&self) -> u64 {
+        ITEM_OVERHEAD
+            + self.model_id.heap_size()
+            + self.experiment_id.heap_size()
+            + self.name.heap_size()
+            + self.source_run_id.heap_size()
+            + self.status.heap_size()
+            + self.model_type.heap_size()
             + self.metrics.heap_size()
             + self.params.heap_size()
             + self.tags.heap_size()
@@ -404,6 +540,23 @@ pub trait Registry: Send + Sync {
 
     /// Every logged point of metric `key` in run `run_id`, oldest step first.
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>>;
+
+    /// LoggedModel `model_id` with its metrics, params and tags (MLflow 3).
+    async fn logged_model(&self, model_id: &str) -> Result<LoggedModel>;
+
+    /// Several LoggedModels at once; backends that can batch do so. Models
+    /// that do not exist are left out.
+    async fn logged_models(&self, model_ids: &[String]) -> Result<Vec<LoggedModel>> {
+        let mut out = Vec::with_capacity(model_ids.len());
+        for id in model_ids {
+            match self.logged_model(id).await {
+                Ok(m) => out.push(m),
+                Err(RegistryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A shared registry handle.

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    KeyValue, Metric, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result,
-    Run,
+    KeyValue, LoggedModel, Metric, MetricPoint, ModelMetric, ModelVersion, RegisteredModel,
+    Registry, RegistryError, Result, Run,
 };
 use crate::error::HintExt as _;
 
@@ -550,13 +550,15 @@ fn model_version(v: &Value) -> Result<ModelVersion> {
     let version =
         u64::try_from(version).map_err(|_| f.bad("version", &v["version"], "a version number"))?;
     let status = f.string("status")?;
+    let source = f.opt_string("source")?;
     Ok(ModelVersion {
         name,
         version,
         run_id: f.opt_string("run_id")?,
+        model_id: super::model_id_of(f.opt_string("model_id")?, source.as_deref()),
         status,
         current_stage: f.opt_string("current_stage")?,
-        source: f.opt_string("source")?,
+        source,
         description: f.opt_string("description")?,
         creation_timestamp: f.opt_int("creation_timestamp")?.unwrap_or(0),
         last_updated_timestamp: f.opt_int("last_updated_timestamp")?.unwrap_or(0),
@@ -632,6 +634,110 @@ fn run(v: &Value) -> Result<Run> {
     })
 }
 
+/// True for a LoggedModel metric value that may stand for a NaN: MLflow
+/// keeps a LoggedModel's NaN as 0.
+fn is_nan_sentinel(m: &ModelMetric) -> bool {
+    m.point.value == 0.0 && m.run_id.is_some()
+}
+
+impl RestRegistry {
+    /// Gives `models`' metrics back the NaN MLflow kept as 0: the run that
+    /// logged a 0 has the truth in its history (`is_nan`), asked once per
+    /// run and key, and only for zeros (rare), so a NaN can never pass as
+    /// the 0 it was stored as.
+    async fn restore_nans(&self, models: &mut [LoggedModel]) -> Result<()> {
+        use std::collections::BTreeSet;
+        let asked: BTreeSet<(String, String)> = models
+            .iter()
+            .flat_map(|m| &m.metrics)
+            .filter(|m| is_nan_sentinel(m))
+            .filter_map(|m| Some((m.run_id.clone()?, m.key.clone())))
+            .collect();
+        for (run_id, key) in asked {
+            let history = match self.metric_history(&run_id, &key).await {
+                Ok(h) => h,
+                // The run is gone: nothing to tell the 0 by; keep it.
+                Err(RegistryError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for m in models.iter_mut().flat_map(|m| &mut m.metrics) {
+                if is_nan_sentinel(m)
+                    && m.run_id.as_deref() == Some(run_id.as_str())
+                    && m.key == key
+                    && history.iter().any(|p| {
+                        p.value.is_nan()
+                            && p.step == m.point.step
+                            && p.timestamp == m.point.timestamp
+                    })
+                {
+                    m.point.value = f64::NAN;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A LoggedModel as MLflow's REST API writes it: `{"info": {…, "tags"},
+/// "data": {"params", "metrics"}}`.
+fn logged_model(v: &Value) -> Result<LoggedModel> {
+    let top = Fields::new(v, "a LoggedModel")?;
+    let info = v.get("info").ok_or_else(|| top.missing("info"))?;
+    let i = Fields::new(info, "a LoggedModel's `info`")?;
+    let model_id = i.string("model_id")?;
+    let what = format!("LoggedModel `{model_id}`");
+    let i = Fields {
+        obj: info,
+        what: &what,
+    };
+    let status = match i.opt_string("status")?.as_deref() {
+        None | Some("LOGGED_MODEL_STATUS_UNSPECIFIED") => "UNSPECIFIED",
+        Some("LOGGED_MODEL_PENDING") => "PENDING",
+        Some("LOGGED_MODEL_READY") => "READY",
+        Some("LOGGED_MODEL_UPLOAD_FAILED") => "FAILED",
+        Some(_) => return Err(i.bad("status", &info["status"], "a LoggedModel status")),
+    };
+    let (metrics, params) = match v.get("data") {
+        None | Some(Value::Null) => Default::default(),
+        Some(data) => {
+            let data_what = format!("{what} `data`");
+            let d = Fields::new(data, &data_what)?;
+            let metric_what = format!("a metric of {what}");
+            let metrics = d
+                .list("metrics")?
+                .iter()
+                .map(|m| {
+                    let (key, point) = metric_point(m, &metric_what)?;
+                    let f = Fields::new(m, &metric_what)?;
+                    Ok(ModelMetric {
+                        key,
+                        point,
+                        dataset_name: f.opt_string("dataset_name")?,
+                        dataset_digest: f.opt_string("dataset_digest")?,
+                        run_id: f.opt_string("run_id")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (metrics, d.key_values("params")?)
+        }
+    };
+    let mut model = LoggedModel {
+        experiment_id: i.opt_string("experiment_id")?.unwrap_or_default(),
+        name: i.opt_string("name")?.unwrap_or_default(),
+        source_run_id: i.opt_string("source_run_id")?,
+        status: status.to_string(),
+        model_type: i.opt_string("model_type")?,
+        creation_timestamp: i.opt_int("creation_timestamp_ms")?.unwrap_or(0),
+        last_updated_timestamp: i.opt_int("last_updated_timestamp_ms")?.unwrap_or(0),
+        tags: i.key_values("tags")?,
+        model_id,
+        metrics,
+        params,
+    };
+    model.normalize();
+    Ok(model)
+}
+
 /// Follows `next_page_token`s, refusing a listing that does not end.
 struct Pages {
     token: String,
@@ -696,6 +802,7 @@ pub fn parse_any_answer(bytes: &[u8]) -> bool {
     for answer in [
         model_version(&v).map(drop),
         run(&v).map(drop),
+        logged_model(&v).map(drop),
         metric_point(&v, "a metric").map(drop),
         Pages::new().advance(&v, "fuzz").map(drop),
     ] {
@@ -874,6 +981,92 @@ impl Registry for RestRegistry {
             }
         }
         Ok(out)
+    }
+
+    async fn logged_model(&self, model_id: &str) -> Result<LoggedModel> {
+        // An id goes into the path: only what MLflow makes ids of is
+        // asked for; anything else names no LoggedModel.
+        if !super::is_model_id(model_id) {
+            return Err(RegistryError::NotFound(format!(
+                "Logged model with ID '{}' not found.",
+                crate::text::clean_line(model_id)
+            )));
+        }
+        let v = self
+            .get(&format!("logged-models/{model_id}"), &[])
+            .await
+            .map_err(|e| match e {
+                // MLflow answers an unknown id with RESOURCE_DOES_NOT_EXIST.
+                RegistryError::Invalid(m) if m.contains("not found") => RegistryError::NotFound(m),
+                other => other,
+            })?;
+        let mut model = logged_model(v.get("model").unwrap_or(&Value::Null))?;
+        self.restore_nans(std::slice::from_mut(&mut model)).await?;
+        Ok(model)
+    }
+
+    async fn logged_models(&self, model_ids: &[String]) -> Result<Vec<LoggedModel>> {
+        // As for runs: `logged-models/search` needs experiment ids, learnt
+        // one model at a time; everything still missing is then fetched in
+        // pages of `model_id IN (…)`.
+        let mut experiments: Vec<String> = Vec::new();
+        let mut out: Vec<LoggedModel> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut pending: Vec<&String> = model_ids
+            .iter()
+            .filter(|id| super::is_model_id(id) && seen.insert(id.as_str()))
+            .collect();
+        while !pending.is_empty() {
+            if !experiments.is_empty() {
+                for chunk in pending.chunks(RUNS_PER_SEARCH) {
+                    let list: Vec<String> = chunk.iter().map(|id| filter_quote(id)).collect();
+                    let mut pages = Pages::new();
+                    loop {
+                        let mut body = serde_json::json!({
+                            "experiment_ids": experiments,
+                            "filter": format!("model_id IN ({})", list.join(", ")),
+                            "max_results": RUNS_PER_SEARCH,
+                        });
+                        if let Some(t) = pages.token() {
+                            body["page_token"] = Value::String(t.to_string());
+                        }
+                        let v = self
+                            .call(Method::POST, "logged-models/search", &[], Some(&body))
+                            .await?;
+                        let what = "the answer of `logged-models/search`";
+                        for item in Fields::new(&v, what)?.list("models")? {
+                            out.push(logged_model(item)?);
+                        }
+                        if !pages.advance(&v, "logged-models/search")? {
+                            break;
+                        }
+                    }
+                }
+                let have: std::collections::HashSet<&str> =
+                    out.iter().map(|m| m.model_id.as_str()).collect();
+                pending.retain(|id| !have.contains(id.as_str()));
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            let next = pending.remove(0);
+            match self.logged_model(next).await {
+                Ok(m) => {
+                    if !experiments.contains(&m.experiment_id) {
+                        experiments.push(m.experiment_id.clone());
+                    }
+                    out.push(m);
+                }
+                Err(RegistryError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // (Models fetched one by one have theirs already: no zero is left
+        // to ask about.)
+        self.restore_nans(&mut out).await?;
+        let mut by_id: std::collections::HashMap<String, LoggedModel> =
+            out.into_iter().map(|m| (m.model_id.clone(), m)).collect();
+        Ok(model_ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
 use super::{
-    KeyValue, Metric, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError, Result,
-    Run, latest_point,
+    KeyValue, LoggedModel, Metric, MetricPoint, ModelMetric, ModelVersion, RegisteredModel,
+    Registry, RegistryError, Result, Run, latest_point,
 };
 use crate::error::HintExt as _;
 
@@ -40,6 +40,8 @@ pub struct SqliteRegistry {
     pool: Mutex<Vec<Connection>>,
     /// `Some(name)` when the schema has workspaces.
     workspace: Option<String>,
+    /// True when the schema has MLflow 3's `logged_models*` tables.
+    logged_models: bool,
 }
 
 impl SqliteRegistry {
@@ -71,11 +73,20 @@ impl SqliteRegistry {
             .prepare("SELECT 1 FROM pragma_table_info('model_versions') WHERE name = 'workspace'")?
             .exists([])?;
         let workspace = has_workspace.then(workspace_name);
+        // A database MLflow 2 wrote has no LoggedModels: none are found.
+        let logged_models = ["logged_models", "logged_model_metrics"]
+            .into_iter()
+            .chain(["logged_model_params", "logged_model_tags"])
+            .try_fold(true, |all, t| {
+                Ok::<_, rusqlite::Error>(all && has_table(t)?)
+            })
+            .with_context(|| format!("`{}` is not a readable SQLite database", path.display()))?;
         Ok(SqliteRegistry {
             uri: uri.to_string(),
             path: path.to_path_buf(),
             pool: Mutex::new(vec![conn]),
             workspace,
+            logged_models,
         })
     }
 
@@ -336,13 +347,17 @@ fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
             ));
         }
     };
+    let source: Option<String> = r.get(5)?;
     Ok(ModelVersion {
         name,
         version,
         run_id: r.get::<_, Option<String>>(2)?.filter(|s| !s.is_empty()),
+        // MLflow's SQL store keeps no model id: it is the source's, as
+        // MLflow's server derives it.
+        model_id: super::model_id_of(None, source.as_deref()),
         status,
         current_stage: r.get(4)?,
-        source: r.get(5)?,
+        source,
         description: r.get::<_, Option<String>>(6)?.filter(|s| !s.is_empty()),
         creation_timestamp: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
         last_updated_timestamp: r.get::<_, Option<i64>>(8)?.unwrap_or(0),
@@ -353,6 +368,11 @@ fn read_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
 
 fn not_found_model(name: &str) -> RegistryError {
     RegistryError::NotFound(format!("Registered Model with name={name} not found"))
+}
+
+/// As MLflow words a missing LoggedModel.
+fn not_found_logged_model(model_id: &str) -> RegistryError {
+    RegistryError::NotFound(format!("Logged model with ID '{model_id}' not found."))
 }
 
 fn read_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Run>> {
@@ -446,6 +466,136 @@ fn read_runs(conn: &Connection, run_ids: &[String]) -> rusqlite::Result<Vec<Run>
     }
     // In the order asked, once each.
     Ok(run_ids.iter().filter_map(|id| runs.remove(id)).collect())
+}
+
+/// The LoggedModels among `ids` that exist and are not deleted, in the
+/// order asked, each with every metric value (NaN where MLflow lost it,
+/// see below), params and tags: four queries whatever the number of
+/// models, as MLflow's `SqlAlchemyStore.get_logged_model` reads them.
+fn read_logged_models(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec<LoggedModel>> {
+    use std::collections::HashMap;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let mut models: HashMap<String, LoggedModel> = HashMap::with_capacity(ids.len());
+    let mut stmt = conn.prepare_cached(
+        "SELECT model_id, experiment_id, name, status, model_type, source_run_id,
+                creation_timestamp_ms, last_updated_timestamp_ms
+         FROM logged_models
+         WHERE model_id IN (SELECT value FROM json_each(?1))
+           AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted')",
+    )?;
+    let mut rows = stmt.query([&json])?;
+    while let Some(r) = rows.next()? {
+        let model_id: String = r.get(0)?;
+        let status = logged_model_status(r.get(3)?).ok_or_else(|| {
+            malformed(
+                3,
+                rusqlite::types::Type::Integer,
+                format!("LoggedModel `{model_id}`: `status` is not one MLflow writes"),
+            )
+        })?;
+        let model = LoggedModel {
+            experiment_id: r
+                .get::<_, Option<i64>>(1)?
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            status: status.to_string(),
+            model_type: r.get::<_, Option<String>>(4)?.filter(|s| !s.is_empty()),
+            source_run_id: r.get::<_, Option<String>>(5)?.filter(|s| !s.is_empty()),
+            creation_timestamp: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
+            last_updated_timestamp: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+            model_id: model_id.clone(),
+            metrics: Vec::new(),
+            params: Vec::new(),
+            tags: Vec::new(),
+        };
+        models.insert(model_id, model);
+    }
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    // MLflow keeps a LoggedModel's NaN as 0 (the table has no `is_nan`),
+    // but the run that logged it has the truth: a 0 whose run logged NaN
+    // at the same step and time is NaN, never a 0 that could pass.
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.model_id, m.metric_name, m.metric_value, m.metric_timestamp_ms, m.metric_step,
+                m.dataset_name, m.dataset_digest, m.run_id,
+                m.metric_value = 0 AND EXISTS (
+                    SELECT 1 FROM metrics r
+                    WHERE r.key = m.metric_name AND r.timestamp = m.metric_timestamp_ms
+                      AND r.step = m.metric_step AND r.run_uuid = m.run_id AND r.is_nan)
+         FROM logged_model_metrics m
+         WHERE m.model_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let mut rows = stmt.query([&json])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let Some(model) = models.get_mut(&id) else {
+            continue;
+        };
+        // A value MLflow did not keep is no number to judge by.
+        let value = r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN);
+        let was_nan = r.get::<_, Option<bool>>(8)?.unwrap_or(false);
+        model.metrics.push(ModelMetric {
+            key: r.get(1)?,
+            point: point(
+                value,
+                r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+                was_nan,
+            ),
+            dataset_name: r.get::<_, Option<String>>(5)?.filter(|s| !s.is_empty()),
+            dataset_digest: r.get::<_, Option<String>>(6)?.filter(|s| !s.is_empty()),
+            run_id: r.get::<_, Option<String>>(7)?.filter(|s| !s.is_empty()),
+        });
+    }
+    for (table, params) in [("logged_model_params", true), ("logged_model_tags", false)] {
+        let (k, v) = if params {
+            ("param_key", "param_value")
+        } else {
+            ("tag_key", "tag_value")
+        };
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT model_id, {k}, {v} FROM {table}
+             WHERE model_id IN (SELECT value FROM json_each(?1))"
+        ))?;
+        let mut rows = stmt.query([&json])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let Some(model) = models.get_mut(&id) else {
+                continue;
+            };
+            let kv = KeyValue {
+                key: r.get(1)?,
+                value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            };
+            if params {
+                model.params.push(kv);
+            } else {
+                model.tags.push(kv);
+            }
+        }
+    }
+    let mut out: Vec<LoggedModel> = ids.iter().filter_map(|id| models.remove(id)).collect();
+    for m in &mut out {
+        m.normalize();
+    }
+    Ok(out)
+}
+
+/// A LoggedModel's status as MLflow names it, from the number its SQL
+/// store keeps (`LoggedModelStatus.from_int`).
+fn logged_model_status(n: Option<i64>) -> Option<&'static str> {
+    Some(match n? {
+        0 => "UNSPECIFIED",
+        1 => "PENDING",
+        2 => "READY",
+        3 => "FAILED",
+        _ => return None,
+    })
 }
 
 fn point(value: f64, timestamp: i64, step: i64, is_nan: bool) -> MetricPoint {
@@ -592,6 +742,24 @@ impl Registry for SqliteRegistry {
 
     async fn runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
         self.with_conn_blocking(|conn, _| read_runs(conn, run_ids))
+    }
+
+    async fn logged_model(&self, model_id: &str) -> Result<LoggedModel> {
+        let ids = [model_id.to_string()];
+        let found = if self.logged_models {
+            self.with_conn(|conn, _| read_logged_models(conn, &ids))?
+                .pop()
+        } else {
+            None
+        };
+        found.ok_or_else(|| not_found_logged_model(model_id))
+    }
+
+    async fn logged_models(&self, model_ids: &[String]) -> Result<Vec<LoggedModel>> {
+        if !self.logged_models {
+            return Ok(Vec::new());
+        }
+        self.with_conn_blocking(|conn, _| read_logged_models(conn, model_ids))
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {

@@ -662,6 +662,7 @@ mod tests {
             name: "m".into(),
             version: 1,
             run_id: None,
+            model_id: None,
             status: "READY".into(),
             current_stage: None,
             source: None,

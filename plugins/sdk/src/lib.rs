@@ -22,7 +22,10 @@
 //! ```
 //!
 //! The gate reads the registry through [`registry`] (every call counts
-//! against the host's budget) and reports diagnostics through [`log`]. It
+//! against the host's budget) and reports diagnostics through [`log`].
+//! [`Candidate::metric`] reads a metric where MLflow 3 shows it for the
+//! version: its LoggedModel's, then its run's (see [`MetricLookup`] for
+//! the rule, and [`Candidate::lookup`] to pick a dataset). It
 //! runs in a sandbox: no files, no environment, no network, a deadline and a
 //! memory cap. A complete example is `plugins/threshold`, modelgate's
 //! built-in `builtin:threshold` gate.
@@ -74,8 +77,8 @@ mod arena;
 
 #[doc(hidden)]
 pub mod bindings {
-    //! Generated from `wit/validator.wit` (0.2.0) and the 0.1.0 package it
-    //! uses (`wit/deps/validator-0.1.0/`).
+    //! Generated from `wit/validator.wit` (0.3.0) and the 0.1.0 and 0.2.0
+    //! packages it uses (`wit/deps/`).
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
@@ -84,8 +87,8 @@ pub mod bindings {
         export_macro_name: "__export_validator",
         default_bindings_module: "modelgate_plugin::bindings",
         additional_derives: [PartialEq],
-        // The registry, log and candidate come from `modelgate:validator@0.1.0`
-        // (`wit/deps/`), which 0.2.0 uses unchanged.
+        // The log, run and key-value come from `modelgate:validator@0.1.0`,
+        // the check and verdict from 0.2.0 (`wit/deps/`), unchanged.
         generate_all,
         // `impl std::error::Error` only with the `std` feature.
         std_feature,
@@ -93,16 +96,20 @@ pub mod bindings {
 }
 
 pub use bindings::modelgate::validator0_1_0::types::{
-    Candidate, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
+    KeyValue, Metric, MetricPoint, RegistryError, Run,
 };
 pub use bindings::modelgate::validator0_2_0::types::{Check, Verdict};
+pub use bindings::modelgate::validator0_3_0::types::{
+    Candidate, LoggedModel, ModelMetric, ModelVersion,
+};
 pub use serde_json::Value;
 
 /// Everything a gate usually needs.
 pub mod prelude {
     pub use crate::{
-        Candidate, Check, Config, Gate, Metric, MetricPoint, ModelVersion, RegistryError, Run,
-        Verdict, export_gate, log, registry,
+        Candidate, Check, Config, Gate, LoggedModel, Metric, MetricLookup, MetricPoint,
+        MetricSource, ModelMetric, ModelVersion, RegistryError, Run, Verdict, export_gate, log,
+        registry,
     };
 }
 
@@ -491,8 +498,8 @@ mod bare {
 /// gate's budget; when it is used up, calls answer
 /// [`RegistryError::BudgetExhausted`] and the gate fails whatever it answers.
 pub mod registry {
-    use super::bindings::modelgate::validator0_1_0::registry as imp;
-    use super::{MetricPoint, ModelVersion, RegistryError, Run};
+    use super::bindings::modelgate::validator0_3_0::registry as imp;
+    use super::{LoggedModel, MetricPoint, ModelVersion, RegistryError, Run};
     use alloc::vec::Vec;
 
     /// Version `version` of model `name`.
@@ -520,15 +527,33 @@ pub mod registry {
         imp::get_metric_history(run_id, key)
     }
 
+    /// LoggedModel `model_id` (MLflow 3) with its metrics, params and tags.
+    pub fn logged_model(model_id: &str) -> Result<LoggedModel, RegistryError> {
+        imp::get_logged_model(model_id)
+    }
+
     /// The run of `version`, or `Ok(None)` when it has none.
     pub fn run_of(version: &ModelVersion) -> Result<Option<Run>, RegistryError> {
         match &version.run_id {
-            Some(id) => match run(id) {
-                Ok(r) => Ok(Some(r)),
-                Err(RegistryError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e),
-            },
+            Some(id) => found(run(id)),
             None => Ok(None),
+        }
+    }
+
+    /// The LoggedModel `version` was registered from, or `Ok(None)` when it
+    /// has none (registered MLflow 2's way) or it no longer exists.
+    pub fn logged_model_of(version: &ModelVersion) -> Result<Option<LoggedModel>, RegistryError> {
+        match &version.model_id {
+            Some(id) => found(logged_model(id)),
+            None => Ok(None),
+        }
+    }
+
+    fn found<T>(answer: Result<T, RegistryError>) -> Result<Option<T>, RegistryError> {
+        match answer {
+            Ok(v) => Ok(Some(v)),
+            Err(RegistryError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -616,9 +641,222 @@ impl Candidate {
         self.version.version
     }
 
-    /// The latest value of metric `key` in the candidate's run.
+    /// The LoggedModel the version was registered from (MLflow 3), if any.
+    pub fn model_id(&self) -> Option<&str> {
+        self.version.model_id.as_deref()
+    }
+
+    /// Metric `key` where MLflow 3 shows it for the version (see
+    /// [`MetricLookup`]): `None` when it is not logged, and also when its
+    /// LoggedModel has it on several datasets (say which with
+    /// [`lookup`](Self::lookup)).
     pub fn metric(&self, key: &str) -> Option<f64> {
-        self.run.as_ref().and_then(|r| r.metric(key))
+        self.lookup(key, None).value()
+    }
+
+    /// Metric `key` on `dataset` (`NAME` or `NAME@DIGEST`), or wherever it
+    /// is when `dataset` is `None`, with where it came from.
+    pub fn lookup(&self, key: &str, dataset: Option<&str>) -> MetricLookup<'_> {
+        MetricLookup::find(self.logged_model.as_ref(), self.run.as_ref(), key, dataset)
+    }
+}
+
+/// Where a metric's value came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricSource<'a> {
+    /// A LoggedModel's metric (MLflow 3): the model, the dataset it was
+    /// computed on (name and digest, when logged with one), and the run
+    /// that logged it.
+    Model {
+        /// The LoggedModel.
+        model_id: &'a str,
+        /// The dataset's name.
+        dataset_name: Option<&'a str>,
+        /// The dataset's digest.
+        dataset_digest: Option<&'a str>,
+        /// The run that logged it.
+        run_id: Option<&'a str>,
+    },
+    /// A run's metric: the version's (training) run.
+    Run {
+        /// The run.
+        run_id: &'a str,
+    },
+}
+
+impl MetricSource<'_> {
+    /// Where it came from, for a check's detail: `LoggedModel m-… on
+    /// dataset holdout (run 4f…)` or `run 4f…`.
+    pub fn describe(&self) -> String {
+        match *self {
+            MetricSource::Run { run_id } => ["run ", run_id].concat(),
+            MetricSource::Model {
+                model_id,
+                dataset_name,
+                dataset_digest,
+                run_id,
+            } => {
+                let mut s = ["LoggedModel ", model_id].concat();
+                if let Some(name) = dataset_name {
+                    s.push_str(" on dataset ");
+                    s.push_str(&dataset_label(Some(name), dataset_digest));
+                }
+                if let Some(run) = run_id {
+                    s.push_str(" (run ");
+                    s.push_str(run);
+                    s.push(')');
+                }
+                s
+            }
+        }
+    }
+}
+
+/// What [`Candidate::lookup`] found: MLflow 3's rule for where a model
+/// version's metric is, as its UI and `MlflowClient` present a version:
+///
+/// 1. The version's LoggedModel, when it has values of the metric: the
+///    metrics its evaluations logged (`mlflow.log_metric(…, model_id=…,
+///    dataset=…)`, `mlflow.models.evaluate`, `mlflow.genai.evaluate`).
+///    With a dataset (`NAME`, or `NAME@DIGEST`), only values computed on
+///    it count. Without one, the values must all be on one dataset (or
+///    all on none): several datasets are [`Ambiguous`](Self::Ambiguous),
+///    never a guess. Of the values that count, the current one is
+///    MLflow's latest for a LoggedModel: the newest timestamp, then the
+///    greatest step, then the smallest run id (as `search_logged_models`
+///    orders by a metric).
+/// 2. Otherwise the version's run (its training run), whose metrics know
+///    no dataset: only when no dataset is asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricLookup<'a> {
+    /// The value and where it came from.
+    Found(f64, MetricSource<'a>),
+    /// Not logged for the version (on that dataset, when one was asked
+    /// for).
+    Missing,
+    /// The LoggedModel has the metric on several datasets and none was
+    /// asked for: each dataset's label (`holdout`, `holdout@1a2b…` when
+    /// two share a name, `(no dataset)`), sorted.
+    Ambiguous(Vec<String>),
+}
+
+impl<'a> MetricLookup<'a> {
+    /// Looks `key` up in `model`, then `run`, by the rule above.
+    pub fn find(
+        model: Option<&'a LoggedModel>,
+        run: Option<&'a Run>,
+        key: &str,
+        dataset: Option<&str>,
+    ) -> MetricLookup<'a> {
+        let wanted = dataset.map(|d| match d.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (d, None),
+        });
+        if let Some(model) = model {
+            let on = |m: &&ModelMetric| {
+                m.key == key
+                    && wanted.is_none_or(|(name, digest)| {
+                        m.dataset_name.as_deref() == Some(name)
+                            && digest.is_none_or(|d| m.dataset_digest.as_deref() == Some(d))
+                    })
+            };
+            let mut values = model.metrics.iter().filter(on).peekable();
+            if let Some(first) = values.peek().copied() {
+                let same_dataset = |m: &ModelMetric| {
+                    m.dataset_name == first.dataset_name && m.dataset_digest == first.dataset_digest
+                };
+                if wanted.is_none()
+                    && !model
+                        .metrics
+                        .iter()
+                        .filter(|m| m.key == key)
+                        .all(same_dataset)
+                {
+                    return MetricLookup::Ambiguous(datasets_of(model, key));
+                }
+                let latest = values
+                    .max_by(|a, b| {
+                        (a.timestamp, a.step)
+                            .cmp(&(b.timestamp, b.step))
+                            // The smallest run id is the latest.
+                            .then_with(|| b.run_id.cmp(&a.run_id))
+                    })
+                    .unwrap_or(first);
+                return MetricLookup::Found(
+                    latest.value,
+                    MetricSource::Model {
+                        model_id: &model.model_id,
+                        dataset_name: latest.dataset_name.as_deref(),
+                        dataset_digest: latest.dataset_digest.as_deref(),
+                        run_id: latest.run_id.as_deref(),
+                    },
+                );
+            }
+        }
+        if wanted.is_some() {
+            return MetricLookup::Missing;
+        }
+        match run.and_then(|r| r.metrics.iter().find(|m| m.key == key).map(|m| (r, m))) {
+            Some((r, m)) => MetricLookup::Found(m.value, MetricSource::Run { run_id: &r.run_id }),
+            None => MetricLookup::Missing,
+        }
+    }
+
+    /// The value, when found.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            MetricLookup::Found(v, _) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// A dataset as a check names it: `holdout`, or `holdout@DIGEST` when a
+/// digest is known; `(no dataset)` for values logged without one.
+pub fn dataset_label(name: Option<&str>, digest: Option<&str>) -> String {
+    match (name, digest) {
+        (None, _) => "(no dataset)".into(),
+        (Some(n), None) => n.into(),
+        (Some(n), Some(d)) => [n, "@", d].concat(),
+    }
+}
+
+/// The datasets `model` has values of `key` on, labelled by name alone
+/// when that tells them apart and by `name@digest` when not, sorted.
+fn datasets_of(model: &LoggedModel, key: &str) -> Vec<String> {
+    let mut found: Vec<(Option<&str>, Option<&str>)> = Vec::new();
+    for m in model.metrics.iter().filter(|m| m.key == key) {
+        let d = (m.dataset_name.as_deref(), m.dataset_digest.as_deref());
+        if !found.contains(&d) {
+            found.push(d);
+        }
+    }
+    let mut labels: Vec<String> = found
+        .iter()
+        .map(|&(name, digest)| {
+            let shared = found.iter().filter(|(n, _)| *n == name).count() > 1;
+            dataset_label(name, digest.filter(|_| shared))
+        })
+        .collect();
+    labels.sort();
+    labels
+}
+
+impl LoggedModel {
+    /// Metric `key` of this model on `dataset` (`NAME` or `NAME@DIGEST`),
+    /// or on its one dataset when `None` (see [`MetricLookup`]).
+    pub fn lookup(&self, key: &str, dataset: Option<&str>) -> MetricLookup<'_> {
+        MetricLookup::find(Some(self), None, key, dataset)
+    }
+
+    /// Parameter `key`, if set.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        find(&self.params, key)
+    }
+
+    /// Tag `key`, if set.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        find(&self.tags, key)
     }
 }
 
@@ -1036,6 +1274,160 @@ mod tests {
         assert_eq!(w.expected.as_deref(), Some("0.5 ± 0.05"));
         assert!(!Check::within("p", Some(0.56), 0.5, 0.05).passed);
         assert!(!Check::within("p", Some(f64::NAN), 0.5, 0.05).passed);
+    }
+
+    fn mm(
+        key: &str,
+        value: f64,
+        ts: i64,
+        step: i64,
+        ds: Option<(&str, &str)>,
+        run: &str,
+    ) -> ModelMetric {
+        ModelMetric {
+            key: key.into(),
+            value,
+            timestamp: ts,
+            step,
+            dataset_name: ds.map(|d| d.0.into()),
+            dataset_digest: ds.map(|d| d.1.into()),
+            run_id: Some(run.into()),
+        }
+    }
+
+    fn model(metrics: Vec<ModelMetric>) -> LoggedModel {
+        LoggedModel {
+            model_id: "m-1".into(),
+            experiment_id: "0".into(),
+            name: "model".into(),
+            source_run_id: Some("train".into()),
+            status: "READY".into(),
+            model_type: None,
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            metrics,
+            params: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    fn run(metrics: &[(&str, f64)]) -> Run {
+        Run {
+            run_id: "train".into(),
+            experiment_id: "0".into(),
+            run_name: None,
+            status: "FINISHED".into(),
+            start_time: 0,
+            end_time: None,
+            metrics: metrics
+                .iter()
+                .map(|(k, v)| Metric {
+                    key: (*k).into(),
+                    value: *v,
+                    timestamp: 0,
+                    step: 0,
+                })
+                .collect(),
+            params: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_metric_is_read_from_the_logged_model_then_the_run() {
+        let holdout = Some(("holdout", "aa11"));
+        let canary = Some(("canary", "bb22"));
+        let m = model(vec![
+            mm("accuracy", 0.91, 10, 0, holdout, "eval1"),
+            mm("accuracy", 0.85, 11, 0, canary, "eval2"),
+            mm("f1", 0.7, 10, 0, holdout, "eval1"),
+        ]);
+        let r = run(&[("accuracy", 0.99), ("loss", 0.2)]);
+        let find = |key, ds| MetricLookup::find(Some(&m), Some(&r), key, ds);
+        // The model first, on the dataset asked for; its source says so.
+        let found = find("accuracy", Some("holdout"));
+        assert_eq!(found.value(), Some(0.91));
+        let MetricLookup::Found(_, source) = found else {
+            panic!("found")
+        };
+        assert_eq!(
+            source.describe(),
+            "LoggedModel m-1 on dataset holdout@aa11 (run eval1)"
+        );
+        assert_eq!(find("accuracy", Some("canary@bb22")).value(), Some(0.85));
+        assert_eq!(
+            find("accuracy", Some("canary@other")),
+            MetricLookup::Missing
+        );
+        // Several datasets and none named: no guess.
+        assert_eq!(
+            find("accuracy", None),
+            MetricLookup::Ambiguous(vec!["canary".into(), "holdout".into()])
+        );
+        // One dataset: that one, without naming it.
+        assert_eq!(find("f1", None).value(), Some(0.7));
+        // Not on the model: the run, but only when no dataset is asked for.
+        assert_eq!(find("loss", None).value(), Some(0.2));
+        let MetricLookup::Found(_, source) = find("loss", None) else {
+            panic!("found")
+        };
+        assert_eq!(source.describe(), "run train");
+        assert_eq!(find("loss", Some("holdout")), MetricLookup::Missing);
+        assert_eq!(find("nothing", None), MetricLookup::Missing);
+        // No model at all: the run, as before MLflow 3.
+        assert_eq!(
+            MetricLookup::find(None, Some(&r), "accuracy", None).value(),
+            Some(0.99)
+        );
+    }
+
+    #[test]
+    fn the_latest_model_value_is_mlflows_newest_timestamp_then_step_then_smallest_run() {
+        let d = Some(("holdout", "aa11"));
+        let newest = model(vec![
+            mm("a", 0.1, 5, 9, d, "r1"),
+            mm("a", 0.2, 7, 0, d, "r1"),
+            mm("a", 0.3, 6, 3, d, "r2"),
+        ]);
+        assert_eq!(
+            newest.lookup("a", None).value(),
+            Some(0.2),
+            "newest timestamp"
+        );
+        let step = model(vec![
+            mm("a", 0.1, 7, 1, d, "r1"),
+            mm("a", 0.2, 7, 2, d, "r1"),
+        ]);
+        assert_eq!(
+            step.lookup("a", None).value(),
+            Some(0.2),
+            "then greatest step"
+        );
+        let run = model(vec![
+            mm("a", 0.1, 7, 1, d, "r2"),
+            mm("a", 0.2, 7, 1, d, "r1"),
+        ]);
+        assert_eq!(
+            run.lookup("a", None).value(),
+            Some(0.2),
+            "then smallest run id"
+        );
+        // Two digests of one name are told apart by digest; no dataset too.
+        let two = model(vec![
+            mm("a", 0.1, 2, 0, Some(("h", "01")), "r"),
+            mm("a", 0.2, 1, 0, Some(("h", "02")), "r"),
+            mm("a", 0.3, 1, 0, None, "r"),
+        ]);
+        assert_eq!(
+            two.lookup("a", None),
+            MetricLookup::Ambiguous(vec!["(no dataset)".into(), "h@01".into(), "h@02".into()])
+        );
+        assert_eq!(two.lookup("a", Some("h@02")).value(), Some(0.2));
+        assert_eq!(
+            two.lookup("a", Some("h")).value(),
+            Some(0.1),
+            "a name alone matches every digest of it: the latest value"
+        );
     }
 
     #[test]

@@ -7,12 +7,22 @@
 //!   config:
 //!     baseline: champion          # default baseline for change conditions: an alias or `previous`
 //!     if_no_baseline: fail        # or `pass` (first model ever)
+//!     dataset: holdout            # default dataset of the metrics (MLflow 3); NAME or NAME@DIGEST
 //!     metrics:
 //!       score:    { threshold: 0.6 }
 //!       log_loss: { threshold: 0.5, greater_is_better: false }
 //!       accuracy: { min_relative_change: 0.01, baseline: champion }
 //!       recall:   { threshold: 0.8, warn_within: 0.02 }   # passes, with a warning, at 0.8–0.82
+//!       canary_accuracy: { threshold: 0.85 }
 //! ```
+//!
+//! A metric is read where MLflow 3 shows it for a version (the SDK's
+//! `MetricLookup`): the version's LoggedModel, whose metrics come from its
+//! evaluations, each on a dataset; then its run. `dataset:` (per metric, or
+//! for the whole gate) selects the values computed on that dataset; a
+//! LoggedModel with the metric on several datasets and no `dataset:` is a
+//! failed check naming them, never a guess. Baselines are read the same
+//! way. Each check's detail says where its values came from.
 //!
 //! Per metric (as `mlflow.models.MetricThreshold`, `greater_is_better`
 //! defaulting to true):
@@ -66,6 +76,9 @@ pub struct ThresholdConfig {
     /// What a missing baseline version means for change conditions.
     #[serde(default)]
     pub if_no_baseline: NoBaseline,
+    /// Default dataset of the metrics: `NAME` or `NAME@DIGEST`.
+    #[serde(default)]
+    pub dataset: Option<String>,
     /// Metric name → conditions, in config order.
     pub metrics: Metrics,
 }
@@ -151,6 +164,9 @@ pub struct MetricSpec {
     /// Warn when the candidate meets `threshold` by no more than this.
     #[serde(default)]
     pub warn_within: Option<f64>,
+    /// The dataset this metric was computed on: `NAME` or `NAME@DIGEST`.
+    #[serde(default)]
+    pub dataset: Option<String>,
 }
 
 fn yes() -> bool {
@@ -188,6 +204,9 @@ pub fn parse_config(
     if let Some(b) = &cfg.baseline {
         check_baseline_name(b, "`baseline`")?;
     }
+    if let Some(d) = &cfg.dataset {
+        check_dataset(d, "`dataset`")?;
+    }
     for (name, spec) in &metrics {
         if spec.threshold.is_none() && !spec.needs_baseline() {
             return Err(format!(
@@ -218,6 +237,9 @@ pub fn parse_config(
         if let Some(b) = &spec.baseline {
             check_baseline_name(b, &format!("metric `{name}`: `baseline`"))?;
         }
+        if let Some(d) = &spec.dataset {
+            check_dataset(d, &format!("metric `{name}`: `dataset`"))?;
+        }
         if let Some(w) = spec.warn_within {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(format!(
@@ -243,6 +265,20 @@ pub fn parse_config(
     Ok((cfg, metrics))
 }
 
+/// A dataset is `NAME` or `NAME@DIGEST`, both parts non-empty.
+fn check_dataset(d: &str, what: &str) -> Result<(), String> {
+    let (name, digest) = match d.split_once('@') {
+        Some((n, g)) => (n, Some(g)),
+        None => (d, None),
+    };
+    if name.trim().is_empty() || digest.is_some_and(|g| g.trim().is_empty() || g.contains('@')) {
+        return Err(format!(
+            "{what} must be a dataset's name (`holdout`) or name and digest (`holdout@3f1c…`), got `{d}`"
+        ));
+    }
+    Ok(())
+}
+
 fn check_baseline_name(b: &str, what: &str) -> Result<(), String> {
     if b.trim().is_empty() {
         return Err(format!("{what} must name an alias or `previous`"));
@@ -255,8 +291,11 @@ fn check_baseline_name(b: &str, what: &str) -> Result<(), String> {
 pub enum Baseline {
     /// No baseline version exists (no alias, or no older version).
     NoVersion(String),
-    /// The baseline version exists but its run lacks the metric.
+    /// The baseline version exists but lacks the metric (on the dataset).
     NoMetric(String),
+    /// The baseline's LoggedModel has the metric on several datasets and
+    /// no `dataset:` says which: its label and the datasets.
+    Ambiguous(String, Vec<String>),
     /// The baseline's value, with a label such as `champion v3`.
     Value(f64, String),
 }
@@ -266,6 +305,106 @@ pub fn judge(
     name: &str,
     spec: &MetricSpec,
     candidate: Option<f64>,
+    baseline: Option<&Baseline>,
+    if_no_baseline: NoBaseline,
+) -> Check {
+    judge_with(
+        name,
+        spec,
+        candidate,
+        "metric not logged in the candidate's run",
+        baseline,
+        if_no_baseline,
+    )
+}
+
+/// What a candidate's metric lookup gave, for [`judge_found`].
+pub struct Observed {
+    /// The value, if found.
+    pub value: Option<f64>,
+    /// Where it came from, or why it was not found.
+    pub note: String,
+    /// The datasets it is on, when it is on several and none was named.
+    pub ambiguous: Option<Vec<String>>,
+}
+
+impl Observed {
+    /// What `lookup` found for the candidate; `dataset` is what was asked
+    /// for, `has_model` whether the candidate has a LoggedModel.
+    pub fn of(lookup: &MetricLookup<'_>, dataset: Option<&str>, has_model: bool) -> Observed {
+        match lookup {
+            MetricLookup::Found(v, source) => Observed {
+                value: Some(*v),
+                note: ["from ", &source.describe()].concat(),
+                ambiguous: None,
+            },
+            MetricLookup::Missing => Observed {
+                value: None,
+                note: match dataset {
+                    Some(d) => ["metric not logged on dataset ", d].concat(),
+                    None if has_model => {
+                        "metric not logged in the candidate's LoggedModel or run".into()
+                    }
+                    None => "metric not logged in the candidate's run".into(),
+                },
+                ambiguous: None,
+            },
+            MetricLookup::Ambiguous(datasets) => Observed {
+                value: None,
+                note: format!(
+                    "logged on several datasets ({}); set `dataset:` to say which",
+                    datasets.join(", ")
+                ),
+                ambiguous: Some(datasets.clone()),
+            },
+        }
+    }
+}
+
+/// [`judge`] with the candidate's value as looked up: a missing value
+/// fails with why, an ambiguous one with the datasets, and the check's
+/// detail ends with where the values came from (`baseline_note`: the
+/// baseline's).
+pub fn judge_found(
+    name: &str,
+    spec: &MetricSpec,
+    observed: &Observed,
+    baseline: Option<&Baseline>,
+    baseline_note: Option<&str>,
+    if_no_baseline: NoBaseline,
+) -> Check {
+    let found = observed.value.is_some();
+    let mut check = judge_with(
+        name,
+        spec,
+        observed.value,
+        &observed.note,
+        baseline,
+        if_no_baseline,
+    );
+    let mut detail: Vec<&str> = Vec::new();
+    if let Some(d) = check.detail.as_deref() {
+        detail.push(d);
+    }
+    if found {
+        detail.push(&observed.note);
+    }
+    let baseline_note = baseline_note.filter(|_| spec.needs_baseline());
+    if let Some(b) = baseline_note {
+        detail.push(b);
+    }
+    if !detail.is_empty() {
+        let joined = detail.join("; ");
+        check.detail = Some(joined);
+    }
+    check
+}
+
+fn judge_with(
+    name: &str,
+    spec: &MetricSpec,
+    candidate: Option<f64>,
+    missing: &str,
     baseline: Option<&Baseline>,
     if_no_baseline: NoBaseline,
 ) -> Check {
@@ -281,7 +420,7 @@ pub fn judge(
     }
     let c = match candidate {
         None => {
-            failures.push("metric not logged in the candidate's run".into());
+            failures.push(missing.into());
             None
         }
         Some(v) if v.is_nan() => {
@@ -323,6 +462,13 @@ pub fn judge(
             Some(Baseline::NoMetric(label)) => {
                 expected.extend(change_text(spec, op, sign, Some(label)));
                 failures.push(format!("baseline {label} has no `{name}` metric"));
+            }
+            Some(Baseline::Ambiguous(label, datasets)) => {
+                expected.extend(change_text(spec, op, sign, Some(label)));
+                failures.push(format!(
+                    "baseline {label} has `{name}` on several datasets ({}); set `dataset:` to say which",
+                    datasets.join(", ")
+                ));
             }
             Some(Baseline::Value(b, label)) => {
                 let b = *b;
@@ -431,6 +577,88 @@ fn resolve_baseline(
     }
 }
 
+/// A baseline version with what is read of it, as far as asked.
+#[cfg(not(feature = "lean"))]
+struct BaselineData {
+    /// The version, or why there is none.
+    version: Result<ModelVersion, String>,
+    /// Its LoggedModel, read when it has one.
+    model: Option<LoggedModel>,
+    /// Its run, once read (only when a metric is not on its LoggedModel).
+    run: Option<Option<Run>>,
+}
+
+#[cfg(not(feature = "lean"))]
+impl BaselineData {
+    /// Resolves baseline `which` of `candidate`.
+    fn read(
+        candidate: &Candidate,
+        which: &str,
+        versions: &mut Option<Vec<ModelVersion>>,
+    ) -> Result<BaselineData, String> {
+        let (version, why) = resolve_baseline(candidate, which, versions)
+            .map_err(|e| format!("failed to read baseline `{which}`: {}", String::from(e)))?;
+        let model = match &version {
+            Some(v) => registry::logged_model_of(v).map_err(|e| {
+                format!(
+                    "failed to read baseline `{which}`'s LoggedModel: {}",
+                    String::from(e)
+                )
+            })?,
+            None => None,
+        };
+        if let Some(v) = &version {
+            log::debug(format!("baseline `{which}` is version {}", v.version));
+        }
+        Ok(BaselineData {
+            version: version.ok_or(why),
+            model,
+            run: None,
+        })
+    }
+
+    /// Metric `name` of the baseline (on `dataset`), as [`Baseline`], with
+    /// where it came from.
+    fn value(
+        &mut self,
+        which: &str,
+        name: &str,
+        dataset: Option<&str>,
+    ) -> Result<(Baseline, Option<String>), String> {
+        let version = match &self.version {
+            Err(why) => return Ok((Baseline::NoVersion(why.clone()), None)),
+            Ok(v) => v,
+        };
+        let label = if which == "previous" {
+            format!("previous v{}", version.version)
+        } else {
+            format!("{which} v{}", version.version)
+        };
+        let mut found = MetricLookup::find(self.model.as_ref(), None, name, dataset);
+        if found == MetricLookup::Missing && dataset.is_none() {
+            if self.run.is_none() {
+                let run = registry::run_of(version).map_err(|e| {
+                    format!(
+                        "failed to read baseline `{which}`'s run: {}",
+                        String::from(e)
+                    )
+                })?;
+                self.run = Some(run);
+            }
+            let run = self.run.as_ref().and_then(Option::as_ref);
+            found = MetricLookup::find(None, run, name, None);
+        }
+        Ok(match found {
+            MetricLookup::Found(v, source) => {
+                let note = [&label, " from ", &source.describe()].concat();
+                (Baseline::Value(v, label), Some(note))
+            }
+            MetricLookup::Missing => (Baseline::NoMetric(label), None),
+            MetricLookup::Ambiguous(datasets) => (Baseline::Ambiguous(label, datasets), None),
+        })
+    }
+}
+
 struct Threshold;
 
 impl Gate for Threshold {
@@ -441,61 +669,40 @@ impl Gate for Threshold {
     fn validate(candidate: &Candidate, config: &Config) -> Result<Verdict, String> {
         let (cfg, specs) = parse_config(config)?;
         #[cfg(not(feature = "lean"))]
-        let mut baselines: BTreeMap<String, (Option<ModelVersion>, Option<Run>, String)> =
-            BTreeMap::new();
+        let mut baselines: BTreeMap<String, BaselineData> = BTreeMap::new();
         #[cfg(not(feature = "lean"))]
         let mut versions = None;
+        let has_model = candidate.logged_model.is_some();
         let mut checks = Vec::new();
         for (name, spec) in &specs {
+            let dataset = spec.dataset.as_deref().or(cfg.dataset.as_deref());
             let which = spec.baseline.as_ref().or(cfg.baseline.as_ref());
-            let baseline = match (spec.needs_baseline(), which) {
-                #[cfg(not(feature = "lean"))]
-                (true, Some(which)) => {
-                    if !baselines.contains_key(which) {
-                        let (version, why) = resolve_baseline(candidate, which, &mut versions)
-                            .map_err(|e| {
-                                format!("failed to read baseline `{which}`: {}", String::from(e))
-                            })?;
-                        let run = match &version {
-                            Some(v) => registry::run_of(v).map_err(|e| {
-                                format!(
-                                    "failed to read baseline `{which}`'s run: {}",
-                                    String::from(e)
-                                )
-                            })?,
-                            None => None,
-                        };
-                        if let Some(v) = &version {
-                            log::debug(format!("baseline `{which}` is version {}", v.version));
+            let (baseline, baseline_note): (Option<Baseline>, Option<String>) =
+                match (spec.needs_baseline(), which) {
+                    #[cfg(not(feature = "lean"))]
+                    (true, Some(which)) => {
+                        if !baselines.contains_key(which) {
+                            let data = BaselineData::read(candidate, which, &mut versions)?;
+                            baselines.insert(which.clone(), data);
                         }
-                        baselines.insert(which.clone(), (version, run, why));
+                        let data = baselines
+                            .get_mut(which)
+                            .ok_or_else(|| "internal: a baseline read and lost".to_string())?;
+                        let (b, note) = data.value(which, name, dataset)?;
+                        (Some(b), note)
                     }
-                    let (version, run, why) = &baselines[which];
-                    Some(match version {
-                        None => Baseline::NoVersion(why.clone()),
-                        Some(v) => {
-                            let label = if which == "previous" {
-                                format!("previous v{}", v.version)
-                            } else {
-                                format!("{which} v{}", v.version)
-                            };
-                            match run.as_ref().and_then(|r| r.metric(name)) {
-                                Some(b) => Baseline::Value(b, label),
-                                None => Baseline::NoMetric(label),
-                            }
-                        }
-                    })
-                }
-                // `parse_config` refused change conditions.
-                #[cfg(feature = "lean")]
-                (true, Some(_)) => return Err(lean_refusal(&specs).unwrap_or_default()),
-                _ => None,
-            };
-            checks.push(judge(
+                    // `parse_config` refused change conditions.
+                    #[cfg(feature = "lean")]
+                    (true, Some(_)) => return Err(lean_refusal(&specs).unwrap_or_default()),
+                    _ => (None, None),
+                };
+            let observed = Observed::of(&candidate.lookup(name, dataset), dataset, has_model);
+            checks.push(judge_found(
                 name,
                 spec,
-                candidate.metric(name),
+                &observed,
                 baseline.as_ref(),
+                baseline_note.as_deref(),
                 cfg.if_no_baseline,
             ));
         }
@@ -710,6 +917,76 @@ mod tests {
         ] {
             assert!(config(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn datasets_are_checked_and_a_found_value_says_where_it_came_from() {
+        assert!(config(r#"{"dataset": "holdout", "metrics": {"a": {"threshold": 1}}}"#).is_ok());
+        assert!(
+            config(r#"{"metrics": {"a": {"threshold": 1, "dataset": "holdout@3f1c"}}}"#).is_ok()
+        );
+        for bad in ["", " ", "@abc", "holdout@", "a@b@c"] {
+            let json = format!(r#"{{"metrics": {{"a": {{"threshold": 1, "dataset": "{bad}"}}}}}}"#);
+            let err = config(&json).expect_err(bad);
+            assert!(err.starts_with("metric `a`: `dataset` must be"), "{err}");
+        }
+        let s = spec(r#"{"threshold": 0.9}"#);
+        let found = Observed {
+            value: Some(0.91),
+            note: "from LoggedModel m-1 on dataset holdout (run e)".into(),
+            ambiguous: None,
+        };
+        let c = judge_found("accuracy", &s, &found, None, None, NoBaseline::Fail);
+        assert!(c.passed);
+        assert_eq!(
+            c.detail.as_deref(),
+            Some("from LoggedModel m-1 on dataset holdout (run e)")
+        );
+        let ambiguous = Observed {
+            value: None,
+            note: "logged on several datasets (canary, holdout); set `dataset:` to say which"
+                .into(),
+            ambiguous: Some(alloc::vec!["canary".into(), "holdout".into()]),
+        };
+        let c = judge_found("accuracy", &s, &ambiguous, None, None, NoBaseline::Fail);
+        assert!(!c.passed);
+        assert_eq!(c.detail.as_deref(), Some(ambiguous.note.as_str()));
+        assert_eq!(c.expected.as_deref(), Some(">= 0.9"));
+        // A baseline's source is said too, for change conditions.
+        let rel = spec(r#"{"min_relative_change": 0.01}"#);
+        let c = judge_found(
+            "accuracy",
+            &rel,
+            &found,
+            Some(&val(0.85)),
+            Some("champion v1 from run t"),
+            NoBaseline::Fail,
+        );
+        assert!(c.passed, "{c:?}");
+        let detail = c.detail.expect("detail");
+        assert!(
+            detail.ends_with(
+                "from LoggedModel m-1 on dataset holdout (run e); champion v1 from run t"
+            ),
+            "{detail}"
+        );
+        let c = judge_found(
+            "accuracy",
+            &rel,
+            &found,
+            Some(&Baseline::Ambiguous(
+                "champion v1".into(),
+                alloc::vec!["a".into(), "b".into()],
+            )),
+            None,
+            NoBaseline::Fail,
+        );
+        assert!(!c.passed);
+        assert!(
+            c.detail
+                .expect("detail")
+                .starts_with("baseline champion v1 has `accuracy` on several datasets (a, b)"),
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The one place where `wit/` becomes Rust: the generated bindings of the
-//! worlds `modelgate:validator/validator@0.1.0` and `@0.2.0`, the host side
-//! of their imports (`registry`, `log` — 0.2.0 uses 0.1.0's), and
-//! conversions from the registry's types and to the host's verdict.
+//! worlds `modelgate:validator/validator@0.1.0`, `@0.2.0` and `@0.3.0`, the
+//! host side of their imports (0.1.0's `registry` and `log`, which 0.2.0
+//! uses; 0.3.0's `registry`), and conversions between the registry's types
+//! and the worlds' candidates and verdicts.
 
 use wasmtime::component::HasSelf;
 
-use super::evidence::Recordable;
+use super::evidence::{Recordable, RecordedCandidate};
 use super::sandbox::{Begun, GateState};
 use crate::registry as reg;
 
@@ -23,8 +24,9 @@ pub mod v1 {
     });
 }
 
-/// World `modelgate:validator/validator@0.2.0` (`wit/`): 0.1.0's imports
-/// and candidate, a verdict whose checks may carry a warning.
+/// World `modelgate:validator/validator@0.2.0` (`wit/deps/validator-0.2.0/`):
+/// 0.1.0's imports and candidate, a verdict whose checks may carry a
+/// warning.
 pub mod v2 {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -39,15 +41,46 @@ pub mod v2 {
     });
 }
 
+/// World `modelgate:validator/validator@0.3.0` (`wit/`): MLflow 3's
+/// LoggedModel on the candidate and in a registry of its own; 0.1.0's log
+/// and 0.2.0's verdict.
+pub mod v3 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "modelgate:validator/validator@0.3.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "modelgate:validator/types@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::types,
+            "modelgate:validator/log@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::log,
+            "modelgate:validator/types@0.2.0": crate::gate::wasm::bindings::v2::modelgate::validator0_2_0::types,
+        },
+    });
+}
+
 pub use v1::modelgate::validator::log::Level;
 pub use v1::modelgate::validator::types::{
     Candidate, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
 };
 
-/// Adds the imports of both worlds, served from [`GateState`], to
-/// `linker`: 0.2.0's are 0.1.0's plus its own (type-only) `types`.
+/// 0.3.0's records, apart from 0.1.0's of the same name.
+use v3::modelgate::validator0_3_0::types as t3;
+
+/// Adds the imports of every world, served from [`GateState`], to
+/// `linker`: 0.1.0's `types`, `registry` and `log`; 0.2.0's (type-only)
+/// `types`; 0.3.0's `types` (type-only) and `registry`.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<GateState>) -> wasmtime::Result<()> {
-    v2::Validator::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
+    use v1::modelgate::validator as i1;
+    use v3::modelgate::validator0_3_0 as i3;
+    i1::types::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    i1::registry::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    i1::log::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    v2::modelgate::validator0_2_0::types::add_to_linker::<GateState, HasSelf<GateState>>(
+        linker,
+        |s| s,
+    )?;
+    i3::types::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    i3::registry::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
 }
 
 /// A gate's answer, whichever version of the world it was built against.
@@ -104,12 +137,42 @@ impl From<v2::modelgate::validator0_2_0::types::Verdict> for Verdict {
 }
 
 /// Which world a component was built against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum World {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum World {
     /// `modelgate:validator/validator@0.1.0`.
     V1,
     /// `modelgate:validator/validator@0.2.0`.
     V2,
+    /// `modelgate:validator/validator@0.3.0`.
+    V3,
+}
+
+impl World {
+    /// The world whose package version is `version` (a version this host
+    /// runs, as [`super::inspect::compatible`] gives it).
+    pub fn of(version: &str) -> Option<World> {
+        match version {
+            "0.1.0" => Some(World::V1),
+            "0.2.0" => Some(World::V2),
+            "0.3.0" => Some(World::V3),
+            _ => None,
+        }
+    }
+
+    /// The version of `modelgate:validator` it is.
+    pub fn version(self) -> &'static str {
+        match self {
+            World::V1 => "0.1.0",
+            World::V2 => "0.2.0",
+            World::V3 => "0.3.0",
+        }
+    }
+
+    /// True when its candidate carries the version's LoggedModel (0.3.0
+    /// on): only then does the host fetch it.
+    pub fn has_logged_models(self) -> bool {
+        self >= World::V3
+    }
 }
 
 /// A component ready to instantiate, as the world version it was built
@@ -123,20 +186,18 @@ pub struct Pre {
 }
 
 impl Pre {
-    /// Checks that `pre`'s component exports the functions of world
-    /// `0.2.0` (`v2` true) or `0.1.0`, with their types.
+    /// Checks that `pre`'s component exports the functions of `world`,
+    /// with their types.
     pub fn new(
         pre: wasmtime::component::InstancePre<GateState>,
-        v2: bool,
+        world: World,
     ) -> wasmtime::Result<Pre> {
         // The generated bindings type-check both exports, once.
-        let world = if v2 {
-            v2::ValidatorPre::new(pre.clone())?;
-            World::V2
-        } else {
-            v1::ValidatorPre::new(pre.clone())?;
-            World::V1
-        };
+        match world {
+            World::V1 => drop(v1::ValidatorPre::new(pre.clone())?),
+            World::V2 => drop(v2::ValidatorPre::new(pre.clone())?),
+            World::V3 => drop(v3::ValidatorPre::new(pre.clone())?),
+        }
         let index = |name: &str| {
             pre.component()
                 .get_export_index(None, name)
@@ -150,12 +211,9 @@ impl Pre {
         })
     }
 
-    /// The version of `modelgate:validator` the component was built against.
-    pub fn wit_version(&self) -> &'static str {
-        match self.world {
-            World::V1 => "0.1.0",
-            World::V2 => "0.2.0",
-        }
+    /// The world the component was built against.
+    pub fn world(&self) -> World {
+        self.world
     }
 
     /// Instantiates the component in `store` and finds `export` in it.
@@ -187,39 +245,96 @@ impl Pre {
         Ok(answer)
     }
 
-    /// Instantiates the component in `store` and calls `validate`.
+    /// Instantiates the component in `store` and calls `validate` with
+    /// `candidate`, which must be of the component's world
+    /// ([`WitCandidate::new`]).
     pub async fn validate(
         &self,
         store: &mut wasmtime::Store<GateState>,
-        candidate: &Candidate,
+        candidate: &WitCandidate,
         config: &str,
     ) -> wasmtime::Result<Result<Verdict, String>> {
         let func = self.instantiate(store, &self.validate).await?;
-        match self.world {
-            World::V1 => {
-                call_validate::<v1::modelgate::validator::types::Verdict>(
-                    store, func, candidate, config,
-                )
-                .await
+        type V1Verdict = v1::modelgate::validator::types::Verdict;
+        type V2Verdict = v2::modelgate::validator0_2_0::types::Verdict;
+        match (self.world, candidate) {
+            (World::V1, WitCandidate::Classic(c)) => {
+                call_validate::<_, V1Verdict>(store, func, c, config).await
             }
-            World::V2 => {
-                call_validate::<v2::modelgate::validator0_2_0::types::Verdict>(
-                    store, func, candidate, config,
-                )
-                .await
+            (World::V2, WitCandidate::Classic(c)) => {
+                call_validate::<_, V2Verdict>(store, func, c, config).await
             }
+            (World::V3, WitCandidate::LoggedModels(c)) => {
+                call_validate::<_, V2Verdict>(store, func, c, config).await
+            }
+            _ => Err(wasmtime::format_err!(
+                "internal: a candidate of another world than the gate's"
+            )),
         }
     }
 }
 
-/// Calls `validate` (`func`), whose verdict is a `V` in its world.
-async fn call_validate<V>(
+/// A candidate in the types of a gate's world: moved into them for the
+/// call, and back for the evidence.
+// One per evaluation, on its stack: boxing the larger would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum WitCandidate {
+    /// 0.1.0's candidate (0.1.0 and 0.2.0 gates): no LoggedModel, a
+    /// version without `model-id`.
+    Classic(Candidate),
+    /// 0.3.0's candidate.
+    LoggedModels(t3::Candidate),
+}
+
+impl WitCandidate {
+    /// `input` as a gate of `world` is handed it.
+    pub fn new(input: RecordedCandidate, world: World) -> WitCandidate {
+        if world.has_logged_models() {
+            WitCandidate::LoggedModels(t3::Candidate {
+                version: input.version.into(),
+                run: input.run.map(Into::into),
+                logged_model: input.logged_model.map(Into::into),
+                selected_by: input.selected_by,
+            })
+        } else {
+            WitCandidate::Classic(Candidate {
+                version: input.version.into(),
+                run: input.run.map(Into::into),
+                selected_by: input.selected_by,
+            })
+        }
+    }
+
+    /// What the gate was handed, as evidence records it.
+    pub fn into_recorded(self) -> RecordedCandidate {
+        match self {
+            WitCandidate::Classic(c) => RecordedCandidate {
+                version: c.version.into(),
+                run: c.run.map(Into::into),
+                logged_model: None,
+                selected_by: c.selected_by,
+            },
+            WitCandidate::LoggedModels(c) => RecordedCandidate {
+                version: c.version.into(),
+                run: c.run.map(Into::into),
+                logged_model: c.logged_model.map(Into::into),
+                selected_by: c.selected_by,
+            },
+        }
+    }
+}
+
+/// Calls `validate` (`func`) with candidate `C`, whose verdict is a `V` in
+/// its world.
+async fn call_validate<C, V>(
     store: &mut wasmtime::Store<GateState>,
     func: wasmtime::component::Func,
-    candidate: &Candidate,
+    candidate: &C,
     config: &str,
 ) -> wasmtime::Result<Result<Verdict, String>>
 where
+    C: wasmtime::component::Lower + Sync,
     V: wasmtime::component::Lift + Send + Sync + 'static,
     Verdict: From<V>,
 {
@@ -229,9 +344,7 @@ where
     // check need not be done again for every evaluation.
     #[allow(unsafe_code)]
     let typed = unsafe {
-        wasmtime::component::TypedFunc::<(&Candidate, &str), (Result<V, String>,)>::new_unchecked(
-            func,
-        )
+        wasmtime::component::TypedFunc::<(&C, &str), (Result<V, String>,)>::new_unchecked(func)
     };
     let (answer,) = typed.call_async(&mut *store, (candidate, config)).await?;
     Ok(answer.map(Into::into))
@@ -243,17 +356,20 @@ where
 /// compile.
 macro_rules! both_ways {
     ($ty:ident { $($f:ident),* } lists { $($l:ident),* }) => {
-        impl From<reg::$ty> for $ty {
+        both_ways!(self $ty { $($f),* } lists { $($l),* });
+    };
+    ($m:ident $ty:ident { $($f:ident),* } lists { $($l:ident),* }) => {
+        impl From<reg::$ty> for $m::$ty {
             fn from(x: reg::$ty) -> Self {
-                $ty {
+                $m::$ty {
                     $($f: x.$f,)*
                     $($l: x.$l.into_iter().map(Into::into).collect(),)*
                 }
             }
         }
 
-        impl From<$ty> for reg::$ty {
-            fn from(x: $ty) -> Self {
+        impl From<$m::$ty> for reg::$ty {
+            fn from(x: $m::$ty) -> Self {
                 reg::$ty {
                     $($f: x.$f,)*
                     $($l: x.$l.into_iter().map(Into::into).collect(),)*
@@ -264,18 +380,105 @@ macro_rules! both_ways {
 }
 
 both_ways!(KeyValue { key, value } lists {});
-both_ways!(ModelVersion {
-    name,
-    version,
-    run_id,
-    status,
-    current_stage,
-    source,
-    description,
-    creation_timestamp,
-    last_updated_timestamp,
-    aliases
-} lists { tags });
+
+/// 0.1.0's model version has no `model-id`: a gate of 0.1.0 or 0.2.0 is
+/// handed the version without it.
+impl From<reg::ModelVersion> for ModelVersion {
+    fn from(x: reg::ModelVersion) -> Self {
+        ModelVersion {
+            name: x.name,
+            version: x.version,
+            run_id: x.run_id,
+            status: x.status,
+            current_stage: x.current_stage,
+            source: x.source,
+            description: x.description,
+            creation_timestamp: x.creation_timestamp,
+            last_updated_timestamp: x.last_updated_timestamp,
+            aliases: x.aliases,
+            tags: x.tags.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<ModelVersion> for reg::ModelVersion {
+    fn from(x: ModelVersion) -> Self {
+        reg::ModelVersion {
+            name: x.name,
+            version: x.version,
+            run_id: x.run_id,
+            model_id: None,
+            status: x.status,
+            current_stage: x.current_stage,
+            source: x.source,
+            description: x.description,
+            creation_timestamp: x.creation_timestamp,
+            last_updated_timestamp: x.last_updated_timestamp,
+            aliases: x.aliases,
+            tags: x.tags.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+mod three {
+    //! 0.3.0's records, which have the registry's fields.
+    use super::{reg, t3};
+
+    both_ways!(t3 ModelVersion {
+        name,
+        version,
+        run_id,
+        model_id,
+        status,
+        current_stage,
+        source,
+        description,
+        creation_timestamp,
+        last_updated_timestamp,
+        aliases
+    } lists { tags });
+
+    both_ways!(t3 LoggedModel {
+        model_id,
+        experiment_id,
+        name,
+        source_run_id,
+        status,
+        model_type,
+        creation_timestamp,
+        last_updated_timestamp
+    } lists { metrics, params, tags });
+
+    impl From<reg::ModelMetric> for t3::ModelMetric {
+        fn from(m: reg::ModelMetric) -> Self {
+            t3::ModelMetric {
+                key: m.key,
+                value: m.point.value,
+                timestamp: m.point.timestamp,
+                step: m.point.step,
+                dataset_name: m.dataset_name,
+                dataset_digest: m.dataset_digest,
+                run_id: m.run_id,
+            }
+        }
+    }
+
+    impl From<t3::ModelMetric> for reg::ModelMetric {
+        fn from(m: t3::ModelMetric) -> Self {
+            reg::ModelMetric {
+                key: m.key,
+                point: reg::MetricPoint {
+                    value: m.value,
+                    timestamp: m.timestamp,
+                    step: m.step,
+                },
+                dataset_name: m.dataset_name,
+                dataset_digest: m.dataset_digest,
+                run_id: m.run_id,
+            }
+        }
+    }
+}
 
 impl From<reg::MetricPoint> for MetricPoint {
     fn from(p: reg::MetricPoint) -> Self {
@@ -372,6 +575,8 @@ impl Level {
 impl v1::modelgate::validator::types::Host for GateState {}
 
 impl v2::modelgate::validator0_2_0::types::Host for GateState {}
+
+impl t3::Host for GateState {}
 
 impl v1::modelgate::validator::log::Host for GateState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
@@ -478,5 +683,59 @@ impl v1::modelgate::validator::registry::Host for GateState {
             })
             .await;
         Ok(list?.map(|l| l.0))
+    }
+}
+
+impl v3::modelgate::validator0_3_0::registry::Host for GateState {
+    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<t3::ModelVersion> {
+        let (name, v) = (name.as_str(), version.to_string());
+        self.registry_call("get-model-version", &[name, &v], |r| async move {
+            r.model_version(name, version).await
+        })
+        .await
+    }
+
+    async fn get_model_version_by_alias(
+        &mut self,
+        name: String,
+        alias: String,
+    ) -> Answer<t3::ModelVersion> {
+        let (name, alias) = (name.as_str(), alias.as_str());
+        self.registry_call(
+            "get-model-version-by-alias",
+            &[name, alias],
+            |r| async move { r.model_version_by_alias(name, alias).await },
+        )
+        .await
+    }
+
+    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<t3::ModelVersion>> {
+        let name = name.as_str();
+        let list: Answer<WitList<t3::ModelVersion>> = self
+            .registry_call("list-model-versions", &[name], |r| async move {
+                r.model_versions(name).await
+            })
+            .await;
+        Ok(list?.map(|l| l.0))
+    }
+
+    async fn get_run(&mut self, run_id: String) -> Answer<Run> {
+        v1::modelgate::validator::registry::Host::get_run(self, run_id).await
+    }
+
+    async fn get_metric_history(
+        &mut self,
+        run_id: String,
+        key: String,
+    ) -> Answer<Vec<MetricPoint>> {
+        v1::modelgate::validator::registry::Host::get_metric_history(self, run_id, key).await
+    }
+
+    async fn get_logged_model(&mut self, model_id: String) -> Answer<t3::LoggedModel> {
+        let id = model_id.as_str();
+        self.registry_call("get-logged-model", &[id], |r| async move {
+            r.logged_model(id).await
+        })
+        .await
     }
 }

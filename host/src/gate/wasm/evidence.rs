@@ -174,6 +174,8 @@ pub enum Answer {
     Run(reg::Run),
     /// `get-metric-history`.
     History(Vec<reg::MetricPoint>),
+    /// `get-logged-model` (0.3.0); boxed, the largest by far.
+    LoggedModel(Box<reg::LoggedModel>),
 }
 
 impl Answer {
@@ -186,6 +188,7 @@ impl Answer {
             "list-model-versions" => serde_json::from_value(value).map(Answer::Versions),
             "get-run" => serde_json::from_value(value).map(Answer::Run),
             "get-metric-history" => serde_json::from_value(value).map(Answer::History),
+            "get-logged-model" => serde_json::from_value(value).map(Answer::LoggedModel),
             other => return Err(format!("`{other}` is not a registry call")),
         };
         typed.map_err(|e| format!("the answer of `{call}` is malformed: {e}"))
@@ -199,6 +202,7 @@ impl reg::HeapSize for Answer {
             Answer::Versions(v) => v.heap_size(),
             Answer::Run(r) => r.heap_size(),
             Answer::History(h) => h.heap_size(),
+            Answer::LoggedModel(m) => m.heap_size(),
         }
     }
 }
@@ -231,6 +235,18 @@ recordable!(reg::ModelVersion, Version);
 recordable!(Vec<reg::ModelVersion>, Versions);
 recordable!(reg::Run, Run);
 recordable!(Vec<reg::MetricPoint>, History);
+
+impl Recordable for reg::LoggedModel {
+    fn wrap(self) -> Answer {
+        Answer::LoggedModel(Box::new(self))
+    }
+    fn unwrap(a: &Answer) -> Option<Self> {
+        match a {
+            Answer::LoggedModel(m) => Some((**m).clone()),
+            _ => None,
+        }
+    }
+}
 
 /// A registry error as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -451,14 +467,18 @@ impl Tape {
     }
 }
 
-/// What the gate was handed: the candidate version, its run, and how it
-/// was chosen.
+/// What the gate was handed: the candidate version, its run, its
+/// LoggedModel, and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedCandidate {
     /// The version.
     pub version: reg::ModelVersion,
     /// Its run, when it has one that exists.
     pub run: Option<reg::Run>,
+    /// Its LoggedModel, when it has one that exists and the gate's world
+    /// has LoggedModels (0.3.0 on); absent from evidence made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged_model: Option<reg::LoggedModel>,
     /// `latest`, `version` or `alias:NAME`.
     pub selected_by: String,
 }

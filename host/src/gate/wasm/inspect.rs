@@ -106,12 +106,20 @@ pub fn compatible(version: &str) -> Option<&'static str> {
         })
 }
 
-/// `modelgate:validator@0.1.0` and `@0.2.0`, for messages.
+/// `` `modelgate:validator@0.1.0`, `@0.2.0` and `@0.3.0` ``, for messages.
 fn host_versions() -> String {
-    let mut versions = WIT_VERSIONS.iter();
-    let first = versions.next().copied().unwrap_or_default();
-    let rest: String = versions.map(|v| format!(" and `@{v}`")).collect();
-    format!("`{PACKAGE}@{first}`{rest}")
+    let named: Vec<String> = WIT_VERSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 0 {
+                format!("`{PACKAGE}@{v}`")
+            } else {
+                format!("`@{v}`")
+            }
+        })
+        .collect();
+    crate::text::and_list(&named)
 }
 
 impl Analysis {
@@ -187,7 +195,8 @@ mod tests {
         assert_eq!(compatible("0.1.7"), Some("0.1.0"));
         assert_eq!(compatible("0.2.0"), Some("0.2.0"));
         assert_eq!(compatible("0.2.3"), Some("0.2.0"));
-        assert_eq!(compatible("0.3.0"), None);
+        assert_eq!(compatible("0.3.0"), Some("0.3.0"));
+        assert_eq!(compatible("0.4.0"), None);
         assert_eq!(compatible("1.0.0"), None);
         assert_eq!(compatible("garbage"), None);
         let mut a = Analysis {
@@ -196,6 +205,8 @@ mod tests {
             wit_versions: ["0.1.0".to_string(), "0.2.0".to_string()].into(),
         };
         assert_eq!(a.world_version().as_deref(), Some("0.2.0"));
+        a.wit_versions = ["0.1.0", "0.2.0", "0.3.0"].map(String::from).into();
+        assert_eq!(a.world_version().as_deref(), Some("0.3.0"));
         a.wit_versions = ["0.1.0".to_string()].into();
         assert_eq!(a.world_version().as_deref(), Some("0.1.0"));
     }

@@ -1,6 +1,7 @@
 //! WebAssembly gates: sandboxed components of world
-//! `modelgate:validator/validator@0.2.0`, or of `@0.1.0` (gates built
-//! before 0.2.0 keep running; their checks carry no warnings).
+//! `modelgate:validator/validator@0.3.0`, or of `@0.2.0` or `@0.1.0` (gates
+//! built before keep running: a 0.2.0 gate gets no LoggedModel, a 0.1.0
+//! gate's checks carry no warnings either).
 //!
 //! One [`WasmHost`] per process holds the `Engine`, the `Linker` (WASI with
 //! an empty context, plus the world's `registry` and `log` imports), the
@@ -35,13 +36,15 @@ use cache::{CacheOutcome, CompileCache, sha256_hex};
 use evidence::{Determinism, Evidence, RecordedCandidate, RecordedLimits, Tape};
 use sandbox::{ArgumentTooLong, GateState, Limits, NotRecorded, Source};
 
+pub use bindings::World;
+
 /// The newest WIT package version this host implements: what new gates
 /// are built against.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 /// Every WIT package version this host runs gates of, oldest first.
-pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 /// The newest world, fully qualified.
-pub const WORLD: &str = "modelgate:validator/validator@0.2.0";
+pub const WORLD: &str = "modelgate:validator/validator@0.3.0";
 
 /// How often the epoch ticks; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -108,7 +111,12 @@ pub struct LoadedComponent {
 impl LoadedComponent {
     /// The version of `modelgate:validator` the component was built against.
     pub fn wit_version(&self) -> &'static str {
-        self.pre.wit_version()
+        self.pre.world().version()
+    }
+
+    /// The world the component was built against.
+    pub fn world(&self) -> World {
+        self.pre.world()
     }
 }
 
@@ -411,15 +419,13 @@ impl WasmHost {
             .hint("the plugin imports something modelgate does not provide; `modelgate plugin inspect` lists its imports")?;
         // The newest version the imports name is the world it was built
         // against (a 0.2.0 gate also imports 0.1.0's registry and log).
-        let world = analysis.world_version();
-        let typed = match world.as_deref() {
-            Some("0.2.0") => bindings::Pre::new(pre, true),
-            _ => bindings::Pre::new(pre, false),
-        };
-        let world = format!(
-            "modelgate:validator/validator@{}",
-            world.as_deref().unwrap_or(WIT_VERSIONS[0])
-        );
+        let world = analysis
+            .world_version()
+            .as_deref()
+            .and_then(World::of)
+            .unwrap_or(World::V1);
+        let typed = bindings::Pre::new(pre, world);
+        let world = format!("modelgate:validator/validator@{}", world.version());
         typed
             .map_err(anyhow::Error::from)
             .with_context(|| {
@@ -564,24 +570,49 @@ impl WasmHost {
         at: std::time::SystemTime,
     ) -> GateResult {
         let start = Instant::now();
-        let run = match &candidate.version.run_id {
-            None => None,
-            Some(id) => match registry.run(id).await {
-                Ok(r) => Some(r),
-                Err(RegistryError::NotFound(_)) => None,
-                Err(e) => {
-                    let mut result = GateResult::new(name, "wasm", &gate.plugin);
-                    result.conclude(Some(Cause::Registry(format!(
-                        "failed to read the candidate's run: {e}"
-                    ))));
-                    result.duration = start.elapsed();
-                    return result;
+        let failed = |what: &str, e: RegistryError| {
+            let mut result = GateResult::new(name, "wasm", &gate.plugin);
+            result.conclude(Some(Cause::Registry(format!(
+                "failed to read the candidate's {what}: {e}"
+            ))));
+            result.duration = start.elapsed();
+            result
+        };
+        let version = &candidate.version;
+        // The run and the LoggedModel do not depend on each other: asked
+        // together, one round trip (and none when a sweep's window holds
+        // them). Only a gate whose world has LoggedModels is handed one.
+        let model_id = version
+            .model_id
+            .as_deref()
+            .filter(|_| gate.component.world().has_logged_models());
+        let (run, model) = futures::future::join(
+            async {
+                match &version.run_id {
+                    None => Ok(None),
+                    Some(id) => found(registry.run(id).await),
                 }
             },
+            async {
+                match model_id {
+                    None => Ok(None),
+                    Some(id) => found(registry.logged_model(id).await),
+                }
+            },
+        )
+        .await;
+        let run = match run {
+            Ok(r) => r,
+            Err(e) => return failed("run", e),
+        };
+        let logged_model = match model {
+            Ok(m) => m,
+            Err(e) => return failed("LoggedModel", e),
         };
         let input = RecordedCandidate {
             version: candidate.version.clone(),
             run,
+            logged_model,
             selected_by: candidate.selector.describe(),
         };
         let fixed = Determinism::fresh(at);
@@ -636,27 +667,18 @@ impl WasmHost {
         start: Instant,
     ) -> GateResult {
         let mut result = GateResult::new(name, "wasm", &gate.plugin);
-        // Moved into the gate's types for the call, and back for the evidence.
-        let wit_candidate = bindings::Candidate {
-            version: input.version.into(),
-            run: input.run.map(Into::into),
-            selected_by: input.selected_by,
-        };
         let limits = gate.limits;
         let mut store = self.store(&limits, source, tape, &fixed);
+        let candidate = bindings::WitCandidate::new(input, gate.component.world());
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
             gate.component
                 .pre
-                .validate(&mut store, &wit_candidate, &gate.config)
+                .validate(&mut store, &candidate, &gate.config)
                 .await
         })
         .await;
         result.duration = start.elapsed();
-        let input = RecordedCandidate {
-            version: wit_candidate.version.into(),
-            run: wit_candidate.run.map(Into::into),
-            selected_by: wit_candidate.selected_by,
-        };
+        let input = candidate.into_recorded();
         let state = store.data_mut();
         result.output = state.output();
         result.logs = state.take_logs();
@@ -709,6 +731,16 @@ impl WasmHost {
         };
         result.conclude(cause);
         result
+    }
+}
+
+/// `Ok(None)` for a thing that is not there (a version's run or
+/// LoggedModel that was deleted), as MLflow's UI shows it: absent.
+fn found<T>(answer: Result<T, RegistryError>) -> Result<Option<T>, RegistryError> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(RegistryError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -330,6 +330,9 @@ impl std::error::Error for NotRecorded {}
 
 /// A registry call that may go ahead: served from the tape, or to be asked
 /// of the registry.
+// Returned once per registry call and matched at once: boxing the answer
+// would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Begun {
     /// Answered from the tape (a repeat, or a replay).
     Taped(Result<Answer, crate::registry::RegistryError>),

@@ -1,4 +1,4 @@
-//! Built against `modelgate:validator@0.3.0`, which this host does not run.
+//! Built against `modelgate:validator@0.9.0`, which this host does not run.
 wit_bindgen::generate!({ path: "wit", world: "validator" });
 
 struct Future;
