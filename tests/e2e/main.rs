@@ -9,6 +9,7 @@ mod auth;
 mod check;
 mod deploy;
 mod hostile;
+mod mlflow3;
 mod plugins;
 mod process_gates;
 mod project_file;

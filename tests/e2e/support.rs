@@ -527,3 +527,58 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
         }
     }
 }
+
+/// A model version registered by `tests/env/mlflow3.py`: evaluated the way
+/// MLflow 3 teaches, its metrics on its LoggedModel.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Evaluated {
+    /// The model.
+    pub model: String,
+    /// Its new version.
+    pub version: u64,
+    /// The LoggedModel it was registered from.
+    pub model_id: String,
+    /// The training run, if any (an external model has none).
+    pub run_id: Option<String>,
+    /// The evaluation runs.
+    pub eval_run_ids: Vec<String>,
+    /// What the evaluation computed (`models.evaluate`, `genai.evaluate`).
+    pub metrics: std::collections::HashMap<String, f64>,
+}
+
+/// Runs `tests/env/mlflow3.py` with `ops` against tracking URI `uri`, in
+/// `dir` (where an embedded store puts its artifacts).
+pub fn mlflow3_at(uri: &str, dir: &Path, ops: &serde_json::Value) -> Vec<Evaluated> {
+    let input = dir.join("mlflow3-ops.json");
+    std::fs::write(&input, ops.to_string()).expect("write ops");
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' '{}' < '{}'",
+            python().display(),
+            root().join("tests/env/mlflow3.py").display(),
+            input.display()
+        ))
+        .current_dir(dir)
+        .env("MLFLOW_TRACKING_URI", uri));
+    assert_eq!(out.code, 0, "mlflow3.py failed:\n{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MODELGATE_MLFLOW3 "))
+        .unwrap_or_else(|| panic!("no result line from mlflow3.py:\n{out}"));
+    serde_json::from_str(line).expect("mlflow3 result")
+}
+
+/// A fresh, migrated MLflow SQLite store of its own in a temp dir (MLflow
+/// 3's embedded default, `sqlite:///…/mlflow.db`), and its URI.
+pub fn embedded_store() -> (tempfile::TempDir, String) {
+    let dir = tempdir();
+    let db = dir.path().join("mlflow.db");
+    let template = root().join(".venv/mlflow-template.db");
+    if template.is_file() {
+        std::fs::copy(&template, &db).expect("copy the template database");
+    }
+    let uri = format!("sqlite:///{}", db.display());
+    (dir, uri)
+}

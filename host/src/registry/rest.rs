@@ -616,9 +616,13 @@ fn run(v: &Value) -> Result<Run> {
                 .iter()
                 .map(|m| metric_point(m, &metric_what).map(|(key, point)| Metric { key, point }))
                 .collect::<Result<_>>()?;
-            // As the SQLite backend returns them.
+            // As the SQLite backend returns them: metrics, params and tags
+            // by key (a server gives tags in the order they were written).
             metrics.sort_by(|a, b| a.key.cmp(&b.key));
-            (metrics, d.key_values("params")?, d.key_values("tags")?)
+            let (mut params, mut tags) = (d.key_values("params")?, d.key_values("tags")?);
+            params.sort_by(|a, b| a.key.cmp(&b.key));
+            tags.sort_by(|a, b| a.key.cmp(&b.key));
+            (metrics, params, tags)
         }
     };
     Ok(Run {

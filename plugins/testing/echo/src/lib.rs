@@ -41,6 +41,23 @@ impl Gate for Echo {
                 );
             }
         }
+        if let Some(id) = candidate.model_id() {
+            let again = registry::logged_model(id)?;
+            let handed = candidate.logged_model.as_ref();
+            let same = format!("{:?}", Some(&again)) == format!("{handed:?}");
+            checks.push(
+                Check::new("logged_model", same)
+                    .observed(id)
+                    .detail(format!("{} metric values", again.metrics.len())),
+            );
+        }
+        match registry::logged_model("m-00000000000000000000000000000000") {
+            Err(RegistryError::NotFound(_)) => checks.push(Check::new("model_not_found", true)),
+            other => checks.push(
+                Check::new("model_not_found", false)
+                    .detail(format!("{:?}", other.map(|m| m.model_id))),
+            ),
+        }
         let by_number = registry::model_version(candidate.name(), candidate.number())?;
         checks.push(Check::new("by_number", by_number == candidate.version));
         if let Some(alias) = candidate.selected_by.strip_prefix("alias:") {
