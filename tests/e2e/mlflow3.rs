@@ -44,6 +44,10 @@ fn ops() -> Value {
         {"op": "evaluated", "model": "m3_two", "evals": [
             {"dataset": "holdout", "metrics": {"accuracy": 0.91, "loss": "nan"}},
             {"dataset": "canary", "metrics": {"accuracy": 0.85}}]},
+        // A NaN at the newest point but not the run's latest step: the
+        // LoggedModel's current value is the 0 MLflow stored for it.
+        {"op": "evaluated", "model": "m3_steps", "evals": [
+            {"dataset": "holdout", "metrics": {"loss": [[5, 0.3], [0, "nan"]]}}]},
         {"op": "models_evaluate", "model": "m3_eval", "noise": 0.1},
         {"op": "genai", "model": "m3_agent", "answers": ["Paris", "4", "green", "Jupiter"]},
         {"op": "genai", "model": "m3_agent", "answers": ["Lyon", "5", "green", "Jupiter"]},
@@ -218,6 +222,29 @@ fn a_gate_per_dataset_and_none_that_guesses() {
             gates[4]["checks"][0]["detail"],
             "metric not logged on dataset golden"
         );
+    }
+}
+
+#[test]
+fn a_nan_mlflow_kept_as_zero_never_passes() {
+    // The run's latest `loss` is 0.3 at step 5; the LoggedModel's newest
+    // is the NaN logged at step 0 afterwards, which MLflow keeps as 0 and
+    // which would pass `<= 0.5`. Both stores see the NaN.
+    for store in stores() {
+        let p = project(
+            "m3_steps",
+            &[(
+                "loss",
+                "{metrics: {loss: {threshold: 0.5, greater_is_better: false}}}",
+            )],
+        );
+        let (code, report, out) = judge(&p, store, &[]);
+        assert_eq!(code, 1, "{}: {out}", store.label);
+        let check = &report["models"][0]["gates"][0]["checks"][0];
+        assert_eq!(check["observed"], "NaN", "{}: {out}", store.label);
+        let points =
+            &report["models"][0]["gates"][0]["evidence"]["candidate"]["logged_model"]["metrics"];
+        assert_eq!(points.as_array().map(Vec::len), Some(2), "{points}");
     }
 }
 

@@ -10,7 +10,8 @@ metrics on the version's LoggedModel, from evaluation runs, per dataset.
       metrics on the run; a separate evaluation run per entry of `evals`
       logs its metrics against the LoggedModel on dataset D
       (`mlflow.log_metric(k, v, model_id=..., dataset=...)`; D null: no
-      dataset); the LoggedModel is registered as a new version of M.
+      dataset; a value [[STEP, V], ...] logs those points in order, a
+      millisecond apart); the LoggedModel is registered as a new version of M.
   {"op": "models_evaluate", "model": M, "noise": F}
       Fits a classifier on labels of which a fraction F is flipped, logs it,
       then `mlflow.models.evaluate(model_uri, holdout, model_type="classifier")`
@@ -30,6 +31,7 @@ Metric values may be the strings "nan", "inf", "-inf".
 import json
 import os
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -86,8 +88,12 @@ def evaluated(op) -> dict:
         name = e.get("dataset")
         dataset = mlflow.data.from_pandas(frame(sum(map(ord, name))), name=name) if name else None
         with mlflow.start_run(run_name=f"evaluate-{name or 'none'}") as er:
+            now = int(time.time() * 1000)
             for k, v in e["metrics"].items():
-                mlflow.log_metric(k, value(v), model_id=model_id, dataset=dataset)
+                points = v if isinstance(v, list) else [[0, v]]
+                for i, (step, x) in enumerate(points):
+                    mlflow.log_metric(k, value(x), step=step, timestamp=now + i,
+                                      model_id=model_id, dataset=dataset)
         eval_runs.append(er.info.run_id)
     version = register(op["model"], model_id)
     return {"model": op["model"], "version": version, "model_id": model_id, "run_id": run_id,

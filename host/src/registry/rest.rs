@@ -644,42 +644,109 @@ fn is_nan_sentinel(m: &ModelMetric) -> bool {
     m.point.value == 0.0 && m.run_id.is_some()
 }
 
+/// Most (run, metric) histories one read of LoggedModels asks for to tell
+/// a stored 0 from a NaN, when the run's latest value cannot tell (a 0
+/// logged at an earlier step than the run's latest): 256. Past it the read
+/// fails as invalid rather than take a 0 on trust or ask without end.
+pub const MAX_NAN_CHECKS: usize = 256;
+
 impl RestRegistry {
     /// Gives `models`' metrics back the NaN MLflow kept as 0: the run that
-    /// logged a 0 has the truth in its history (`is_nan`), asked once per
-    /// run and key, and only for zeros (rare), so a NaN can never pass as
+    /// logged a 0 knows whether it was a NaN (its metrics keep `is_nan`).
+    /// Only zeros are looked at: their runs are read in one batch, and a
+    /// run whose latest value of the metric is not that point has its
+    /// history read ([`MAX_NAN_CHECKS`] at most). A NaN never passes as
     /// the 0 it was stored as.
     async fn restore_nans(&self, models: &mut [LoggedModel]) -> Result<()> {
-        use std::collections::BTreeSet;
-        let asked: BTreeSet<(String, String)> = models
+        use std::collections::{BTreeSet, HashMap};
+        let zeros: BTreeSet<(String, String)> = models
             .iter()
             .flat_map(|m| &m.metrics)
             .filter(|m| is_nan_sentinel(m))
             .filter_map(|m| Some((m.run_id.clone()?, m.key.clone())))
             .collect();
-        for (run_id, key) in asked {
-            let history = match self.metric_history(&run_id, &key).await {
+        if zeros.is_empty() {
+            return Ok(());
+        }
+        let run_ids: Vec<String> = zeros
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let runs: HashMap<String, Run> = self
+            .runs(&run_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.run_id.clone(), r))
+            .collect();
+        // (run, key) → the points its run knows of it.
+        let mut known: HashMap<(String, String), Vec<MetricPoint>> = HashMap::new();
+        // The (run, key)s whose whole history was read.
+        let mut whole: std::collections::HashSet<(String, String)> = Default::default();
+        let mut histories = 0usize;
+        for m in models.iter().flat_map(|m| &m.metrics) {
+            if !is_nan_sentinel(m) {
+                continue;
+            }
+            let Some(run_id) = m.run_id.clone() else {
+                continue;
+            };
+            let at = (run_id, m.key.clone());
+            let latest = runs
+                .get(&at.0)
+                .and_then(|r| r.metrics.iter().find(|x| x.key == m.key))
+                .map(|x| x.point);
+            let told = known
+                .get(&at)
+                .is_some_and(|pts| pts.iter().any(|p| same_point(p, &m.point)));
+            if told {
+                continue;
+            }
+            if let Some(p) = latest.filter(|p| same_point(p, &m.point)) {
+                known.entry(at).or_default().push(p);
+                continue;
+            }
+            // The run is gone (nothing to tell the 0 by), or its latest
+            // value is another point: its history has this one (read once).
+            if !runs.contains_key(&at.0) || !whole.insert(at.clone()) {
+                continue;
+            }
+            histories += 1;
+            if histories > MAX_NAN_CHECKS {
+                return Err(RegistryError::Invalid(format!(
+                    "LoggedModel metrics hold more than {MAX_NAN_CHECKS} zeros whose runs' latest values do not say whether they were NaN (MLflow keeps a LoggedModel's NaN as 0)"
+                )));
+            }
+            let history = match self.metric_history(&at.0, &at.1).await {
                 Ok(h) => h,
-                // The run is gone: nothing to tell the 0 by; keep it.
-                Err(RegistryError::NotFound(_)) => continue,
+                Err(RegistryError::NotFound(_)) => Vec::new(),
                 Err(e) => return Err(e),
             };
-            for m in models.iter_mut().flat_map(|m| &mut m.metrics) {
-                if is_nan_sentinel(m)
-                    && m.run_id.as_deref() == Some(run_id.as_str())
-                    && m.key == key
-                    && history.iter().any(|p| {
-                        p.value.is_nan()
-                            && p.step == m.point.step
-                            && p.timestamp == m.point.timestamp
-                    })
-                {
-                    m.point.value = f64::NAN;
-                }
+            known.entry(at).or_default().extend(history);
+        }
+        for m in models.iter_mut().flat_map(|m| &mut m.metrics) {
+            if !is_nan_sentinel(m) {
+                continue;
+            }
+            let Some(run_id) = m.run_id.clone() else {
+                continue;
+            };
+            let was_nan = known.get(&(run_id, m.key.clone())).is_some_and(|pts| {
+                pts.iter()
+                    .any(|p| p.value.is_nan() && same_point(p, &m.point))
+            });
+            if was_nan {
+                m.point.value = f64::NAN;
             }
         }
         Ok(())
     }
+}
+
+/// The same logged point of a metric: step and time.
+fn same_point(a: &MetricPoint, b: &MetricPoint) -> bool {
+    a.step == b.step && a.timestamp == b.timestamp
 }
 
 /// A LoggedModel as MLflow's REST API writes it: `{"info": {…, "tags"},
