@@ -22,10 +22,14 @@ pub const PREVIEW2_SHIM: &str = "0.25.0";
 
 /// The plugin contract, embedded.
 pub const WIT: &str = include_str!("../../wit/validator.wit");
-/// The 0.1.0 package the contract uses (registry, log, candidate).
+/// The 0.1.0 package the contract uses (log, run, key-value).
 pub const WIT_0_1_0: &str = include_str!("../../wit/deps/validator-0.1.0/validator.wit");
+/// The 0.2.0 package the contract uses (check, verdict).
+pub const WIT_0_2_0: &str = include_str!("../../wit/deps/validator-0.2.0/validator.wit");
 /// Where the 0.1.0 package goes, beside `wit/validator.wit`.
-const WIT_DEP: &str = "wit/deps/validator-0.1.0/validator.wit";
+const WIT_DEP_0_1_0: &str = "wit/deps/validator-0.1.0/validator.wit";
+/// Where the 0.2.0 package goes.
+const WIT_DEP_0_2_0: &str = "wit/deps/validator-0.2.0/validator.wit";
 
 /// A template language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +92,11 @@ const RUST: &[File] = &[
         WIT_0_1_0,
         false,
     ),
+    (
+        "modelgate-plugin/wit/deps/validator-0.2.0/validator.wit",
+        WIT_0_2_0,
+        false,
+    ),
 ];
 
 /// Where the Rust template's SDK copy lives, and the prefix of its files.
@@ -130,7 +139,8 @@ const PYTHON: &[File] = &[
         false,
     ),
     ("wit/validator.wit", WIT, false),
-    (WIT_DEP, WIT_0_1_0, false),
+    (WIT_DEP_0_1_0, WIT_0_1_0, false),
+    (WIT_DEP_0_2_0, WIT_0_2_0, false),
 ];
 
 const JS: &[File] = &[
@@ -170,7 +180,8 @@ const JS: &[File] = &[
         false,
     ),
     ("wit/validator.wit", WIT, false),
-    (WIT_DEP, WIT_0_1_0, false),
+    (WIT_DEP_0_1_0, WIT_0_1_0, false),
+    (WIT_DEP_0_2_0, WIT_0_2_0, false),
 ];
 
 /// Checks a plugin name: lower-case letters, digits and `-`, starting with a letter.

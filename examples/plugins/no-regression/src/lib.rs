@@ -1,6 +1,8 @@
 //! *No regression*: the candidate must not be worse than the champion on any
 //! listed metric by more than that metric's tolerance, and must beat the
-//! champion on the primary metric.
+//! champion on the primary metric. Both versions' metrics are read where
+//! MLflow 3 shows them: the version's LoggedModel, then its run (the
+//! champion's through `registry::logged_model_of` and `registry::run_of`).
 //!
 //! ```yaml
 //! config:
@@ -101,12 +103,19 @@ impl Gate for NoRegression {
             Err(e) => return Err(e.into()),
         };
         let label = format!("{} v{}", s.baseline, champion.version);
-        let run = registry::run_of(&champion)?.ok_or(format!("{label} has no run"))?;
-        log::debug(format!("comparing with {label} (run {})", run.run_id));
+        let model = registry::logged_model_of(&champion)?;
+        let run = registry::run_of(&champion)?;
+        if model.is_none() && run.is_none() {
+            return Err(format!("{label} has neither a LoggedModel nor a run"));
+        }
+        log::debug(format!(
+            "comparing with {label} (LoggedModel {:?}, run {:?})",
+            champion.model_id, champion.run_id
+        ));
         let mut checks = Vec::new();
         for (name, rule) in &s.metrics {
             let ours = candidate.metric(name);
-            let theirs = run.metric(name);
+            let theirs = MetricLookup::find(model.as_ref(), run.as_ref(), name, None).value();
             let (Some(c), Some(b)) = (ours, theirs) else {
                 let who = if ours.is_none() {
                     "the candidate"
