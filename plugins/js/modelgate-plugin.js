@@ -62,14 +62,14 @@ function label(name, digest) {
  * `NAME@DIGEST`) when given, else on its one dataset (several are ambiguous:
  * `datasets` names them) — its latest value by (step, timestamp, value);
  * then the version's run, only when no dataset is asked for. Returns
- * `{ value, source, datasets }` (`value` undefined when not found). `model`
- * and `run` look in another version's (a baseline's) instead.
+ * `{ value, source, datasets }` (`value` undefined when not found). `{ model,
+ * run }` looks in another version's (a baseline's) instead of the
+ * candidate's.
  */
-export function lookupMetric(candidate, key, dataset, { model, run } = {}) {
-  if (model === undefined && run === undefined) {
-    model = candidate.loggedModel;
-    run = candidate.run;
-  }
+export function lookupMetric(candidate, key, dataset, other) {
+  // Another version's (a baseline's): both given, undefined for what it lacks.
+  const model = other === undefined ? candidate.loggedModel : other.model;
+  const run = other === undefined ? candidate.run : other.run;
   let wanted;
   if (dataset !== undefined && dataset !== null) {
     const at = dataset.indexOf("@");

@@ -73,8 +73,12 @@ def _label(name: Optional[str], digest: Optional[str]) -> str:
     return name if digest is None else f"{name}@{digest}"
 
 
+# "Not given": look in the candidate's own LoggedModel and run.
+_CANDIDATE = object()
+
+
 def lookup_metric(candidate: Candidate, key: str, dataset: Optional[str] = None,
-                  *, model: Optional[LoggedModel] = None, run: Optional[Run] = None) -> Lookup:
+                  *, model=_CANDIDATE, run=_CANDIDATE) -> Lookup:
     """Metric ``key`` where MLflow 3 shows it for a version (the Rust SDK's
     ``MetricLookup``): the version's LoggedModel first — on ``dataset``
     (``NAME`` or ``NAME@DIGEST``) when given, else on its one dataset
@@ -82,9 +86,12 @@ def lookup_metric(candidate: Candidate, key: str, dataset: Optional[str] = None,
     there (newest timestamp, then greatest step, then smallest run id);
     then the version's run, only when no dataset
     is asked for. ``model``/``run`` look in another version's (a
-    baseline's) instead of the candidate's."""
-    if model is None and run is None:
-        model, run = candidate.logged_model, candidate.run
+    baseline's: pass both, None for what it lacks) instead of the
+    candidate's."""
+    if model is _CANDIDATE:
+        model = candidate.logged_model
+    if run is _CANDIDATE:
+        run = candidate.run
     wanted = None
     if dataset is not None:
         name, _, digest = dataset.partition("@")

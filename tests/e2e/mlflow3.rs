@@ -12,11 +12,11 @@ use crate::guests;
 use crate::support::{Evaluated, Project, embedded_store, mg, mlflow3_at, modelgate, run, server};
 
 /// One store with every scenario registered in it.
-struct Store {
+pub struct Store {
     /// What the tests call it.
     label: &'static str,
     /// Its tracking URI.
-    uri: String,
+    pub uri: String,
     /// What was registered, in the order of [`ops`].
     registered: Vec<Evaluated>,
     /// Keeps an embedded store's directory.
@@ -57,6 +57,12 @@ fn ops() -> Value {
          "evals": [{"dataset": "holdout", "metrics": {"accuracy": 0.84}}]},
         {"op": "alias", "model": "m3_cc", "alias": "champion", "version": 1}
     ])
+}
+
+/// The embedded store with the scenarios registered (for other modules'
+/// tests of the rule).
+pub fn embedded() -> &'static Store {
+    stores()[1]
 }
 
 /// The real server and an embedded store, each with the scenarios
@@ -537,4 +543,74 @@ fn a_dataset_that_names_nothing_is_a_config_error() {
             .contains("metric `score`: `dataset` must be a dataset's name"),
         "{out}"
     );
+}
+
+#[test]
+fn the_evaluation_example_judges_its_bundled_database_and_a_server_alike() {
+    // examples/evaluation: two versions trained, evaluated in their own runs
+    // on `holdout` and `canary`, and registered by train_evaluate.py.
+    let example = crate::support::root().join("examples/evaluation");
+    let example = example.to_str().expect("utf-8");
+    let bundled = mg(&[
+        "validate",
+        "--project",
+        example,
+        "--all-versions",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(bundled.code, 1, "{bundled}");
+    let verdicts = |report: &Value| -> Vec<(u64, String, bool)> {
+        report["models"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .flat_map(|m| {
+                m["gates"].as_array().expect("gates").iter().map(move |g| {
+                    (
+                        m["version"].as_u64().expect("version"),
+                        g["name"].as_str().expect("name").to_string(),
+                        g["passed"].as_bool().expect("passed"),
+                    )
+                })
+            })
+            .collect()
+    };
+    let expected = |v: u64, gates: [bool; 3]| {
+        ["holdout_quality", "canary_safety", "beats_champion"]
+            .iter()
+            .zip(gates)
+            .map(move |(g, p)| (v, g.to_string(), p))
+    };
+    let want: Vec<_> = expected(1, [true, true, false])
+        .chain(expected(2, [true, true, true]))
+        .collect();
+    assert_eq!(verdicts(&bundled.json()), want, "{bundled}");
+    // The newest version passes, with the canary's recall near its floor.
+    let latest = mg(&["validate", "--project", example]);
+    assert_eq!(latest.code, 0, "{latest}");
+    assert!(latest.stdout.contains("(1 warning)"), "{latest}");
+
+    // The same script against the real server gives the same verdicts.
+    let srv = crate::support::spawn_server("evaluation", &[], &[], false);
+    let dir = crate::support::tempdir();
+    for c in ["0.01", "1.0"] {
+        let out = run(std::process::Command::new(crate::support::python())
+            .arg(crate::support::root().join("examples/evaluation/train_evaluate.py"))
+            .args(["--C", c])
+            .current_dir(dir.path())
+            .env("MLFLOW_TRACKING_URI", &srv.uri));
+        assert_eq!(out.code, 0, "{out}");
+    }
+    let out = run(std::process::Command::new(crate::support::python())
+        .args([
+            "-c",
+            "from mlflow import MlflowClient; MlflowClient().set_registered_model_alias('cancer', 'champion', '1')",
+        ])
+        .env("MLFLOW_TRACKING_URI", &srv.uri));
+    assert_eq!(out.code, 0, "{out}");
+    let served =
+        crate::support::validate(example, &srv.uri, &["--all-versions", "--format", "json"]);
+    assert_eq!(served.code, 1, "{served}");
+    assert_eq!(verdicts(&served.json()), want, "{served}");
 }

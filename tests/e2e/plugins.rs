@@ -255,6 +255,48 @@ fn templates_build_and_pass_as_generated() {
             ),
             "{lang}: {out}"
         );
+        // Its helpers read MLflow 3's LoggedModel by the rule: a dataset
+        // named picks its value; none named, two datasets are no guess.
+        let m3 = crate::mlflow3::embedded();
+        let demo = std::fs::read_to_string(dir.join("ame.yaml")).expect("yaml");
+        let plugin = demo
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("plugin: "))
+            .expect("the demo names its plugin")
+            .to_string();
+        for (dataset, code, says) in [
+            (
+                "holdout",
+                0,
+                "✔ accuracy: observed 0.91, expected >= 0.9 (from LoggedModel m-",
+            ),
+            ("canary", 1, "✘ accuracy: observed 0.85, expected >= 0.9"),
+            ("", 1, "on several datasets (canary, holdout)"),
+        ] {
+            let config = if dataset.is_empty() {
+                "{metric: accuracy, min: 0.9}".to_string()
+            } else {
+                format!("{{metric: accuracy, min: 0.9, dataset: {dataset}}}")
+            };
+            std::fs::write(
+                dir.join("m3.yaml"),
+                format!(
+                    "name: m3\nmodels:\n  - name: m3_two\n    validationTask:\n      name: g\n      executor: !wasm\n        plugin: {plugin}\n        config: {config}\n"
+                ),
+            )
+            .expect("write");
+            let project = dir.join("m3.yaml");
+            let out = mg(&[
+                "validate",
+                "--project",
+                project.to_str().expect("utf-8"),
+                "--tracking-uri",
+                &m3.uri,
+                "-v",
+            ]);
+            assert_eq!(out.code, code, "{lang} on {dataset:?}: {out}");
+            assert!(out.stdout.contains(says), "{lang} on {dataset:?}: {out}");
+        }
         // And it fails what it should: raise the minimum above the score.
         let yaml = std::fs::read_to_string(dir.join("ame.yaml"))
             .expect("yaml")
