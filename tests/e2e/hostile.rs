@@ -584,6 +584,7 @@ fn one_validate_asks_for_the_versions_and_the_model_at_once() {
             "model-versions/search" => "search",
             "registered-models/get" => "model",
             "runs/get" => "run",
+            e if e.starts_with("logged-models") => "logged",
             _ => "other",
         };
         log.lock().expect("log").push(endpoint);
@@ -614,4 +615,74 @@ fn one_validate_asks_for_the_versions_and_the_model_at_once() {
         Some(&"run"),
         "the run comes after both: {log:?}"
     );
+    assert!(
+        !log.contains(&"logged"),
+        "a version without a LoggedModel costs no request for one: {log:?}"
+    );
+}
+
+#[test]
+fn a_version_s_logged_model_is_read_beside_its_run_not_after_it() {
+    // MLflow 3: version 1 was registered from LoggedModel `m-…`, whose
+    // `score` decides. Its read goes out with the run's (one request more,
+    // no round trip more): the run's answer is held until
+    // the LoggedModel's request has arrived (or 5 s, when modelgate asked
+    // one after the other).
+    use std::sync::{Arc, Condvar, Mutex};
+    const ID: &str = "m-0123456789abcdef0123456789abcdef";
+    let arrived = Arc::new((Mutex::new(Vec::<String>::new()), Condvar::new()));
+    let seen = arrived.clone();
+    let overlapped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = overlapped.clone();
+    let s = FaultServer::start(move |req, _| {
+        let (log, cv) = &*seen;
+        let endpoint = req.endpoint().to_string();
+        log.lock().expect("log").push(endpoint.clone());
+        cv.notify_all();
+        let version = format!(
+            r#"{{"name": "m", "version": "1", "status": "READY", "run_id": "r1",
+               "source": "models:/{ID}", "creation_timestamp": "1", "last_updated_timestamp": "1"}}"#
+        );
+        match endpoint.as_str() {
+            "model-versions/search" => {
+                http(200, &[], &format!(r#"{{"model_versions": [{version}]}}"#))
+            }
+            "runs/get" => {
+                let guard = log.lock().expect("log");
+                let wanted = format!("logged-models/{ID}");
+                let (guard, _) = cv
+                    .wait_timeout_while(guard, Duration::from_secs(5), |l| !l.contains(&wanted))
+                    .expect("wait");
+                flag.store(guard.contains(&wanted), std::sync::atomic::Ordering::SeqCst);
+                healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
+            }
+            e if e == format!("logged-models/{ID}") => http(
+                200,
+                &[],
+                &format!(
+                    r#"{{"model": {{"info": {{"model_id": "{ID}", "experiment_id": "0", "name": "model",
+                       "status": "LOGGED_MODEL_READY", "source_run_id": "r1"}},
+                       "data": {{"metrics": [{{"key": "score", "value": 0.4, "timestamp": 5, "step": 0,
+                       "dataset_name": "holdout", "dataset_digest": "ab12", "run_id": "e1"}}]}}}}}}"#
+                ),
+            ),
+            _ => healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}")),
+        }
+    });
+    let out = validate_against(&s, &["--format", "json"]);
+    // The LoggedModel's 0.4 decides, not the run's 0.9.
+    assert_eq!(out.code, 1, "{out}");
+    let check = &out.json()["models"][0]["gates"][0]["checks"][0];
+    assert_eq!(check["observed"], "0.4", "{out}");
+    assert!(
+        overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "the LoggedModel was not asked for while the run was: {:?}",
+        arrived.0.lock().expect("log")
+    );
+    let log = arrived.0.lock().expect("log").clone();
+    let models = log
+        .iter()
+        .filter(|e| e.starts_with("logged-models"))
+        .count();
+    assert_eq!(models, 1, "{log:?}");
 }
