@@ -199,6 +199,30 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
                 }
             }
             e.determinism()?;
+            if let Some(model) = &e.candidate.logged_model {
+                // A gate of 0.1.0 or 0.2.0 is handed no LoggedModel, and a
+                // version is handed its own.
+                let handed = crate::gate::wasm::World::of(&e.wit)
+                    .is_some_and(crate::gate::wasm::World::has_logged_models);
+                if !handed {
+                    return Err(format!(
+                        "the evidence hands a LoggedModel to a gate of `modelgate:validator@{}`, which has none",
+                        crate::text::clean_line(&e.wit)
+                    ));
+                }
+                if v.model_id.as_deref() != Some(model.model_id.as_str()) {
+                    return Err(format!(
+                        "the evidence hands LoggedModel `{}` to a version registered from {}",
+                        crate::text::clean_line(&model.model_id),
+                        v.model_id
+                            .as_deref()
+                            .map_or("none".to_string(), |id| format!(
+                                "`{}`",
+                                crate::text::clean_line(id)
+                            ))
+                    ));
+                }
+            }
             if e.limits.memory > MAX_MEMORY
                 || Duration::from_millis(e.limits.timeout_ms) > MAX_TIMEOUT
             {

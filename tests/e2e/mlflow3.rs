@@ -372,6 +372,37 @@ fn champion_and_challenger_compare_their_logged_models_and_replay() {
         ]);
         assert_eq!(replay.code, 0, "{}: {replay}", store.label);
         assert!(replay.stdout.contains("REPRODUCED: 2 of 2"), "{replay}");
+        // The champion's recorded value changed: the decision changes.
+        let replay_of = |edit: &dyn Fn(&mut Value)| {
+            let mut changed = report.clone();
+            edit(&mut changed);
+            std::fs::write(&file, serde_json::to_vec(&changed).expect("json")).expect("write");
+            mg(&[
+                "replay",
+                file.to_str().expect("utf-8"),
+                "--project",
+                &p.path(),
+            ])
+        };
+        let differs = replay_of(&|r| {
+            r["models"][0]["gates"][1]["evidence"]["calls"][1]["ok"]["metrics"][0]["value"] =
+                json!(0.70)
+        });
+        assert_eq!(differs.code, 1, "{differs}");
+        assert!(
+            differs.stdout.contains("DIFFERS: gate `by_far`"),
+            "{differs}"
+        );
+        // A LoggedModel no run could have handed: refused, not replayed.
+        let forged = replay_of(&|r| {
+            r["models"][0]["gates"][0]["evidence"]["candidate"]["logged_model"]["model_id"] =
+                json!("m-ffffffffffffffffffffffffffffffff")
+        });
+        assert_eq!(forged.code, 2, "{forged}");
+        assert!(
+            forged.stderr.contains("the evidence hands LoggedModel `m-ffffffffffffffffffffffffffffffff` to a version registered from"),
+            "{forged}"
+        );
     }
 }
 
