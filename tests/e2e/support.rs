@@ -281,26 +281,48 @@ pub fn fixtures_at(uri: &str, ops: &serde_json::Value) -> Vec<Registered> {
 /// [`fixtures_at`] with `env` (credentials, a CA) for the Python client.
 pub fn fixtures_with(uri: &str, env: &[(&str, &str)], ops: &serde_json::Value) -> Vec<Registered> {
     let dir = tempdir();
-    let input = dir.path().join("ops.json");
+    ops_script(
+        "fixtures.py",
+        "MODELGATE_FIXTURES ",
+        uri,
+        dir.path(),
+        env,
+        ops,
+    )
+}
+
+/// Runs `tests/env/SCRIPT` with `ops` on stdin against tracking URI `uri`,
+/// in `dir` (where an embedded store puts its artifacts), with `env`; its
+/// result is the JSON on the line that starts with `marker` (MLflow prints
+/// lines of its own).
+fn ops_script<T: serde::de::DeserializeOwned>(
+    script: &str,
+    marker: &str,
+    uri: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    ops: &serde_json::Value,
+) -> T {
+    let input = dir.join(format!("{script}-ops.json"));
     std::fs::write(&input, ops.to_string()).expect("write ops");
     let out = run(Command::new("sh")
         .arg("-c")
         .arg(format!(
             "'{}' '{}' < '{}'",
             python().display(),
-            root().join("tests/env/fixtures.py").display(),
+            root().join("tests/env").join(script).display(),
             input.display()
         ))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .envs(env.iter().copied())
         .env("MLFLOW_TRACKING_URI", uri));
-    assert_eq!(out.code, 0, "fixtures.py failed:\n{out}");
+    assert_eq!(out.code, 0, "{script} failed:\n{out}");
     let line = out
         .stdout
         .lines()
-        .find_map(|l| l.strip_prefix("MODELGATE_FIXTURES "))
-        .unwrap_or_else(|| panic!("no result line from fixtures.py:\n{out}"));
-    serde_json::from_str(line).expect("fixtures result")
+        .find_map(|l| l.strip_prefix(marker))
+        .unwrap_or_else(|| panic!("no result line from {script}:\n{out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script}'s result: {e}"))
 }
 
 /// The bundled example (`examples/logreg`: `builtin:threshold` on
@@ -549,25 +571,7 @@ pub struct Evaluated {
 /// Runs `tests/env/mlflow3.py` with `ops` against tracking URI `uri`, in
 /// `dir` (where an embedded store puts its artifacts).
 pub fn mlflow3_at(uri: &str, dir: &Path, ops: &serde_json::Value) -> Vec<Evaluated> {
-    let input = dir.join("mlflow3-ops.json");
-    std::fs::write(&input, ops.to_string()).expect("write ops");
-    let out = run(Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "'{}' '{}' < '{}'",
-            python().display(),
-            root().join("tests/env/mlflow3.py").display(),
-            input.display()
-        ))
-        .current_dir(dir)
-        .env("MLFLOW_TRACKING_URI", uri));
-    assert_eq!(out.code, 0, "mlflow3.py failed:\n{out}");
-    let line = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("MODELGATE_MLFLOW3 "))
-        .unwrap_or_else(|| panic!("no result line from mlflow3.py:\n{out}"));
-    serde_json::from_str(line).expect("mlflow3 result")
+    ops_script("mlflow3.py", "MODELGATE_MLFLOW3 ", uri, dir, &[], ops)
 }
 
 /// A fresh, migrated MLflow SQLite store of its own in a temp dir (MLflow

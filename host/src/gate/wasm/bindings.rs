@@ -632,8 +632,15 @@ impl<T, W: From<T>> From<Vec<T>> for WitList<W> {
     }
 }
 
-impl v1::modelgate::validator::registry::Host for GateState {
-    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<ModelVersion> {
+/// The registry calls both registry interfaces have, each in the model
+/// version type of its world (`W`): 0.1.0's and 0.3.0's `Host` impls below
+/// are these, typed.
+impl GateState {
+    async fn model_version_call<W: From<reg::ModelVersion>>(
+        &mut self,
+        name: String,
+        version: u64,
+    ) -> Answer<W> {
         let (name, v) = (name.as_str(), version.to_string());
         self.registry_call("get-model-version", &[name, &v], |r| async move {
             r.model_version(name, version).await
@@ -641,11 +648,11 @@ impl v1::modelgate::validator::registry::Host for GateState {
         .await
     }
 
-    async fn get_model_version_by_alias(
+    async fn alias_call<W: From<reg::ModelVersion>>(
         &mut self,
         name: String,
         alias: String,
-    ) -> Answer<ModelVersion> {
+    ) -> Answer<W> {
         let (name, alias) = (name.as_str(), alias.as_str());
         self.registry_call(
             "get-model-version-by-alias",
@@ -655,9 +662,9 @@ impl v1::modelgate::validator::registry::Host for GateState {
         .await
     }
 
-    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<ModelVersion>> {
+    async fn versions_call<W: From<reg::ModelVersion>>(&mut self, name: String) -> Answer<Vec<W>> {
         let name = name.as_str();
-        let list: Answer<WitList<ModelVersion>> = self
+        let list: Answer<WitList<W>> = self
             .registry_call("list-model-versions", &[name], |r| async move {
                 r.model_versions(name).await
             })
@@ -665,17 +672,13 @@ impl v1::modelgate::validator::registry::Host for GateState {
         Ok(list?.map(|l| l.0))
     }
 
-    async fn get_run(&mut self, run_id: String) -> Answer<Run> {
+    async fn run_call(&mut self, run_id: String) -> Answer<Run> {
         let id = run_id.as_str();
         self.registry_call("get-run", &[id], |r| async move { r.run(id).await })
             .await
     }
 
-    async fn get_metric_history(
-        &mut self,
-        run_id: String,
-        key: String,
-    ) -> Answer<Vec<MetricPoint>> {
+    async fn history_call(&mut self, run_id: String, key: String) -> Answer<Vec<MetricPoint>> {
         let (id, key) = (run_id.as_str(), key.as_str());
         let list: Answer<WitList<MetricPoint>> = self
             .registry_call("get-metric-history", &[id, key], |r| async move {
@@ -686,41 +689,25 @@ impl v1::modelgate::validator::registry::Host for GateState {
     }
 }
 
-impl v3::modelgate::validator0_3_0::registry::Host for GateState {
-    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<t3::ModelVersion> {
-        let (name, v) = (name.as_str(), version.to_string());
-        self.registry_call("get-model-version", &[name, &v], |r| async move {
-            r.model_version(name, version).await
-        })
-        .await
+impl v1::modelgate::validator::registry::Host for GateState {
+    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<ModelVersion> {
+        self.model_version_call(name, version).await
     }
 
     async fn get_model_version_by_alias(
         &mut self,
         name: String,
         alias: String,
-    ) -> Answer<t3::ModelVersion> {
-        let (name, alias) = (name.as_str(), alias.as_str());
-        self.registry_call(
-            "get-model-version-by-alias",
-            &[name, alias],
-            |r| async move { r.model_version_by_alias(name, alias).await },
-        )
-        .await
+    ) -> Answer<ModelVersion> {
+        self.alias_call(name, alias).await
     }
 
-    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<t3::ModelVersion>> {
-        let name = name.as_str();
-        let list: Answer<WitList<t3::ModelVersion>> = self
-            .registry_call("list-model-versions", &[name], |r| async move {
-                r.model_versions(name).await
-            })
-            .await;
-        Ok(list?.map(|l| l.0))
+    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<ModelVersion>> {
+        self.versions_call(name).await
     }
 
     async fn get_run(&mut self, run_id: String) -> Answer<Run> {
-        v1::modelgate::validator::registry::Host::get_run(self, run_id).await
+        self.run_call(run_id).await
     }
 
     async fn get_metric_history(
@@ -728,7 +715,37 @@ impl v3::modelgate::validator0_3_0::registry::Host for GateState {
         run_id: String,
         key: String,
     ) -> Answer<Vec<MetricPoint>> {
-        v1::modelgate::validator::registry::Host::get_metric_history(self, run_id, key).await
+        self.history_call(run_id, key).await
+    }
+}
+
+impl v3::modelgate::validator0_3_0::registry::Host for GateState {
+    async fn get_model_version(&mut self, name: String, version: u64) -> Answer<t3::ModelVersion> {
+        self.model_version_call(name, version).await
+    }
+
+    async fn get_model_version_by_alias(
+        &mut self,
+        name: String,
+        alias: String,
+    ) -> Answer<t3::ModelVersion> {
+        self.alias_call(name, alias).await
+    }
+
+    async fn list_model_versions(&mut self, name: String) -> Answer<Vec<t3::ModelVersion>> {
+        self.versions_call(name).await
+    }
+
+    async fn get_run(&mut self, run_id: String) -> Answer<Run> {
+        self.run_call(run_id).await
+    }
+
+    async fn get_metric_history(
+        &mut self,
+        run_id: String,
+        key: String,
+    ) -> Answer<Vec<MetricPoint>> {
+        self.history_call(run_id, key).await
     }
 
     async fn get_logged_model(&mut self, model_id: String) -> Answer<t3::LoggedModel> {

@@ -12,20 +12,8 @@ use modelgate::validator::types::Check;
 
 struct Classic;
 
-fn min(config: &str) -> Result<f64, String> {
-    let key = "\"min\":";
-    let start = config
-        .find(key)
-        .ok_or_else(|| "config needs `min`".to_string())?
-        + key.len();
-    let rest = config[start..].trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .map_err(|_| format!("`min` is not a number: {}", &rest[..end]))
-}
+mod min;
+use min::min;
 
 impl Guest for Classic {
     fn check_config(config: String) -> Result<(), String> {
