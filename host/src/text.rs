@@ -58,14 +58,18 @@ pub fn format_duration(d: Duration) -> String {
 
 /// True for characters that can change what a terminal shows beyond their
 /// own glyph: C0 and C1 controls (ESC starts colour, cursor and erase
-/// sequences; CR returns to the line's start; BS steps back) and the Unicode
-/// bidirectional overrides and isolates, which reorder what follows them.
+/// sequences; CR returns to the line's start; BS steps back), the Unicode
+/// bidirectional overrides and isolates, which reorder what follows them,
+/// and the invisible characters (zero-width spaces and joiners, the byte
+/// order mark, the soft hyphen), which make a name look like another.
 fn is_unsafe(c: char, keep_newline: bool) -> bool {
     match c {
         '\t' => false,
         '\n' => !keep_newline,
         c if c.is_control() => true,
         '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => true,
+        // Invisible: a key or name with one looks like another.
+        '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' => true,
         _ => false,
     }
 }

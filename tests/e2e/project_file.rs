@@ -132,3 +132,60 @@ fn a_missing_project_file_is_an_error_with_a_hint() {
     assert!(out.stderr.contains("no `ame.yaml` or `ame.yml`"), "{out}");
     assert!(out.stderr.contains("hint:"), "{out}");
 }
+
+#[test]
+fn a_second_document_is_an_error_never_gates_that_do_not_run() {
+    // The second document's gate would fail the version; a reader that
+    // took the first document alone passed it.
+    let p = Project::new(
+        "name: two
+models:
+  - name: logreg
+    validationTask:
+      executor: !wasm
+        plugin: builtin:threshold
+        config: {metrics: {score: {threshold: 0.5}}}
+---
+models:
+  - name: logreg
+    validationTask:
+      executor: !wasm
+        plugin: builtin:threshold
+        config: {metrics: {score: {threshold: 0.9}}}
+",
+    );
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    for command in ["check", "validate"] {
+        let out = mg(&[command, "--project", &p.path()]);
+        assert_eq!(out.code, 2, "{command}: {out}");
+        assert!(
+            out.stderr
+                .contains("ame.yaml:8:1: a second YAML document starts here"),
+            "{command}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_file_and_invisible_characters_show() {
+    let yaml = "name: bom
+models:
+  - name: logreg
+    validationTask:
+      executor: !wasm
+        plugin: builtin:threshold
+        config: {metrics: {score: {threshold: 0.5}}}
+";
+    let p = Project::new(&format!("\u{feff}{yaml}"));
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = mg(&["validate", "--project", &p.path()]);
+    assert_eq!(out.code, 0, "{out}");
+    // A key with an invisible character is another key, and says so.
+    let p = Project::new(&yaml.replace("models:", "mod\u{200b}els:"));
+    let out = mg(&["check", "--project", &p.path()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("unknown key `mod\\u{200b}els`"),
+        "{out}"
+    );
+}

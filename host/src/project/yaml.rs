@@ -169,10 +169,14 @@ const SYNTAX_HINT: &str = "fix the YAML syntax; `yamllint` shows the same positi
 /// (naming both positions: a reviewer reads the first, a last-wins reader
 /// applies the second), and so is a document that holds, or whose aliases
 /// expand to, more than [`MAX_NODES`] nodes. Every duplicate is reported.
+/// A second document (after `---`) is an error at its start: a reader that
+/// takes the first would never run the gates of the second. A byte order
+/// mark before the document is not part of it (YAML allows one there).
 pub fn parse(source: &str) -> Result<Node, Vec<SyntaxError>> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(source);
-    if let Err(e) = parser.load(&mut builder, false) {
+    if let Err(e) = parser.load(&mut builder, true) {
         let mut errors = std::mem::take(&mut builder.errors);
         errors.push(SyntaxError {
             pos: Pos::from_marker(e.marker()),
@@ -215,8 +219,11 @@ struct Builder {
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes produced so far, alias expansions included.
     nodes: usize,
-    /// Set once [`MAX_NODES`] is passed; nothing more is built.
+    /// Set once [`MAX_NODES`] is passed, or a second document starts;
+    /// nothing more is built.
     overflowed: bool,
+    /// Documents started.
+    documents: usize,
     errors: Vec<SyntaxError>,
 }
 
@@ -372,11 +379,18 @@ impl MarkedEventReceiver for Builder {
                     hint: SYNTAX_HINT,
                 }),
             },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.overflowed = true;
+                    self.errors.push(SyntaxError {
+                        pos,
+                        message: "a second YAML document starts here; a project file is one document, and the gates of another would never run".into(),
+                        hint: "merge it into the first document (remove the `---`), or give it a project file of its own",
+                    });
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
     }
 }
@@ -384,6 +398,30 @@ impl MarkedEventReceiver for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_document_and_no_byte_order_mark() {
+        let two = "a: 1\n---\nb: 2\n";
+        let errors = parse(two).expect_err("two documents");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].pos.line, 2, "{errors:?}");
+        assert!(errors[0].message.starts_with("a second YAML document"));
+        // One document, whether or not it is marked.
+        for one in [
+            "---\na: 1\n",
+            "a: 1\n...\n",
+            "# only a comment\n",
+            "--- a\n",
+        ] {
+            assert!(parse(one).is_ok(), "{one:?}");
+        }
+        let bom = parse("\u{feff}a: 1\n").expect("a BOM is not content");
+        let Kind::Map(entries) = &bom.kind else {
+            panic!("not a map")
+        };
+        assert_eq!(entries[0].0.as_str(), Some("a"));
+        assert_eq!(entries[0].0.pos, Pos { line: 1, col: 1 });
+    }
 
     #[test]
     fn positions_tags_and_nulls() {
