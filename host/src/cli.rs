@@ -382,10 +382,11 @@ fn parse_alias(s: &str) -> Result<String, String> {
         && s.len() <= 255
         && s.chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    // `v` and digits names a version (`v3`); by characters, not bytes: the
+    // first may be any letter (`é`).
     let reserved = s.eq_ignore_ascii_case("latest")
-        || (s.len() > 1
-            && s[..1].eq_ignore_ascii_case("v")
-            && s[1..].chars().all(|c| c.is_ascii_digit()));
+        || s.strip_prefix(['v', 'V'])
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
     if !valid {
         return Err(format!(
             "`{s}` is not an MLflow alias (letters, digits, `_` and `-`, at most 255)"
@@ -424,6 +425,56 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag that takes a value, on every command, by its long name.
+    fn valued_flags() -> Vec<(Vec<String>, String)> {
+        fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+            for arg in cmd.get_arguments() {
+                if let (Some(long), true) = (arg.get_long(), arg.get_action().takes_values()) {
+                    out.push((path.clone(), long.to_string()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                path.push(sub.get_name().to_string());
+                walk(sub, path, out);
+                path.pop();
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Cli::command(), &mut Vec::new(), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_value_whose_first_character_is_not_ascii_is_parsed_not_panicked_on() {
+        assert_eq!(parse_alias("é"), Ok("é".into()));
+        assert_eq!(parse_alias("été"), Ok("été".into()));
+        assert!(parse_alias("v12").is_err() && parse_alias("V1").is_err());
+        assert_eq!(parse_alias("v"), Ok("v".into()));
+        assert_eq!(parse_alias("v1a"), Ok("v1a".into()));
+        assert!(valued_flags().len() > 20, "{:?}", valued_flags());
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// No value parser of any flag panics, whatever the value: it
+            /// is parsed or refused (a usage error, exit 2).
+            #[test]
+            fn no_flag_value_panics(value in any::<String>()) {
+                for (path, long) in valued_flags() {
+                    let mut argv = vec!["modelgate".to_string()];
+                    argv.extend(path.iter().cloned());
+                    argv.push(format!("--{long}={value}"));
+                    let _ = Cli::try_parse_from(&argv);
+                }
+            }
+        }
     }
 
     /// `--version` names exactly the contract versions the host runs.
