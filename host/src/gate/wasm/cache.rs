@@ -109,16 +109,26 @@ impl CompileCache {
         let Some(dir) = dir else { return cache };
         let components = dir.join("components");
         let opened = (|| -> Result<[u8; 32], String> {
-            let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            if absolute(key).starts_with(absolute(&dir)) {
-                return Err(format!(
+            let inside = || {
+                format!(
                     "its key `{}` is inside the cache directory `{}`, where whoever restores or shares the cache could replace it; point MODELGATE_CACHE_KEY elsewhere",
                     key.display(),
                     dir.display()
-                ));
+                )
+            };
+            // As written first (`..` or a symlink may hide it), then where
+            // both really are, once the cache directory exists.
+            let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if absolute(key).starts_with(absolute(&dir)) {
+                return Err(inside());
             }
             create_private_dir(&components)
                 .map_err(|e| format!("cannot create `{}`: {e}", components.display()))?;
+            if key_within(key, &dir)
+                .map_err(|e| format!("cannot resolve `{}`: {e}", key.display()))?
+            {
+                return Err(inside());
+            }
             load_or_create_key(key)
         })();
         match opened {
@@ -308,6 +318,48 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 
 /// Reads the key at `path`, creating it (mode 0600, in a 0700 directory)
 /// when missing. A key that someone else could read or write is refused.
+/// True when `key` is in `dir` (which exists) where it really is: its
+/// nearest existing ancestor resolved (`..`, symlinks) and the rest of its
+/// path appended is under `dir` resolved, or the key or one of its
+/// existing ancestors is `dir` itself by device and inode (a bind mount,
+/// or a path the text does not show).
+fn key_within(key: &Path, dir: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir_real = std::fs::canonicalize(dir)?;
+    let dir_meta = std::fs::metadata(&dir_real)?;
+    let same_as_dir =
+        |m: &std::fs::Metadata| m.dev() == dir_meta.dev() && m.ino() == dir_meta.ino();
+    let key = std::path::absolute(key)?;
+    // The nearest ancestor (or the key itself) that exists, and what follows.
+    let mut existing = key.as_path();
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    while std::fs::symlink_metadata(existing).is_err() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            // `..` at the end, or the root: resolve what there is.
+            _ => break,
+        }
+    }
+    let mut real = std::fs::canonicalize(existing)?;
+    for name in rest.iter().rev() {
+        real.push(name);
+    }
+    if real.starts_with(&dir_real) {
+        return Ok(true);
+    }
+    let mut at = Some(std::fs::canonicalize(existing)?);
+    while let Some(p) = at {
+        if std::fs::metadata(&p).is_ok_and(|m| same_as_dir(&m)) {
+            return Ok(true);
+        }
+        at = p.parent().map(Path::to_path_buf);
+    }
+    Ok(false)
+}
+
 fn load_or_create_key(path: &Path) -> Result<[u8; 32], String> {
     use std::os::unix::fs::MetadataExt as _;
     let shown = path.display();
@@ -429,6 +481,45 @@ mod tests {
                 .is_some_and(|w| w.contains("inside the cache directory"))
         );
         assert!(inside.entry_path("abc").is_none(), "cache must be off");
+    }
+
+    #[test]
+    fn a_key_inside_the_cache_by_dots_or_a_symlink_is_refused() {
+        let engine = Engine::default();
+        let s = setup();
+        let root = s.dir.parent().expect("root").to_path_buf();
+        std::fs::create_dir_all(root.join("keys")).expect("keys");
+        let refused = |key: &Path, dir: &Path| {
+            let c = CompileCache::at(&engine, Some(dir.to_path_buf()), key);
+            assert!(
+                c.disabled
+                    .as_deref()
+                    .is_some_and(|w| w.contains("inside the cache directory")),
+                "{}: {:?}",
+                key.display(),
+                c.disabled
+            );
+            assert!(c.entry_path("abc").is_none(), "cache must be off");
+        };
+        // `keys/../cache/cache-key` is `cache/cache-key`.
+        refused(&root.join("keys/../cache/cache-key"), &s.dir);
+        // A symlink into the cache directory, as the key's directory.
+        std::os::unix::fs::symlink(&s.dir, root.join("link")).expect("symlink");
+        refused(&root.join("link/cache-key"), &s.dir);
+        // The cache directory named through a symlink, the key plainly.
+        refused(&s.dir.join("k"), &root.join("link"));
+        // A key file that is a symlink into the cache.
+        std::fs::write(s.dir.join("planted"), [7u8; 32]).expect("plant");
+        std::os::unix::fs::symlink(s.dir.join("planted"), root.join("keys/cache-key"))
+            .expect("symlink");
+        refused(&root.join("keys/cache-key"), &s.dir);
+        // And a key elsewhere is fine.
+        let ok = CompileCache::at(
+            &engine,
+            Some(s.dir.clone()),
+            &root.join("elsewhere/cache-key"),
+        );
+        assert_eq!(ok.disabled, None);
     }
 
     #[test]
