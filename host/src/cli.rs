@@ -11,7 +11,9 @@ Exit codes:
   0  every gate passed (for `check`: the project file is valid)
   1  at least one gate failed
   2  modelgate could not decide: bad project file, unknown model or version,
-     unreachable registry, plugin that fails to load, …";
+     unreachable registry, plugin that fails to load, …
+  128+N  stopped by signal N (SIGHUP 129, SIGINT 130, SIGTERM 143) before
+     deciding; running gates got the signal, then were killed";
 
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
@@ -25,6 +27,7 @@ Exit codes:
   1  at least one gate failed
   2  modelgate could not decide (bad project file, unknown model or version,
      unreachable registry, plugin that fails to load, …)
+  128+N  stopped by signal N (SIGHUP, SIGINT, SIGTERM) before deciding
 
 Process gates see MLFLOW_TRACKING_URI and MODELGATE_MODEL_NAME,
 MODELGATE_MODEL_VERSION, MODELGATE_RUN_ID, MODELGATE_MODEL_ID in their

@@ -1,5 +1,6 @@
 //! modelgate's exit codes, a documented contract: 0 every gate passed, 1 a
-//! gate failed, 2 modelgate itself could not decide.
+//! gate failed, 2 modelgate itself could not decide, 128 + N stopped by
+//! signal N (SIGHUP 129, SIGINT 130, SIGTERM 143) before it decided.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,9 @@ pub enum ExitStatus {
     Fail,
     /// modelgate could not decide (bad configuration, unreachable registry, …): exit 2.
     Error,
+    /// Stopped by signal N (SIGTERM, SIGINT, SIGHUP) before it decided, its
+    /// gates stopped: exit 128 + N, as a shell reports a signalled command.
+    Signal(u8),
 }
 
 impl ExitStatus {
@@ -21,6 +25,7 @@ impl ExitStatus {
             ExitStatus::Pass => 0,
             ExitStatus::Fail => 1,
             ExitStatus::Error => 2,
+            ExitStatus::Signal(n) => 128u8.saturating_add(n),
         }
     }
 }

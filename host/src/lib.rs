@@ -24,5 +24,6 @@ pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod serve;
+pub mod signals;
 pub mod templates;
 pub mod text;

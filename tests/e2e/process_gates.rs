@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::support::{Project, fixtures, mg, root, server, tempdir, train, validate};
+use crate::support::{Project, fixtures, mg, modelgate, root, server, tempdir, train, validate};
 
 const MODEL: &str = "proc_logreg";
 
@@ -438,4 +438,98 @@ fn the_older_generation_examples_check_and_run() {
     let out = mg(&["validate", "--project", &p.path()]);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("PASS"), "{out}");
+}
+
+/// The state letter of process `pid` (`R`, `S`, `Z`, …), or empty when
+/// it is gone.
+fn process_state(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_signal_to_validate_reaches_its_gates_and_leaves_nothing_running() {
+    // SIGTERM (a CI job cancelled), SIGINT (Ctrl-C: the terminal signals
+    // modelgate's process group, not the gate's) and SIGHUP: the running
+    // gate gets the signal, it and its child are gone when modelgate exits
+    // 128 + N, and the gate after it never starts.
+    use std::process::Stdio;
+    for (signal, number) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {
+        let p = Project::new(
+            "name: p
+models:
+  - name: logreg
+    validationTasks:
+      - name: waiter
+        runcommand: >-
+          trap 'echo TERM > got; exit 3' TERM;
+          trap 'echo INT > got; exit 3' INT;
+          trap 'echo HUP > got; exit 3' HUP;
+          sleep 300 & echo $! > child.pid; echo $$ > gate.pid; wait
+      - name: after
+        runcommand: touch after-ran
+",
+        );
+        p.copy("examples/logreg/mlflow.db", "mlflow.db");
+        let child = modelgate()
+            .args(["validate", "--project", &p.path()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start modelgate");
+        let dir = p.dir.path();
+        let read_pid = |name: &str| -> Option<i32> {
+            std::fs::read_to_string(dir.join(name))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        // The gate is running once it has written both pids.
+        let started = std::time::Instant::now();
+        let (gate, sleeper) = loop {
+            if let (Some(g), Some(c)) = (read_pid("gate.pid"), read_pid("child.pid")) {
+                break (g, c);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the gate never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(!process_state(gate).is_empty(), "the gate is running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = crate::support::wait_bounded(child, std::time::Duration::from_secs(60));
+        assert_eq!(out.code, 128 + number, "SIG{signal}: {out}");
+        assert!(
+            out.stderr.contains(&format!("stopped by SIG{signal}")),
+            "{out}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("got")).ok().as_deref(),
+            Some(format!("{signal}\n").as_str()),
+            "SIG{signal} did not reach the gate: {out}"
+        );
+        for pid in [gate, sleeper] {
+            let state = process_state(pid);
+            assert!(
+                state.is_empty() || state == "Z" || state == "X",
+                "SIG{signal}: process {pid} survived in state {state}"
+            );
+        }
+        assert!(
+            !dir.join("after-ran").exists(),
+            "a gate started after SIG{signal}"
+        );
+    }
 }

@@ -529,6 +529,13 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
+    wait_bounded(child, limit)
+}
+
+/// Waits for `child` (stdout and stderr piped), killing it and failing the
+/// test if it runs past `limit`: a guard against hangs, not a measure of
+/// speed.
+pub fn wait_bounded(child: std::process::Child, limit: Duration) -> Outcome {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -545,7 +552,7 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Outcome {
         }
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{cmd:?} hung: still running after {limit:?}");
+            panic!("process {pid} hung: still running after {limit:?}");
         }
     }
 }

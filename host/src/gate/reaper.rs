@@ -70,6 +70,63 @@ pub fn enable() -> bool {
     })
 }
 
+/// How long process gates get to end after modelgate passes them the
+/// signal that stopped it, before they are killed: 2 s, as a gate's own
+/// timeout gives it between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// Sends `signal` to the process group of every gate running now; their
+/// root processes (modelgate's children).
+pub fn forward(signal: i32) -> Vec<u32> {
+    let roots: Vec<u32> = match live().lock() {
+        Ok(live) => live.keys().copied().collect(),
+        Err(_) => return Vec::new(),
+    };
+    let signal = match signal {
+        1 => Signal::HUP,
+        2 => Signal::INT,
+        _ => Signal::TERM,
+    };
+    for pgid in &roots {
+        if let Some(p) = Pid::from_raw(*pgid as i32) {
+            let _ = rustix::process::kill_process_group(p, signal);
+        }
+    }
+    roots
+}
+
+/// Waits (at most `limit`) until every process of `roots` has exited: it
+/// is gone, or a zombie waiting to be reaped.
+pub fn wait_exited(roots: &[u32], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let running = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = &stat[stat.rfind(')')? + 1..];
+                rest.split_whitespace().next().map(|s| s != "Z")
+            })
+            .unwrap_or(false)
+    };
+    while roots.iter().any(|pid| running(*pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills what is left of `roots`' process groups, reaps the roots, and
+/// kills and reaps every orphan left (a stopping modelgate keeps none).
+pub fn reap_all(roots: &[u32]) {
+    for pgid in roots {
+        if let Some(p) = Pid::from_raw(*pgid as i32) {
+            let _ = rustix::process::kill_process_group(p, Signal::KILL);
+        }
+    }
+    for pid in roots {
+        reap(*pid);
+    }
+    sweep("");
+}
+
 /// A fresh token for one gate run.
 pub fn token() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
