@@ -33,6 +33,7 @@
 //!         "clock_ms": int,                  // the frozen wall clock
 //!         "seed": string,                   // 64 hex digits
 //!         "candidate": {"version": ModelVersion, "run": Run | null,
+//!                       "logged_model": LoggedModel?, // world 0.3.0 on
 //!                       "selected_by": string},
 //!         "calls": [{"call": string, "args": [string], "times": int,
 //!                    "ok": answer? , "error": {"kind", "message"}?}]
@@ -44,7 +45,8 @@
 //!               "warnings": int}           // checks of passed gates with a warning
 //! }
 //! ```
-//! `ModelVersion`, `Run` and the answers are the registry's records with
+//! `ModelVersion` (with `model_id`, MLflow 3, when it has one), `Run`,
+//! `LoggedModel` and the answers are the registry's records with
 //! snake_case fields (`crate::registry`); metric values that JSON numbers
 //! cannot hold are the strings `NaN`, `Infinity`, `-Infinity`.
 //! Fields are only ever added to this schema, never renamed or removed.
