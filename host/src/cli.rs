@@ -234,6 +234,11 @@ pub struct ReplayArgs {
     /// project file the report names).
     #[arg(long, short = 'p', value_name = "DIR")]
     pub project: Option<PathBuf>,
+
+    /// The deadline of the whole replay (each gate also keeps its own
+    /// recorded time limit). Past it, nothing is decided: exit 2.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Where the project is.

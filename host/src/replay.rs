@@ -11,10 +11,15 @@
 //! not replayable.
 //!
 //! The report is untrusted input: it is read with a size bound, its
-//! structure is checked (schema, consistent outcome and evidence, the
-//! evidence about the gate and version it is filed under), and its limits
-//! may not exceed [`MAX_MEMORY`] and [`MAX_TIMEOUT`]. Anything off is an
-//! error — "cannot replay" — never a reproduced verdict.
+//! structure is checked (schema, consistent outcomes, verdicts and totals,
+//! the evidence about the gate and version it is filed under), and its
+//! limits may not exceed [`MAX_MEMORY`] and [`MAX_TIMEOUT`]. Anything off is
+//! an error — "cannot replay" — never a reproduced verdict.
+//!
+//! It is read as a stream ([`read`]): one judgement at a time is parsed,
+//! checked and replayed, then dropped, so a replay holds about one
+//! judgement's evidence (a few times its JSON) whatever the size of the
+//! sweep, and each recorded answer is parsed straight into its type.
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +27,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::error::{HintExt as _, with_hint};
+use crate::error::with_hint;
 use crate::gate::wasm::evidence::Evidence;
 use crate::gate::{Check, GateResult, Outcome};
 use crate::plan::{Gate, GateKind, ModelPlan};
@@ -35,20 +40,6 @@ pub const MAX_MEMORY: u64 = 4 << 30;
 /// Longest time limit a replayed gate may have: 10 minutes.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A report as `replay` reads it: only what it needs, all of it checked.
-#[derive(Debug, Deserialize)]
-pub struct RecordedReport {
-    /// Must be [`crate::report::SCHEMA`].
-    pub schema: String,
-    /// The modelgate version that wrote it (absent before evidence existed).
-    #[serde(default)]
-    pub modelgate: Option<String>,
-    /// The project file the report was made from.
-    pub project: String,
-    /// The judgements.
-    pub models: Vec<RecordedModel>,
-}
-
 /// One judgement of a report.
 #[derive(Debug, Deserialize)]
 pub struct RecordedModel {
@@ -56,6 +47,8 @@ pub struct RecordedModel {
     pub model: String,
     /// The version judged.
     pub version: u64,
+    /// The judgement's verdict: every gate passed.
+    pub passed: bool,
     /// Its gates.
     pub gates: Vec<RecordedGate>,
 }
@@ -116,41 +109,386 @@ pub struct GateReplay {
     pub replayed: Replayed,
 }
 
-/// Parses and checks a report's text.
-pub fn parse(text: &[u8], file: &Path) -> anyhow::Result<RecordedReport> {
-    let report: RecordedReport = serde_json::from_slice(text)
-        .with_context(|| format!("`{}` is not a modelgate JSON report", file.display()))
-        .hint(
-            "replay reads what `modelgate validate --format json` wrote, unchanged in structure",
-        )?;
-    if report.schema != crate::report::SCHEMA {
-        return Err(with_hint(
-            anyhow::anyhow!(
-                "`{}` has schema `{}`; replay reads `{}`",
-                file.display(),
-                report.schema,
-                crate::report::SCHEMA
+/// The totals a report ends with.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RecordedSummary {
+    /// Candidates judged.
+    pub models: usize,
+    /// Gates run.
+    pub gates: usize,
+    /// Gates passed.
+    pub passed: usize,
+    /// Gates failed.
+    pub failed: usize,
+    /// Checks of passed gates with a warning.
+    #[serde(default)]
+    pub warnings: usize,
+}
+
+impl RecordedSummary {
+    /// Counts `m` in, as the report's writer does.
+    fn add(&mut self, m: &RecordedModel) {
+        self.models += 1;
+        self.gates += m.gates.len();
+        let passed = m.gates.iter().filter(|g| g.passed).count();
+        self.passed += passed;
+        self.failed += m.gates.len() - passed;
+        self.warnings += m
+            .gates
+            .iter()
+            .filter(|g| g.passed)
+            .flat_map(|g| &g.checks)
+            .filter(|c| c.warning.is_some())
+            .count();
+    }
+}
+
+/// What a report says before its judgements.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The modelgate version that wrote it (absent before evidence existed).
+    pub modelgate: Option<String>,
+    /// The project file the report was made from.
+    pub project: String,
+}
+
+/// A report's parts, in the order it holds them.
+#[derive(Debug)]
+pub enum Item {
+    /// Its schema was checked; where its project is.
+    Head(Head),
+    /// One judgement, checked on its own.
+    Model(Box<RecordedModel>),
+    /// The end: its verdict and totals, checked against the judgements.
+    End,
+}
+
+/// A report being read on a thread of its own, its parts as they come.
+pub struct Reader {
+    items: tokio::sync::mpsc::Receiver<anyhow::Result<Item>>,
+    done: tokio::task::JoinHandle<anyhow::Result<String>>,
+}
+
+impl Reader {
+    /// The next part; `None` after [`Item::End`] (or an error).
+    pub async fn next(&mut self) -> Option<anyhow::Result<Item>> {
+        self.items.recv().await
+    }
+
+    /// The report's digest (`sha256:…`, as recorded in the
+    /// `modelgate.report` tag), once every part was read.
+    pub async fn digest(self) -> anyhow::Result<String> {
+        drop(self.items);
+        self.done
+            .await
+            .map_err(|e| anyhow::anyhow!("internal: the report's reader stopped: {e}"))?
+    }
+}
+
+/// Starts reading report `file` (at most [`MAX_REPORT_FILE`]): parsed as
+/// it streams past, each judgement checked ([`check_model`]) and handed
+/// over whole, the totals checked at the end, the digest of every byte
+/// computed on the way.
+pub fn read(file: &Path) -> anyhow::Result<Reader> {
+    let (opened, meta) = crate::files::open_regular(file, false).map_err(|e| {
+        let hint = match e {
+            crate::files::ReadError::Io(_) => {
+                "pass the file `modelgate validate --format json` wrote".to_string()
+            }
+            _ => format!(
+                "a report is a regular file of at most {}",
+                crate::text::human_bytes(MAX_REPORT_FILE)
             ),
-            "replay reads what `modelgate validate --format json` wrote",
+        };
+        with_hint(
+            anyhow::anyhow!("failed to read report `{}`: {e}", file.display()),
+            hint,
+        )
+    })?;
+    if meta.len() > MAX_REPORT_FILE {
+        let e = crate::files::ReadError::TooLarge {
+            size: meta.len(),
+            limit: MAX_REPORT_FILE,
+        };
+        return Err(with_hint(
+            anyhow::anyhow!("failed to read report `{}`: {e}", file.display()),
+            format!(
+                "a report is a regular file of at most {}",
+                crate::text::human_bytes(MAX_REPORT_FILE)
+            ),
         ));
     }
-    for m in &report.models {
-        for g in &m.gates {
-            check_gate(m, g).map_err(|e| {
-                with_hint(
-                    anyhow::anyhow!(
-                        "`{}`: gate `{}` of `{}` version {}: {e}",
-                        file.display(),
-                        g.name,
-                        m.model,
-                        m.version
-                    ),
-                    "the report was changed in a way that cannot be a real run; use the report as modelgate wrote it",
-                )
-            })?;
+    let (tx, items) = tokio::sync::mpsc::channel(1);
+    let path = file.to_path_buf();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut hashing = Hashing {
+            inner: std::io::Read::take(opened, MAX_REPORT_FILE + 1),
+            sha: sha2::Sha256::default(),
+            read: 0,
+        };
+        let parsed = stream(&mut hashing, &path, &tx);
+        let failed = if hashing.read > MAX_REPORT_FILE {
+            Some(with_hint(
+                anyhow::anyhow!(
+                    "failed to read report `{}`: it grew past {} while read",
+                    path.display(),
+                    crate::text::human_bytes(MAX_REPORT_FILE)
+                ),
+                "replay a report that is not being written",
+            ))
+        } else {
+            parsed.err()
+        };
+        if let Some(e) = failed {
+            // The error itself goes to the replay, which stops on it.
+            let _ = tx.blocking_send(Err(e));
+            anyhow::bail!("the report could not be read");
         }
+        Ok(format!(
+            "sha256:{}",
+            hex::encode(sha2::Digest::finalize(hashing.sha))
+        ))
+    });
+    Ok(Reader { items, done })
+}
+
+/// A reader that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    sha: sha2::Sha256,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.sha, &buf[..n]);
+        self.read += n as u64;
+        Ok(n)
     }
-    Ok(report)
+}
+
+/// The hint of a report no run could have written.
+const ALTERED: &str = "the report was changed in a way that cannot be a real run; use the report as modelgate wrote it";
+
+/// Parses the report from `input`, sending its parts to `tx`.
+fn stream(
+    input: &mut impl std::io::Read,
+    file: &Path,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<Item>>,
+) -> anyhow::Result<()> {
+    use serde::de::Deserializer as _;
+    let not_json = |e: serde_json::Error| {
+        with_hint(
+            anyhow::Error::new(e).context(format!(
+                "`{}` is not a modelgate JSON report",
+                file.display()
+            )),
+            "replay reads what `modelgate validate --format json` wrote, unchanged in structure",
+        )
+    };
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 << 10, input));
+    let mut state = Streamed {
+        file,
+        tx,
+        failure: None,
+    };
+    let outcome = (&mut de).deserialize_map(Top { state: &mut state });
+    if let Some(e) = state.failure.take() {
+        return Err(e);
+    }
+    outcome.map_err(not_json)?;
+    de.end().map_err(not_json)
+}
+
+/// What the stream's visitors share: where to send parts, and the first
+/// error that is not JSON's (a check that failed, the replay gone).
+struct Streamed<'a> {
+    file: &'a Path,
+    tx: &'a tokio::sync::mpsc::Sender<anyhow::Result<Item>>,
+    failure: Option<anyhow::Error>,
+}
+
+impl Streamed<'_> {
+    /// Sends `item`, or records why not and returns the serde error that
+    /// stops the parse.
+    fn send<E: serde::de::Error>(&mut self, item: Item) -> Result<(), E> {
+        if self.tx.blocking_send(Ok(item)).is_err() {
+            return Err(E::custom("the replay stopped"));
+        }
+        Ok(())
+    }
+
+    fn fail<E: serde::de::Error>(&mut self, e: anyhow::Error) -> E {
+        let msg = format!("{e:#}");
+        self.failure = Some(e);
+        E::custom(msg)
+    }
+}
+
+/// The report's top level: `schema`, …, `models`, `status`, `summary`.
+struct Top<'s, 'a> {
+    state: &'s mut Streamed<'a>,
+}
+
+impl<'de> serde::de::Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a modelgate report (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let file = self.state.file;
+        let mut schema: Option<String> = None;
+        let mut modelgate: Option<String> = None;
+        let mut project: Option<String> = None;
+        let mut counted: Option<RecordedSummary> = None;
+        let mut status: Option<String> = None;
+        let mut summary: Option<RecordedSummary> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "schema" => schema = Some(map.next_value()?),
+                "modelgate" => modelgate = map.next_value()?,
+                "project" => project = Some(map.next_value()?),
+                "status" => status = Some(map.next_value()?),
+                "summary" => summary = Some(map.next_value()?),
+                "models" if counted.is_none() => {
+                    let schema = schema.as_deref().unwrap_or("(none before its models)");
+                    if schema != crate::report::SCHEMA {
+                        return Err(self.state.fail(with_hint(
+                            anyhow::anyhow!(
+                                "`{}` has schema `{}`; replay reads `{}`",
+                                file.display(),
+                                crate::text::clean_line(schema),
+                                crate::report::SCHEMA
+                            ),
+                            "replay reads what `modelgate validate --format json` wrote",
+                        )));
+                    }
+                    let Some(project) = project.clone() else {
+                        return Err(self.state.fail(with_hint(
+                            anyhow::anyhow!(
+                                "`{}` names no `project` before its models",
+                                file.display()
+                            ),
+                            ALTERED,
+                        )));
+                    };
+                    self.state.send(Item::Head(Head {
+                        modelgate: modelgate.clone(),
+                        project,
+                    }))?;
+                    counted = Some(map.next_value_seed(Models {
+                        state: &mut *self.state,
+                    })?);
+                }
+                "models" => {
+                    return Err(self.state.fail(with_hint(
+                        anyhow::anyhow!("`{}` has `models` twice", file.display()),
+                        ALTERED,
+                    )));
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let ends = |what: &str| with_hint(anyhow::anyhow!("`{}`: {what}", file.display()), ALTERED);
+        let Some(counted) = counted else {
+            return Err(self.state.fail(ends("the report has no `models`")));
+        };
+        let (Some(status), Some(summary)) = (status, summary) else {
+            return Err(self.state.fail(ends(
+                "the report does not end with its `status` and `summary` (cut short?)",
+            )));
+        };
+        let passed = counted.failed == 0;
+        if status != if passed { "pass" } else { "fail" } {
+            return Err(self.state.fail(ends(&format!(
+                "`status: {}` contradicts its judgements ({} of {} gates failed)",
+                crate::text::clean_line(&status),
+                counted.failed,
+                counted.gates
+            ))));
+        }
+        if summary != counted {
+            return Err(self.state.fail(ends(&format!(
+                "its `summary` ({summary:?}) is not what its judgements add up to ({counted:?})"
+            ))));
+        }
+        self.state.send(Item::End)
+    }
+}
+
+/// The report's `models`, each checked and sent on as it is parsed.
+struct Models<'s, 'a> {
+    state: &'s mut Streamed<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Models<'_, '_> {
+    type Value = RecordedSummary;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RecordedSummary, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Models<'_, '_> {
+    type Value = RecordedSummary;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of judgements")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<RecordedSummary, A::Error> {
+        let mut counted = RecordedSummary::default();
+        while let Some(m) = seq.next_element::<RecordedModel>()? {
+            if let Err(e) = check_model(&m, self.state.file) {
+                return Err(self.state.fail(e));
+            }
+            counted.add(&m);
+            self.state.send(Item::Model(Box::new(m)))?;
+        }
+        Ok(counted)
+    }
+}
+
+/// A judgement's record must be one modelgate could have written: every
+/// gate's ([`check_gate`]), and its verdict theirs.
+pub fn check_model(m: &RecordedModel, file: &Path) -> anyhow::Result<()> {
+    let all = m.gates.iter().all(|g| g.passed);
+    if m.passed != all {
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "`{}`: `{}` version {}: `passed: {}` contradicts its gates",
+                file.display(),
+                crate::text::clean_line(&m.model),
+                m.version,
+                m.passed
+            ),
+            ALTERED,
+        ));
+    }
+    for g in &m.gates {
+        check_gate(m, g).map_err(|e| {
+            with_hint(
+                anyhow::anyhow!(
+                    "`{}`: gate `{}` of `{}` version {}: {e}",
+                    file.display(),
+                    crate::text::clean_line(&g.name),
+                    crate::text::clean_line(&m.model),
+                    m.version
+                ),
+                ALTERED,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// A gate's record must be one modelgate could have written.
@@ -164,6 +502,9 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
     }
     if g.passed == g.cause_code.is_some() {
         return Err("`cause_code` must be present exactly when the gate did not pass".into());
+    }
+    if g.passed && g.cause.is_some() {
+        return Err("a gate that passed has no `cause`".into());
     }
     match (g.kind.as_str(), &g.evidence) {
         ("process", None) => Ok(()),
@@ -240,24 +581,41 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
     }
 }
 
-/// Replays every WebAssembly gate of `report`, plugins found relative to
-/// `dir`. An `Err` means the report cannot be replayed (a plugin missing or
-/// changed, a config its plugin now rejects).
-pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<GateReplay>> {
-    let mut out = Vec::new();
-    // A sweep's report holds one model's gates once per version: each
-    // plugin is checked, and each set of gates prepared, once.
-    let mut checked = std::collections::HashSet::new();
-    let mut runners: std::collections::HashMap<String, Runner> = Default::default();
-    for m in &report.models {
+/// Replays the WebAssembly gates of a report's judgements, one judgement
+/// at a time, plugins found relative to a directory. A sweep's report
+/// holds one model's gates once per version: each plugin is checked, and
+/// each set of gates prepared, once.
+pub struct Replayer {
+    dir: std::path::PathBuf,
+    made_by: Option<String>,
+    checked: std::collections::HashSet<(String, String)>,
+    runners: std::collections::HashMap<String, Runner>,
+}
+
+impl Replayer {
+    /// A replayer of a report written by modelgate `made_by`, whose
+    /// plugins are relative to `dir`.
+    pub fn new(dir: &Path, made_by: Option<String>) -> Replayer {
+        Replayer {
+            dir: dir.to_path_buf(),
+            made_by,
+            checked: Default::default(),
+            runners: Default::default(),
+        }
+    }
+
+    /// Replays judgement `m`. An `Err` means it cannot be replayed (a
+    /// plugin missing or changed, a config its plugin now rejects).
+    pub async fn model(&mut self, m: &RecordedModel) -> anyhow::Result<Vec<GateReplay>> {
+        let mut out = Vec::new();
         let evidence: Vec<(&String, &Evidence)> = m
             .gates
             .iter()
             .filter_map(|g| g.evidence.as_deref().map(|e| (&g.name, e)))
             .collect();
         for (_, e) in &evidence {
-            if checked.insert((e.plugin.as_str(), e.sha256.as_str())) {
-                check_plugin(e, dir, report.modelgate.as_deref())?;
+            if self.checked.insert((e.plugin.clone(), e.sha256.clone())) {
+                check_plugin(e, &self.dir, self.made_by.as_deref())?;
             }
         }
         let key = serde_json::to_string(&(
@@ -268,11 +626,11 @@ pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<G
                 .collect::<Vec<_>>(),
         ))
         .context("internal: cannot key a replayed model's gates")?;
-        if !runners.contains_key(&key) {
-            let runner = prepare(m, &evidence, dir).await?;
-            runners.insert(key.clone(), runner);
+        if !self.runners.contains_key(&key) {
+            let runner = prepare(m, &evidence, &self.dir).await?;
+            self.runners.insert(key.clone(), runner);
         }
-        let runner = &runners[&key];
+        let runner = &self.runners[&key];
         let ready = runner
             .model(&m.model)
             .context("internal: a replayed model was not prepared")?;
@@ -314,8 +672,8 @@ pub async fn replay(report: &RecordedReport, dir: &Path) -> anyhow::Result<Vec<G
                 replayed,
             });
         }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// A runner for the recorded WebAssembly gates of `m`, as they were.
@@ -541,8 +899,15 @@ mod tests {
         let m = RecordedModel {
             model: "m".into(),
             version: 1,
+            passed: true,
             gates: vec![],
         };
+        let mut g = recorded(Outcome::Pass, None, vec![]);
+        g.cause = Some("made up".into());
+        assert_eq!(
+            check_gate(&m, &g).expect_err("refused"),
+            "a gate that passed has no `cause`"
+        );
         let mut g = recorded(Outcome::Pass, None, vec![]);
         g.passed = false;
         assert!(

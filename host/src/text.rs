@@ -167,6 +167,7 @@ mod tests {
         fn acts_on_a_terminal(c: char) -> bool {
             (c.is_control() && c != '\t')
                 || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+                || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
         }
 
         proptest! {
@@ -179,7 +180,7 @@ mod tests {
 
             /// Harmless text is shown exactly as written.
             #[test]
-            fn harmless_text_is_unchanged(s in "[^\\p{Cc}\u{202A}-\u{202E}\u{2066}-\u{2069}\u{200E}\u{200F}]*") {
+            fn harmless_text_is_unchanged(s in "[^\\p{Cc}\u{202A}-\u{202E}\u{2066}-\u{2069}\u{200E}\u{200F}\u{200B}-\u{200D}\u{2060}-\u{2064}\u{FEFF}\u{00AD}]*") {
                 prop_assert_eq!(clean_line(&s), s.as_str());
             }
 

@@ -44,9 +44,12 @@ fn a_report_replays_offline_and_a_changed_metric_is_named() {
         assert!(again.stdout.contains("REPRODUCED: 1 of 1"), "{again}");
         assert!(again.stdout.contains("quality_gate"), "{again}");
 
-        // The candidate's score, changed across the threshold.
+        // The candidate's score, changed across the threshold where it is
+        // read: on its LoggedModel (the example's version has one).
         let mut changed = report.clone();
-        let metrics = changed["models"][0]["gates"][0]["evidence"]["candidate"]["run"]["metrics"]
+        let candidate = &mut changed["models"][0]["gates"][0]["evidence"]["candidate"];
+        assert!(candidate["logged_model"].is_object(), "{candidate}");
+        let metrics = candidate["logged_model"]["metrics"]
             .as_array_mut()
             .expect("metrics");
         let score = metrics
@@ -344,7 +347,86 @@ fn process_gates_are_reported_not_replayable() {
         .as_array_mut()
         .expect("gates")
         .truncate(1);
+    report["summary"]["gates"] = 1.into();
+    report["summary"]["passed"] = 1.into();
     let nothing = replay(&p, &report);
     assert_eq!(nothing.code, 2, "{nothing}");
     assert!(nothing.stderr.contains("can be replayed"), "{nothing}");
+}
+
+#[test]
+fn a_report_whose_verdict_or_totals_were_edited_is_refused() {
+    // A failing report edited to read as passing is not replayed as if a
+    // run had made it: exit 2, naming what contradicts what.
+    let failing = example("0.7");
+    let out = mg(&["validate", "--project", &failing.path(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let report = report_of(&out);
+    let refused = |p: &Project, r: &Value, needle: &str| {
+        let o = replay(p, r);
+        assert_eq!(o.code, 2, "{needle}: {o}");
+        assert!(o.stderr.contains(needle), "expected {needle:?}:\n{o}");
+        assert!(o.stderr.contains("hint:"), "{o}");
+    };
+    let mut r = report.clone();
+    r["status"] = "pass".into();
+    refused(&failing, &r, "`status: pass` contradicts its judgements");
+    let mut r = report.clone();
+    r["models"][0]["passed"] = true.into();
+    refused(&failing, &r, "`passed: true` contradicts its gates");
+    let mut r = report.clone();
+    r["summary"]["failed"] = 0.into();
+    refused(&failing, &r, "is not what its judgements add up to");
+    let mut r = report.clone();
+    let top = r.as_object_mut().expect("object");
+    top.remove("status");
+    top.remove("summary");
+    refused(&failing, &r, "does not end with its `status` and `summary`");
+
+    let passing = example("0.6");
+    let out = mg(&["validate", "--project", &passing.path(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let mut r = report_of(&out);
+    r["models"][0]["gates"][0]["cause"] = "made up".into();
+    refused(&passing, &r, "a gate that passed has no `cause`");
+    // A config no project file could hold.
+    let mut r = report_of(&out);
+    r["models"][0]["gates"][0]["evidence"]["config"]["padding"] = "x".repeat(3 << 20).into();
+    refused(&passing, &r, "more than a project file holds");
+}
+
+#[test]
+fn a_replay_ends_by_its_deadline() {
+    // A gate that loops until its time limit, its record edited to say it
+    // was stopped by a trap and to allow it 10 minutes: replayed, it runs
+    // on, and `--timeout` ends the replay (exit 2) without a verdict.
+    let p = Project::new(
+        "name: spin\nmodels:\n  - name: logreg\n    validationTask:\n      name: spin\n      executor: !wasm\n        plugin: spin.wasm\n        limits: {timeout: 50ms}\n",
+    );
+    p.copy_abs(guests::SPIN(), "spin.wasm")
+        .copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = mg(&["validate", "--project", &p.path(), "--format", "json"]);
+    assert_eq!(out.code, 1, "{out}");
+    let mut r = report_of(&out);
+    let gate = &mut r["models"][0]["gates"][0];
+    assert_eq!(gate["cause_code"], "timeout", "{gate}");
+    gate["cause_code"] = "trap".into();
+    gate["evidence"]["limits"]["timeout_ms"] = 600_000.into();
+    let file = p.dir.path().join("report.json");
+    std::fs::write(&file, r.to_string()).expect("write");
+    let o = crate::support::run_bounded(
+        crate::support::modelgate().args([
+            "replay",
+            &file.display().to_string(),
+            "--timeout",
+            "1s",
+        ]),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(o.code, 2, "{o}");
+    assert!(
+        o.stderr
+            .contains("the replay did not finish within --timeout 1.00s"),
+        "{o}"
+    );
 }

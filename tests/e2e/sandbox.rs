@@ -163,3 +163,24 @@ fn a_gate_without_std_grows_its_heap_and_its_panics_are_told() {
         "the panic's location is logged: {logs:?}"
     );
 }
+
+#[test]
+fn the_run_s_deadline_stops_a_webassembly_gate_within_its_own_limit() {
+    // A gate allowed 10 minutes that loops: `--timeout 1s` ends the run
+    // (exit 2, nothing decided), the gate yielding at every epoch tick.
+    let p = Project::new(
+        "name: spin\nmodels:\n  - name: logreg\n    validationTask:\n      name: spin\n      executor: !wasm\n        plugin: spin.wasm\n        limits: {timeout: 10m}\n",
+    );
+    p.copy_abs(guests::SPIN(), "spin.wasm")
+        .copy("examples/logreg/mlflow.db", "mlflow.db");
+    let out = crate::support::run_bounded(
+        crate::support::modelgate().args(["validate", "--project", &p.path(), "--timeout", "1s"]),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("could not decide within --timeout 1.00s"),
+        "{out}"
+    );
+}

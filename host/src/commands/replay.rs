@@ -4,38 +4,59 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use crate::cli::ReplayArgs;
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
-use crate::files::{ReadError, read_bounded};
-use crate::replay::{self, MAX_REPORT_FILE, Replayed};
-use crate::text::{clean_line, human_bytes};
+use crate::replay::{self, Item, Replayed, Replayer};
+use crate::text::clean_line;
 
-/// Runs `modelgate replay`.
+/// Runs `modelgate replay`, all of it within `--timeout`.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
-    let file = &args.report;
-    let bytes = read_bounded(file, MAX_REPORT_FILE).map_err(|e| {
-        let hint = match e {
-            ReadError::Io(_) => {
-                "pass the file `modelgate validate --format json` wrote".to_string()
-            }
-            _ => format!(
-                "a report is a regular file of at most {}",
-                human_bytes(MAX_REPORT_FILE)
+    let limit = args.timeout;
+    match tokio::time::timeout(limit, replay(args)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(with_hint(
+            anyhow::anyhow!(
+                "the replay did not finish within --timeout {}",
+                crate::text::format_duration(limit)
             ),
-        };
-        with_hint(
-            anyhow::anyhow!("failed to read report `{}`: {e}", file.display()),
-            hint,
-        )
-    })?;
-    let report = replay::parse(&bytes, file)?;
-    let dir = match &args.project {
-        Some(p) => project_dir(p),
-        None => project_dir(Path::new(&report.project)),
-    };
-    let replays = replay::replay(&report, &dir).await?;
+            "raise `--timeout` (a sweep's report replays every gate of every version)",
+        )),
+    }
+}
 
+async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
+    let file = &args.report;
+    let mut reader = replay::read(file)?;
+    // The report's parts as they are read: its head, its judgements one at
+    // a time (each dropped once replayed), its end.
+    let mut replayer = None;
+    let mut replays = Vec::new();
+    let mut ended = false;
+    while let Some(item) = reader.next().await {
+        match item? {
+            Item::Head(head) => {
+                let dir = match &args.project {
+                    Some(p) => project_dir(p),
+                    None => project_dir(Path::new(&head.project)),
+                };
+                replayer = Some(Replayer::new(&dir, head.modelgate));
+            }
+            Item::Model(m) => {
+                let replayer = replayer
+                    .as_mut()
+                    .context("internal: a judgement before the report's head")?;
+                replays.extend(replayer.model(&m).await?);
+            }
+            Item::End => ended = true,
+        }
+    }
+    let digest = reader.digest().await?;
+    if !ended {
+        anyhow::bail!("internal: the report's reader ended before the report did");
+    }
     let mut out = String::new();
     let mut last = None;
     let width = replays
@@ -71,7 +92,6 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     } else {
         String::new()
     };
-    let digest = crate::record::sha256_tag(&bytes);
     let _ = writeln!(
         out,
         "report {digest} (the `{}` tag of a recorded verdict)",

@@ -179,16 +179,18 @@ pub enum Answer {
 }
 
 impl Answer {
-    /// Reads the answer of a `call` from JSON.
-    fn from_json(call: &str, value: serde_json::Value) -> Result<Answer, String> {
+    /// Reads the answer of a `call` from its JSON text, straight into its
+    /// type (no JSON tree in between: a recorded answer may be large).
+    fn from_json(call: &str, json: &serde_json::value::RawValue) -> Result<Answer, String> {
+        let text = json.get();
         let typed = match call {
             "get-model-version" | "get-model-version-by-alias" => {
-                serde_json::from_value(value).map(Answer::Version)
+                serde_json::from_str(text).map(Answer::Version)
             }
-            "list-model-versions" => serde_json::from_value(value).map(Answer::Versions),
-            "get-run" => serde_json::from_value(value).map(Answer::Run),
-            "get-metric-history" => serde_json::from_value(value).map(Answer::History),
-            "get-logged-model" => serde_json::from_value(value).map(Answer::LoggedModel),
+            "list-model-versions" => serde_json::from_str(text).map(Answer::Versions),
+            "get-run" => serde_json::from_str(text).map(Answer::Run),
+            "get-metric-history" => serde_json::from_str(text).map(Answer::History),
+            "get-logged-model" => serde_json::from_str(text).map(Answer::LoggedModel),
             other => return Err(format!("`{other}` is not a registry call")),
         };
         typed.map_err(|e| format!("the answer of `{call}` is malformed: {e}"))
@@ -318,15 +320,16 @@ impl RecordedCall {
 }
 
 /// The JSON form of a [`RecordedCall`]: `{"call", "args", "times", "ok"}`
-/// or `{…, "error": {"kind", "message"}}`.
-#[derive(Serialize, Deserialize)]
+/// or `{…, "error": {"kind", "message"}}`. The answer is kept as its text
+/// until `call` says its type.
+#[derive(Deserialize)]
 struct CallJson {
     call: String,
     args: Vec<String>,
     times: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ok: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
+    ok: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
     error: Option<RecordedError>,
 }
 
@@ -350,7 +353,7 @@ impl<'de> Deserialize<'de> for RecordedCall {
         use serde::de::Error as _;
         let raw = CallJson::deserialize(d)?;
         let answer = match (raw.ok, &raw.error) {
-            (Some(v), None) => Ok(Answer::from_json(&raw.call, v).map_err(D::Error::custom)?),
+            (Some(v), None) => Ok(Answer::from_json(&raw.call, &v).map_err(D::Error::custom)?),
             (None, Some(e)) => Err(reg::RegistryError::try_from(e).map_err(D::Error::custom)?),
             _ => {
                 return Err(D::Error::custom(format!(
@@ -509,7 +512,9 @@ pub struct Evidence {
     /// nothing, run for the configs it accepts): that build's sha256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lean_sha256: Option<String>,
-    /// The gate's config (shared with the gate's other evaluations).
+    /// The gate's config (shared with the gate's other evaluations); read
+    /// back at most as large as a project file can be.
+    #[serde(deserialize_with = "bounded_config")]
     pub config: std::sync::Arc<serde_json::Value>,
     /// Its limits.
     pub limits: RecordedLimits,
@@ -521,6 +526,27 @@ pub struct Evidence {
     pub candidate: RecordedCandidate,
     /// Every registry call it made, with the answers it got.
     pub calls: Vec<RecordedCall>,
+}
+
+/// A recorded config: no larger than the project file it came from could
+/// be ([`crate::files::MAX_PROJECT_FILE`]), checked on its text before it
+/// is built into a JSON tree.
+fn bounded_config<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::sync::Arc<serde_json::Value>, D::Error> {
+    use serde::de::Error as _;
+    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+    let limit = crate::files::MAX_PROJECT_FILE;
+    if raw.get().len() as u64 > limit {
+        return Err(D::Error::custom(format!(
+            "the recorded config is {} bytes, more than a project file holds ({})",
+            raw.get().len(),
+            crate::text::human_bytes(limit)
+        )));
+    }
+    serde_json::from_str(raw.get())
+        .map(std::sync::Arc::new)
+        .map_err(D::Error::custom)
 }
 
 impl Evidence {

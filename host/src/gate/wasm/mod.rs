@@ -552,9 +552,21 @@ impl WasmHost {
     ) -> Store<GateState> {
         let mut store = Store::new(&self.engine, GateState::new(limits, source, tape, fixed));
         store.limiter(|s| &mut s.limiter);
+        // The gate's time limit, in epoch ticks. At every tick the gate
+        // yields to the async executor (it is not polled meanwhile if the
+        // run's own deadline passed, or a signal stopped it: a gate never
+        // outlasts the command's `--timeout`), and at the last it traps.
         let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
-        store.set_epoch_deadline(ticks.max(1) + 1);
-        store.epoch_deadline_trap();
+        let mut left = ticks.max(1) + 1;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            left = left.saturating_sub(1);
+            Ok(if left == 0 {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
         store
     }
 
