@@ -694,7 +694,7 @@ models:
 
 #[test]
 fn a_candidate_larger_than_the_builtins_first_heap_is_judged_whole() {
-    // builtin:threshold's heap is an arena that starts in the 15 KiB its
+    // builtin:threshold's heap is an arena that starts in the ~28 KiB its
     // one-page initial memory leaves after stack and data, and grows past
     // it. A run with 1.2 MB of parameters is lowered into the gate, memory
     // grown, and judged on its score like any other; under a memory limit

@@ -108,7 +108,7 @@ pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
 
 /// Bytes of each pooled linear memory kept mapped between evaluations and
 /// reset with memset (the rest is handed back to the kernel): 4 pages of
-/// 64 KiB. `builtin:threshold`'s whole memory is one page (its 32 KiB
+/// 64 KiB. `builtin:threshold`'s whole memory is one page (its 16 KiB
 /// stack, its data and its first heap), so resetting it is one memset of
 /// 64 KiB and no system call.
 pub const POOL_KEEP_RESIDENT_MEMORY: usize = 4 << 16;
