@@ -4,14 +4,17 @@
 //!
 //! | tag | value |
 //! |-----|-------|
-//! | `modelgate.verdict` | `pass`, `fail` (a gate judged and said no) or `error` (a gate could not judge, none said no) |
+//! | `modelgate.verdict` | `pass`, `fail` (a gate judged and said no) or `error` (a gate could not judge, none said no); `pending` while a record is written, and after one cut short (no verdict) |
 //! | `modelgate.judged_at` | when, RFC 3339 UTC |
 //! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
 //! | `modelgate.gate.NAME` | each gate's `pass`, `fail` or `error` |
 //!
-//! The verdict tag is written last, so whoever sees it sees the rest; on
-//! the SQLite backend all of them are one transaction.
+//! The verdict tag is written first as `pending` and last as the verdict,
+//! so a reader never takes an earlier verdict for this record's, and
+//! whoever sees the verdict sees the rest: a record cut short (a crash, a
+//! refused write) reads `pending`, which is no verdict, until the next
+//! record completes it. On the SQLite backend all of it is one transaction.
 
 use std::time::SystemTime;
 
@@ -32,6 +35,14 @@ pub const PLAN: &str = "modelgate.plan";
 pub const REPORT: &str = "modelgate.report";
 /// The prefix of the per-gate tags.
 pub const GATE_PREFIX: &str = "modelgate.gate.";
+
+/// The verdict tag's value while a record is being written: not a verdict.
+pub const PENDING: &str = "pending";
+
+/// True when `value` of the verdict tag is a verdict (not [`PENDING`]).
+pub fn is_verdict(value: &str) -> bool {
+    matches!(value, "pass" | "fail" | "error")
+}
 
 /// `pass`, `fail` or `error` for a whole judgement.
 pub fn verdict(j: &Judgement) -> &'static str {
@@ -95,7 +106,8 @@ pub fn gate_key(name: &str) -> String {
     format!("{GATE_PREFIX}{keep}~{digest}")
 }
 
-/// The tags recording `judgement`, the verdict last.
+/// The tags recording `judgement`: the verdict first as [`PENDING`], then
+/// the record, then the verdict.
 pub fn tags(
     judgement: &Judgement,
     plan_digest: &str,
@@ -103,6 +115,7 @@ pub fn tags(
     judged_at: SystemTime,
 ) -> Vec<(String, String)> {
     let mut tags = vec![
+        (VERDICT.to_string(), PENDING.to_string()),
         (JUDGED_AT.to_string(), rfc3339(judged_at)),
         (PLAN.to_string(), plan_digest.to_string()),
         (REPORT.to_string(), report_digest.to_string()),

@@ -232,3 +232,105 @@ fn the_champion_challenger_example_promotes_only_a_better_model() {
         );
     }
 }
+
+/// A registry that answers reads as a healthy MLflow does, and each
+/// `model-versions/set-tag` with `write(the tag, its number)`; the tags it
+/// was sent, in order.
+fn recording_registry(
+    write: impl Fn(&Value, usize) -> Vec<u8> + Send + Sync + 'static,
+) -> (
+    crate::support::FaultServer,
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+) {
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let server = crate::support::FaultServer::start(move |req, _| {
+        if req.endpoint() == "model-versions/set-tag" {
+            let tag: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let n = {
+                let mut log = log.lock().expect("log");
+                log.push(tag.clone());
+                log.len() - 1
+            };
+            return write(&tag, n);
+        }
+        crate::support::healthy_mlflow(req).unwrap_or_else(|| crate::support::http(404, &[], "{}"))
+    });
+    (server, sent)
+}
+
+#[test]
+fn a_record_refused_part_way_leaves_no_verdict_and_says_so() {
+    // The first write makes the verdict `pending`; a 403 on a later one
+    // stops the record there: the version carries no verdict (no earlier
+    // one either), and the run says it decided PASS but did not record it.
+    let (s, sent) = recording_registry(|tag, n| {
+        if n >= 2
+            && tag["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("modelgate.gate."))
+        {
+            crate::support::http(
+                403,
+                &[],
+                r#"{"error_code": "PERMISSION_DENIED", "message": "no"}"#,
+            )
+        } else {
+            crate::support::http(200, &[], "{}")
+        }
+    });
+    let p = crate::support::threshold_project();
+    let out = validate(&p.path(), &s.uri, &["--record"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stdout.contains("PASS"),
+        "the verdict is reported: {out}"
+    );
+    assert!(
+        out.stderr.contains(
+            "the verdict (PASS) was decided and reported, but not all of it was recorded"
+        ),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("could not decide"), "{out}");
+    let sent = sent.lock().expect("log").clone();
+    assert_eq!(sent[0]["key"], "modelgate.verdict", "{sent:?}");
+    assert_eq!(sent[0]["value"], "pending", "{sent:?}");
+    assert!(
+        !sent[1..].iter().any(|t| t["key"] == "modelgate.verdict"),
+        "no verdict after the refusal: {sent:?}"
+    );
+}
+
+#[test]
+fn a_record_that_outlasts_the_deadline_is_the_verdict_not_recorded() {
+    // The registry takes the tags too slowly (each held past --timeout):
+    // the verdict was decided and is reported; only the record is missing.
+    let (s, _) = recording_registry(|_, _| {
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        crate::support::http(200, &[], "{}")
+    });
+    let p = crate::support::threshold_project();
+    let out = crate::support::run_bounded(
+        crate::support::modelgate().args([
+            "validate",
+            "--project",
+            &p.path(),
+            "--tracking-uri",
+            &s.uri,
+            "--record",
+            "--timeout",
+            "2s",
+        ]),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stdout.contains("PASS"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "the verdict (PASS) was decided and reported, but not recorded: the registry did not take it within --timeout 2.00s"
+        ),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("could not decide"), "{out}");
+}

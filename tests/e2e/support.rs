@@ -382,6 +382,8 @@ pub struct Request {
     pub target: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The body (at most 1 MiB of it), as text.
+    pub body: String,
 }
 
 impl Request {
@@ -432,6 +434,7 @@ impl FaultServer {
                     let mut req = Request {
                         target: line.split_whitespace().nth(1).unwrap_or("").to_string(),
                         authorization: None,
+                        body: String::new(),
                     };
                     let mut length = 0usize;
                     loop {
@@ -449,6 +452,7 @@ impl FaultServer {
                     }
                     let mut body = vec![0u8; length.min(1 << 20)];
                     let _ = reader.read_exact(&mut body);
+                    req.body = String::from_utf8_lossy(&body).into_owned();
                     let answer = handler(&req, n);
                     let mut stream = &stream;
                     let _ = stream.write_all(&answer);

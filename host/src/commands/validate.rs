@@ -28,15 +28,76 @@ use crate::runner::{Context, ReadyModel, Runner};
 pub async fn run(args: ValidateArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
     let limit = args.timeout;
     let deadline = tokio::time::Instant::now() + limit;
-    match tokio::time::timeout_at(deadline, validate(args, verbose, deadline)).await {
-        Ok(outcome) => outcome,
+    let decided = match tokio::time::timeout_at(deadline, validate(args, verbose, deadline)).await {
+        Ok(outcome) => outcome?,
+        Err(_) => {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "modelgate could not decide within --timeout {}: the registry or a gate is too slow",
+                    crate::text::format_duration(limit)
+                ),
+                "raise `--timeout`, or run with `-v` to see which gate or registry call is slow",
+            ));
+        }
+    };
+    let Decided { status, record } = decided;
+    let Some(record) = record else {
+        return Ok(status);
+    };
+    // The verdict is decided and reported: whatever happens to the record
+    // now is said as what it is, never as "could not decide".
+    let verdict = if status == ExitStatus::Pass {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    match tokio::time::timeout_at(deadline, record.run()).await {
+        Ok(Ok(())) => Ok(status),
+        Ok(Err(e)) => Err(e.context(format!(
+            "the verdict ({verdict}) was decided and reported, but not all of it was recorded"
+        ))),
         Err(_) => Err(with_hint(
             anyhow::anyhow!(
-                "modelgate could not decide within --timeout {}: the registry or a gate is too slow",
+                "the verdict ({verdict}) was decided and reported, but not recorded: the registry did not take it within --timeout {}",
                 crate::text::format_duration(limit)
             ),
-            "raise `--timeout`, or run with `-v` to see which gate or registry call is slow",
+            "the report above is the verdict; run again with a longer `--timeout` to record it (recording is idempotent)",
         )),
+    }
+}
+
+/// What `validate` decided, and the recording still to do.
+struct Decided {
+    /// The verdict's exit status.
+    status: ExitStatus,
+    /// `--record` / `--promote`, when asked for.
+    record: Option<Recording>,
+}
+
+/// Writing a decided report into the registry: its tags, then the alias.
+struct Recording {
+    runner: Arc<Runner>,
+    report: Report,
+    fresh: registry::SharedRegistry,
+    writer: Box<dyn RegistryWriter>,
+    promote: Option<String>,
+    allow_rollback: bool,
+}
+
+impl Recording {
+    async fn run(self) -> anyhow::Result<()> {
+        record(&self.runner, &self.report, self.writer.as_ref()).await?;
+        if let Some(alias) = &self.promote {
+            promote(
+                &self.report,
+                self.fresh.as_ref(),
+                self.writer.as_ref(),
+                alias,
+                self.allow_rollback,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
@@ -44,7 +105,7 @@ async fn validate(
     args: ValidateArgs,
     verbose: bool,
     deadline: tokio::time::Instant,
-) -> anyhow::Result<ExitStatus> {
+) -> anyhow::Result<Decided> {
     let (project, plan) = super::check::load_plan(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
     // At most `--jobs` evaluations are alive at once (a judgement runs its
@@ -187,10 +248,13 @@ async fn validate(
         }
         progress.finish();
         let summary = json.finish().map_err(written)?;
-        return Ok(if summary.failed == 0 {
-            ExitStatus::Pass
-        } else {
-            ExitStatus::Fail
+        return Ok(Decided {
+            status: if summary.failed == 0 {
+                ExitStatus::Pass
+            } else {
+                ExitStatus::Fail
+            },
+            record: None,
         });
     }
     let reports: Vec<ModelReport> = judged
@@ -214,23 +278,21 @@ async fn validate(
     if args.format == crate::report::Format::Github {
         step_summary(&report);
     }
-    if let Some(writer) = &writer {
-        record(&runner, &report, writer.as_ref()).await?;
-        if let Some(alias) = &args.promote {
-            promote(
-                &report,
-                raw.as_ref(),
-                writer.as_ref(),
-                alias,
-                args.allow_rollback,
-            )
-            .await?;
-        }
-    }
-    Ok(if report.passed() {
+    let status = if report.passed() {
         ExitStatus::Pass
     } else {
         ExitStatus::Fail
+    };
+    Ok(Decided {
+        status,
+        record: writer.map(|writer| Recording {
+            runner,
+            report,
+            fresh: raw,
+            writer,
+            promote: args.promote.clone(),
+            allow_rollback: args.allow_rollback,
+        }),
     })
 }
 

@@ -27,8 +27,9 @@ pub const MAX_TAG_VALUE: usize = 100_000;
 /// Write access to a registry: tags on model versions, and aliases.
 #[async_trait]
 pub trait RegistryWriter: Send + Sync {
-    /// Sets `tags` on version `version` of model `name`, in order: the last
-    /// tag is written last (a reader that sees it sees all the others).
+    /// Sets `tags` on version `version` of model `name`, in order: the
+    /// first tag is written before any other, the last after all of them
+    /// (a reader that sees it sees all the others).
     async fn set_version_tags(
         &self,
         name: &str,
@@ -77,9 +78,10 @@ impl RegistryWriter for RestRegistry {
         tags: &[(String, String)],
     ) -> Result<()> {
         check_tags(tags)?;
-        // MLflow has no batch call for version tags: one request each. All
-        // but the last go at once; the last (the verdict, for a record) is
-        // written only after every other one succeeded.
+        // MLflow has no batch call for version tags: one request each. The
+        // first (for a record, the verdict made `pending`) goes alone; the
+        // ones between go at once; the last (the verdict) only after every
+        // other one succeeded.
         let set = |key: &String, value: &String| {
             let body = serde_json::json!({
                 "name": name, "version": version.to_string(), "key": key, "value": value,
@@ -90,10 +92,14 @@ impl RegistryWriter for RestRegistry {
                     .map(drop)
             }
         };
-        let Some(((last_key, last_value), rest)) = tags.split_last() else {
+        let Some(((first_key, first_value), rest)) = tags.split_first() else {
             return Ok(());
         };
-        futures::future::try_join_all(rest.iter().map(|(k, v)| set(k, v))).await?;
+        set(first_key, first_value).await?;
+        let Some(((last_key, last_value), between)) = rest.split_last() else {
+            return Ok(());
+        };
+        futures::future::try_join_all(between.iter().map(|(k, v)| set(k, v))).await?;
         set(last_key, last_value).await
     }
 

@@ -648,7 +648,8 @@ impl Service {
 /// True when `v` carries a verdict recorded under `plan`.
 fn judged_under(v: &crate::registry::ModelVersion, plan: &str) -> bool {
     let tag = |k: &str| v.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
-    tag(crate::record::VERDICT).is_some() && tag(crate::record::PLAN) == Some(plan)
+    tag(crate::record::VERDICT).is_some_and(crate::record::is_verdict)
+        && tag(crate::record::PLAN) == Some(plan)
 }
 
 #[cfg(test)]
