@@ -162,6 +162,9 @@ impl Plan {
 
 fn model_gates(project: &Project, model: &Model, diags: &mut Diagnostics) -> Vec<Gate> {
     let mut gates = Vec::new();
+    // Names taken so far: a set, so a model of many gates is checked in
+    // linear time.
+    let mut names = std::collections::HashSet::new();
     for (i, spec) in model.gates.iter().enumerate() {
         let fallback = if model.gates.len() == 1 {
             "validationTask".to_string()
@@ -178,7 +181,7 @@ fn model_gates(project: &Project, model: &Model, diags: &mut Diagnostics) -> Vec
         let Some(kind) = gate_kind(&task, &name, diags) else {
             continue;
         };
-        if gates.iter().any(|g: &Gate| g.name == name) {
+        if !names.insert(name.clone()) {
             diags.error(
                 spec.pos,
                 format!("model `{}` lists gate `{name}` twice", model.name),

@@ -291,7 +291,10 @@ models:
 /// credentials win when both are set, as in MLflow's client.
 #[test]
 fn a_token_is_sent_as_a_bearer() {
-    let srv = FaultServer::start(|req, _| {
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let log = sent.clone();
+    let srv = FaultServer::start(move |req, _| {
+        log.lock().expect("log").push(req.authorization.clone());
         if req.authorization.as_deref() == Some("Bearer tok-123") {
             healthy_mlflow(req).unwrap_or_else(|| http(404, &[], "{}"))
         } else {
@@ -320,6 +323,9 @@ fn a_token_is_sent_as_a_bearer() {
     assert_no_secret(&bad, "tok-456", "a refused token");
     let basic = with("tok-123", true);
     assert_eq!(basic.code, 2, "basic auth must win over the token: {basic}");
+    // What was sent, not only that it was refused: `u:p` as basic auth.
+    let last = sent.lock().expect("log").last().cloned().flatten();
+    assert_eq!(last.as_deref(), Some("Basic dTpw"), "{basic}");
 }
 
 struct TlsServer {

@@ -552,18 +552,35 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn a_daemonising_process_gate_does_not_outlive_modelgate() {
+    // The gate starts a daemon (its own session) and ends only once the
+    // daemon has written its pid: modelgate must have killed it when it
+    // exits, not left it to run for ten minutes.
     let p = logreg_project(
         "      - name: daemon
         executor: !custom
-          command: \"setsid sh -c 'sleep 2; touch escaped' </dev/null >/dev/null 2>&1 & exit 0\"
+          command: \"setsid sh -c 'echo $$ > daemon.pid; exec sleep 600' </dev/null >/dev/null 2>&1 & while [ ! -s daemon.pid ]; do :; done; exit 0\"
 ",
     );
     let out = validate_in(&p, &[]);
     assert_eq!(out.code, 0, "{out}");
-    std::thread::sleep(Duration::from_secs(4));
+    let pid: i32 = std::fs::read_to_string(p.dir.path().join("daemon.pid"))
+        .expect("the daemon ran and wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // Gone, or a zombie its new parent has yet to reap: not running.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
     assert!(
-        !p.dir.path().join("escaped").exists(),
-        "the daemon outlived modelgate and wrote its file"
+        state.is_empty() || state == "Z" || state == "X",
+        "the daemon {pid} outlived modelgate, in state {state}"
     );
 }
 

@@ -106,6 +106,7 @@ mod guests {
         ENTROPY => "guest_entropy",
         CLASSIC => "guest_classic",
         SECOND => "guest_second",
+        MISFIT => "guest_misfit",
         BARE => "guest_bare",
     }
 }

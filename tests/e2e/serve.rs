@@ -332,11 +332,26 @@ fn exactly_once_across_kill(
         .collect();
     let (half, rest) = burst.split_at(25);
     let reg_a = fixtures_at(uri, &Value::Array(half.to_vec()));
+    // The kill must land on a server that has done something: wait until
+    // it has judged a version of the burst (or 60 s, and fail).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while judged_in(&first.log_text()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first server judged nothing before the kill:\n{}",
+            first.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut first = first;
     let _ = first.child.kill(); // SIGKILL: no chance to finish anything
     let _ = first.child.wait();
     let first_text = first.log_text();
     drop(first);
+    assert!(
+        !judged_in(&first_text).is_empty(),
+        "the kill came before any judgement: {first_text}"
+    );
     let reg_b = fixtures_at(uri, &Value::Array(rest.to_vec()));
     let burst_versions: Vec<u64> = reg_a.iter().chain(&reg_b).map(|r| r.version).collect();
     let all: Vec<u64> = existing

@@ -857,3 +857,30 @@ fn thresholds_alone_are_judged_by_the_lean_build_that_imports_nothing() {
         "{out}"
     );
 }
+
+#[test]
+fn a_gate_whose_validate_has_another_signature_is_refused_at_load() {
+    // `misfit` imports what a 0.2.0 gate imports, so it is taken for one,
+    // but its `validate` takes `(config, u32)`. Exports are type-checked
+    // once when a gate is loaded and then called unchecked: the check
+    // must refuse it (exit 2), before anything calls it.
+    let p = Project::new(
+        "name: misfit\nmodels:\n  - name: logreg\n    validationTask:\n      executor: !wasm {plugin: misfit.wasm}\n",
+    );
+    p.copy_abs(guests::MISFIT(), "misfit.wasm")
+        .copy("examples/logreg/mlflow.db", "mlflow.db");
+    for command in ["check", "validate"] {
+        let out = mg(&[command, "--project", &p.path()]);
+        assert_eq!(out.code, 2, "{command}: {out}");
+        assert!(
+            out.stderr.contains(
+                "does not export `check-config` and `validate` as `modelgate:validator/validator@0.2.0` defines them"
+            ),
+            "{command}: {out}"
+        );
+        assert!(out.stderr.contains("hint:"), "{out}");
+    }
+    let inspect = mg(&["plugin", "inspect", guests::MISFIT()]);
+    assert_eq!(inspect.code, 2, "{inspect}");
+    assert!(inspect.stdout.contains("runnable  no: "), "{inspect}");
+}
