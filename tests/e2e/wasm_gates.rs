@@ -404,7 +404,7 @@ fn all_versions_sweeps_every_ready_version_in_order() {
 #[test]
 fn a_sweep_longer_than_a_window_reads_every_run() {
     // The bundled database grown to 1234 versions, each with its own run
-    // and LoggedModel and `score`: the runs and models are read 500 at a
+    // and LoggedModel and `score`: the runs and models are read 250 at a
     // time and dropped once judged, and every verdict still comes from its
     // own version's run and model.
     let dir = tempfile::tempdir().expect("tempdir");
