@@ -195,8 +195,14 @@ fn read_validates_but_recording_and_promoting_need_edit() {
         let out = validate_as(&p, Some(("reader", &pw)), flags);
         assert_eq!(out.code, 2, "{flags:?}: {out}");
         assert!(
+            out.stderr.contains(
+                "error: the verdict (PASS) was decided and reported, but not all of it was recorded"
+            ),
+            "{flags:?}: {out}"
+        );
+        assert!(
             out.stderr
-                .contains("error: failed to record the verdict on `guarded` version 1: "),
+                .contains("caused by: failed to record the verdict on `guarded` version 1: "),
             "{flags:?}: {out}"
         );
         assert!(

@@ -129,7 +129,7 @@ fn github_format_annotates_failures_and_writes_the_step_summary() {
             )
         } else {
             (
-                "::error title=modelgate%3A logreg v1 gate quality_gate::check score: observed 0.666667, expected >= 0.7 (threshold >= 0.7 not met)\n\
+                "::error title=modelgate%3A logreg v1 gate quality_gate::check score: observed 0.666667, expected >= 0.7 (threshold >= 0.7 not met; from LoggedModel m-bb674726c9be445c8150518b0681387e (run 981da6d946ab47aa94ecdc65d844cbe0))\n\
                  ::error title=modelgate::FAIL: 0 of 1 gates passed for logreg version 1\n"
                     .to_string(),
                 "| logreg | 1 | quality_gate | ❌ fail | ✘ score | 0.666667 | >= 0.7 |\n",

@@ -276,10 +276,17 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         body.as_bytes(),
     );
     assert_eq!(unsigned.map(|(s, _)| s), Some(401));
-    // A body past 1 MiB is refused before anything looks at it.
-    let huge = vec![b' '; (1 << 20) + 1];
-    let too_large = http(serving.port, "POST", "/webhooks/mlflow", &[], &huge);
-    assert_eq!(too_large.map(|(s, _)| s), Some(413));
+    // A body past 1 MiB is refused before anything looks at it: from its
+    // declared length, not a byte of it read (or sent).
+    let mut too_large = open_with(
+        serving.port,
+        format!(
+            "POST /webhooks/mlflow HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            (1 << 20) + 1
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status_of(&mut too_large), Some(413));
     let (_, metrics) = serving.get("/metrics").expect("metrics");
     for line in [
         "modelgate_webhook_refusals_total{reason=\"bad_signature\"} 1",
@@ -485,4 +492,179 @@ fn a_configuration_problem_stops_serve_before_it_listens() {
         .args(["--listen", "127.0.0.1:0"])
         .env("MODELGATE_WEBHOOK_SECRET", ""));
     assert_eq!(empty_secret.code, 2, "{empty_secret}");
+}
+
+/// Unix seconds now, as text.
+fn now_text() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string()
+}
+
+/// Opens a connection to `port` and writes `bytes` (a request head, or
+/// part of one); the connection stays open.
+fn open_with(port: u16, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(bytes).expect("write");
+    s
+}
+
+/// The status of the answer on `s`, or `None` when it closed without one.
+fn status_of(s: &mut TcpStream) -> Option<u16> {
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+#[test]
+fn the_webhook_port_is_bounded_before_anyone_is_authenticated() {
+    let p = crate::support::example_project("0.6");
+    let log = p.dir.path().join("serve.log");
+    let serving = Serving::start(
+        &["--project", &p.path(), "--poll", "off", "--drain", "2s"],
+        &[("MODELGATE_WEBHOOK_SECRET", "s3cret")],
+        &log,
+    );
+    let port = serving.port;
+    let signed_head = |length: usize| {
+        format!(
+            "POST /webhooks/mlflow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nX-MLflow-Signature: v1,AAAA\r\nX-MLflow-Timestamp: {}\r\nX-MLflow-Delivery-Id: d\r\n\r\n",
+            now_text()
+        )
+    };
+
+    // A body declared past 1 MiB is refused from its head alone: the
+    // answer comes although not a byte of the body was sent.
+    let mut big = open_with(port, signed_head((1 << 20) + 1).as_bytes());
+    assert_eq!(status_of(&mut big), Some(413));
+    // Headers that do not say JSON, or say no length: refused the same way.
+    let mut text = open_with(
+        port,
+        signed_head(10)
+            .replace("application/json", "text/plain")
+            .as_bytes(),
+    );
+    assert_eq!(status_of(&mut text), Some(415));
+
+    // Bodies that never come hold at most 16 reads: the 17th is answered
+    // 503 at once, and the service still answers.
+    let held: Vec<TcpStream> = (0..16)
+        .map(|_| open_with(port, signed_head(1000).as_bytes()))
+        .collect();
+    serving.wait_for("/metrics", |m| {
+        m.contains("modelgate_webhook_body_reads 16")
+    });
+    let mut seventeenth = open_with(port, signed_head(1000).as_bytes());
+    assert_eq!(status_of(&mut seventeenth), Some(503));
+    assert_eq!(serving.get("/healthz").map(|(s, _)| s), Some(200));
+    drop(held);
+
+    // HTTP/2 is not spoken: the h2c preface is no HTTP/1.1 request.
+    let mut h2 = open_with(port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let answer = status_of(&mut h2);
+    assert!(
+        answer.is_none() || answer.is_some_and(|s| (400..500).contains(&s)),
+        "{answer:?}"
+    );
+
+    // 600 connections holding half a request line: the oldest make room,
+    // and /healthz and /metrics still answer.
+    let slow: Vec<TcpStream> = (0..600).map(|_| open_with(port, b"GET /heal")).collect();
+    assert_eq!(serving.get("/healthz").map(|(s, _)| s), Some(200));
+    let (_, metrics) = serving.get("/metrics").expect("metrics");
+    let evicted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("modelgate_http_connections_evicted_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("evictions counted");
+    assert!(evicted >= 88, "{metrics}");
+    let open: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("modelgate_http_connections "))
+        .and_then(|v| v.parse().ok())
+        .expect("open connections");
+    assert!(open <= 512, "{metrics}");
+    drop(slow);
+
+    // A connection that sends half its headers is closed within the header
+    // timeout (5 s; the guard is 30 s), with no answer.
+    let mut stalled = open_with(port, b"GET /healthz HTTP/1.1\r\nHost:");
+    let mut rest = Vec::new();
+    let closed = stalled.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "not closed in time: {closed:?}");
+
+    // Stopped while clients hold half-sent requests: done within --drain.
+    let _half: Vec<TcpStream> = (0..50)
+        .map(|_| open_with(port, signed_head(1000).as_bytes()))
+        .collect();
+    assert_eq!(serving.stop(), 0);
+}
+
+#[test]
+fn a_delivery_signed_before_serve_started_is_a_replay() {
+    // A captured delivery, within the timestamp window but signed before
+    // this serve started (by MLflow, for the one before), is refused: the
+    // catch-up at start already found what it announced.
+    let p = crate::support::example_project("0.6");
+    let log = p.dir.path().join("serve.log");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 2;
+    let serving = Serving::start(
+        &["--project", &p.path(), "--poll", "off"],
+        &[("MODELGATE_WEBHOOK_SECRET", "s3cret")],
+        &log,
+    );
+    let body = br#"{"entity": "model_version", "action": "created", "data": {"name": "logreg", "version": "1"}}"#;
+    let send = |ts: u64, id: &str| {
+        let ts = ts.to_string();
+        let sig = sign("s3cret", id, &ts, body);
+        http(
+            serving.port,
+            "POST",
+            "/webhooks/mlflow",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-MLflow-Signature", &sig),
+                ("X-MLflow-Timestamp", &ts),
+                ("X-MLflow-Delivery-Id", id),
+            ],
+            body,
+        )
+        .map(|(s, _)| s)
+    };
+    assert_eq!(send(before, "captured"), Some(401));
+    let now: u64 = now_text().parse().expect("now");
+    assert_eq!(send(now + 1, "fresh"), Some(200));
+    let (_, metrics) = serving.get("/metrics").expect("metrics");
+    assert!(
+        metrics.contains("modelgate_webhook_refusals_total{reason=\"stale\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// MLflow's signature of a delivery (`v1,` and the base64 of the
+/// HMAC-SHA256 of `id.timestamp.body`), computed with Python's standard
+/// library, independently of modelgate's own code.
+fn sign(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
+    let script = "import base64, hashlib, hmac, sys\n\
+        msg = f'{sys.argv[2]}.{sys.argv[3]}.'.encode() + sys.argv[4].encode()\n\
+        print('v1,' + base64.b64encode(hmac.new(sys.argv[1].encode(), msg, hashlib.sha256).digest()).decode())\n";
+    let out = run(Command::new(python()).args([
+        "-c",
+        script,
+        secret,
+        id,
+        ts,
+        &String::from_utf8_lossy(body),
+    ]));
+    assert_eq!(out.code, 0, "{out}");
+    out.stdout.trim().to_string()
 }

@@ -87,6 +87,34 @@ impl Metrics {
         bump(&self.promotions);
     }
 
+    /// The Prometheus text exposition, with the HTTP front's connection
+    /// counts (`open`, `evicted`) and the delivery bodies being read.
+    pub fn render_with(&self, open: usize, evicted: u64, body_reads: usize) -> String {
+        let mut s = self.render();
+        single(
+            &mut s,
+            "modelgate_webhook_body_reads",
+            "gauge",
+            "Webhook delivery bodies being read (their senders not yet authenticated).",
+            body_reads as u64,
+        );
+        single(
+            &mut s,
+            "modelgate_http_connections",
+            "gauge",
+            "HTTP connections open.",
+            open as u64,
+        );
+        single(
+            &mut s,
+            "modelgate_http_connections_evicted_total",
+            "counter",
+            "HTTP connections closed to make room for newer ones, or refused for want of any to close (the connection cap).",
+            evicted,
+        );
+        s
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);

@@ -22,6 +22,7 @@
 //! judgement; a tag change that a gate reads (the keys of a `builtin:tags`
 //! gate) while it is judged queues one more.
 
+pub mod http;
 pub mod metrics;
 pub mod webhook;
 
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use tokio::sync::mpsc;
@@ -126,6 +128,13 @@ struct Service {
     queue: mpsc::UnboundedSender<Key>,
     metrics: Metrics,
     log_json: bool,
+    /// When the service started, Unix seconds: a delivery signed before it
+    /// is a replay (the catch-up poll at start covered whatever it said).
+    started: i64,
+    /// Delivery bodies being read at once (their senders not yet known).
+    body_reads: tokio::sync::Semaphore,
+    /// The HTTP front's connection counts, for `/metrics`.
+    front: http::Front,
 }
 
 /// Runs the service until SIGTERM or SIGINT.
@@ -204,6 +213,9 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         queue: tx,
         metrics: Metrics::default(),
         log_json: opts.log_json,
+        started: unix_now(),
+        body_reads: tokio::sync::Semaphore::new(MAX_BODY_READS),
+        front: http::front(),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
     let mut names: Vec<&str> = service.models.keys().map(String::as_str).collect();
@@ -264,18 +276,24 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         // The delivery handler bounds its body itself (and counts refusals).
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    let front = tokio::spawn(http::serve(
+        listener,
+        app,
+        stop_rx.clone(),
+        opts.drain,
+        service.front.clone(),
+    ));
+    shutdown_signal().await;
 
-    // Stop intake, then let in-flight judgements finish (bounded); what
-    // is queued but not started is left to the next start's catch-up.
+    // Stop intake, then let in-flight requests and judgements finish
+    // (within --drain, together); what is queued but not started is left
+    // to the next start's catch-up.
     poller.abort();
     service.log(&[("event", "stopping".into())]);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(opts.drain, async {
         while workers.join_next().await.is_some() {}
+        let _ = front.await;
     })
     .await;
     if drained.is_err() {
@@ -332,8 +350,29 @@ async fn metrics_page(State(service): State<Arc<Service>>) -> impl IntoResponse 
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        service.metrics.render(),
+        service.metrics.render_with(
+            service.front.open(),
+            service.front.evicted(),
+            MAX_BODY_READS - service.body_reads.available_permits(),
+        ),
     )
+}
+
+/// Delivery bodies read at once, their senders not yet known: 16. With
+/// [`webhook::MAX_BODY`] each, what unauthenticated clients can make
+/// `serve` hold in bodies is 16 MiB, whatever their number; a delivery
+/// past it is answered 503 at once (MLflow retries, and the poller finds
+/// the version anyway).
+pub const MAX_BODY_READS: usize = 16;
+/// Longest a delivery's body may take to arrive once its headers are in:
+/// 10 s (MLflow sends a few hundred bytes at once).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 async fn delivery(
@@ -342,21 +381,39 @@ async fn delivery(
     body: axum::body::Body,
 ) -> impl IntoResponse {
     use http_body_util::BodyExt as _;
-    // Read at most MAX_BODY bytes, whatever Content-Length says.
-    let read = http_body_util::Limited::new(body, webhook::MAX_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Refusal::TooLarge
-            } else {
-                Refusal::Malformed
+    // What costs nothing is checked before a byte of the body is read:
+    // a secret to check against, the type, the signature headers and the
+    // timestamp's window, and a declared length within the limit.
+    let signed = service.precheck(&headers);
+    let read = match signed {
+        Err(why) => Err(why),
+        Ok(signed) => match service.body_reads.try_acquire() {
+            Err(_) => Err(Refusal::Busy),
+            Ok(_reading) => {
+                // Read at most MAX_BODY bytes, whatever Content-Length
+                // says, within BODY_TIMEOUT.
+                let read = tokio::time::timeout(
+                    BODY_TIMEOUT,
+                    http_body_util::Limited::new(body, webhook::MAX_BODY).collect(),
+                )
+                .await;
+                match read {
+                    Err(_) => Err(Refusal::SlowBody),
+                    Ok(Err(e)) => Err(
+                        if e.downcast_ref::<http_body_util::LengthLimitError>()
+                            .is_some()
+                        {
+                            Refusal::TooLarge
+                        } else {
+                            Refusal::Malformed
+                        },
+                    ),
+                    Ok(Ok(c)) => Ok((signed, c.to_bytes())),
+                }
             }
-        });
-    match read.and_then(|body| service.accept(&headers, &body)) {
+        },
+    };
+    match read.and_then(|(signed, body)| service.accept(&signed, &body)) {
         Ok(what) => (StatusCode::OK, format!("{what}\n")),
         Err(why) => {
             service.metrics.refused(why);
@@ -370,16 +427,40 @@ async fn delivery(
 }
 
 impl Service {
-    /// Authenticates and acts on one delivery; says what was done.
-    fn accept(&self, headers: &HeaderMap, body: &[u8]) -> Result<&'static str, Refusal> {
-        let Some(secret) = &self.secret else {
+    /// The checks of a delivery that need no body (see [`webhook::precheck`]).
+    fn precheck(&self, headers: &HeaderMap) -> Result<webhook::Signed, Refusal> {
+        if self.secret.is_none() {
             // Without a secret nothing can be verified: refuse everything.
             return Err(Refusal::Unsigned);
+        }
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if length.is_some_and(|n| n > webhook::MAX_BODY as u64) {
+            return Err(Refusal::TooLarge);
+        }
+        let signed = webhook::precheck(headers, unix_now(), self.started)?;
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Refusal::NotJson);
+        }
+        if length.is_none() {
+            return Err(Refusal::NoLength);
+        }
+        Ok(signed)
+    }
+
+    /// Authenticates and acts on one delivery; says what was done.
+    fn accept(&self, signed: &webhook::Signed, body: &[u8]) -> Result<&'static str, Refusal> {
+        let Some(secret) = &self.secret else {
+            return Err(Refusal::Unsigned);
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        webhook::authenticate(secret, headers, body, now, &self.seen)?;
+        webhook::authenticate(secret, signed, body, unix_now(), &self.seen)?;
         let event = webhook::parse(body)?;
         self.metrics.delivered();
         let (model, version, force, kind) = match &event {

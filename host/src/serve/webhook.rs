@@ -6,7 +6,9 @@
 //! secret and sends `X-MLflow-Signature: v1,BASE64`, `X-MLflow-Timestamp`
 //! (Unix seconds) and `X-MLflow-Delivery-Id` (a UUID). A delivery is
 //! accepted only when the signature verifies (in constant time), the
-//! timestamp is within [`MAX_SKEW`] of now, and its id has not been seen.
+//! timestamp is within [`MAX_SKEW`] of now and not before this `serve`
+//! started, and its id has not been seen. What needs no body is checked
+//! first ([`precheck`]), before the body is read.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,6 +55,14 @@ pub enum Refusal {
     TooLarge,
     /// The model is not one this service judges.
     UnknownModel,
+    /// The body is not declared `application/json`.
+    NotJson,
+    /// The body's length is not declared (`Content-Length`).
+    NoLength,
+    /// As many delivery bodies as allowed are being read already.
+    Busy,
+    /// The body did not arrive in time.
+    SlowBody,
 }
 
 impl Refusal {
@@ -67,6 +77,10 @@ impl Refusal {
             Refusal::Malformed => "malformed",
             Refusal::TooLarge => "too_large",
             Refusal::UnknownModel => "unknown_model",
+            Refusal::NotJson => "not_json",
+            Refusal::NoLength => "no_length",
+            Refusal::Busy => "busy",
+            Refusal::SlowBody => "slow_body",
         }
     }
 
@@ -79,11 +93,15 @@ impl Refusal {
             Refusal::Malformed => 400,
             Refusal::TooLarge => 413,
             Refusal::UnknownModel => 404,
+            Refusal::NotJson => 415,
+            Refusal::NoLength => 411,
+            Refusal::Busy => 503,
+            Refusal::SlowBody => 408,
         }
     }
 
     /// All of them, for the metrics.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 12] = [
         Refusal::Unsigned,
         Refusal::BadSignature,
         Refusal::Stale,
@@ -92,6 +110,10 @@ impl Refusal {
         Refusal::Malformed,
         Refusal::TooLarge,
         Refusal::UnknownModel,
+        Refusal::NotJson,
+        Refusal::NoLength,
+        Refusal::Busy,
+        Refusal::SlowBody,
     ];
 }
 
@@ -158,14 +180,28 @@ impl SeenIds {
     }
 }
 
-/// Checks a delivery's headers and signature. `now` is Unix seconds.
-pub fn authenticate(
-    secret: &[u8],
+/// A delivery's signature headers, checked for all that needs no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    signature: String,
+    timestamp: String,
+    id: String,
+    /// The timestamp, Unix seconds.
+    at: i64,
+}
+
+/// Checks what a delivery's headers alone can tell: the signature,
+/// timestamp and id are there, the id is of a sane length, and the
+/// timestamp is within [`MAX_SKEW`] of `now` and not before `started`
+/// (Unix seconds): a delivery signed before this `serve` started was made
+/// for another one, and whatever it announced the catch-up poll at start
+/// has found. Deliveries are remembered in memory only; this is what keeps
+/// a captured one from being replayed to a restarted `serve`.
+pub fn precheck(
     headers: &axum::http::HeaderMap,
-    body: &[u8],
     now: i64,
-    seen: &std::sync::Mutex<SeenIds>,
-) -> Result<(), Refusal> {
+    started: i64,
+) -> Result<Signed, Refusal> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(signature), Some(timestamp), Some(id)) = (
         header(SIGNATURE_HEADER),
@@ -177,16 +213,39 @@ pub fn authenticate(
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(Refusal::Unsigned);
     }
-    if !verify(secret, id, timestamp, body, signature) {
-        return Err(Refusal::BadSignature);
-    }
-    let ts: i64 = timestamp.trim().parse().map_err(|_| Refusal::Stale)?;
-    if ts.abs_diff(now) > MAX_SKEW.as_secs() {
+    let at: i64 = timestamp.trim().parse().map_err(|_| Refusal::Stale)?;
+    if at.abs_diff(now) > MAX_SKEW.as_secs() || at < started {
         return Err(Refusal::Stale);
+    }
+    Ok(Signed {
+        signature: signature.to_string(),
+        timestamp: timestamp.to_string(),
+        id: id.to_string(),
+        at,
+    })
+}
+
+/// Checks a delivery's signature over its body, and that its id is new.
+/// `now` is Unix seconds.
+pub fn authenticate(
+    secret: &[u8],
+    signed: &Signed,
+    body: &[u8],
+    now: i64,
+    seen: &std::sync::Mutex<SeenIds>,
+) -> Result<(), Refusal> {
+    if !verify(
+        secret,
+        &signed.id,
+        &signed.timestamp,
+        body,
+        &signed.signature,
+    ) {
+        return Err(Refusal::BadSignature);
     }
     seen.lock()
         .map_err(|_| Refusal::Overloaded)?
-        .admit(id, ts, now)
+        .admit(&signed.id, signed.at, now)
 }
 
 /// An event `serve` acts on.
@@ -304,28 +363,29 @@ mod tests {
         let seen = std::sync::Mutex::new(SeenIds::default());
         let body = b"{}";
         let now = 1_700_000_000;
+        let started = now - 3600;
+        let check = |h: &axum::http::HeaderMap, started: i64| {
+            precheck(h, now, started).and_then(|s| authenticate(b"k", &s, body, now, &seen))
+        };
         let ok = |ts: i64, id: &str| {
             let t = ts.to_string();
-            authenticate(
-                b"k",
-                &headers(&sign(b"k", id, &t, body), &t, id),
-                body,
-                now,
-                &seen,
-            )
+            check(&headers(&sign(b"k", id, &t, body), &t, id), started)
         };
         assert_eq!(ok(now, "a"), Ok(()));
         assert_eq!(ok(now, "a"), Err(Refusal::Repeated));
         assert_eq!(ok(now - 301, "b"), Err(Refusal::Stale));
         assert_eq!(ok(now + 301, "c"), Err(Refusal::Stale));
         assert_eq!(ok(now - 299, "d"), Ok(()));
-        let unsigned = authenticate(b"k", &axum::http::HeaderMap::new(), body, now, &seen);
+        let unsigned = check(&axum::http::HeaderMap::new(), started);
         assert_eq!(unsigned, Err(Refusal::Unsigned));
         let forged = headers("v1,AAAA", &now.to_string(), "e");
-        assert_eq!(
-            authenticate(b"k", &forged, body, now, &seen),
-            Err(Refusal::BadSignature)
-        );
+        assert_eq!(check(&forged, started), Err(Refusal::BadSignature));
+        // Signed before this serve started: a replay, refused before its
+        // signature is even looked at.
+        let t = (now - 10).to_string();
+        let before = headers(&sign(b"k", "f", &t, body), &t, "f");
+        assert_eq!(check(&before, now - 5), Err(Refusal::Stale));
+        assert_eq!(check(&before, now - 20), Ok(()));
     }
 
     #[test]
