@@ -72,6 +72,28 @@ fn main() {
         let (bytes, sha) = embed(&format!("{name}-lean.wasm"));
         builtins.push_str(&format!("    ({name:?}, {bytes}, {sha:?}),\n"));
     }
+    // Each built-in's config schema (`plugins/NAME/config.schema.json`),
+    // which `modelgate schema` embeds and the built-in's own tests hold to
+    // what its config reader accepts.
+    builtins.push_str(
+        "];\n\n\
+         /// The built-ins' config schemas: (name, JSON Schema text).\n\
+         pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[\n",
+    );
+    for name in BUILTINS {
+        let path = root.join("plugins").join(name).join("config.schema.json");
+        if !path.is_file() {
+            fail(&format!(
+                "`builtin:{name}` has no config schema `{}`",
+                path.display()
+            ));
+        }
+        println!("cargo:rerun-if-changed={}", path.display());
+        builtins.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
     builtins.push_str("];\n");
     write(&out.join("builtins.rs"), &builtins);
 }

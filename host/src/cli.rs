@@ -120,6 +120,17 @@ pub enum Command {
 
     /// Print the manual page (roff), e.g. `modelgate man > modelgate.1`.
     Man,
+
+    /// Print the project file's JSON Schema, for editors and CI.
+    ///
+    /// Every generation's keys, the `!wasm` executor and the built-in
+    /// gates' configs, made from the tables `check` reads with.
+    ///
+    /// yaml-language-server (VS Code's YAML extension) reads it from a
+    /// `# yaml-language-server: $schema=…` line or `yaml.schemas`; declare
+    /// the executor tags in `yaml.customTags` (the schema's
+    /// `x-yaml-custom-tags` lists them).
+    Schema,
 }
 
 const SERVE_HELP: &str = "\
@@ -318,6 +329,12 @@ pub struct CheckArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub project: ProjectArg,
+
+    /// Project files (or directories) to check instead of `--project`, each
+    /// in turn (as a pre-commit hook passes them); exit 2 when any has a
+    /// problem.
+    #[arg(value_name = "FILE", conflicts_with = "project")]
+    pub files: Vec<PathBuf>,
 
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]

@@ -17,6 +17,7 @@ mod record;
 mod registry;
 mod replay;
 mod sandbox;
+mod schema;
 mod serve;
 mod snapshots;
 mod support;

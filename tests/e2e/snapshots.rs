@@ -20,6 +20,7 @@ const COMMANDS: &[&[&str]] = &[
     &["plugin"],
     &["plugin", "inspect"],
     &["plugin", "new"],
+    &["schema"],
 ];
 
 /// Filters for paths, the version and (in runs, not in help texts, whose

@@ -32,9 +32,38 @@ pub fn load_plan(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
     Ok((project, plan))
 }
 
-/// Runs `modelgate check`: the project file, then every gate offline.
+/// Runs `modelgate check`: each project file, then every gate offline.
+/// With several files every one is checked and its problems reported before
+/// the next; the first file's error is the command's when it is the only one.
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
-    let (project, plan) = load_plan(&args.project.project)?;
+    if args.files.is_empty() {
+        return check_one(&args.project.project, args.format).await;
+    }
+    if let [only] = args.files.as_slice() {
+        return check_one(only, args.format).await;
+    }
+    let mut failed = 0;
+    for file in &args.files {
+        if let Err(e) = check_one(file, args.format).await {
+            crate::output::stderr(&crate::error::render(&e));
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "{failed} of {} project files have problems",
+                args.files.len()
+            ),
+            "fix the problems listed above for each file",
+        ));
+    }
+    Ok(ExitStatus::Pass)
+}
+
+/// Checks one project (a directory or its `ame.yaml`) and prints its plan.
+async fn check_one(path: &std::path::Path, format: PlanFormat) -> anyhow::Result<ExitStatus> {
+    let (project, plan) = load_plan(path)?;
     let (errors, warnings) = check_gates(&project, &plan).await;
     for w in &warnings {
         let mut line = format!(
@@ -55,7 +84,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             "fix the problems listed above; `modelgate check` checks every gate without a registry",
         ));
     }
-    let text = match args.format {
+    let text = match format {
         PlanFormat::Json => {
             let mut s = serde_json::to_string_pretty(&plan)?;
             s.push('\n');

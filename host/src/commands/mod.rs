@@ -68,6 +68,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             crate::output::stdout(&String::from_utf8_lossy(&out))?;
             Ok(ExitStatus::Pass)
         }
+        Command::Schema => {
+            crate::output::stdout(&crate::project::json_schema::text())?;
+            Ok(ExitStatus::Pass)
+        }
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<crate::cli::Cli as clap::CommandFactory>::command())

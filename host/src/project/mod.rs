@@ -6,6 +6,8 @@
 //! gate that silently never runs is the worst failure a gatekeeper can have.
 
 mod diag;
+pub mod json_schema;
+pub mod keys;
 mod schema;
 pub mod units;
 pub mod yaml;

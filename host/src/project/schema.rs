@@ -1,92 +1,23 @@
 //! The project file's schema: walks the positioned YAML tree, builds the typed
 //! [`Project`] and records every problem with its position.
 //!
-//! The key lists below are the union of what AME's generations of the file
-//! define — the current one (its protobuf `ProjectCfg`/`TaskCfg`/`Model`
-//! messages in camelCase), the model-validation guide's (`runcommand`,
-//! `taskType`), the one with `command`/`task_type`/`source`, and the oldest
-//! (`projectname`, tasks keyed by name, `pipeline:` steps) — plus
-//! modelgate's own `validationTasks`, `timeout` and `!wasm` executor.
+//! Every mapping's keys are checked against its table in [`super::keys`],
+//! the tables `modelgate schema` also turns into a JSON Schema.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::diag::{Diagnostics, MAX_SUGGESTIONS, nearest};
+use super::keys::{
+    AME_SECRET, ARTIFACT, COMMAND, DATASET, DEPLOYMENT, ENV, EXECUTORS, LIMITS, MLFLOW, MODEL,
+    PROJECT, PYTHON_COMMAND, SECRET, STEP, TASK, TASK_REF, TRAINING, TRIGGER, Table, WASM,
+};
 use super::units::{parse_bytes, parse_duration};
 use super::yaml::{self, Kind, Node, Pos};
 use super::{
     Executor, Format, Limits, MAX_STEPS, Model, Project, Step, Task, TaskRef, TaskType,
     WasmExecutor,
 };
-
-const PROJECT_KEYS: &[&str] = &[
-    "name",
-    "projectid",
-    "projectname",
-    "models",
-    "dataSets",
-    "data_sets",
-    "tasks",
-    "templates",
-    "enableTriggers",
-];
-const MODEL_KEYS: &[&str] = &[
-    "name",
-    "type",
-    "validationTask",
-    "validationTasks",
-    "training",
-    "deployment",
-];
-const TRAINING_KEYS: &[&str] = &["task"];
-const DEPLOYMENT_KEYS: &[&str] = &[
-    "ingressAnnotations",
-    "replicas",
-    "image",
-    "resources",
-    "enableTls",
-    "autoDeploy",
-    "auto_train",
-    "deploy",
-    "enable_tls",
-];
-const TASK_KEYS: &[&str] = &[
-    "name",
-    "taskRef",
-    "resources",
-    "executor",
-    "dataSets",
-    "fromTemplate",
-    "artifactCfg",
-    "triggers",
-    "env",
-    "secrets",
-    "projectid",
-    "runcommand",
-    "taskType",
-    "task_type",
-    "templateRef",
-    "source",
-    "command",
-    "pipeline",
-    "timeout",
-];
-const TASK_REF_KEYS: &[&str] = &["name", "project"];
-const DATASET_KEYS: &[&str] = &["name", "task", "path", "size"];
-const ARTIFACT_KEYS: &[&str] = &["saveChangedFiles", "save_changed_files", "paths"];
-const TRIGGER_KEYS: &[&str] = &["schedule"];
-/// `key`/`val` (current), `name`/`value` (oldest generation).
-const ENV_KEYS: &[&str] = &["key", "val", "name", "value"];
-/// `ame: {key, injectAs}` (current), `name`/`envkey` (oldest generation).
-const SECRET_KEYS: &[&str] = &["ame", "name", "envkey"];
-const STEP_KEYS: &[&str] = &["taskname", "runcommand", "env", "secrets"];
-const AME_SECRET_KEYS: &[&str] = &["key", "injectAs"];
-const COMMAND_KEYS: &[&str] = &["command"];
-const PYTHON_COMMAND_KEYS: &[&str] = &["pythonVersion", "command"];
-const WASM_KEYS: &[&str] = &["plugin", "sha256", "config", "limits"];
-const LIMIT_KEYS: &[&str] = &["timeout", "memory", "registry_calls"];
-/// The executor tags, as written after `!`.
-pub const EXECUTOR_TAGS: &[&str] = &["pipEnv", "pip", "poetry", "custom", "mlflow", "wasm"];
 
 /// Parses a project file's text.
 pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
@@ -129,7 +60,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         );
         return Err(w.diags);
     }
-    if let Some(map) = w.map(&root, "the project", PROJECT_KEYS) {
+    if let Some(map) = w.map(&root, "the project", &PROJECT) {
         if let Some(n) = map.get("name") {
             project.name = w.string(n, "`name`");
             w.current_hits += 1;
@@ -154,7 +85,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         for key in ["dataSets", "data_sets"] {
             if let Some(n) = map.get(key) {
                 for item in w.list(n, &format!("`{key}`")) {
-                    if let Some(ds) = w.map(item, "a data set", DATASET_KEYS) {
+                    if let Some(ds) = w.map(item, "a data set", &DATASET) {
                         for k in ["name", "path", "size"] {
                             if let Some(v) = ds.get(k) {
                                 w.string(v, &format!("data set `{k}`"));
@@ -298,7 +229,7 @@ impl Walker {
 
     /// Checks that `node` is a mapping whose keys are all in `keys`. A null
     /// node is an empty mapping.
-    fn map<'n>(&mut self, node: &'n Node, what: &str, keys: &[&str]) -> Option<MapView<'n>> {
+    fn map<'n>(&mut self, node: &'n Node, what: &str, keys: &Table) -> Option<MapView<'n>> {
         let entries = match &node.kind {
             Kind::Map(entries) => entries,
             Kind::Null => return Some(MapView { entries: vec![] }),
@@ -317,10 +248,12 @@ impl Walker {
                 self.error(k.pos, format!("keys of {what} must be strings"), None);
                 continue;
             };
-            if !keys.contains(&key) {
-                let hint = match self.suggest(key, keys) {
+            if !keys.has(key) {
+                let names = keys.names();
+                let hint = match self.suggest(key, &names) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("valid keys here: {}", keys.join(", ")),
+                    None if names.is_empty() => "it takes no keys".to_string(),
+                    None => format!("valid keys here: {}", names.join(", ")),
                 };
                 self.error(k.pos, format!("unknown key `{key}` in {what}"), Some(hint));
                 continue;
@@ -406,7 +339,7 @@ impl Walker {
             Some(n) => format!("model `{n}`"),
             None => "a model".to_string(),
         };
-        let map = self.map(node, &ctx, MODEL_KEYS)?;
+        let map = self.map(node, &ctx, &MODEL)?;
         let name = match map.get("name") {
             Some(n) => self.nonempty_string(n, "model `name`"),
             None => {
@@ -437,13 +370,13 @@ impl Walker {
             }
         }
         if let Some(n) = map.get("training")
-            && let Some(tr) = self.map(n, &format!("{what}'s `training`"), TRAINING_KEYS)
+            && let Some(tr) = self.map(n, &format!("{what}'s `training`"), &TRAINING)
             && let Some(t) = tr.get("task")
         {
             self.task(t, &format!("{what}'s training task"));
         }
         if let Some(n) = map.get("deployment")
-            && let Some(d) = self.map(n, &format!("{what}'s `deployment`"), DEPLOYMENT_KEYS)
+            && let Some(d) = self.map(n, &format!("{what}'s `deployment`"), &DEPLOYMENT)
         {
             for key in ["ingressAnnotations", "resources"] {
                 if let Some(v) = d.get(key) {
@@ -513,7 +446,7 @@ impl Walker {
             Some(n) => format!("task `{n}`"),
             None => what.to_string(),
         };
-        let map = self.map(node, &ctx, TASK_KEYS)?;
+        let map = self.map(node, &ctx, &TASK)?;
         let mut task = Task {
             pos: node.pos,
             ..Task::default()
@@ -593,7 +526,7 @@ impl Walker {
             }
         }
         if let Some(n) = map.get("artifactCfg")
-            && let Some(a) = self.map(n, &format!("{what}'s `artifactCfg`"), ARTIFACT_KEYS)
+            && let Some(a) = self.map(n, &format!("{what}'s `artifactCfg`"), &ARTIFACT)
         {
             for key in ["saveChangedFiles", "save_changed_files"] {
                 if let Some(v) = a.get(key) {
@@ -607,7 +540,7 @@ impl Walker {
             }
         }
         if let Some(n) = map.get("triggers")
-            && let Some(t) = self.map(n, &format!("{what}'s `triggers`"), TRIGGER_KEYS)
+            && let Some(t) = self.map(n, &format!("{what}'s `triggers`"), &TRIGGER)
             && let Some(v) = t.get("schedule")
         {
             self.string(v, "`triggers.schedule`");
@@ -650,7 +583,7 @@ impl Walker {
         let mut ok = true;
         for (i, item) in items.into_iter().enumerate() {
             let fallback = format!("step {}", i + 1);
-            let Some(map) = self.map(item, &format!("{what}'s {fallback}"), STEP_KEYS) else {
+            let Some(map) = self.map(item, &format!("{what}'s {fallback}"), &STEP) else {
                 ok = false;
                 continue;
             };
@@ -697,7 +630,7 @@ impl Walker {
     fn env_list(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
         let mut env = Vec::new();
         for item in self.list(node, &format!("{what}'s `env`")) {
-            let Some(e) = self.map(item, "an `env` entry", ENV_KEYS) else {
+            let Some(e) = self.map(item, "an `env` entry", &ENV) else {
                 continue;
             };
             let Some(name_key) = self.one_of(&e, item, ["key", "name"], "an `env` entry") else {
@@ -739,7 +672,7 @@ impl Walker {
     fn secret_list(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
         let mut secrets = Vec::new();
         for item in self.list(node, &format!("{what}'s `secrets`")) {
-            let Some(s) = self.map(item, "a secret", SECRET_KEYS) else {
+            let Some(s) = self.map(item, "a secret", &SECRET) else {
                 continue;
             };
             if let Some(ame) = s.get("ame") {
@@ -751,7 +684,7 @@ impl Walker {
                     );
                     continue;
                 }
-                if let Some(a) = self.map(ame, "an AME secret", AME_SECRET_KEYS) {
+                if let Some(a) = self.map(ame, "an AME secret", &AME_SECRET) {
                     let key = a
                         .get("key")
                         .and_then(|k| self.nonempty_string(k, "secret `key`"));
@@ -844,7 +777,7 @@ impl Walker {
             }
             Kind::Map(_) => {
                 self.current_hits += 1;
-                let map = self.map(node, what, TASK_REF_KEYS)?;
+                let map = self.map(node, what, &TASK_REF)?;
                 let name = match map.get("name") {
                     Some(n) => self.nonempty_string(n, &format!("{what}'s `name`")),
                     None => {
@@ -901,12 +834,12 @@ impl Walker {
         let what = format!("the `!{tag}` executor of {task}");
         match tag {
             "pipEnv" => {
-                let map = self.map(node, &what, COMMAND_KEYS)?;
+                let map = self.map(node, &what, &COMMAND)?;
                 let command = self.command(&map, node, &what)?;
                 Some(Executor::PipEnv { command })
             }
             "pip" | "poetry" | "custom" => {
-                let map = self.map(node, &what, PYTHON_COMMAND_KEYS)?;
+                let map = self.map(node, &what, &PYTHON_COMMAND)?;
                 let python_version = map
                     .get("pythonVersion")
                     .and_then(|v| self.string(v, "`pythonVersion`"));
@@ -927,12 +860,13 @@ impl Walker {
                 })
             }
             "mlflow" => {
-                self.map(node, &what, &[])?;
+                self.map(node, &what, &MLFLOW)?;
                 Some(Executor::Mlflow)
             }
             "wasm" => self.wasm(node, &what),
             other => {
-                let hint = match self.suggest(other, EXECUTOR_TAGS) {
+                let tags: Vec<&str> = EXECUTORS.iter().map(|(t, _)| *t).collect();
+                let hint = match self.suggest(other, &tags) {
                     Some(near) => format!("did you mean `!{near}`?"),
                     None => format!("kinds: {}", tag_list()),
                 };
@@ -957,7 +891,7 @@ impl Walker {
     }
 
     fn wasm(&mut self, node: &Node, what: &str) -> Option<Executor> {
-        let map = self.map(node, what, WASM_KEYS)?;
+        let map = self.map(node, what, &WASM)?;
         let plugin = match map.get("plugin") {
             Some(p) => self.nonempty_string(p, &format!("`plugin` of {what}")),
             None => {
@@ -999,7 +933,7 @@ impl Walker {
         };
         let mut limits = Limits::default();
         if let Some(l) = map.get("limits")
-            && let Some(lm) = self.map(l, &format!("`limits` of {what}"), LIMIT_KEYS)
+            && let Some(lm) = self.map(l, &format!("`limits` of {what}"), &LIMITS)
         {
             if let Some(v) = lm.get("timeout") {
                 limits.timeout = self.duration(v, "`limits.timeout`");
@@ -1055,9 +989,9 @@ fn peek_name(node: &Node) -> Option<&str> {
 }
 
 fn tag_list() -> String {
-    EXECUTOR_TAGS
+    EXECUTORS
         .iter()
-        .map(|t| format!("!{t}"))
+        .map(|(t, _)| format!("!{t}"))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -58,6 +58,14 @@ pub fn builtin_names() -> Vec<&'static str> {
     builtin_table::BUILTINS.iter().map(|(n, ..)| *n).collect()
 }
 
+/// The JSON Schema of `builtin:NAME`'s config (`plugins/NAME/config.schema.json`).
+pub fn builtin_config_schema(name: &str) -> Option<&'static str> {
+    builtin_table::CONFIG_SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+}
+
 /// The lean build of `builtin:NAME`, if it has one: the same gate built
 /// to import nothing (`plugins/dist/NAME-lean.wasm`), which prepare runs
 /// for every config it accepts (see [`WasmHost::prepare_gate`]).

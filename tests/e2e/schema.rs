@@ -1,0 +1,207 @@
+//! The project file's JSON Schema (`modelgate schema`, committed as
+//! `schema/ame.schema.json`) under a real validator: check-jsonschema from
+//! the test environment, with the YAML tags the schema declares for editors
+//! (tests/env/check_schema.py). Every example and template is valid; the
+//! typical mistakes are flagged, as `check` flags them; and the built-in
+//! gates' config cases are judged alike by the schema and by `check`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Outcome, mg, python, root, run, tempdir};
+
+/// Runs check-jsonschema with the committed schema over `files`.
+fn check_jsonschema(files: &[PathBuf]) -> Outcome {
+    let schema = root().join("schema/ame.schema.json");
+    run(Command::new(python())
+        .arg(root().join("tests/env/check_schema.py"))
+        .arg("--schemafile")
+        .arg(&schema)
+        .args(files))
+}
+
+/// Every project file under `dir` (`ame*.yaml`), outside build outputs.
+fn project_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !matches!(
+                name.as_str(),
+                "node_modules" | "target" | "mlruns" | "mlartifacts"
+            ) {
+                project_files(&path, out);
+            }
+        } else if name.starts_with("ame") && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_schema_command_prints_the_committed_schema() {
+    let out = mg(&["schema"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let committed = std::fs::read_to_string(root().join("schema/ame.schema.json")).expect("read");
+    assert!(
+        out.stdout == committed,
+        "schema/ame.schema.json differs from `modelgate schema`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(schema["$defs"]["builtin-threshold"].is_object());
+}
+
+#[test]
+fn every_example_and_template_is_valid() {
+    let mut files = Vec::new();
+    project_files(&root().join("examples"), &mut files);
+    assert!(files.len() >= 7, "examples found: {files:?}");
+    let dir = tempdir();
+    for lang in ["rust", "python", "js"] {
+        let at = dir.path().join(lang);
+        let out = mg(&[
+            "plugin",
+            "new",
+            "my-gate",
+            "--lang",
+            lang,
+            "--dir",
+            at.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(out.code, 0, "plugin new --lang {lang}: {}", out.stderr);
+        files.push(at.join("ame.yaml"));
+    }
+    let out = check_jsonschema(&files);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("ok"), "{}", out.stdout);
+}
+
+/// A project whose gate is `builtin:threshold` on `score`, with `edit`
+/// applied to its text.
+fn logreg_with(edit: impl Fn(&str) -> String) -> String {
+    let text =
+        std::fs::read_to_string(root().join("examples/logreg/ame.yaml")).expect("logreg ame.yaml");
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit changed nothing");
+    edited
+}
+
+#[test]
+fn typical_mistakes_are_flagged_by_the_schema_and_by_check() {
+    let dir = tempdir();
+    let mistakes: [(&str, String, &str); 6] = [
+        (
+            "a misspelt key",
+            logreg_with(|t| t.replace("validationTask:", "validationTsk:")),
+            "validationTsk",
+        ),
+        (
+            "a threshold written as a word",
+            logreg_with(|t| t.replace("threshold: 0.6", "threshold: \"high\"")),
+            "high",
+        ),
+        (
+            "an unknown executor tag",
+            logreg_with(|t| t.replace("!wasm", "!wsam")),
+            "!wsam",
+        ),
+        (
+            "a misspelt built-in",
+            logreg_with(|t| t.replace("builtin:threshold", "builtin:treshold")),
+            "builtin:treshold",
+        ),
+        (
+            "a misspelt condition in a built-in's config",
+            logreg_with(|t| t.replace("threshold: 0.6", "treshold: 0.6")),
+            "treshold",
+        ),
+        (
+            "a limit in a unit that does not exist",
+            logreg_with(|t| {
+                t.replace(
+                    "plugin: builtin:threshold",
+                    "plugin: builtin:threshold\n      limits: { memory: 64 megs }",
+                )
+            }),
+            "64 megs",
+        ),
+    ];
+    for (i, (what, text, needle)) in mistakes.iter().enumerate() {
+        let file = dir.path().join(format!("mistake-{i}")).join("ame.yaml");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+        let out = check_jsonschema(std::slice::from_ref(&file));
+        assert_eq!(
+            out.code, 1,
+            "{what}: check-jsonschema passed it\n{}",
+            out.stdout
+        );
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains(needle),
+            "{what}: `{needle}` not named:\n{said}"
+        );
+        let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
+        assert_eq!(check.code, 2, "{what}: check passed it\n{}", check.stdout);
+    }
+}
+
+/// Each built-in's `config-cases.json` (which its own unit tests hold its
+/// config reader to) as gates of a project: the schema and `check` accept
+/// the valid ones and refuse each invalid one.
+#[test]
+fn the_builtins_config_cases_are_judged_alike_by_the_schema_and_check() {
+    let dir = tempdir();
+    let mut valid = Vec::new();
+    let mut refused = 0;
+    for name in ["threshold", "tags"] {
+        let text =
+            std::fs::read_to_string(root().join(format!("plugins/{name}/config-cases.json")))
+                .expect("cases");
+        let cases: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let write = |kind: &str, i: usize, config: &serde_json::Value| -> PathBuf {
+            let file = dir
+                .path()
+                .join(format!("{name}-{kind}-{i}"))
+                .join("ame.yaml");
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            let yaml = format!(
+                "name: cases\nmodels:\n  - name: m\n    validationTask:\n      taskRef: gate\n\
+                 tasks:\n  - name: gate\n    executor: !wasm\n      plugin: builtin:{name}\n      \
+                 config: {config}\n"
+            );
+            std::fs::write(&file, yaml).expect("write");
+            file
+        };
+        for (i, c) in cases["valid"].as_array().expect("valid").iter().enumerate() {
+            let file = write("valid", i, c);
+            let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
+            assert_eq!(check.code, 0, "check refused {c}: {}", check.stderr);
+            valid.push(file);
+        }
+        for (i, c) in cases["invalid"]
+            .as_array()
+            .expect("invalid")
+            .iter()
+            .enumerate()
+        {
+            let file = write("invalid", i, c);
+            let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
+            assert_eq!(check.code, 2, "check accepted {c}");
+            let out = check_jsonschema(std::slice::from_ref(&file));
+            assert_eq!(out.code, 1, "the schema accepted {c}\n{}", out.stdout);
+            refused += 1;
+        }
+    }
+    assert!(
+        valid.len() >= 10 && refused >= 20,
+        "{} valid, {refused} refused",
+        valid.len()
+    );
+    let out = check_jsonschema(&valid);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
