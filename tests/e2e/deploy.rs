@@ -157,4 +157,23 @@ fn the_containerfile_builds_what_it_promises() {
     for flag in args.iter().filter(|a| a.starts_with("--")) {
         assert!(help.stdout.contains(flag.as_str()), "`serve` has no {flag}");
     }
+    // The image's default project is where the manifests mount it.
+    let project = args
+        .iter()
+        .position(|a| a == "--project")
+        .map(|i| args[i + 1].clone())
+        .expect("--project");
+    let deployment =
+        std::fs::read_to_string(root().join("deploy/kubernetes/deployment.yaml")).expect("read");
+    assert!(
+        deployment.contains(&format!("mountPath: {project}")),
+        "the manifests mount no project at {project}"
+    );
+    // The build context leaves out what is built or installed here.
+    let ignore =
+        std::fs::read_to_string(root().join(".containerignore")).expect(".containerignore");
+    let ignored: Vec<&str> = ignore.lines().map(str::trim).collect();
+    for dir in ["target/", ".git/", ".venv/", ".tools/"] {
+        assert!(ignored.contains(&dir), ".containerignore lacks {dir}");
+    }
 }

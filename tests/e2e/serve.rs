@@ -216,6 +216,16 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         &log,
     );
     let id = create_webhook(&srv.uri, serving.port, secret);
+    // MLflow's own "test webhook" (a signed ping about `example_model`,
+    // which no project here gates) succeeds: 200, nothing judged.
+    let script = "import sys\nfrom mlflow import MlflowClient\nr = MlflowClient(tracking_uri=sys.argv[1]).test_webhook(sys.argv[2])\nprint(r.success, r.response_status)\n";
+    let ping = run(Command::new(python()).args(["-c", script, &srv.uri, &id]));
+    assert_eq!(ping.stdout.trim(), "True 200", "{ping}");
+    assert!(
+        serving.log_text().contains("reason=not_gated"),
+        "{}",
+        serving.log_text()
+    );
 
     // Registered with MLflow's client; no CI step, no polling: the webhook.
     let reg = fixtures(&json!([

@@ -386,14 +386,15 @@ const LOOKAHEAD: usize = 4;
 
 /// Candidates whose runs (and LoggedModels) are read together and kept
 /// while they are judged: a window of a sweep. Against a server a window's
-/// runs cost a lookup and one `runs/search` page (0.008 requests per
+/// runs cost a lookup and one `runs/search` page (0.0125 requests per
 /// version), its LoggedModels as many; in memory, a sweep holds the runs
 /// and LoggedModels of at most three windows: the judgements in flight (at
 /// most 128 candidates, `--jobs`) span two, and the next is read
-/// meanwhile. 250 rather than 500 since versions come with their
-/// LoggedModels (MLflow 3): half the memory (peak RSS of the 10,000-version
-/// sweep 46 → 40 MiB, BENCHMARKS.md), the same speed.
-const RUN_WINDOW: usize = 250;
+/// meanwhile. 160 since versions come with their LoggedModels (MLflow 3):
+/// peak RSS of the 10,000-version sweep with `--jobs 2` 46 MiB at 500,
+/// 41.6 at 250, 38.7 at 160, 37.2 at 125, for 441, 469 and 481 ms at the
+/// last three (measured 2026-12-03; a smaller window is more queries).
+const RUN_WINDOW: usize = 160;
 
 /// Consecutive candidates judged by one task, all of one window.
 struct Task {

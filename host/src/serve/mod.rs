@@ -471,7 +471,7 @@ impl Service {
                 key,
             } => {
                 let Some(served) = self.models.get(model) else {
-                    return Err(Refusal::UnknownModel);
+                    return Ok(self.not_gated(model));
                 };
                 if key.starts_with("modelgate.") || !served.reads_tags.contains(key) {
                     return Ok("ignored: no gate reads this tag");
@@ -484,7 +484,7 @@ impl Service {
             }
         };
         if !self.models.contains_key(model) {
-            return Err(Refusal::UnknownModel);
+            return Ok(self.not_gated(model));
         }
         self.log(&[
             ("event", kind.into()),
@@ -698,6 +698,19 @@ impl Service {
             }
         }
         queued
+    }
+
+    /// A signed delivery about a model no project of this `serve` gates
+    /// (MLflow's "test webhook" ping names `example_model`; another
+    /// service's models share the webhook): acknowledged, logged, nothing
+    /// judged. A 4xx would make MLflow report the webhook as failing.
+    fn not_gated(&self, model: &str) -> &'static str {
+        self.log(&[
+            ("event", "ignored".into()),
+            ("model", model.to_string()),
+            ("reason", "not_gated".into()),
+        ]);
+        "ignored: no project of this serve gates the model"
     }
 
     /// One log line on stderr: `key=value …`, or a JSON object.

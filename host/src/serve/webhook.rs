@@ -53,8 +53,6 @@ pub enum Refusal {
     Malformed,
     /// The body is larger than [`MAX_BODY`].
     TooLarge,
-    /// The model is not one this service judges.
-    UnknownModel,
     /// The body is not declared `application/json`.
     NotJson,
     /// The body's length is not declared (`Content-Length`).
@@ -76,7 +74,6 @@ impl Refusal {
             Refusal::Overloaded => "overloaded",
             Refusal::Malformed => "malformed",
             Refusal::TooLarge => "too_large",
-            Refusal::UnknownModel => "unknown_model",
             Refusal::NotJson => "not_json",
             Refusal::NoLength => "no_length",
             Refusal::Busy => "busy",
@@ -92,7 +89,6 @@ impl Refusal {
             Refusal::Overloaded => 503,
             Refusal::Malformed => 400,
             Refusal::TooLarge => 413,
-            Refusal::UnknownModel => 404,
             Refusal::NotJson => 415,
             Refusal::NoLength => 411,
             Refusal::Busy => 503,
@@ -101,7 +97,7 @@ impl Refusal {
     }
 
     /// All of them, for the metrics.
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::Unsigned,
         Refusal::BadSignature,
         Refusal::Stale,
@@ -109,7 +105,6 @@ impl Refusal {
         Refusal::Overloaded,
         Refusal::Malformed,
         Refusal::TooLarge,
-        Refusal::UnknownModel,
         Refusal::NotJson,
         Refusal::NoLength,
         Refusal::Busy,
