@@ -151,3 +151,34 @@ fn github_format_annotates_failures_and_writes_the_step_summary() {
         );
     }
 }
+
+/// `check FILE…` (as a pre-commit hook calls it) checks every file, names
+/// each problem's file and line, and with `--format json` prints one array
+/// of the valid files' plans.
+#[test]
+fn several_files_are_each_checked_and_json_is_one_document() {
+    let good = crate::support::example_project("0.6");
+    let bad = Project::new(
+        "name: b\nmodels:\n  - name: m\n    validationTsk:\n      taskRef: t\ntasks:\n  - name: t\n    runcommand: 'true'\n",
+    );
+    let out = run(modelgate().args(["check", &good.path(), &bad.path(), "--format", "json"]));
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("ame.yaml:4:5"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 of 2 project files"),
+        "{}",
+        out.stderr
+    );
+    let plans: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let plans = plans.as_array().expect("an array");
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    assert!(
+        plans[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("ame.yaml")
+    );
+    assert!(plans[0]["plan"]["models"].is_array(), "{}", plans[0]);
+    let both_good = run(modelgate().args(["check", &good.path(), &good.path()]));
+    assert_eq!(both_good.code, 0, "{both_good}");
+}

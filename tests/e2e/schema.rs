@@ -205,3 +205,61 @@ fn the_builtins_config_cases_are_judged_alike_by_the_schema_and_check() {
     let out = check_jsonschema(&valid);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+/// Null is read as the reader reads it: an empty mapping where one may be
+/// empty (accepted by both), an error where something is required
+/// (refused by both).
+#[test]
+fn null_means_what_it_means_to_the_reader() {
+    let dir = tempdir();
+    let base = "name: n\nmodels:\n  - name: m\n    validationTask:\n      taskRef: gate\n    training:\n      task:\ntasks:\n  - name: gate\n    env:\n      - key: A\n        val:\n    executor: !wasm\n      plugin: builtin:threshold\n      config: {metrics: {score: {threshold: 0.6}}}\n";
+    let refused = [
+        (
+            "a null model",
+            base.replace("models:\n", "models:\n  - ~\n"),
+        ),
+        (
+            "a built-in gate without its config",
+            base.replace("      config: {metrics: {score: {threshold: 0.6}}}\n", ""),
+        ),
+        (
+            "a built-in gate with a null config",
+            base.replace(
+                "      config: {metrics: {score: {threshold: 0.6}}}\n",
+                "      config:\n",
+            ),
+        ),
+        ("a null taskRef", base.replace("taskRef: gate", "taskRef:")),
+    ];
+    let write = |name: &str, text: &str| -> PathBuf {
+        let file = dir.path().join(name).join("ame.yaml");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+        file
+    };
+    let good = write("good", base);
+    let check = mg(&["check", "--project", good.to_str().expect("utf-8")]);
+    assert_eq!(
+        check.code, 0,
+        "check refused a null task and value: {}",
+        check.stderr
+    );
+    let out = check_jsonschema(std::slice::from_ref(&good));
+    assert_eq!(
+        out.code, 0,
+        "the schema refused a null task and value:\n{}",
+        out.stdout
+    );
+    for (i, (what, text)) in refused.iter().enumerate() {
+        assert_ne!(text, base, "{what}: the edit changed nothing");
+        let file = write(&format!("refused-{i}"), text);
+        let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
+        assert_eq!(check.code, 2, "{what}: check accepted it");
+        let out = check_jsonschema(std::slice::from_ref(&file));
+        assert_eq!(
+            out.code, 1,
+            "{what}: the schema accepted it\n{}",
+            out.stdout
+        );
+    }
+}

@@ -35,34 +35,60 @@ pub fn load_plan(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
 /// Runs `modelgate check`: each project file, then every gate offline.
 /// With several files every one is checked and its problems reported before
 /// the next; the first file's error is the command's when it is the only one.
+/// `--format json` prints the plan, or with several files one array of
+/// `{"file", "plan"}` (a file with problems left out of it).
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
-    if args.files.is_empty() {
-        return check_one(&args.project.project, args.format).await;
-    }
-    if let [only] = args.files.as_slice() {
-        return check_one(only, args.format).await;
+    let files = match args.files.as_slice() {
+        [] => std::slice::from_ref(&args.project.project),
+        files => files,
+    };
+    if let [only] = files {
+        let (project, plan) = checked(only).await?;
+        let text = match args.format {
+            PlanFormat::Json => {
+                let mut s = serde_json::to_string_pretty(&plan)?;
+                s.push('\n');
+                s
+            }
+            PlanFormat::Human => render(&project, &plan),
+        };
+        crate::output::stdout(&text)?;
+        return Ok(ExitStatus::Pass);
     }
     let mut failed = 0;
-    for file in &args.files {
-        if let Err(e) = check_one(file, args.format).await {
-            crate::output::stderr(&crate::error::render(&e));
-            failed += 1;
+    let mut plans = Vec::new();
+    for file in files {
+        match checked(file).await {
+            Ok((project, plan)) => match args.format {
+                PlanFormat::Human => crate::output::stdout(&render(&project, &plan))?,
+                PlanFormat::Json => plans.push(serde_json::json!({
+                    "file": project.file.display().to_string(),
+                    "plan": plan,
+                })),
+            },
+            Err(e) => {
+                crate::output::stderr(&crate::error::render(&e));
+                failed += 1;
+            }
         }
+    }
+    if args.format == PlanFormat::Json {
+        let mut s = serde_json::to_string_pretty(&plans)?;
+        s.push('\n');
+        crate::output::stdout(&s)?;
     }
     if failed > 0 {
         return Err(with_hint(
-            anyhow::anyhow!(
-                "{failed} of {} project files have problems",
-                args.files.len()
-            ),
+            anyhow::anyhow!("{failed} of {} project files have problems", files.len()),
             "fix the problems listed above for each file",
         ));
     }
     Ok(ExitStatus::Pass)
 }
 
-/// Checks one project (a directory or its `ame.yaml`) and prints its plan.
-async fn check_one(path: &std::path::Path, format: PlanFormat) -> anyhow::Result<ExitStatus> {
+/// One project (a directory or its `ame.yaml`) read and every gate checked;
+/// its warnings printed.
+async fn checked(path: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
     let (project, plan) = load_plan(path)?;
     let (errors, warnings) = check_gates(&project, &plan).await;
     for w in &warnings {
@@ -84,16 +110,7 @@ async fn check_one(path: &std::path::Path, format: PlanFormat) -> anyhow::Result
             "fix the problems listed above; `modelgate check` checks every gate without a registry",
         ));
     }
-    let text = match format {
-        PlanFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&plan)?;
-            s.push('\n');
-            s
-        }
-        PlanFormat::Human => render(&project, &plan),
-    };
-    crate::output::stdout(&text)?;
-    Ok(ExitStatus::Pass)
+    Ok((project, plan))
 }
 
 /// Checks every gate of `plan` without a registry: each WebAssembly gate

@@ -41,7 +41,11 @@ pub fn schema() -> Value {
     let mut tables: Vec<&'static Table> = Vec::new();
     collect(&PROJECT, &mut tables);
     for t in tables.iter().filter(|t| t.id != PROJECT.id) {
-        defs.insert(t.id.to_string(), table(t, true));
+        // The reader takes a null mapping as an empty one: null is valid
+        // where an empty mapping is (no required key, no rule that an empty
+        // mapping breaks).
+        let nullable = t.required.is_empty() && matches!(t.rule, Rule::None | Rule::Task);
+        defs.insert(t.id.to_string(), table(t, nullable));
     }
     defs.insert(
         "namedTask".into(),
@@ -188,7 +192,7 @@ fn table(t: &Table, nullable: bool) -> Value {
         Rule::Task => {
             o.insert(
                 "not".into(),
-                json!({ "anyOf": [
+                json!({ "type": "object", "anyOf": [
                     { "required": ["command", "runcommand"] },
                     { "required": ["pipeline", "executor"] },
                     { "required": ["pipeline", "runcommand"] },
@@ -219,6 +223,7 @@ fn reference(id: &str) -> Value {
 fn shape(s: &Shape) -> Value {
     match s {
         Shape::Text => reference("text"),
+        Shape::OptText => json!({ "type": ["string", "number", "boolean", "null"] }),
         Shape::NonEmptyText => reference("nonEmptyText"),
         Shape::Bool => reference("bool"),
         Shape::Whole(max) => json!({
@@ -279,14 +284,22 @@ fn builtin_configs() -> Vec<Value> {
         .into_iter()
         .filter(|n| crate::gate::wasm::builtin_config_schema(n).is_some())
         .map(|name| {
+            // A missing or null `config:` is `{}` to the reader: required
+            // when the built-in refuses an empty config.
+            let schema = builtin_schema(name).unwrap_or_default();
+            let empty_refused = schema.get("required").is_some() || schema.get("anyOf").is_some();
+            let mut then = json!({
+                "properties": { "config": { "$ref": format!("#/$defs/builtin-{name}") } }
+            });
+            if empty_refused {
+                then["required"] = json!(["config"]);
+            }
             json!({
                 "if": {
                     "properties": { "plugin": { "const": format!("builtin:{name}") } },
                     "required": ["plugin"]
                 },
-                "then": {
-                    "properties": { "config": { "$ref": format!("#/$defs/builtin-{name}") } }
-                }
+                "then": then
             })
         })
         .collect()
@@ -299,10 +312,6 @@ fn builtin_schema(name: &str) -> Option<Value> {
     let mut v: Value = serde_json::from_str(text).ok()?;
     if let Value::Object(o) = &mut v {
         o.remove("$schema");
-        // A null config is an empty one.
-        if o.get("type") == Some(&json!("object")) {
-            o.insert("type".into(), json!(["object", "null"]));
-        }
     }
     rebase(&mut v, &format!("#/$defs/builtin-{name}/$defs/"));
     Some(v)

@@ -56,6 +56,8 @@ pub enum Rule {
 pub enum Shape {
     /// Any scalar but null, as its text (a plain `3.10` is `"3.10"`).
     Text,
+    /// Any scalar, null being the empty text.
+    OptText,
     /// Any scalar but null whose text is not blank.
     NonEmptyText,
     /// `true`/`True`/`TRUE` or `false`/`False`/`FALSE`.
@@ -454,7 +456,11 @@ pub static ENV: Table = Table {
     doc: "An environment variable: `key`/`val` (current generation) or `name`/`value` (oldest).",
     keys: &[
         key("key", Shape::NonEmptyText, "The variable's name."),
-        key("val", Shape::Text, "Its value (empty when absent)."),
+        key(
+            "val",
+            Shape::OptText,
+            "Its value (empty when absent or null).",
+        ),
         key(
             "name",
             Shape::NonEmptyText,
@@ -462,8 +468,8 @@ pub static ENV: Table = Table {
         ),
         key(
             "value",
-            Shape::Text,
-            "Its value (oldest generation; empty when absent).",
+            Shape::OptText,
+            "Its value (oldest generation; empty when absent or null).",
         ),
     ],
     required: &[],
