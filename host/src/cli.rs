@@ -221,6 +221,11 @@ pub struct WebhookCreateArgs {
     /// The MLflow tracking server (default: MLFLOW_TRACKING_URI).
     #[arg(long, value_name = "URI")]
     pub tracking_uri: Option<String>,
+
+    /// Do not ask MLflow for a test delivery to URL afterwards (by default
+    /// one is sent, and its failure is exit 2 saying what to set).
+    #[arg(long)]
+    pub no_test: bool,
 }
 
 const REPLAY_HELP: &str = "\

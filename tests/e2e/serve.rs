@@ -169,14 +169,27 @@ print(json.dumps({"tags": tags, "aliases": {k: int(v) for k, v in aliases.items(
     v
 }
 
-/// `modelgate webhook create` for a serve on `port`; the webhook's id.
-fn create_webhook(uri: &str, port: u16, secret: &str) -> String {
+/// `modelgate webhook create` for a serve on `port` (`test`: MLflow's test
+/// delivery reaches a serve already listening there).
+fn webhook_create(uri: &str, port: u16, secret: &str, test: bool) -> crate::support::Outcome {
     let url = format!("http://127.0.0.1:{port}/webhooks/mlflow");
-    let created = run(modelgate()
-        .args(["webhook", "create", "--url", &url, "--tracking-uri", uri])
+    let mut cmd = modelgate();
+    cmd.args(["webhook", "create", "--url", &url, "--tracking-uri", uri])
         .args(["--name", &format!("modelgate-{port}")])
-        .env("MODELGATE_WEBHOOK_SECRET", secret));
+        .env("MODELGATE_WEBHOOK_SECRET", secret);
+    if !test {
+        cmd.arg("--no-test");
+    }
+    run(&mut cmd)
+}
+
+/// [`webhook_create`], which must succeed; the webhook's id.
+fn create_webhook(uri: &str, port: u16, secret: &str, test: bool) -> String {
+    let created = webhook_create(uri, port, secret, test);
     assert_eq!(created.code, 0, "{created}");
+    if test {
+        assert!(created.stdout.contains("test delivery: "), "{created}");
+    }
     created
         .stdout
         .split_whitespace()
@@ -215,7 +228,14 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         &[("MODELGATE_WEBHOOK_SECRET", secret)],
         &log,
     );
-    let id = create_webhook(&srv.uri, serving.port, secret);
+    let id = create_webhook(&srv.uri, serving.port, secret, true);
+    // Run again, it reuses the webhook rather than adding a second one.
+    let again = webhook_create(&srv.uri, serving.port, secret, true);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again.stdout.starts_with(&format!("reused webhook {id} ")),
+        "{again}"
+    );
     // MLflow's own "test webhook" (a signed ping about `example_model`,
     // which no project here gates) succeeds: 200, nothing judged.
     let script = "import sys\nfrom mlflow import MlflowClient\nr = MlflowClient(tracking_uri=sys.argv[1]).test_webhook(sys.argv[2])\nprint(r.success, r.response_status)\n";
@@ -454,7 +474,19 @@ fn webhooks_judge_exactly_once_across_kill_and_restart() {
     ));
     let secret = "burst-secret";
     let port = free_port();
-    let id = create_webhook(&srv.uri, port, secret);
+    // Nothing listens on the port yet: the test delivery fails, and says
+    // what to check; the webhook stays, and is reused by the next create.
+    let unheard = webhook_create(&srv.uri, port, secret, true);
+    assert_eq!(unheard.code, 2, "{unheard}");
+    assert!(
+        unheard.stderr.contains("test delivery failed")
+            && unheard
+                .stderr
+                .contains("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"),
+        "{unheard}"
+    );
+    let id = create_webhook(&srv.uri, port, secret, false);
+    assert!(unheard.stdout.contains(&id), "{unheard}");
     let path = p.path();
     let args = [
         "--project",

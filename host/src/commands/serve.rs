@@ -48,16 +48,68 @@ pub async fn create_webhook(args: WebhookCreateArgs) -> anyhow::Result<ExitStatu
         ));
     };
     let rest = crate::registry::rest::RestRegistry::new(base)?;
-    let id = rest
-        .create_webhook(&args.name, &args.url, &secret)
-        .await
-        .map_err(|e| {
+    let failed = |what: &'static str| {
+        move |e: crate::registry::RegistryError| {
             let hint = e.hint();
-            with_hint(anyhow::anyhow!("failed to create the webhook: {e}"), hint)
-        })?;
-    crate::output::stdout(&format!(
-        "created webhook {id} `{}` → {} (model_version.created, model_version_tag.set)\n",
-        args.name, args.url
-    ))?;
-    Ok(ExitStatus::Pass)
+            with_hint(anyhow::anyhow!("failed to {what}: {e}"), hint)
+        }
+    };
+    // An active webhook delivering the same events to the same URL is
+    // reused (its secret set to this one), not created twice.
+    let id = match rest
+        .find_webhook(&args.url)
+        .await
+        .map_err(failed("list the webhooks"))?
+    {
+        Some(id) => {
+            rest.set_webhook_secret(&id, &secret)
+                .await
+                .map_err(failed("set the webhook's secret"))?;
+            crate::output::stdout(&format!(
+                "reused webhook {id} → {} (it delivers the same events there; its secret is now MODELGATE_WEBHOOK_SECRET)\n",
+                args.url
+            ))?;
+            id
+        }
+        None => {
+            let id = rest
+                .create_webhook(&args.name, &args.url, &secret)
+                .await
+                .map_err(failed("create the webhook"))?;
+            crate::output::stdout(&format!(
+                "created webhook {id} `{}` → {} (model_version.created, model_version_tag.set)\n",
+                args.name, args.url
+            ))?;
+            id
+        }
+    };
+    if args.no_test {
+        return Ok(ExitStatus::Pass);
+    }
+    // MLflow's own test delivery, through the same path as every event: its
+    // signature, its network policy, `serve` at the URL.
+    let test = rest
+        .test_webhook(&id)
+        .await
+        .map_err(failed("ask MLflow for a test delivery"))?;
+    if test.success {
+        crate::output::stdout(&format!(
+            "test delivery: {} answered {}\n",
+            args.url,
+            test.status.unwrap_or(200)
+        ))?;
+        return Ok(ExitStatus::Pass);
+    }
+    let what = match (&test.status, &test.error) {
+        (Some(status), _) => format!("{} answered {status}", args.url),
+        (None, Some(e)) => format!("MLflow could not deliver: {e}"),
+        (None, None) => "MLflow reported no answer".to_string(),
+    };
+    Err(with_hint(
+        anyhow::anyhow!("webhook {id} is in place, but MLflow's test delivery failed: {what}"),
+        "start `modelgate serve` (with this MODELGATE_WEBHOOK_SECRET) where that URL reaches it, then run this again or pass --no-test; \
+         start the MLflow server with MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY set (with several workers each otherwise encrypts secrets with a key of its own: `fernet.InvalidToken` in its log), \
+         MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true for a private or loopback address and MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https for plain http; \
+         MLflow caches webhooks for MLFLOW_WEBHOOK_CACHE_TTL (60 s) before events reach a new one",
+    ))
 }

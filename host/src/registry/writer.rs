@@ -119,7 +119,100 @@ impl RegistryWriter for RestRegistry {
     }
 }
 
+/// The events modelgate's webhook is created for, as MLflow writes them.
+const WEBHOOK_EVENTS: [(&str, &str); 2] =
+    [("MODEL_VERSION", "CREATED"), ("MODEL_VERSION_TAG", "SET")];
+
+/// At most this many pages of `GET webhooks` are read (100 webhooks each).
+const MAX_WEBHOOK_PAGES: usize = 100;
+
+/// What MLflow said of its test delivery (`POST webhooks/{id}/test`).
+#[derive(Debug, Clone)]
+pub struct WebhookTest {
+    /// Whether the receiver answered below 400.
+    pub success: bool,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<i64>,
+    /// MLflow's error message, if it could not deliver.
+    pub error: Option<String>,
+}
+
 impl RestRegistry {
+    /// The id of an active webhook that already delivers modelgate's two
+    /// events (and no others) to `url`, if there is one (`GET webhooks`).
+    pub async fn find_webhook(&self, url: &str) -> Result<Option<String>> {
+        let mut token = String::new();
+        for _ in 0..MAX_WEBHOOK_PAGES {
+            let mut query = vec![("max_results", "100")];
+            if !token.is_empty() {
+                query.push(("page_token", token.as_str()));
+            }
+            let answer = self.call(Method::GET, "webhooks", &query, None).await?;
+            let hooks = answer.get("webhooks").and_then(|w| w.as_array());
+            for w in hooks.into_iter().flatten() {
+                let field = |k: &str| w.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                let mut events: Vec<(String, String)> = w
+                    .get("events")
+                    .and_then(|e| e.as_array())
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        let f = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                        (f("entity").to_string(), f("action").to_string())
+                    })
+                    .collect();
+                events.sort();
+                let mut want: Vec<(String, String)> = WEBHOOK_EVENTS
+                    .iter()
+                    .map(|(e, a)| ((*e).to_string(), (*a).to_string()))
+                    .collect();
+                want.sort();
+                if field("url") == url && field("status") == "ACTIVE" && events == want {
+                    return Ok(Some(field("webhook_id").to_string()));
+                }
+            }
+            match answer.get("next_page_token").and_then(|t| t.as_str()) {
+                Some(t) if !t.is_empty() => token = t.to_string(),
+                _ => return Ok(None),
+            }
+        }
+        Err(RegistryError::Invalid(format!(
+            "more than {MAX_WEBHOOK_PAGES} pages of webhooks"
+        )))
+    }
+
+    /// Sets the secret of webhook `id` (`PATCH webhooks/{id}`): a reused
+    /// webhook signs with the secret `serve` verifies now.
+    pub async fn set_webhook_secret(&self, id: &str, secret: &str) -> Result<()> {
+        let body = serde_json::json!({ "secret": secret });
+        self.call(Method::PATCH, &format!("webhooks/{id}"), &[], Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Asks MLflow to send webhook `id` its test delivery
+    /// (`POST webhooks/{id}/test`) and says what the receiver answered.
+    pub async fn test_webhook(&self, id: &str) -> Result<WebhookTest> {
+        let answer = self
+            .call(
+                Method::POST,
+                &format!("webhooks/{id}/test"),
+                &[],
+                Some(&serde_json::json!({})),
+            )
+            .await?;
+        let result = answer.get("result").cloned().unwrap_or_default();
+        Ok(WebhookTest {
+            success: result.get("success").and_then(|v| v.as_bool()) == Some(true),
+            status: result.get("response_status").and_then(|v| v.as_i64()),
+            error: result
+                .get("error_message")
+                .and_then(|v| v.as_str())
+                .filter(|e| !e.is_empty())
+                .map(|e| crate::text::clean_line(e).chars().take(500).collect()),
+        })
+    }
+
     /// Creates an active webhook (`POST webhooks`) delivering
     /// `model_version.created` and `model_version_tag.set` to `url`, signed
     /// with `secret`; returns its id.
@@ -127,10 +220,10 @@ impl RestRegistry {
         let body = serde_json::json!({
             "name": name,
             "url": url,
-            "events": [
-                {"entity": "MODEL_VERSION", "action": "CREATED"},
-                {"entity": "MODEL_VERSION_TAG", "action": "SET"},
-            ],
+            "events": WEBHOOK_EVENTS
+                .iter()
+                .map(|(entity, action)| serde_json::json!({"entity": entity, "action": action}))
+                .collect::<Vec<_>>(),
             "secret": secret,
             "status": "ACTIVE",
         });
