@@ -710,3 +710,46 @@ fn sign(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
     assert_eq!(out.code, 0, "{out}");
     out.stdout.trim().to_string()
 }
+
+/// With webhooks on but none subscribed (deliveries never arrive), polling
+/// still judges a new version, and says that no delivery announced it: a
+/// warning naming the version, a counter and a gauge.
+#[test]
+fn polling_says_when_deliveries_stop_arriving() {
+    let model = "unannounced";
+    let srv = server();
+    let p = Project::new(&format!(
+        "name: u\nmodels:\n  - name: {model}\n    validationTask:\n      name: quality\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.5}}}}}}\n"
+    ));
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let serving = Serving::start(
+        &[
+            "--project",
+            &path,
+            "--tracking-uri",
+            &srv.uri,
+            "--poll",
+            "1s",
+        ],
+        &[("MODELGATE_WEBHOOK_SECRET", "nobody-delivers")],
+        &log,
+    );
+    serving.wait_for("/metrics", |m| {
+        m.contains("modelgate_webhook_deliveries_missing 0")
+    });
+    let reg = fixtures(&json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]));
+    let version = reg[0].version;
+    serving.wait_for("/metrics", |m| {
+        m.contains("modelgate_unannounced_versions_total 1")
+            && m.contains("modelgate_webhook_deliveries_missing 1")
+    });
+    let text = serving.log_text();
+    assert!(
+        text.contains(&format!(
+            "event=unannounced model={model} version={version}"
+        )),
+        "{text}"
+    );
+    wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+}

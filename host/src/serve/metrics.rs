@@ -26,6 +26,11 @@ pub struct Metrics {
     skipped: AtomicU64,
     registry_errors: AtomicU64,
     promotions: AtomicU64,
+    /// Versions a poll found that no delivery announced (webhooks on).
+    pub unannounced: AtomicU64,
+    /// 1 from a poll that reports such a version until a delivery
+    /// arrives: deliveries are not arriving.
+    pub deliveries_missing: AtomicU64,
 }
 
 /// A metric with one value: its HELP and TYPE lines, then the value.
@@ -193,6 +198,20 @@ impl Metrics {
             "counter",
             "Aliases moved.",
             get(&self.promotions),
+        );
+        single(
+            &mut s,
+            "modelgate_unannounced_versions_total",
+            "counter",
+            "Versions registered while serve ran that polling found and no webhook delivery announced.",
+            get(&self.unannounced),
+        );
+        single(
+            &mut s,
+            "modelgate_webhook_deliveries_missing",
+            "gauge",
+            "1 since a poll found a version no delivery announced, until a delivery arrives: webhooks are not arriving.",
+            get(&self.deliveries_missing),
         );
         s
     }

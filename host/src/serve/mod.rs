@@ -135,7 +135,25 @@ struct Service {
     body_reads: tokio::sync::Semaphore,
     /// The HTTP front's connection counts, for `/metrics`.
     front: http::Front,
+    /// Versions a delivery announced (or a poll already reported as not
+    /// announced), at most [`MAX_ANNOUNCED`]: a poll that finds another new
+    /// one says deliveries are not arriving.
+    announced: Mutex<std::collections::HashSet<Key>>,
+    /// Versions a poll found new and not announced, with when they were
+    /// registered: reported once [`ANNOUNCE_GRACE_S`] has passed without a
+    /// delivery for them (at most [`MAX_ANNOUNCED`]).
+    suspects: Mutex<HashMap<Key, i64>>,
 }
+
+/// Versions remembered as announced; past it the memory starts again (a
+/// version judged since is not polled again, so nothing is reported twice
+/// for long).
+const MAX_ANNOUNCED: usize = 100_000;
+
+/// A version a poll found is reported as not announced only when no
+/// delivery came for it within this long of its registration (MLflow
+/// delivers within milliseconds; a delivery in flight is not a missing one).
+const ANNOUNCE_GRACE_S: i64 = 10;
 
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(opts: Options) -> anyhow::Result<()> {
@@ -216,6 +234,8 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         started: unix_now(),
         body_reads: tokio::sync::Semaphore::new(MAX_BODY_READS),
         front: http::front(),
+        announced: Mutex::new(std::collections::HashSet::new()),
+        suspects: Mutex::new(HashMap::new()),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
     let mut names: Vec<&str> = service.models.keys().map(String::as_str).collect();
@@ -257,14 +277,14 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
     let poller = {
         let service = service.clone();
         tokio::spawn(async move {
-            let queued = service.poll_once().await;
+            let queued = service.poll_once(false).await;
             service.log(&[
                 ("event", "caught_up".into()),
                 ("queued", queued.to_string()),
             ]);
             while let Some(every) = opts.poll {
                 tokio::time::sleep(every).await;
-                service.poll_once().await;
+                service.poll_once(true).await;
             }
         })
     };
@@ -464,7 +484,13 @@ impl Service {
         let event = webhook::parse(body)?;
         self.metrics.delivered();
         let (model, version, force, kind) = match &event {
-            Event::Created { model, version } => (model, *version, false, "created"),
+            Event::Created { model, version } => {
+                self.announce(model, *version);
+                self.metrics
+                    .deliveries_missing
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                (model, *version, false, "created")
+            }
             Event::TagSet {
                 model,
                 version,
@@ -672,15 +698,90 @@ impl Service {
         Ok(())
     }
 
+    /// Remembers that a delivery announced `version` (or that it was
+    /// reported as not announced); true the first time.
+    fn announce(&self, model: &str, version: u64) -> bool {
+        let Ok(mut seen) = self.announced.lock() else {
+            return false;
+        };
+        if seen.len() >= MAX_ANNOUNCED {
+            seen.clear();
+        }
+        seen.insert((model.to_string(), version))
+    }
+
+    /// Whether a delivery announced `version`.
+    fn was_announced(&self, key: &Key) -> bool {
+        self.announced
+            .lock()
+            .map(|s| s.contains(key))
+            .unwrap_or(true)
+    }
+
+    /// Reports each suspect registered at least [`ANNOUNCE_GRACE_S`] ago
+    /// that no delivery has announced since; how many.
+    fn report_unannounced(&self, now: i64) -> usize {
+        let due: Vec<Key> = match self.suspects.lock() {
+            Ok(mut suspects) => {
+                let due: Vec<Key> = suspects
+                    .iter()
+                    .filter(|(_, created)| now - **created >= ANNOUNCE_GRACE_S)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in &due {
+                    suspects.remove(k);
+                }
+                due
+            }
+            Err(_) => return 0,
+        };
+        let mut reported = 0;
+        for (model, version) in due {
+            if !self.announce(&model, version) {
+                continue;
+            }
+            reported += 1;
+            self.metrics
+                .unannounced
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.log(&[
+                ("event", "unannounced".into()),
+                ("model", model),
+                ("version", version.to_string()),
+                (
+                    "hint",
+                    "no webhook delivery announced this version: check `modelgate webhook create` (its test delivery says what to set, e.g. MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY on a server with several workers)".into(),
+                ),
+            ]);
+        }
+        reported
+    }
+
     /// Queues every READY version of every model that has no verdict for
-    /// the current plan: the catch-up at start, and the polling fallback.
-    async fn poll_once(&self) -> usize {
+    /// the current plan: the catch-up at start, and (`periodic`) the
+    /// polling fallback. With webhooks on, a version a periodic poll finds
+    /// that was registered since `serve` started and that no delivery
+    /// announced within [`ANNOUNCE_GRACE_S`] is reported by a later poll: a
+    /// warning once per version, a counter, and a gauge that stays 1 until
+    /// a delivery arrives again.
+    async fn poll_once(&self, periodic: bool) -> usize {
         let mut queued = 0;
+        let watch = periodic && self.secret.is_some();
         for (name, served) in &self.models {
             match self.registry.model_versions(name).await {
                 Ok(versions) => {
                     for v in versions {
                         if v.is_ready() && !judged_under(&v, &served.plan) {
+                            let key = (name.clone(), v.version);
+                            let created = v.creation_timestamp.div_euclid(1000);
+                            if watch
+                                && created >= self.started
+                                && !self.was_announced(&key)
+                                && let Ok(mut suspects) = self.suspects.lock()
+                                && suspects.len() < MAX_ANNOUNCED
+                            {
+                                suspects.entry(key).or_insert(created);
+                            }
                             self.enqueue(name, v.version, false);
                             queued += 1;
                         }
@@ -696,6 +797,12 @@ impl Service {
                     ]);
                 }
             }
+        }
+        if watch && self.report_unannounced(unix_now()) > 0 {
+            // Until a delivery arrives again.
+            self.metrics
+                .deliveries_missing
+                .store(1, std::sync::atomic::Ordering::Relaxed);
         }
         queued
     }
