@@ -20,6 +20,19 @@ fn check_jsonschema(files: &[PathBuf]) -> Outcome {
         .args(files))
 }
 
+/// Writes `text` as `DIR/NAME/ame.yaml`; its path.
+fn project_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let file = dir.join(name).join("ame.yaml");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&file, text).expect("write");
+    file
+}
+
+/// `modelgate check --project FILE`.
+fn check(file: &Path) -> Outcome {
+    mg(&["check", "--project", file.to_str().expect("utf-8")])
+}
+
 /// Every project file under `dir` (`ame*.yaml`), outside build outputs.
 fn project_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
@@ -131,9 +144,7 @@ fn typical_mistakes_are_flagged_by_the_schema_and_by_check() {
         ),
     ];
     for (i, (what, text, needle)) in mistakes.iter().enumerate() {
-        let file = dir.path().join(format!("mistake-{i}")).join("ame.yaml");
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&file, text).expect("write");
+        let file = project_file(dir.path(), &format!("mistake-{i}"), text);
         let out = check_jsonschema(std::slice::from_ref(&file));
         assert_eq!(
             out.code, 1,
@@ -145,8 +156,12 @@ fn typical_mistakes_are_flagged_by_the_schema_and_by_check() {
             said.contains(needle),
             "{what}: `{needle}` not named:\n{said}"
         );
-        let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
-        assert_eq!(check.code, 2, "{what}: check passed it\n{}", check.stdout);
+        let checked = check(&file);
+        assert_eq!(
+            checked.code, 2,
+            "{what}: check passed it\n{}",
+            checked.stdout
+        );
     }
 }
 
@@ -164,23 +179,17 @@ fn the_builtins_config_cases_are_judged_alike_by_the_schema_and_check() {
                 .expect("cases");
         let cases: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         let write = |kind: &str, i: usize, config: &serde_json::Value| -> PathBuf {
-            let file = dir
-                .path()
-                .join(format!("{name}-{kind}-{i}"))
-                .join("ame.yaml");
-            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
             let yaml = format!(
                 "name: cases\nmodels:\n  - name: m\n    validationTask:\n      taskRef: gate\n\
                  tasks:\n  - name: gate\n    executor: !wasm\n      plugin: builtin:{name}\n      \
                  config: {config}\n"
             );
-            std::fs::write(&file, yaml).expect("write");
-            file
+            project_file(dir.path(), &format!("{name}-{kind}-{i}"), &yaml)
         };
         for (i, c) in cases["valid"].as_array().expect("valid").iter().enumerate() {
             let file = write("valid", i, c);
-            let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
-            assert_eq!(check.code, 0, "check refused {c}: {}", check.stderr);
+            let checked = check(&file);
+            assert_eq!(checked.code, 0, "check refused {c}: {}", checked.stderr);
             valid.push(file);
         }
         for (i, c) in cases["invalid"]
@@ -190,8 +199,7 @@ fn the_builtins_config_cases_are_judged_alike_by_the_schema_and_check() {
             .enumerate()
         {
             let file = write("invalid", i, c);
-            let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
-            assert_eq!(check.code, 2, "check accepted {c}");
+            assert_eq!(check(&file).code, 2, "check accepted {c}");
             let out = check_jsonschema(std::slice::from_ref(&file));
             assert_eq!(out.code, 1, "the schema accepted {c}\n{}", out.stdout);
             refused += 1;
@@ -231,18 +239,12 @@ fn null_means_what_it_means_to_the_reader() {
         ),
         ("a null taskRef", base.replace("taskRef: gate", "taskRef:")),
     ];
-    let write = |name: &str, text: &str| -> PathBuf {
-        let file = dir.path().join(name).join("ame.yaml");
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&file, text).expect("write");
-        file
-    };
-    let good = write("good", base);
-    let check = mg(&["check", "--project", good.to_str().expect("utf-8")]);
+    let good = project_file(dir.path(), "good", base);
+    let checked = check(&good);
     assert_eq!(
-        check.code, 0,
+        checked.code, 0,
         "check refused a null task and value: {}",
-        check.stderr
+        checked.stderr
     );
     let out = check_jsonschema(std::slice::from_ref(&good));
     assert_eq!(
@@ -252,9 +254,8 @@ fn null_means_what_it_means_to_the_reader() {
     );
     for (i, (what, text)) in refused.iter().enumerate() {
         assert_ne!(text, base, "{what}: the edit changed nothing");
-        let file = write(&format!("refused-{i}"), text);
-        let check = mg(&["check", "--project", file.to_str().expect("utf-8")]);
-        assert_eq!(check.code, 2, "{what}: check accepted it");
+        let file = project_file(dir.path(), &format!("refused-{i}"), text);
+        assert_eq!(check(&file).code, 2, "{what}: check accepted it");
         let out = check_jsonschema(std::slice::from_ref(&file));
         assert_eq!(
             out.code, 1,

@@ -91,17 +91,23 @@ pub fn schema() -> Value {
         },
         "executor": {
             "description": "A tagged executor; a schema sees the tag's body only, so the kinds are told apart by their keys.",
-            "anyOf": EXECUTORS.iter().map(|(_, t)| json!({ "$ref": format!("#/$defs/{}", t.id) }))
-                .fold(Vec::new(), |mut v: Vec<Value>, r| { if !v.contains(&r) { v.push(r); } v })
+            "anyOf": executor_bodies().iter().map(|id| reference(id)).collect::<Vec<_>>()
         }
     });
     if let Value::Object(c) = common {
         defs.extend(c);
     }
-    for name in crate::gate::wasm::builtin_names() {
-        if let Some(s) = builtin_schema(name) {
-            defs.insert(format!("builtin-{name}"), s);
-        }
+    // Each built-in's config schema, parsed once: a definition of its own,
+    // and the `config:` of a `!wasm` gate naming it.
+    let builtins: Vec<(&str, Value)> = crate::gate::wasm::builtin_names()
+        .into_iter()
+        .filter_map(|name| builtin_schema(name).map(|s| (name, s)))
+        .collect();
+    if let Some(Value::Object(wasm)) = defs.get_mut(super::keys::WASM.id) {
+        wasm.insert("allOf".into(), Value::Array(builtin_configs(&builtins)));
+    }
+    for (name, s) in builtins {
+        defs.insert(format!("builtin-{name}"), s);
     }
     let mut root = table(&PROJECT, false);
     let Value::Object(ref mut r) = root else {
@@ -132,22 +138,30 @@ fn collect(t: &'static Table, seen: &mut Vec<&'static Table>) {
     for k in t.keys {
         shape_tables(&k.shape, seen);
     }
-    if std::ptr::eq(t, &super::keys::TASK) {
-        for (_, body) in EXECUTORS {
-            collect(body, seen);
-        }
-        collect(&super::keys::TASK_REF, seen);
-        collect(&super::keys::STEP, seen);
-    }
 }
 
+/// The tables a value of `shape` is written with.
 fn shape_tables(shape: &Shape, seen: &mut Vec<&'static Table>) {
     match shape {
         Shape::Map(t) => collect(t, seen),
         Shape::List(s) => shape_tables(s, seen),
         Shape::Tasks => collect(&super::keys::TASK, seen),
+        Shape::TaskRef => collect(&super::keys::TASK_REF, seen),
+        Shape::Pipeline => collect(&super::keys::STEP, seen),
+        Shape::Executor => EXECUTORS.iter().for_each(|(_, body)| collect(body, seen)),
         _ => {}
     }
+}
+
+/// The executor bodies' table ids, each once, in [`EXECUTORS`] order.
+fn executor_bodies() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for (_, body) in EXECUTORS {
+        if !ids.contains(&body.id) {
+            ids.push(body.id);
+        }
+    }
+    ids
 }
 
 /// A table as an object schema; `nullable`: a null value is an empty mapping.
@@ -200,9 +214,6 @@ fn table(t: &Table, nullable: bool) -> Value {
                 ]}),
             );
         }
-    }
-    if std::ptr::eq(t, &super::keys::WASM) {
-        o.insert("allOf".into(), Value::Array(builtin_configs()));
     }
     Value::Object(o)
 }
@@ -279,14 +290,12 @@ fn shape(s: &Shape) -> Value {
 
 /// For each built-in with a config schema: its `plugin:` selects it for
 /// `config:`.
-fn builtin_configs() -> Vec<Value> {
-    crate::gate::wasm::builtin_names()
-        .into_iter()
-        .filter(|n| crate::gate::wasm::builtin_config_schema(n).is_some())
-        .map(|name| {
+fn builtin_configs(builtins: &[(&str, Value)]) -> Vec<Value> {
+    builtins
+        .iter()
+        .map(|(name, schema)| {
             // A missing or null `config:` is `{}` to the reader: required
             // when the built-in refuses an empty config.
-            let schema = builtin_schema(name).unwrap_or_default();
             let empty_refused = schema.get("required").is_some() || schema.get("anyOf").is_some();
             let mut then = json!({
                 "properties": { "config": { "$ref": format!("#/$defs/builtin-{name}") } }

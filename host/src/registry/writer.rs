@@ -141,6 +141,11 @@ impl RestRegistry {
     /// The id of an active webhook that already delivers modelgate's two
     /// events (and no others) to `url`, if there is one (`GET webhooks`).
     pub async fn find_webhook(&self, url: &str) -> Result<Option<String>> {
+        let mut want: Vec<(String, String)> = WEBHOOK_EVENTS
+            .iter()
+            .map(|(e, a)| ((*e).to_string(), (*a).to_string()))
+            .collect();
+        want.sort();
         let mut token = String::new();
         for _ in 0..MAX_WEBHOOK_PAGES {
             let mut query = vec![("max_results", "100")];
@@ -162,11 +167,6 @@ impl RestRegistry {
                     })
                     .collect();
                 events.sort();
-                let mut want: Vec<(String, String)> = WEBHOOK_EVENTS
-                    .iter()
-                    .map(|(e, a)| ((*e).to_string(), (*a).to_string()))
-                    .collect();
-                want.sort();
                 if field("url") == url && field("status") == "ACTIVE" && events == want {
                     return Ok(Some(field("webhook_id").to_string()));
                 }

@@ -169,6 +169,10 @@ impl Gate for Tags {
 export_gate!(Tags);
 
 #[cfg(test)]
+#[path = "../../testing/config_schema.rs"]
+mod config_schema;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -200,34 +204,7 @@ mod tests {
         assert!(!judge(&r[1], Some("")).passed, "set, even if empty");
     }
 
-    /// The fields a serde `deny_unknown_fields` error says it expects.
-    fn expected_fields(err: &str) -> Vec<String> {
-        let list = err
-            .split("expected one of ")
-            .nth(1)
-            .or_else(|| err.split("expected ").nth(1))
-            .unwrap_or_else(|| panic!("no field list in {err}"));
-        let list = list.split(" at line ").next().unwrap_or(list);
-        let mut fields: Vec<String> = list
-            .split(", ")
-            .flat_map(|s| s.split(" or "))
-            .map(|s| s.trim().trim_matches('`').to_string())
-            .collect();
-        fields.sort();
-        fields
-    }
-
-    /// The property names a schema object lists, sorted.
-    fn properties(schema: &serde_json::Value) -> Vec<String> {
-        let mut names: Vec<String> = schema["properties"]
-            .as_object()
-            .expect("properties")
-            .keys()
-            .cloned()
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::config_schema::{assert_cases_hold, expected_fields, properties};
 
     /// `config.schema.json` (which `modelgate schema` embeds) names exactly
     /// the fields this reader accepts.
@@ -240,19 +217,10 @@ mod tests {
     }
 
     /// The reader accepts and refuses what `config-cases.json` says (the
-    /// schema is held to the same cases by scripts/integrations).
+    /// schema is held to the same cases by tests/e2e/schema.rs).
     #[test]
     fn the_config_cases_hold() {
-        let cases: serde_json::Value =
-            serde_json::from_str(include_str!("../config-cases.json")).expect("cases");
-        for c in cases["valid"].as_array().expect("valid") {
-            let json = serde_json::to_string(c).expect("json");
-            assert!(rules(&json).is_ok(), "refused {json}: {:?}", rules(&json));
-        }
-        for c in cases["invalid"].as_array().expect("invalid") {
-            let json = serde_json::to_string(c).expect("json");
-            assert!(rules(&json).is_err(), "accepted {json}");
-        }
+        assert_cases_hold(include_str!("../config-cases.json"), rules);
     }
 
     #[test]
