@@ -444,7 +444,7 @@ fn parse_poll(s: &str) -> Result<Poll, String> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::project::units::parse_duration(s)
+    crate::units::parse_duration(s)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! judges each candidate with them, each gate a typed outcome; the [`report`] says
 //! what was decided and why, and the exit code ([`exit`]) carries it.
 
+pub mod builtins;
 pub mod candidate;
 pub mod cli;
 pub mod commands;
@@ -25,5 +26,7 @@ pub mod report;
 pub mod runner;
 pub mod serve;
 pub mod signals;
+pub mod suggest;
 pub mod templates;
 pub mod text;
+pub mod units;

@@ -419,6 +419,27 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
     Some(GateKind::Process { command })
 }
 
+/// Loads the project file and builds its plan; every problem is reported.
+pub fn load(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
+    let project = Project::load(dir).map_err(|e| {
+        if e.downcast_ref::<crate::project::Diagnostics>().is_some() {
+            crate::error::with_hint(
+                e,
+                "fix the problems listed above; `modelgate check` lists them all",
+            )
+        } else {
+            e
+        }
+    })?;
+    let plan = Plan::build(&project).map_err(|d| {
+        crate::error::with_hint(
+            anyhow::Error::new(d),
+            "fix the problems listed above; `modelgate check` lists them all",
+        )
+    })?;
+    Ok((project, plan))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@
 //! judgement's evidence (a few times its JSON) whatever the size of the
 //! sweep, and each recorded answer is parsed straight into its type.
 
+use crate::builtins::PluginRef;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::error::with_hint;
-use crate::gate::wasm::evidence::Evidence;
+use crate::gate::evidence::Evidence;
 use crate::gate::{Check, GateResult, Outcome};
 use crate::plan::{Gate, GateKind, ModelPlan};
 use crate::runner::Runner;
@@ -532,7 +533,7 @@ fn check_gate(m: &RecordedModel, g: &RecordedGate) -> Result<(), String> {
                 if lean.len() != 64 || !lean.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err("the evidence's `lean_sha256` is not 64 hex digits".into());
                 }
-                if !e.plugin.starts_with("builtin:") {
+                if PluginRef::parse(&e.plugin).builtin().is_none() {
                     return Err(format!(
                         "the evidence has a `lean_sha256`, but only built-ins have lean builds, not `{}`",
                         e.plugin
@@ -721,9 +722,8 @@ fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Resu
         .with_context(|| format!("cannot replay: plugin `{}` is not available", e.plugin))?;
     // A lean build is part of the built-in it is recorded under: the
     // modelgate that runs this built-in must have the same one.
-    let lean = e
-        .plugin
-        .strip_prefix("builtin:")
+    let lean = PluginRef::parse(&e.plugin)
+        .builtin()
         .and_then(|name| crate::gate::wasm::builtin_lean(name).map(|l| l.sha256));
     let lean_matches = match &e.lean_sha256 {
         None => true,
@@ -747,7 +747,7 @@ fn check_plugin(e: &Evidence, dir: &Path, made_by: Option<&str>) -> anyhow::Resu
             other_modelgate,
         ));
     }
-    let hint = if e.plugin.starts_with("builtin:") {
+    let hint = if PluginRef::parse(&e.plugin).builtin().is_some() {
         other_modelgate
     } else {
         "put the plugin file that judged beside the project (or pass `--project DIR`)".to_string()

@@ -223,7 +223,7 @@ impl Runner {
     pub async fn replay(
         &self,
         gate: &ReadyGate,
-        evidence: &crate::gate::wasm::evidence::Evidence,
+        evidence: &crate::gate::evidence::Evidence,
     ) -> anyhow::Result<GateResult> {
         let Ready::Wasm(p) = &gate.ready else {
             anyhow::bail!("internal: only WebAssembly gates replay");

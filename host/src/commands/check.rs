@@ -11,27 +11,6 @@ use crate::plan::{GateKind, Plan};
 use crate::project::{Diagnostic, Diagnostics, Format, Project};
 use crate::text::clean_line;
 
-/// Loads the project file and builds its plan; every problem is reported.
-pub fn load_plan(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
-    let project = Project::load(dir).map_err(|e| {
-        if e.downcast_ref::<crate::project::Diagnostics>().is_some() {
-            with_hint(
-                e,
-                "fix the problems listed above; `modelgate check` lists them all",
-            )
-        } else {
-            e
-        }
-    })?;
-    let plan = Plan::build(&project).map_err(|d| {
-        with_hint(
-            anyhow::Error::new(d),
-            "fix the problems listed above; `modelgate check` lists them all",
-        )
-    })?;
-    Ok((project, plan))
-}
-
 /// Runs `modelgate check`: each project file, then every gate offline.
 /// With several files every one is checked and its problems reported before
 /// the next; the first file's error is the command's when it is the only one.
@@ -89,7 +68,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitStatus> {
 /// One project (a directory or its `ame.yaml`) read and every gate checked;
 /// its warnings printed.
 async fn checked(path: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
-    let (project, plan) = load_plan(path)?;
+    let (project, plan) = crate::plan::load(path)?;
     let (errors, warnings) = check_gates(&project, &plan).await;
     for w in &warnings {
         let mut line = format!(

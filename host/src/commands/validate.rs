@@ -106,7 +106,7 @@ async fn validate(
     verbose: bool,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<Decided> {
-    let (project, plan) = super::check::load_plan(&args.project.project)?;
+    let (project, plan) = crate::plan::load(&args.project.project)?;
     let models = select_models(&plan, args.model.as_deref(), &project.file)?;
     // At most `--jobs` evaluations are alive at once (a judgement runs its
     // gates one after another).

@@ -5,6 +5,7 @@
 //! pass — a non-zero exit, a trap, a timeout, a limit, a malformed verdict —
 //! is a failed gate with its cause named.
 
+pub mod evidence;
 pub mod process;
 pub mod reaper;
 pub mod wasm;
@@ -255,7 +256,7 @@ pub struct GateResult {
     pub logs: Vec<LogLine>,
     /// What a WebAssembly gate's decision was made from, for `replay`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<Box<wasm::evidence::Evidence>>,
+    pub evidence: Option<Box<evidence::Evidence>>,
 }
 
 impl GateResult {

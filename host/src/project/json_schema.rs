@@ -99,7 +99,7 @@ pub fn schema() -> Value {
     }
     // Each built-in's config schema, parsed once: a definition of its own,
     // and the `config:` of a `!wasm` gate naming it.
-    let builtins: Vec<(&str, Value)> = crate::gate::wasm::builtin_names()
+    let builtins: Vec<(&str, Value)> = crate::builtins::names()
         .into_iter()
         .filter_map(|name| builtin_schema(name).map(|s| (name, s)))
         .collect();
@@ -250,9 +250,9 @@ fn shape(s: &Shape) -> Value {
             "pattern": "^\\s*(?:sha256:)*[0-9a-fA-F]{64}\\s*$"
         }),
         Shape::Plugin => {
-            let builtins: Vec<String> = crate::gate::wasm::builtin_names()
+            let builtins: Vec<String> = crate::builtins::names()
                 .iter()
-                .map(|n| format!("builtin:{n}"))
+                .map(|n| format!("{}{n}", crate::builtins::PREFIX))
                 .collect();
             json!({
                 "anyOf": [
@@ -305,7 +305,7 @@ fn builtin_configs(builtins: &[(&str, Value)]) -> Vec<Value> {
             }
             json!({
                 "if": {
-                    "properties": { "plugin": { "const": format!("builtin:{name}") } },
+                    "properties": { "plugin": { "const": format!("{}{name}", crate::builtins::PREFIX) } },
                     "required": ["plugin"]
                 },
                 "then": then
@@ -317,7 +317,7 @@ fn builtin_configs(builtins: &[(&str, Value)]) -> Vec<Value> {
 /// `builtin:NAME`'s config schema, re-rooted under `$defs/builtin-NAME`: its
 /// own `$schema` dropped and its `#/$defs/…` references pointed inside it.
 fn builtin_schema(name: &str) -> Option<Value> {
-    let text = crate::gate::wasm::builtin_config_schema(name)?;
+    let text = crate::builtins::config_schema(name)?;
     let mut v: Value = serde_json::from_str(text).ok()?;
     if let Value::Object(o) = &mut v {
         o.remove("$schema");
@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn builtins_are_in_and_every_reference_resolves() {
         let s = schema();
-        for name in crate::gate::wasm::builtin_names() {
+        for name in crate::builtins::names() {
             assert!(
                 s["$defs"][format!("builtin-{name}")].is_object(),
                 "builtin:{name}"

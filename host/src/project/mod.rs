@@ -9,7 +9,7 @@ mod diag;
 pub mod json_schema;
 pub mod keys;
 mod schema;
-pub mod units;
+
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use diag::{Diagnostic, Diagnostics, MAX_SUGGESTIONS, did_you_mean, nearest};
+pub use crate::suggest::nearest;
+pub use diag::{Diagnostic, Diagnostics, MAX_SUGGESTIONS, did_you_mean};
 pub use yaml::Pos;
 
 use crate::error::HintExt as _;

@@ -7,17 +7,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::diag::{Diagnostics, MAX_SUGGESTIONS, nearest};
+use super::diag::{Diagnostics, MAX_SUGGESTIONS};
 use super::keys::{
     AME_SECRET, ARTIFACT, COMMAND, DATASET, DEPLOYMENT, ENV, EXECUTORS, LIMITS, MLFLOW, MODEL,
     PROJECT, PYTHON_COMMAND, SECRET, STEP, TASK, TASK_REF, TRAINING, TRIGGER, Table, WASM,
 };
-use super::units::{parse_bytes, parse_duration};
 use super::yaml::{self, Kind, Node, Pos};
 use super::{
     Executor, Format, Limits, MAX_STEPS, Model, Project, Step, Task, TaskRef, TaskType,
     WasmExecutor,
 };
+use crate::suggest::nearest;
+use crate::units::{parse_bytes, parse_duration};
 
 /// Parses a project file's text.
 pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {

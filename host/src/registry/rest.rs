@@ -102,7 +102,7 @@ impl RetryPolicy {
         let timeout = secs("MLFLOW_HTTP_REQUEST_TIMEOUT", 120.0, 0.001, 86_400.0)?;
         let max_response = match get("MODELGATE_MAX_RESPONSE_SIZE") {
             None => DEFAULT_MAX_RESPONSE,
-            Some(v) => crate::project::units::parse_bytes(&v)
+            Some(v) => crate::units::parse_bytes(&v)
                 .map_err(|e| anyhow::anyhow!("MODELGATE_MAX_RESPONSE_SIZE: {e}"))
                 .hint("unset MODELGATE_MAX_RESPONSE_SIZE or give it a size such as `256MiB`")?,
         };

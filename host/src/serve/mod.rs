@@ -160,7 +160,7 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
     let mut models = HashMap::new();
     let mut first_dir = None;
     for p in &opts.projects {
-        let (project, plan) = crate::commands::check::load_plan(p)?;
+        let (project, plan) = crate::plan::load(p)?;
         first_dir.get_or_insert(project.dir.clone());
         let gated: Vec<&crate::plan::ModelPlan> = plan.gated_models().collect();
         if gated.is_empty() {
@@ -352,7 +352,7 @@ fn tags_read(model: &ReadyModel) -> HashSet<String> {
     let mut keys = HashSet::new();
     for g in &model.gates {
         if let Ready::Wasm(p) = &g.ready
-            && p.plugin == "builtin:tags"
+            && crate::builtins::PluginRef::parse(&p.plugin).is_builtin("tags")
         {
             for section in ["require", "forbid"] {
                 if let Some(map) = p.config_value.get(section).and_then(|v| v.as_object()) {

@@ -6,8 +6,8 @@
 
 use wasmtime::component::HasSelf;
 
-use super::evidence::{Recordable, RecordedCandidate};
-use super::sandbox::{Begun, GateState};
+use super::sandbox::{Begun, GateState, Refused};
+use crate::gate::evidence::{Recordable, RecordedCandidate};
 use crate::registry as reg;
 
 /// World `modelgate:validator/validator@0.1.0` (`wit/deps/validator-0.1.0/`):
@@ -545,6 +545,17 @@ impl From<Run> for reg::Run {
     }
 }
 
+impl From<Refused> for RegistryError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::NoRegistry => RegistryError::Unavailable(
+                "the registry is not available during check-config".into(),
+            ),
+            Refused::BudgetExhausted => RegistryError::BudgetExhausted,
+        }
+    }
+}
+
 impl From<reg::RegistryError> for RegistryError {
     fn from(e: reg::RegistryError) -> Self {
         match e {
@@ -601,7 +612,7 @@ impl GateState {
         Fut: std::future::Future<Output = reg::Result<T>>,
     {
         let answer = match self.begin_call(kind, args)? {
-            Err(e) => return Ok(Err(e)),
+            Err(refused) => return Ok(Err(RegistryError::from(refused))),
             Ok(Begun::Taped(answer)) => answer,
             Ok(Begun::Ask { registry, new }) => {
                 let answer = call(registry).await.map(T::wrap);

@@ -13,7 +13,7 @@
 #[allow(missing_docs)]
 mod bindings;
 pub mod cache;
-pub mod evidence;
+
 pub mod inspect;
 pub mod sandbox;
 
@@ -32,8 +32,8 @@ use crate::gate::{Cause, GateResult, LogLine};
 use crate::registry::{RegistryError, SharedRegistry};
 use crate::text::human_bytes;
 
+use crate::gate::evidence::{Determinism, Evidence, RecordedCandidate, RecordedLimits, Tape};
 use cache::{CacheOutcome, CompileCache, sha256_hex};
-use evidence::{Determinism, Evidence, RecordedCandidate, RecordedLimits, Tape};
 use sandbox::{ArgumentTooLong, GateState, Limits, NotRecorded, Source};
 
 pub use bindings::World;
@@ -49,47 +49,16 @@ pub const WORLD: &str = "modelgate:validator/validator@0.3.0";
 /// How often the epoch ticks; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-mod builtin_table {
-    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
-}
-
-/// The built-in gates' names.
+/// The built-in gates' names (see [`crate::builtins`]).
 pub fn builtin_names() -> Vec<&'static str> {
-    builtin_table::BUILTINS.iter().map(|(n, ..)| *n).collect()
-}
-
-/// The JSON Schema of `builtin:NAME`'s config (`plugins/NAME/config.schema.json`).
-pub fn builtin_config_schema(name: &str) -> Option<&'static str> {
-    builtin_table::CONFIG_SCHEMAS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
+    crate::builtins::names()
 }
 
 /// The lean build of `builtin:NAME`, if it has one: the same gate built
 /// to import nothing (`plugins/dist/NAME-lean.wasm`), which prepare runs
 /// for every config it accepts (see [`WasmHost::prepare_gate`]).
 pub fn builtin_lean(name: &str) -> Option<PluginSource> {
-    embedded(builtin_table::LEAN, name)
-}
-
-/// `name`'s component in one of the tables the build script wrote.
-fn embedded(table: &[(&str, &'static [u8], &str)], name: &str) -> Option<PluginSource> {
-    table
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map(|(_, bytes, sha)| PluginSource {
-            bytes: std::borrow::Cow::Borrowed(*bytes),
-            sha256: (*sha).to_string(),
-        })
-}
-
-/// The component bytes of `builtin:NAME`.
-pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    builtin_table::BUILTINS
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map(|(_, b, _)| *b)
+    crate::builtins::lean(name).map(PluginSource::embedded)
 }
 
 /// A plugin's bytes and their sha256 (computed at build time for built-ins).
@@ -101,6 +70,14 @@ pub struct PluginSource {
 }
 
 impl PluginSource {
+    /// A built-in's bytes and build-time sha256.
+    fn embedded((bytes, sha256): (&'static [u8], &'static str)) -> PluginSource {
+        PluginSource {
+            bytes: std::borrow::Cow::Borrowed(bytes),
+            sha256: sha256.to_string(),
+        }
+    }
+
     /// Wraps bytes read from elsewhere.
     pub fn from_bytes(bytes: Vec<u8>) -> PluginSource {
         let sha256 = sha256_hex(&bytes);
@@ -308,25 +285,21 @@ impl WasmHost {
 
     /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
     pub fn read_plugin(plugin: &str, dir: &Path) -> anyhow::Result<PluginSource> {
-        if let Some(name) = plugin.strip_prefix("builtin:") {
-            return embedded(builtin_table::BUILTINS, name).ok_or_else(|| {
-                let names = builtin_names();
-                let hint = match crate::project::nearest(name, &names) {
-                    Some(n) => format!("did you mean `builtin:{n}`?"),
-                    None => format!(
-                        "built-in gates: {}",
-                        names
-                            .iter()
-                            .map(|n| format!("builtin:{n}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                with_hint(
-                    anyhow::anyhow!("there is no built-in gate `{plugin}`"),
-                    hint,
-                )
-            });
+        if let crate::builtins::PluginRef::Builtin(name) = crate::builtins::PluginRef::parse(plugin)
+        {
+            return crate::builtins::component(name)
+                .map(PluginSource::embedded)
+                .ok_or_else(|| {
+                    let names: Vec<String> = builtin_names()
+                        .iter()
+                        .map(|n| format!("{}{n}", crate::builtins::PREFIX))
+                        .collect();
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    with_hint(
+                        anyhow::anyhow!("there is no built-in gate `{plugin}`"),
+                        crate::suggest::hint(plugin, &names, "built-in gates"),
+                    )
+                });
         }
         let path = dir.join(plugin);
         match crate::files::read_bounded(&path, crate::files::MAX_PLUGIN_FILE) {
@@ -487,7 +460,9 @@ impl WasmHost {
         // config it accepts (it refuses what needs the registry), and costs
         // less per candidate. Anything else it answers, the full build
         // decides, with its own error messages.
-        let lean = plugin.strip_prefix("builtin:").and_then(builtin_lean);
+        let lean = crate::builtins::PluginRef::parse(plugin)
+            .builtin()
+            .and_then(builtin_lean);
         if let Some(lean) = lean {
             let lean_sha256 = lean.sha256.clone();
             if let Ok(component) = self.load(lean, plugin).await

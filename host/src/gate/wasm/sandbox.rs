@@ -17,8 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::gate::LogLine;
 use crate::registry::{HeapSize as _, SharedRegistry};
 
-use super::bindings::RegistryError;
-use super::evidence::{Answer, Determinism, SteppingClock, Tape, call_key};
+use crate::gate::evidence::{Answer, Determinism, SteppingClock, Tape, call_key};
 
 /// Default wall-clock limit of one evaluation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -346,6 +345,16 @@ pub enum Begun {
     },
 }
 
+/// Why [`GateState::begin_call`] answered a registry call without asking
+/// the registry (the bindings turn it into the world's `registry-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// There is no registry: the call came during `check-config`.
+    NoRegistry,
+    /// The evaluation's budget of registry calls is spent.
+    BudgetExhausted,
+}
+
 /// The data of one evaluation's `Store`.
 pub struct GateState {
     /// Made when the guest first calls into WASI: a gate built without std
@@ -421,7 +430,7 @@ impl GateState {
         &mut self,
         kind: &str,
         args: &[&str],
-    ) -> wasmtime::Result<Result<Begun, RegistryError>> {
+    ) -> wasmtime::Result<Result<Begun, Refused>> {
         if let Some(long) = args.iter().find(|a| a.len() > MAX_ARG_BYTES) {
             return Err(wasmtime::Error::new(ArgumentTooLong {
                 call: kind.to_string(),
@@ -430,16 +439,14 @@ impl GateState {
         }
         let live = match &self.source {
             Source::None => {
-                return Ok(Err(RegistryError::Unavailable(
-                    "the registry is not available during check-config".into(),
-                )));
+                return Ok(Err(Refused::NoRegistry));
             }
             Source::Live(registry) => Some(registry.clone()),
             Source::Replay => None,
         };
         if self.calls >= self.budget {
             self.budget_exhausted = true;
-            return Ok(Err(RegistryError::BudgetExhausted));
+            return Ok(Err(Refused::BudgetExhausted));
         }
         self.calls += 1;
         let key = call_key(kind, args);
