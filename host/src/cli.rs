@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::report;
-
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every gate passed (for `check`: the project file is valid)
@@ -304,8 +302,8 @@ pub struct ValidateArgs {
     pub timeout: std::time::Duration,
 
     /// Report format.
-    #[arg(long, value_enum, default_value_t = report::Format::Human)]
-    pub format: report::Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 
     /// Fail a gate that passes with warnings (checks a WebAssembly gate
     /// passed with a note, e.g. a metric close to its threshold).
@@ -344,6 +342,35 @@ pub struct CheckArgs {
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
+}
+
+/// Output formats of `modelgate validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line per gate and a summary, for people.
+    Human,
+    /// The `modelgate.report/v1` JSON document.
+    Json,
+    /// JUnit XML: a test suite per model, a test case per gate.
+    Junit,
+    /// GitHub Actions workflow commands (`::error …`), one per failed check;
+    /// with `GITHUB_STEP_SUMMARY` set, the Markdown table is appended to it.
+    Github,
+    /// A Markdown table of models, gates and checks.
+    Markdown,
+}
+
+impl From<ReportFormat> for crate::report::Format {
+    fn from(f: ReportFormat) -> Self {
+        use crate::report::Format;
+        match f {
+            ReportFormat::Human => Format::Human,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Junit => Format::Junit,
+            ReportFormat::Github => Format::Github,
+            ReportFormat::Markdown => Format::Markdown,
+        }
+    }
 }
 
 /// Formats of `modelgate check`.

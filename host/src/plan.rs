@@ -440,6 +440,46 @@ pub fn load(dir: &std::path::Path) -> anyhow::Result<(Project, Plan)> {
     Ok((project, plan))
 }
 
+impl Plan {
+    /// The models to judge: `name` (which must have a validation task), or
+    /// every model that has one; an error when there is none. `file` is
+    /// the project file, for the messages.
+    pub fn select(
+        &self,
+        name: Option<&str>,
+        file: &std::path::Path,
+    ) -> anyhow::Result<Vec<&ModelPlan>> {
+        use crate::error::with_hint;
+        let Some(name) = name else {
+            let gated: Vec<&ModelPlan> = self.gated_models().collect();
+            if gated.is_empty() {
+                return Err(with_hint(
+                    anyhow::anyhow!("no model in `{}` has a validation task", file.display()),
+                    "give a model `validationTask:` (or `validationTasks:`)",
+                ));
+            }
+            return Ok(gated);
+        };
+        let Some(m) = self.model(name) else {
+            let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            return Err(with_hint(
+                anyhow::anyhow!("model `{name}` is not defined in `{}`", file.display()),
+                crate::suggest::hint(name, &names, "define it under `models:`"),
+            ));
+        };
+        if m.gates.is_empty() {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "model `{name}` has no validation task in `{}`",
+                    file.display()
+                ),
+                "give the model `validationTask:` (or `validationTasks:`)",
+            ));
+        }
+        Ok(vec![m])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

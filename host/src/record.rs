@@ -20,9 +20,12 @@ use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
+use std::collections::HashMap;
+
 use crate::gate::Outcome;
+use crate::judge::{Judgement, Ready, ReadyModel, Runner, Sink, Verdict};
 use crate::registry::writer::{MAX_TAG_KEY, RegistryWriter};
-use crate::runner::{Judgement, Ready, ReadyModel};
+use crate::report::{JsonStream, RenderedModel};
 use crate::text::rfc3339;
 
 /// The verdict tag.
@@ -41,18 +44,7 @@ pub const PENDING: &str = "pending";
 
 /// True when `value` of the verdict tag is a verdict (not [`PENDING`]).
 pub fn is_verdict(value: &str) -> bool {
-    matches!(value, "pass" | "fail" | "error")
-}
-
-/// `pass`, `fail` or `error` for a whole judgement.
-pub fn verdict(j: &Judgement) -> &'static str {
-    if j.gates.iter().all(|g| g.outcome == Outcome::Pass) {
-        "pass"
-    } else if j.gates.iter().any(|g| g.outcome == Outcome::Fail) {
-        "fail"
-    } else {
-        "error"
-    }
+    Verdict::parse(value).is_some()
 }
 
 /// `sha256:HEX` of what a model's gates are: name, kind, what runs
@@ -106,39 +98,20 @@ pub fn gate_key(name: &str) -> String {
     format!("{GATE_PREFIX}{keep}~{digest}")
 }
 
-/// The tags recording `judgement`: the verdict first as [`PENDING`], then
-/// the record, then the verdict.
-pub fn tags(
-    judgement: &Judgement,
-    plan_digest: &str,
-    report_digest: &str,
-    judged_at: SystemTime,
-) -> Vec<(String, String)> {
+/// The tags recording `judged`: the verdict first as [`PENDING`], then the
+/// record, then the verdict.
+pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(String, String)> {
     let mut tags = vec![
         (VERDICT.to_string(), PENDING.to_string()),
-        (JUDGED_AT.to_string(), rfc3339(judged_at)),
+        (JUDGED_AT.to_string(), rfc3339(judged.judged_at)),
         (PLAN.to_string(), plan_digest.to_string()),
         (REPORT.to_string(), report_digest.to_string()),
     ];
-    for g in &judgement.gates {
-        tags.push((gate_key(&g.name), g.outcome.as_str().to_string()));
+    for (name, outcome) in &judged.gates {
+        tags.push((gate_key(name), outcome.as_str().to_string()));
     }
-    tags.push((VERDICT.to_string(), verdict(judgement).to_string()));
+    tags.push((VERDICT.to_string(), judged.verdict.as_str().to_string()));
     tags
-}
-
-/// Writes the tags of `judgement` onto its version.
-pub async fn record(
-    writer: &dyn RegistryWriter,
-    judgement: &Judgement,
-    plan_digest: &str,
-    report_digest: &str,
-    judged_at: SystemTime,
-) -> crate::registry::Result<()> {
-    let tags = tags(judgement, plan_digest, report_digest, judged_at);
-    writer
-        .set_version_tags(&judgement.model, judgement.version, &tags)
-        .await
 }
 
 /// What [`promote`] did.
@@ -175,7 +148,7 @@ impl std::fmt::Display for Promotion {
 /// concurrent promoter could move the alias in between, and the later
 /// write wins (MLflow has no compare-and-set for aliases).
 pub async fn promote(
-    j: &Judgement,
+    j: &Judged,
     fresh: &dyn crate::registry::Registry,
     writer: &dyn RegistryWriter,
     alias: &str,
@@ -183,7 +156,7 @@ pub async fn promote(
 ) -> anyhow::Result<Promotion> {
     use crate::error::with_hint;
     let model = crate::text::clean_line(&j.model);
-    if !j.passed {
+    if j.verdict != Verdict::Pass {
         return Ok(Promotion::NotPassed);
     }
     let current = match fresh.model_version_by_alias(&j.model, alias).await {
@@ -228,32 +201,178 @@ pub async fn promote(
     })
 }
 
-/// Records `j` under `plan` (its model's [`plan_digest`]) with the digest
-/// of the report it is part of ([`report_digest`]).
-pub async fn record_judgement(
+/// Writes the tags of `judged` onto its version.
+async fn record(
     writer: &dyn RegistryWriter,
-    j: &Judgement,
+    judged: &Judged,
     plan: &str,
     report_digest: &str,
 ) -> anyhow::Result<()> {
-    record(writer, j, plan, report_digest, j.judged_at)
+    let tags = tags(judged, plan, report_digest);
+    writer
+        .set_version_tags(&judged.model, judged.version, &tags)
         .await
         .map_err(|e| {
             write_error(
                 e,
-                &format!("record the verdict on `{}` version {}", j.model, j.version),
+                &format!(
+                    "record the verdict on `{}` version {}",
+                    judged.model, judged.version
+                ),
             )
         })
 }
 
-/// `sha256:HEX` of `report` as `--format json` prints it: the
-/// `modelgate.report` tag.
-pub fn report_digest(report: &crate::report::Report) -> String {
-    sha256_tag(
-        report
-            .render(crate::report::Format::Json, crate::report::Style::default())
-            .as_bytes(),
-    )
+/// What the record of one judgement needs: not its evidence or output.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The registered model.
+    pub model: String,
+    /// The judged version.
+    pub version: u64,
+    /// When it was judged.
+    pub judged_at: SystemTime,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Each gate's name and outcome, in plan order.
+    pub gates: Vec<(String, Outcome)>,
+}
+
+impl Judged {
+    /// The record's part of `j`.
+    pub fn of(j: &Judgement) -> Judged {
+        Judged {
+            model: j.model.clone(),
+            version: j.version,
+            judged_at: j.judged_at,
+            verdict: j.verdict(),
+            gates: j
+                .gates
+                .iter()
+                .map(|g| (g.name.clone(), g.outcome))
+                .collect(),
+        }
+    }
+}
+
+/// Where `--promote` points an alias.
+#[derive(Debug, Clone)]
+pub struct Promote {
+    /// The alias.
+    pub alias: String,
+    /// `--allow-rollback`: it may move back to an older version.
+    pub allow_rollback: bool,
+}
+
+/// What [`Recorder::finish`] did, said as it is done.
+pub enum Event<'a> {
+    /// The verdict of this judgement was recorded.
+    Recorded(&'a Judged),
+    /// The alias was handled for this judgement: moved, left where it
+    /// was, or the error.
+    Promoted(&'a Judged, &'a str, anyhow::Result<Promotion>),
+}
+
+/// The sink that records verdicts: it keeps what the tags of each
+/// judgement need and the digest of the JSON report they are part of (the
+/// `modelgate.report` tag: the bytes `--format json` prints, hashed as
+/// they are made); [`finish`](Self::finish) then writes every record and
+/// moves the alias. `validate --record` and `serve` record through it
+/// alike.
+pub struct Recorder {
+    /// `modelgate.plan` of each model.
+    plans: HashMap<String, String>,
+    report: JsonStream<HashWriter>,
+    judged: Vec<Judged>,
+}
+
+/// One judgement as the recorder takes it.
+pub struct RecorderItem {
+    json: RenderedModel,
+    judged: Judged,
+}
+
+impl Recorder {
+    /// A recorder for judgements of `runner`'s models, in a report of
+    /// `tracking_uri` and `project` (its head, as the JSON report has it).
+    pub fn new(runner: &Runner, tracking_uri: &str, project: &str) -> anyhow::Result<Recorder> {
+        let plans = runner
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), plan_digest(m)))
+            .collect();
+        Ok(Recorder {
+            plans,
+            report: JsonStream::begin(HashWriter::default(), tracking_uri, project)?,
+            judged: Vec::new(),
+        })
+    }
+
+    /// The judgements taken so far, in order.
+    pub fn judged(&self) -> &[Judged] {
+        &self.judged
+    }
+
+    /// Writes every judgement's record (the report's digest in each), then
+    /// with `promote` points the alias at each version that passed, forward
+    /// only; `on` hears of each step, and an error of its stops the rest.
+    pub async fn finish(
+        self,
+        writer: &dyn RegistryWriter,
+        fresh: &dyn crate::registry::Registry,
+        promote: Option<&Promote>,
+        mut on: impl FnMut(Event<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let (hasher, _) = self.report.finish_into()?;
+        let report_digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
+        for j in &self.judged {
+            let plan = self
+                .plans
+                .get(&j.model)
+                .ok_or_else(|| anyhow::anyhow!("internal: a judged model was not prepared"))?;
+            record(writer, j, plan, &report_digest).await?;
+            on(Event::Recorded(j))?;
+        }
+        if let Some(p) = promote {
+            for j in &self.judged {
+                let done = self::promote(j, fresh, writer, &p.alias, p.allow_rollback).await;
+                on(Event::Promoted(j, &p.alias, done))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Recorder {
+    type Item = RecorderItem;
+
+    fn prepare(judgement: Judgement) -> anyhow::Result<RecorderItem> {
+        Ok(RecorderItem {
+            json: RenderedModel::new(&judgement)?,
+            judged: Judged::of(&judgement),
+        })
+    }
+
+    fn take(&mut self, item: RecorderItem) -> anyhow::Result<()> {
+        self.report.push_rendered(&item.json)?;
+        self.judged.push(item.judged);
+        Ok(())
+    }
+}
+
+/// A writer that only hashes.
+#[derive(Default)]
+pub struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A failed registry write as an error saying what was being done, with

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use crate::error::with_hint;
 use crate::gate::evidence::Evidence;
 use crate::gate::{Check, GateResult, Outcome};
+use crate::judge::Runner;
 use crate::plan::{Gate, GateKind, ModelPlan};
-use crate::runner::Runner;
 
 /// Largest report `replay` reads: 512 MiB.
 pub const MAX_REPORT_FILE: u64 = 512 << 20;

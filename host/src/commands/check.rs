@@ -130,7 +130,7 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                             });
                         }
                     }
-                    for (key, _) in crate::runner::missing_secrets(g) {
+                    for (key, _) in crate::judge::runner::missing_secrets(g) {
                         warnings.push(Diagnostic {
                             pos: g.pos,
                             message: format!("{what}: secret `{key}` is not in the environment"),

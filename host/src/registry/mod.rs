@@ -562,6 +562,19 @@ pub trait Registry: Send + Sync {
 /// A shared registry handle.
 pub type SharedRegistry = Arc<dyn Registry>;
 
+/// The tracking URI (the `--tracking-uri` flag, else
+/// `MLFLOW_TRACKING_URI`, else `mlflow.db` in the project directory `dir`;
+/// see [`uri::resolve`]) and its registry, opened.
+pub fn connect(
+    flag: Option<&str>,
+    dir: &std::path::Path,
+) -> anyhow::Result<(uri::TrackingUri, SharedRegistry)> {
+    let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
+    let (tracking, _origin) = uri::resolve(flag, env_uri.as_deref(), dir)?;
+    let registry = open(&tracking)?;
+    Ok((tracking, registry))
+}
+
 /// Opens the registry for `uri` (already resolved by [`uri::resolve`]).
 pub fn open(uri: &uri::TrackingUri) -> anyhow::Result<SharedRegistry> {
     Ok(match uri {

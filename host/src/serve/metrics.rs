@@ -47,11 +47,12 @@ fn bump(c: &AtomicU64) {
 
 impl Metrics {
     /// A judgement ended with `verdict` (`pass`, `fail`, `error`) after `took`.
-    pub fn judged(&self, verdict: &str, took: Duration) {
+    pub fn judged(&self, verdict: crate::judge::Verdict, took: Duration) {
+        use crate::judge::Verdict;
         let i = match verdict {
-            "pass" => 0,
-            "fail" => 1,
-            _ => 2,
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Error => 2,
         };
         bump(&self.judgements[i]);
         let secs = took.as_secs_f64();
@@ -224,9 +225,9 @@ mod tests {
     #[test]
     fn the_histogram_is_cumulative_and_counts_match() {
         let m = Metrics::default();
-        m.judged("pass", Duration::from_millis(3));
-        m.judged("fail", Duration::from_millis(30));
-        m.judged("error", Duration::from_secs(120));
+        m.judged(crate::judge::Verdict::Pass, Duration::from_millis(3));
+        m.judged(crate::judge::Verdict::Fail, Duration::from_millis(30));
+        m.judged(crate::judge::Verdict::Error, Duration::from_secs(120));
         m.refused(Refusal::BadSignature);
         let text = m.render();
         for line in [

@@ -41,12 +41,13 @@ use tokio::sync::mpsc;
 
 use crate::candidate::{Candidate, Selector};
 use crate::error::with_hint;
+use crate::judge::pipeline::{self, Target};
+use crate::judge::{Context, Ready, ReadyModel, Runner};
+use crate::record::{Promote, Promotion, Recorder};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::uri::TrackingUri;
 use crate::registry::writer::RegistryWriter;
 use crate::registry::{RegistryError, SharedRegistry};
-use crate::report::Report;
-use crate::runner::{Context, Ready, ReadyModel, Runner};
 
 use metrics::Metrics;
 use webhook::{Event, Refusal, SeenIds};
@@ -96,12 +97,6 @@ struct Served {
     /// Held while the alias is re-read and moved: two workers of this
     /// process never race each other for it.
     promoting: tokio::sync::Mutex<()>,
-}
-
-impl Served {
-    fn model(&self) -> &ReadyModel {
-        &self.runner.models[self.index]
-    }
 }
 
 /// Where one version stands in the queue.
@@ -162,16 +157,7 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
     for p in &opts.projects {
         let (project, plan) = crate::plan::load(p)?;
         first_dir.get_or_insert(project.dir.clone());
-        let gated: Vec<&crate::plan::ModelPlan> = plan.gated_models().collect();
-        if gated.is_empty() {
-            return Err(with_hint(
-                anyhow::anyhow!(
-                    "no model in `{}` has a validation task",
-                    project.file.display()
-                ),
-                "give a model `validationTask:` (or `validationTasks:`)",
-            ));
-        }
+        let gated = plan.select(None, &project.file)?;
         // Each worker judges one version at a time, its gates in turn.
         crate::gate::wasm::WasmHost::size_pool(opts.jobs.max(1));
         let runner = Arc::new(Runner::prepare(&gated, &project.dir).await?);
@@ -198,10 +184,7 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         }
     }
     let dir = first_dir.context("no project given")?;
-    let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
-    let (tracking, _) =
-        crate::registry::uri::resolve(opts.tracking_uri.as_deref(), env_uri.as_deref(), &dir)?;
-    let registry = crate::registry::open(&tracking)?;
+    let (tracking, registry) = crate::registry::connect(opts.tracking_uri.as_deref(), &dir)?;
     let writer = crate::registry::writer::open(&tracking)?;
     let secret = match std::env::var("MODELGATE_WEBHOOK_SECRET") {
         Ok(s) if s.is_empty() => {
@@ -630,69 +613,73 @@ impl Service {
             self.metrics.skipped();
             return Ok(());
         }
-        let cached = Arc::new(CachedRegistry::new(self.registry.clone()));
-        if let Some(run) = &mv.run_id {
-            cached.prefetch_runs(std::slice::from_ref(run)).await?;
-        }
         let candidate = Candidate {
             version: mv,
             selector: Selector::Version(version),
         };
-        let ctx = Context {
-            registry: cached,
+        let ctx = Arc::new(Context {
+            registry: Arc::new(CachedRegistry::new(self.registry.clone())),
             tracking: self.tracking.clone(),
             deadline: tokio::time::Instant::now() + self.timeout,
             // Warnings pass in the service: a version is held back only by
             // what fails.
             fail_on_warn: false,
+        });
+        let target = Target {
+            model: served.index,
+            candidate,
         };
-        let judgement = tokio::time::timeout(
+        let mut recorder = Recorder::new(&served.runner, self.tracking.as_str(), &served.project)?;
+        tokio::time::timeout(
             self.timeout,
-            served.runner.judge(served.model(), &candidate, &ctx),
+            pipeline::run(&served.runner, &ctx, 1, vec![target], &mut recorder),
         )
         .await
         .map_err(|_| anyhow::anyhow!("the judgement ran past --timeout"))??;
-        let report = Report::new(
-            self.tracking.as_str().to_string(),
-            served.project.clone(),
-            vec![judgement],
-        );
-        let j = &report.models[0];
-        crate::record::record_judgement(
-            self.writer.as_ref(),
-            j,
-            &served.plan,
-            &crate::record::report_digest(&report),
-        )
-        .await?;
-        let verdict = crate::record::verdict(j);
+        let verdict = recorder
+            .judged()
+            .first()
+            .map(|j| j.verdict)
+            .context("internal: the version was not judged")?;
         let mut line = vec![
             ("event", "judged".to_string()),
             ("model", model.to_string()),
             ("version", version.to_string()),
             ("verdict", verdict.to_string()),
-            ("ms", format!("{:.1}", start.elapsed().as_secs_f64() * 1e3)),
+            ("ms", String::new()),
         ];
-        if let Some(alias) = &self.promote {
-            let _held = served.promoting.lock().await;
-            let done = crate::record::promote(
-                j,
-                self.registry.as_ref(),
+        let promote = self.promote.as_ref().map(|alias| Promote {
+            alias: alias.clone(),
+            allow_rollback: false,
+        });
+        // Two workers of this process never race each other for the alias.
+        let _held = match &promote {
+            Some(_) => Some(served.promoting.lock().await),
+            None => None,
+        };
+        recorder
+            .finish(
                 self.writer.as_ref(),
-                alias,
-                false,
-            )
-            .await;
-            match done {
-                Ok(p) => {
-                    if matches!(p, crate::record::Promotion::Moved { .. }) {
-                        self.metrics.promoted();
+                self.registry.as_ref(),
+                promote.as_ref(),
+                |event| {
+                    match event {
+                        crate::record::Event::Recorded(_) => {}
+                        crate::record::Event::Promoted(_, alias, Ok(p)) => {
+                            if matches!(p, Promotion::Moved { .. }) {
+                                self.metrics.promoted();
+                            }
+                            line.push(("alias", format!("{alias}: {p}")));
+                        }
+                        crate::record::Event::Promoted(_, alias, Err(e)) => {
+                            line.push(("alias", format!("{alias}: {e:#}")));
+                        }
                     }
-                    line.push(("alias", format!("{alias}: {p}")));
-                }
-                Err(e) => line.push(("alias", format!("{alias}: {e:#}"))),
-            }
-        }
+                    Ok(())
+                },
+            )
+            .await?;
+        line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
         self.log(&line);
         Ok(())

@@ -9,14 +9,15 @@
 //! candidate, in plan order, and returns its [`Judgement`]. Every gate,
 //! process or WebAssembly, ends in a [`GateResult`] with a typed outcome
 //! and cause; a gate that cannot even start is that gate's error, and the
-//! others still run. `validate` (one candidate or a sweep) is a thin
-//! command over it, and so will be the long-running service.
+//! others still run. The [`pipeline`](super::pipeline) drives it for
+//! `validate` (one candidate or a sweep) and `serve` alike.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::Judgement;
 use crate::candidate::Candidate;
 use crate::error::HintExt as _;
 use crate::gate::process::{self, ProcessSpec};
@@ -24,10 +25,8 @@ use crate::gate::wasm::{PreparedGate, WasmHost};
 use crate::gate::{Cause, GateResult};
 use crate::plan::{Gate, GateKind, ModelPlan};
 use crate::project::Step;
-use crate::registry::{SharedRegistry, uri::TrackingUri};
-
-/// The verdict on one candidate: every gate's result, in plan order.
-pub type Judgement = crate::report::ModelReport;
+use crate::registry::cached::CachedRegistry;
+use crate::registry::uri::TrackingUri;
 
 /// A gate ready to run.
 pub enum Ready {
@@ -65,8 +64,9 @@ pub struct ReadyModel {
 /// What judging needs besides the gates: where the registry is, and when
 /// the whole run must be over.
 pub struct Context {
-    /// The registry plugins read (through the run's cache).
-    pub registry: SharedRegistry,
+    /// The registry plugins read, through the run's cache (which the
+    /// pipeline fills a window at a time).
+    pub registry: Arc<CachedRegistry>,
     /// The tracking URI process gates are given.
     pub tracking: TrackingUri,
     /// The end of the run; process gates get at most what remains of it.
