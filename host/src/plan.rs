@@ -89,9 +89,14 @@ pub enum GateKind {
 impl GateKind {
     /// `process` (a command or a pipeline of them) or `wasm`.
     pub fn label(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// What runs the gate.
+    pub fn kind(&self) -> crate::gate::Kind {
         match self {
-            GateKind::Process { .. } | GateKind::Pipeline { .. } => "process",
-            GateKind::Wasm { .. } => "wasm",
+            GateKind::Process { .. } | GateKind::Pipeline { .. } => crate::gate::Kind::Process,
+            GateKind::Wasm { .. } => crate::gate::Kind::Wasm,
         }
     }
 

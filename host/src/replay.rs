@@ -104,8 +104,8 @@ pub struct GateReplay {
     pub version: u64,
     /// The gate.
     pub gate: String,
-    /// `process` or `wasm`.
-    pub kind: String,
+    /// What ran it.
+    pub kind: crate::gate::Kind,
     /// What replaying showed.
     pub replayed: Replayed,
 }
@@ -669,7 +669,8 @@ impl Replayer {
                 model: m.model.clone(),
                 version: m.version,
                 gate: g.name.clone(),
-                kind: g.kind.clone(),
+                kind: crate::gate::Kind::parse(&g.kind)
+                    .context("internal: a gate of no kind passed the report's checks")?,
                 replayed,
             });
         }
@@ -858,7 +859,7 @@ mod tests {
     }
 
     fn result(cause: Option<Cause>, checks: Vec<Check>) -> GateResult {
-        let mut r = GateResult::new("quality", "wasm", "builtin:threshold");
+        let mut r = GateResult::new("quality", crate::gate::Kind::Wasm, "builtin:threshold");
         r.summary = Some("1 of 1".into());
         r.checks = checks;
         r.conclude(cause);

@@ -753,3 +753,57 @@ fn polling_says_when_deliveries_stop_arriving() {
     );
     wait_verdicts(&srv.uri, model, &[version], &["pass"]);
 }
+
+/// `validate --record --promote` and `serve` judge through one pipeline and
+/// record through one recorder: for the same candidate under the same plan
+/// they write the same tags (all but when it was judged and the digest of
+/// the report, which holds that time) and move the alias alike.
+#[test]
+fn validate_and_serve_record_the_same_tags() {
+    use std::collections::BTreeSet;
+    let uri = |p: &Project| format!("sqlite:///{}", p.dir.path().join("mlflow.db").display());
+    let by_validate = crate::support::example_project("0.6");
+    let out = mg(&[
+        "validate",
+        "--project",
+        &by_validate.path(),
+        "--record",
+        "--promote",
+        "champion",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("champion: (none) → 1"), "{out}");
+
+    let by_serve = crate::support::example_project("0.6");
+    let log = by_serve.dir.path().join("serve.log");
+    let path = by_serve.path();
+    let serving = Serving::start(
+        &["--project", &path, "--poll", "1s", "--promote", "champion"],
+        &[],
+        &log,
+    );
+    let served = wait_verdicts(&uri(&by_serve), "logreg", &[1], &["pass"]);
+    drop(serving);
+    assert_eq!(served["aliases"]["champion"], 1, "{served}");
+
+    let recorded = |p: &Project| crate::record::mlflow_tags(&uri(p), "logreg", 1);
+    let (a, b) = (recorded(&by_validate), recorded(&by_serve));
+    let ours = |t: &Value| -> BTreeSet<String> {
+        t.as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| k.starts_with("modelgate."))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(ours(&a), ours(&b), "validate: {a}\nserve: {b}");
+    assert!(ours(&a).len() >= 5, "{a}");
+    for key in ours(&a) {
+        if key == "modelgate.judged_at" || key == "modelgate.report" {
+            continue;
+        }
+        assert_eq!(a[&key], b[&key], "{key}: validate {a}\nserve {b}");
+    }
+}

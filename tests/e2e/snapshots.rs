@@ -36,6 +36,8 @@ fn settings(timings: bool) -> insta::Settings {
         s.add_filter(r" +\d+(\.\d+)?(µs|ms|s)\b", " [TIME]");
     }
     s.add_filter(r"modelgate \d+\.\d+\.\d+", "modelgate [VERSION]");
+    // A report's digest holds when it was judged.
+    s.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]");
     s
 }
 
@@ -98,6 +100,74 @@ fn whole_runs() {
             "run-no-project",
             whole(&cli(&["validate", "--project", "/nonexistent/project"]))
         );
+    });
+}
+
+/// Each kind of verdict and problem, as a person sees it: a fail, a gate
+/// that could not judge, a pass with a warning, a sweep, a replay that
+/// differs, a project file with problems.
+#[test]
+fn whole_runs_of_every_outcome() {
+    let failing = crate::support::example_project("0.7");
+    let evaluation = root().join("examples/evaluation").display().to_string();
+    let killed = crate::support::Project::new(
+        "name: s\nmodels:\n  - name: logreg\n    validationTask:\n      name: killed\n      runcommand: kill -KILL $$\n",
+    );
+    killed.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let broken = crate::support::Project::new(
+        "name: s\nmodels:\n  - name: m\n    validationTsk:\n      name: q\n      runcommand: python validate.py\n    training:\n      taskRef: nowhere\n",
+    );
+    let replayed = crate::support::example_project("0.6");
+    let report = cli(&[
+        "validate",
+        "--project",
+        &replayed.path(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(report.code, 0, "{report}");
+    let mut changed = report.json();
+    for m in changed["models"][0]["gates"][0]["evidence"]["candidate"]["logged_model"]["metrics"]
+        .as_array_mut()
+        .expect("the LoggedModel's metrics")
+    {
+        if m["key"] == "score" {
+            m["value"] = 0.5.into();
+        }
+    }
+    let file = replayed.dir.path().join("changed.json");
+    std::fs::write(&file, changed.to_string()).expect("write the report");
+    let (failing, killed, broken) = (failing.path(), killed.path(), broken.path());
+    settings(true).bind(|| {
+        let runs: [(&str, Vec<&str>); 6] = [
+            (
+                "run-validate-fail",
+                vec!["validate", "--project", &failing],
+            ),
+            (
+                "run-validate-error",
+                vec!["validate", "--project", &killed],
+            ),
+            (
+                "run-validate-warning",
+                vec!["validate", "--project", &evaluation],
+            ),
+            (
+                "run-validate-sweep",
+                vec!["validate", "--project", &evaluation, "--all-versions"],
+            ),
+            (
+                "run-replay-differs",
+                vec!["replay", file.to_str().unwrap_or("")],
+            ),
+            (
+                "run-check-problems",
+                vec!["check", "--project", &broken],
+            ),
+        ];
+        for (name, args) in runs {
+            insta::assert_snapshot!(name, whole(&cli(&args)));
+        }
     });
 }
 

@@ -37,10 +37,76 @@ pub struct Check {
 /// A line a WebAssembly gate logged through the host.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogLine {
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: String,
+    /// Its level.
+    pub level: LogLevel,
     /// The message.
     pub message: String,
+}
+
+/// The level of a gate's log line (the world's `log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// `trace`.
+    Trace,
+    /// `debug`.
+    Debug,
+    /// `info`.
+    Info,
+    /// `warn`.
+    Warn,
+    /// `error`.
+    Error,
+}
+
+impl LogLevel {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// What runs a gate: a process (a command, or a pipeline of them) or a
+/// sandboxed WebAssembly component. The report's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `process`.
+    Process,
+    /// `wasm`.
+    Wasm,
+}
+
+impl Kind {
+    /// `process` or `wasm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Process => "process",
+            Kind::Wasm => "wasm",
+        }
+    }
+
+    /// The kind `text` names, if any.
+    pub fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "process" => Some(Kind::Process),
+            "wasm" => Some(Kind::Wasm),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that a width (`{:7}`) applies.
+        f.pad(self.as_str())
+    }
 }
 
 /// How a gate ended: a clear pass, a judged failure, or no judgement at
@@ -224,8 +290,8 @@ impl std::fmt::Display for Cause {
 pub struct GateResult {
     /// The gate's (task's) name.
     pub name: String,
-    /// `process` or `wasm`.
-    pub kind: &'static str,
+    /// What ran it.
+    pub kind: Kind,
     /// The command or plugin.
     pub target: String,
     /// True only for a clear pass.
@@ -262,7 +328,7 @@ pub struct GateResult {
 impl GateResult {
     /// A result for gate `name` of `kind` running `target`, not yet
     /// concluded (an error until [`conclude`](Self::conclude) says otherwise).
-    pub fn new(name: &str, kind: &'static str, target: &str) -> GateResult {
+    pub fn new(name: &str, kind: Kind, target: &str) -> GateResult {
         GateResult {
             name: name.to_string(),
             kind,

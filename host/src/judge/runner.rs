@@ -326,7 +326,7 @@ async fn run_process_gate(
     } else {
         steps.first().map(|s| s.command.clone()).unwrap_or_default()
     };
-    let mut result = GateResult::new(&gate.name, "process", &target);
+    let mut result = GateResult::new(&gate.name, crate::gate::Kind::Process, &target);
     let mut output = String::new();
     let mut dropped = 0u64;
     let mut cause = None;

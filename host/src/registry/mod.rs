@@ -129,7 +129,35 @@ pub struct ModelVersion {
 impl ModelVersion {
     /// True when the version finished registering.
     pub fn is_ready(&self) -> bool {
-        self.status == "READY"
+        self.status() == VersionStatus::Ready
+    }
+
+    /// Its registration status.
+    pub fn status(&self) -> VersionStatus {
+        VersionStatus::parse(&self.status)
+    }
+}
+
+/// Where a model version's registration stands (MLflow's
+/// `ModelVersionStatus`); the record keeps MLflow's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionStatus {
+    /// `READY`: registered, its artifacts in place.
+    Ready,
+    /// `PENDING_REGISTRATION`: still being registered.
+    Pending,
+    /// `FAILED_REGISTRATION`, or anything MLflow may add: never judged.
+    Failed,
+}
+
+impl VersionStatus {
+    /// The status MLflow's `text` names.
+    pub fn parse(text: &str) -> VersionStatus {
+        match text {
+            "READY" => VersionStatus::Ready,
+            "PENDING_REGISTRATION" => VersionStatus::Pending,
+            _ => VersionStatus::Failed,
+        }
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn render(report: &Report, style: Style) -> String {
                     let _ = writeln!(
                         out,
                         "      [{}] {}",
-                        clean_line(&l.level),
+                        l.level.as_str(),
                         clean_line(&l.message)
                     );
                 }

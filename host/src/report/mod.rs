@@ -278,7 +278,7 @@ mod tests {
     use std::time::Duration;
 
     fn gate(name: &str, passed: bool) -> GateResult {
-        let mut g = GateResult::new(name, "wasm", "builtin:threshold");
+        let mut g = GateResult::new(name, crate::gate::Kind::Wasm, "builtin:threshold");
         g.duration = Duration::from_micros(850);
         g.checks = vec![Check {
             name: "score".into(),

@@ -47,7 +47,7 @@ use crate::record::{Promote, Promotion, Recorder};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::uri::TrackingUri;
 use crate::registry::writer::RegistryWriter;
-use crate::registry::{RegistryError, SharedRegistry};
+use crate::registry::{RegistryError, SharedRegistry, VersionStatus};
 
 use metrics::Metrics;
 use webhook::{Event, Refusal, SeenIds};
@@ -593,17 +593,17 @@ impl Service {
                 }
                 Err(e) => return Err(e.into()),
             };
-            match mv.status.as_str() {
-                "READY" => break mv,
-                "PENDING_REGISTRATION" if Instant::now() < waited_until => {
+            match mv.status() {
+                VersionStatus::Ready => break mv,
+                VersionStatus::Pending if Instant::now() < waited_until => {
                     tokio::time::sleep(PENDING_STEP).await;
                 }
-                status => {
+                _ => {
                     self.log(&[
                         ("event", "skipped".into()),
                         ("model", model.to_string()),
                         ("version", version.to_string()),
-                        ("reason", format!("status {status}")),
+                        ("reason", format!("status {}", mv.status)),
                     ]);
                     return Ok(());
                 }

@@ -151,20 +151,17 @@ impl World {
     /// The world whose package version is `version` (a version this host
     /// runs, as [`super::inspect::compatible`] gives it).
     pub fn of(version: &str) -> Option<World> {
-        match version {
-            "0.1.0" => Some(World::V1),
-            "0.2.0" => Some(World::V2),
-            "0.3.0" => Some(World::V3),
-            _ => None,
-        }
+        [World::V1, World::V2, World::V3]
+            .into_iter()
+            .find(|w| w.version() == version)
     }
 
     /// The version of `modelgate:validator` it is.
     pub fn version(self) -> &'static str {
         match self {
-            World::V1 => "0.1.0",
-            World::V2 => "0.2.0",
-            World::V3 => "0.3.0",
+            World::V1 => super::WIT_0_1_0,
+            World::V2 => super::WIT_0_2_0,
+            World::V3 => super::WIT_0_3_0,
         }
     }
 
@@ -570,15 +567,15 @@ impl From<reg::RegistryError> for RegistryError {
     }
 }
 
-impl Level {
-    /// The level's name as shown in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
+impl From<Level> for crate::gate::LogLevel {
+    fn from(level: Level) -> Self {
+        use crate::gate::LogLevel;
+        match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
         }
     }
 }
@@ -591,7 +588,7 @@ impl t3::Host for GateState {}
 
 impl v1::modelgate::validator::log::Host for GateState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.record_log(level.name(), message);
+        self.record_log(level.into(), message);
         Ok(())
     }
 }

@@ -190,6 +190,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_constant_per_wit_version_and_the_world_is_the_newest() {
+        assert_eq!(
+            WORLD,
+            format!(
+                "modelgate:validator/validator@{}",
+                super::super::WIT_VERSION
+            )
+        );
+        for v in WIT_VERSIONS {
+            assert_eq!(super::super::World::of(v).map(|w| w.version()), Some(*v));
+        }
+        assert_eq!(WIT_VERSIONS.last(), Some(&super::super::WIT_VERSION));
+    }
+
+    #[test]
     fn semver_rules() {
         assert_eq!(compatible("0.1.0"), Some("0.1.0"));
         assert_eq!(compatible("0.1.7"), Some("0.1.0"));

@@ -38,12 +38,19 @@ use sandbox::{ArgumentTooLong, GateState, Limits, NotRecorded, Source};
 
 pub use bindings::World;
 
+/// `modelgate:validator@0.1.0`: the first contract (registry reads, log).
+pub const WIT_0_1_0: &str = "0.1.0";
+/// `modelgate:validator@0.2.0`: checks may carry warnings.
+pub const WIT_0_2_0: &str = "0.2.0";
+/// `modelgate:validator@0.3.0`: MLflow 3's LoggedModels.
+pub const WIT_0_3_0: &str = "0.3.0";
 /// The newest WIT package version this host implements: what new gates
 /// are built against.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = WIT_0_3_0;
 /// Every WIT package version this host runs gates of, oldest first.
-pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
-/// The newest world, fully qualified.
+pub const WIT_VERSIONS: &[&str] = &[WIT_0_1_0, WIT_0_2_0, WIT_0_3_0];
+/// The newest world, fully qualified (a literal, as `bindgen!` needs its
+/// worlds; a test keeps it at [`WIT_VERSION`]).
 pub const WORLD: &str = "modelgate:validator/validator@0.3.0";
 
 /// How often the epoch ticks; deadlines are rounded up to it.
@@ -566,7 +573,7 @@ impl WasmHost {
     ) -> GateResult {
         let start = Instant::now();
         let failed = |what: &str, e: RegistryError| {
-            let mut result = GateResult::new(name, "wasm", &gate.plugin);
+            let mut result = GateResult::new(name, crate::gate::Kind::Wasm, &gate.plugin);
             result.conclude(Some(Cause::Registry(format!(
                 "failed to read the candidate's {what}: {e}"
             ))));
@@ -632,7 +639,7 @@ impl WasmHost {
         let fixed = match evidence.determinism() {
             Ok(f) => f,
             Err(e) => {
-                let mut result = GateResult::new(name, "wasm", &gate.plugin);
+                let mut result = GateResult::new(name, crate::gate::Kind::Wasm, &gate.plugin);
                 result.conclude(Some(Cause::Other(format!("the evidence is unusable: {e}"))));
                 return result;
             }
@@ -661,7 +668,7 @@ impl WasmHost {
         fixed: Determinism,
         start: Instant,
     ) -> GateResult {
-        let mut result = GateResult::new(name, "wasm", &gate.plugin);
+        let mut result = GateResult::new(name, crate::gate::Kind::Wasm, &gate.plugin);
         let limits = gate.limits;
         let mut store = self.store(&limits, source, tape, &fixed);
         let candidate = bindings::WitCandidate::new(input, gate.component.world());
@@ -776,7 +783,7 @@ fn classify(err: &wasmtime::Error, state: &GateState, logs: &[LogLine], limits: 
         && let Some(panic) = logs
             .iter()
             .rev()
-            .filter(|l| l.level == "error")
+            .filter(|l| l.level == crate::gate::LogLevel::Error)
             .find_map(|l| panic_message(&l.message))
     {
         return Cause::Panic(panic);

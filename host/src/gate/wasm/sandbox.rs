@@ -14,7 +14,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::gate::LogLine;
+use crate::gate::{LogLevel, LogLine};
 use crate::registry::{HeapSize as _, SharedRegistry};
 
 use crate::gate::evidence::{Answer, Determinism, SteppingClock, Tape, call_key};
@@ -496,7 +496,7 @@ impl GateState {
     }
 
     /// Records a log line, bounded.
-    pub fn record_log(&mut self, level: &str, mut message: String) {
+    pub fn record_log(&mut self, level: LogLevel, mut message: String) {
         if self.logs.len() >= MAX_LOG_LINES {
             self.logs_dropped += 1;
             return;
@@ -509,10 +509,7 @@ impl GateState {
             message.truncate(cut);
             message.push('…');
         }
-        self.logs.push(LogLine {
-            level: level.to_string(),
-            message,
-        });
+        self.logs.push(LogLine { level, message });
     }
 
     /// The logs, with a note when some were dropped.
@@ -520,7 +517,7 @@ impl GateState {
         let mut logs = std::mem::take(&mut self.logs);
         if self.logs_dropped > 0 {
             logs.push(LogLine {
-                level: "warn".into(),
+                level: LogLevel::Warn,
                 message: format!("{} further log lines dropped", self.logs_dropped),
             });
         }
