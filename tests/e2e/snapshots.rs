@@ -140,14 +140,8 @@ fn whole_runs_of_every_outcome() {
     let (failing, killed, broken) = (failing.path(), killed.path(), broken.path());
     settings(true).bind(|| {
         let runs: [(&str, Vec<&str>); 6] = [
-            (
-                "run-validate-fail",
-                vec!["validate", "--project", &failing],
-            ),
-            (
-                "run-validate-error",
-                vec!["validate", "--project", &killed],
-            ),
+            ("run-validate-fail", vec!["validate", "--project", &failing]),
+            ("run-validate-error", vec!["validate", "--project", &killed]),
             (
                 "run-validate-warning",
                 vec!["validate", "--project", &evaluation],
@@ -160,10 +154,7 @@ fn whole_runs_of_every_outcome() {
                 "run-replay-differs",
                 vec!["replay", file.to_str().unwrap_or("")],
             ),
-            (
-                "run-check-problems",
-                vec!["check", "--project", &broken],
-            ),
+            ("run-check-problems", vec!["check", "--project", &broken]),
         ];
         for (name, args) in runs {
             insta::assert_snapshot!(name, whole(&cli(&args)));

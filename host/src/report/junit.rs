@@ -39,71 +39,77 @@ pub(super) fn render(report: &Report) -> String {
             m.gates.len()
         );
         for g in &m.gates {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                xml(&m.model),
-                xml(&g.name),
-                g.duration.as_secs_f64()
-            );
-            let warnings: String = g
-                .warnings()
-                .map(|c| {
-                    format!(
-                        "warning: check {}: {}\n",
-                        c.name,
-                        c.warning.as_deref().unwrap_or_default()
-                    )
-                })
-                .collect();
-            if g.passed && g.output.is_empty() && warnings.is_empty() {
-                out.push_str("/>\n");
-                continue;
-            }
-            out.push_str(">\n");
-            if !g.passed {
-                let mut body = String::new();
-                for c in &g.checks {
-                    let _ = writeln!(
-                        body,
-                        "{} {}: observed {}, expected {}",
-                        if c.passed { "ok" } else { "FAILED" },
-                        c.name,
-                        c.observed.as_deref().unwrap_or("-"),
-                        c.expected.as_deref().unwrap_or("-")
-                    );
-                }
-                // JUnit tells a failed assertion from a test that
-                // could not run; so does modelgate.
-                let element = match g.outcome {
-                    Outcome::Error => "error",
-                    _ => "failure",
-                };
-                let message = g
-                    .cause
-                    .as_ref()
-                    .map_or("failed".into(), ToString::to_string);
-                let _ = writeln!(
-                    out,
-                    "      <{element} message=\"{}\" type=\"{}\">{}</{element}>",
-                    xml(&message),
-                    g.cause_code.unwrap_or("other"),
-                    xml(&body)
-                );
-            }
-            if !g.output.is_empty() || !warnings.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "      <system-out>{}</system-out>",
-                    xml(&format!("{warnings}{}", g.output))
-                );
-            }
-            out.push_str("    </testcase>\n");
+            testcase(&mut out, &m.model, g);
         }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// One gate as a `<testcase>`: a `failure` or an `error` when it did
+/// not pass, its warnings and output as `system-out`.
+fn testcase(out: &mut String, model: &str, g: &GateResult) {
+    let _ = write!(
+        out,
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+        xml(model),
+        xml(&g.name),
+        g.duration.as_secs_f64()
+    );
+    let warnings: String = g
+        .warnings()
+        .map(|c| {
+            format!(
+                "warning: check {}: {}\n",
+                c.name,
+                c.warning.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if g.passed && g.output.is_empty() && warnings.is_empty() {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    if !g.passed {
+        let mut body = String::new();
+        for c in &g.checks {
+            let _ = writeln!(
+                body,
+                "{} {}: observed {}, expected {}",
+                if c.passed { "ok" } else { "FAILED" },
+                c.name,
+                c.observed.as_deref().unwrap_or("-"),
+                c.expected.as_deref().unwrap_or("-")
+            );
+        }
+        // JUnit tells a failed assertion from a test that
+        // could not run; so does modelgate.
+        let element = match g.outcome {
+            Outcome::Error => "error",
+            _ => "failure",
+        };
+        let message = g
+            .cause
+            .as_ref()
+            .map_or("failed".into(), ToString::to_string);
+        let _ = writeln!(
+            out,
+            "      <{element} message=\"{}\" type=\"{}\">{}</{element}>",
+            xml(&message),
+            g.cause_code.unwrap_or("other"),
+            xml(&body)
+        );
+    }
+    if !g.output.is_empty() || !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            xml(&format!("{warnings}{}", g.output))
+        );
+    }
+    out.push_str("    </testcase>\n");
 }
 
 fn xml(s: &str) -> String {

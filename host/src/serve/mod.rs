@@ -150,8 +150,9 @@ const MAX_ANNOUNCED: usize = 100_000;
 /// delivers within milliseconds; a delivery in flight is not a missing one).
 const ANNOUNCE_GRACE_S: i64 = 10;
 
-/// Runs the service until SIGTERM or SIGINT.
-pub async fn serve(opts: Options) -> anyhow::Result<()> {
+/// Every model of every project with its gates prepared, and the first
+/// project's directory (where a relative tracking URI is resolved).
+async fn load_models(opts: &Options) -> anyhow::Result<(HashMap<String, Served>, PathBuf)> {
     let mut models = HashMap::new();
     let mut first_dir = None;
     for p in &opts.projects {
@@ -183,19 +184,71 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
-    let dir = first_dir.context("no project given")?;
+    Ok((models, first_dir.context("no project given")?))
+}
+
+/// `jobs` workers sharing one receiver; `stop` ends them between
+/// judgements.
+fn spawn_workers(
+    service: &Arc<Service>,
+    rx: mpsc::UnboundedReceiver<Key>,
+    jobs: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinSet<()> {
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..jobs {
+        let (service, rx, mut stop) = (service.clone(), rx.clone(), stop.clone());
+        workers.spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => None,
+                    k = async { rx.lock().await.recv().await } => k,
+                };
+                let Some(key) = next else { break };
+                service.work(key).await;
+            }
+        });
+    }
+    workers
+}
+
+/// The catch-up poll at start, then one every `every`.
+fn spawn_poller(service: &Arc<Service>, every: Option<Duration>) -> tokio::task::JoinHandle<()> {
+    let service = service.clone();
+    tokio::spawn(async move {
+        let queued = service.poll_once(false).await;
+        service.log(&[
+            ("event", "caught_up".into()),
+            ("queued", queued.to_string()),
+        ]);
+        while let Some(every) = every {
+            tokio::time::sleep(every).await;
+            service.poll_once(true).await;
+        }
+    })
+}
+
+/// `MODELGATE_WEBHOOK_SECRET`: `None` when unset (polling only), an error
+/// when set but empty.
+fn webhook_secret() -> anyhow::Result<Option<Vec<u8>>> {
+    match std::env::var("MODELGATE_WEBHOOK_SECRET") {
+        Ok(s) if s.is_empty() => Err(with_hint(
+            anyhow::anyhow!("MODELGATE_WEBHOOK_SECRET is empty"),
+            "set it to the webhook's secret, or unset it to rely on polling",
+        )),
+        Ok(s) => Ok(Some(s.into_bytes())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT.
+pub async fn serve(opts: Options) -> anyhow::Result<()> {
+    let (models, dir) = load_models(&opts).await?;
     let (tracking, registry) = crate::registry::connect(opts.tracking_uri.as_deref(), &dir)?;
     let writer = crate::registry::writer::open(&tracking)?;
-    let secret = match std::env::var("MODELGATE_WEBHOOK_SECRET") {
-        Ok(s) if s.is_empty() => {
-            return Err(with_hint(
-                anyhow::anyhow!("MODELGATE_WEBHOOK_SECRET is empty"),
-                "set it to the webhook's secret, or unset it to rely on polling",
-            ));
-        }
-        Ok(s) => Some(s.into_bytes()),
-        Err(_) => None,
-    };
+    let secret = webhook_secret()?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("failed to listen on {}", opts.listen))
@@ -221,57 +274,11 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         suspects: Mutex::new(HashMap::new()),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
-    let mut names: Vec<&str> = service.models.keys().map(String::as_str).collect();
-    names.sort_unstable();
-    service.log(&[
-        ("event", "listening".into()),
-        ("address", local.to_string()),
-        ("models", names.join(",")),
-        ("registry", service.tracking.as_str().to_string()),
-        (
-            "webhooks",
-            if service.secret.is_some() {
-                "on"
-            } else {
-                "off (MODELGATE_WEBHOOK_SECRET unset)"
-            }
-            .into(),
-        ),
-    ]);
+    service.log_listening(local);
 
-    // Workers share one receiver; `stop` ends them between judgements.
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..opts.jobs.max(1) {
-        let (service, rx, mut stop) = (service.clone(), rx.clone(), stop_rx.clone());
-        workers.spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => None,
-                    k = async { rx.lock().await.recv().await } => k,
-                };
-                let Some(key) = next else { break };
-                service.work(key).await;
-            }
-        });
-    }
-    let poller = {
-        let service = service.clone();
-        tokio::spawn(async move {
-            let queued = service.poll_once(false).await;
-            service.log(&[
-                ("event", "caught_up".into()),
-                ("queued", queued.to_string()),
-            ]);
-            while let Some(every) = opts.poll {
-                tokio::time::sleep(every).await;
-                service.poll_once(true).await;
-            }
-        })
-    };
-
+    let mut workers = spawn_workers(&service, rx, opts.jobs.max(1), &stop_rx);
+    let poller = spawn_poller(&service, opts.poll);
     let app = axum::Router::new()
         .route("/webhooks/mlflow", axum::routing::post(delivery))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
@@ -504,6 +511,27 @@ impl Service {
         Ok("queued")
     }
 
+    /// The line that says the service is up, and what it serves.
+    fn log_listening(&self, local: SocketAddr) {
+        let mut names: Vec<&str> = self.models.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        self.log(&[
+            ("event", "listening".into()),
+            ("address", local.to_string()),
+            ("models", names.join(",")),
+            ("registry", self.tracking.as_str().to_string()),
+            (
+                "webhooks",
+                if self.secret.is_some() {
+                    "on"
+                } else {
+                    "off (MODELGATE_WEBHOOK_SECRET unset)"
+                }
+                .into(),
+            ),
+        ]);
+    }
+
     /// Queues a version, collapsing repeats.
     fn enqueue(&self, model: &str, version: u64, force: bool) {
         let Ok(mut pending) = self.pending.lock() else {
@@ -570,16 +598,16 @@ impl Service {
         }
     }
 
-    /// Judges, records and promotes one version (unless it is already
-    /// judged under the current plan and `force` is off).
-    async fn judge(&self, model: &str, version: u64, force: bool) -> anyhow::Result<()> {
-        let served = self
-            .models
-            .get(model)
-            .context("internal: an unknown model was queued")?;
-        let start = Instant::now();
-        let waited_until = start + PENDING_WAIT;
-        let mv = loop {
+    /// The version, once it is READY: waits (until `wait_until`) while it is
+    /// `PENDING_REGISTRATION`; `None` (logged) when it does not exist or
+    /// will not be READY.
+    async fn ready_version(
+        &self,
+        model: &str,
+        version: u64,
+        wait_until: Instant,
+    ) -> anyhow::Result<Option<crate::registry::ModelVersion>> {
+        loop {
             let mv = match self.registry.model_version(model, version).await {
                 Ok(mv) => mv,
                 Err(RegistryError::NotFound(_)) => {
@@ -589,13 +617,13 @@ impl Service {
                         ("version", version.to_string()),
                         ("reason", "no such version".into()),
                     ]);
-                    return Ok(());
+                    return Ok(None);
                 }
                 Err(e) => return Err(e.into()),
             };
             match mv.status() {
-                VersionStatus::Ready => break mv,
-                VersionStatus::Pending if Instant::now() < waited_until => {
+                VersionStatus::Ready => return Ok(Some(mv)),
+                VersionStatus::Pending if Instant::now() < wait_until => {
                     tokio::time::sleep(PENDING_STEP).await;
                 }
                 _ => {
@@ -605,9 +633,25 @@ impl Service {
                         ("version", version.to_string()),
                         ("reason", format!("status {}", mv.status)),
                     ]);
-                    return Ok(());
+                    return Ok(None);
                 }
             }
+        }
+    }
+
+    /// Judges, records and promotes one version (unless it is already
+    /// judged under the current plan and `force` is off).
+    async fn judge(&self, model: &str, version: u64, force: bool) -> anyhow::Result<()> {
+        let served = self
+            .models
+            .get(model)
+            .context("internal: an unknown model was queued")?;
+        let start = Instant::now();
+        let Some(mv) = self
+            .ready_version(model, version, start + PENDING_WAIT)
+            .await?
+        else {
+            return Ok(());
         };
         if !force && judged_under(&mv, &served.plan) {
             self.metrics.skipped();
