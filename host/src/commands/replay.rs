@@ -29,59 +29,8 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     let file = &args.report;
-    let mut reader = replay::read(file)?;
-    // The report's parts as they are read: its head, its judgements one at
-    // a time (each dropped once replayed), its end.
-    let mut replayer = None;
-    let mut replays = Vec::new();
-    let mut ended = false;
-    while let Some(item) = reader.next().await {
-        match item? {
-            Item::Head(head) => {
-                let dir = match &args.project {
-                    Some(p) => project_dir(p),
-                    None => project_dir(Path::new(&head.project)),
-                };
-                replayer = Some(Replayer::new(&dir, head.modelgate));
-            }
-            Item::Model(m) => {
-                let replayer = replayer
-                    .as_mut()
-                    .context("internal: a judgement before the report's head")?;
-                replays.extend(replayer.model(&m).await?);
-            }
-            Item::End => ended = true,
-        }
-    }
-    let digest = reader.digest().await?;
-    if !ended {
-        anyhow::bail!("internal: the report's reader ended before the report did");
-    }
-    let mut out = String::new();
-    let mut last = None;
-    let width = replays
-        .iter()
-        .map(|r| clean_line(&r.gate).chars().count())
-        .max()
-        .unwrap_or(0);
-    for r in &replays {
-        if last != Some((&r.model, r.version)) {
-            let _ = writeln!(out, "{} version {}", clean_line(&r.model), r.version);
-            last = Some((&r.model, r.version));
-        }
-        let (mark, text) = match &r.replayed {
-            Replayed::Reproduced(o) => ("✔", format!("reproduced: {}", o.as_str())),
-            Replayed::Differs(why) => ("✘", format!("differs: {why}")),
-            Replayed::NotReplayable(why) => ("–", format!("not replayable: {why}")),
-        };
-        let _ = writeln!(
-            out,
-            "  {mark} {:width$}  {:7}  {}",
-            clean_line(&r.gate),
-            r.kind,
-            clean_line(&text)
-        );
-    }
+    let (replays, digest) = replay_all(&args).await?;
+    let mut out = lines(&replays);
     let count = |f: fn(&Replayed) -> bool| replays.iter().filter(|r| f(&r.replayed)).count();
     let reproduced = count(|r| matches!(r, Replayed::Reproduced(_)));
     let differs = count(|r| matches!(r, Replayed::Differs(_)));
@@ -127,6 +76,70 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     };
     crate::output::stdout(&out)?;
     Ok(status)
+}
+
+/// Every WebAssembly gate of the report decided again, and the report's
+/// digest. The report is read as a stream: its head, its judgements one
+/// at a time (each dropped once replayed), its end.
+async fn replay_all(args: &ReplayArgs) -> anyhow::Result<(Vec<replay::GateReplay>, String)> {
+    let file = &args.report;
+    let mut reader = replay::read(file)?;
+    let mut replayer = None;
+    let mut replays = Vec::new();
+    let mut ended = false;
+    while let Some(item) = reader.next().await {
+        match item? {
+            Item::Head(head) => {
+                let dir = match &args.project {
+                    Some(p) => project_dir(p),
+                    None => project_dir(Path::new(&head.project)),
+                };
+                replayer = Some(Replayer::new(&dir, head.modelgate));
+            }
+            Item::Model(m) => {
+                let replayer = replayer
+                    .as_mut()
+                    .context("internal: a judgement before the report's head")?;
+                replays.extend(replayer.model(&m).await?);
+            }
+            Item::End => ended = true,
+        }
+    }
+    let digest = reader.digest().await?;
+    if !ended {
+        anyhow::bail!("internal: the report's reader ended before the report did");
+    }
+    Ok((replays, digest))
+}
+
+/// A line per replayed gate, under a line per judged version.
+fn lines(replays: &[replay::GateReplay]) -> String {
+    let mut out = String::new();
+    let mut last = None;
+    let width = replays
+        .iter()
+        .map(|r| clean_line(&r.gate).chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in replays {
+        if last != Some((&r.model, r.version)) {
+            let _ = writeln!(out, "{} version {}", clean_line(&r.model), r.version);
+            last = Some((&r.model, r.version));
+        }
+        let (mark, text) = match &r.replayed {
+            Replayed::Reproduced(o) => ("✔", format!("reproduced: {}", o.as_str())),
+            Replayed::Differs(why) => ("✘", format!("differs: {why}")),
+            Replayed::NotReplayable(why) => ("–", format!("not replayable: {why}")),
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:width$}  {:7}  {}",
+            clean_line(&r.gate),
+            r.kind,
+            clean_line(&text)
+        );
+    }
+    out
 }
 
 /// The directory plugin paths are relative to: `p` itself when it is a

@@ -164,39 +164,9 @@ async fn validate(
         Some(_) => Some(Recorder::new(&runner, tracking.as_str(), &project_file)?),
         None => None,
     };
-    let format = Format::from(args.format);
-    let (status, recorder) = if format == Format::Json {
-        // Nothing needs the whole report: each verdict is written as it
-        // comes, so a sweep of any size holds a window of them at a time.
-        let out = std::io::BufWriter::with_capacity(64 << 10, crate::output::StdoutSink::default());
-        let json = JsonStream::begin(out, tracking.as_str(), &project_file)
-            .context("failed to write the report to stdout")?;
-        let (json, recorder) = match recorder {
-            None => (judging.into(json).await?, None),
-            Some(r) => {
-                let (json, r) = judging.into((json, r)).await?;
-                (json, Some(r))
-            }
-        };
-        let summary = json
-            .finish()
-            .context("failed to write the report to stdout")?;
-        (status_of(summary.failed == 0), recorder)
-    } else {
-        let (judgements, recorder) = match recorder {
-            None => (judging.into(Collect::default()).await?, None),
-            Some(r) => {
-                let (all, r) = judging.into((Collect::default(), r)).await?;
-                (all, Some(r))
-            }
-        };
-        let status = show(
-            Report::new(tracking.as_str().to_string(), project_file, judgements.0),
-            format,
-            verbose,
-        )?;
-        (status, recorder)
-    };
+    let (status, recorder) = judging
+        .report(Format::from(args.format), recorder, &project_file, verbose)
+        .await?;
     Ok(Decided {
         status,
         record: recorder.zip(writer).map(|(recorder, writer)| Recording {
@@ -224,6 +194,58 @@ impl Judging {
     async fn into<S: Sink>(self, mut sink: S) -> anyhow::Result<S> {
         pipeline::run(&self.runner, &self.ctx, self.jobs, self.targets, &mut sink).await?;
         Ok(sink)
+    }
+}
+
+impl Judging {
+    /// Judges every candidate into the report as `format` (streamed for
+    /// JSON, whole for the others), and into `recorder` when there is one;
+    /// the verdict's status and the recorder, to finish.
+    async fn report(
+        self,
+        format: Format,
+        recorder: Option<Recorder>,
+        project_file: &str,
+        verbose: bool,
+    ) -> anyhow::Result<(ExitStatus, Option<Recorder>)> {
+        let tracking = self.ctx.tracking.clone();
+        if format == Format::Json {
+            // Nothing needs the whole report: each verdict is written as it
+            // comes, so a sweep of any size holds a window of them at a time.
+            let out =
+                std::io::BufWriter::with_capacity(64 << 10, crate::output::StdoutSink::default());
+            let json = JsonStream::begin(out, tracking.as_str(), project_file)
+                .context("failed to write the report to stdout")?;
+            let (json, recorder) = match recorder {
+                None => (self.into(json).await?, None),
+                Some(r) => {
+                    let (json, r) = self.into((json, r)).await?;
+                    (json, Some(r))
+                }
+            };
+            let summary = json
+                .finish()
+                .context("failed to write the report to stdout")?;
+            Ok((status_of(summary.failed == 0), recorder))
+        } else {
+            let (judgements, recorder) = match recorder {
+                None => (self.into(Collect::default()).await?, None),
+                Some(r) => {
+                    let (all, r) = self.into((Collect::default(), r)).await?;
+                    (all, Some(r))
+                }
+            };
+            let status = show(
+                Report::new(
+                    tracking.as_str().to_string(),
+                    project_file.to_string(),
+                    judgements.0,
+                ),
+                format,
+                verbose,
+            )?;
+            Ok((status, recorder))
+        }
     }
 }
 
