@@ -102,42 +102,15 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
     let mut errors = Diagnostics::new(&project.file);
     let mut warnings = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut host = None;
+    // Made at the first WebAssembly gate; its error is each such gate's.
+    let mut host: Option<anyhow::Result<&'static WasmHost>> = None;
     for m in &plan.models {
         for g in &m.gates {
             let what = format!("gate `{}` of model `{}`", g.name, m.name);
             match &g.kind {
                 GateKind::Process { .. } | GateKind::Pipeline { .. } => {
-                    if !seen.insert(format!("process\0{}\0{}", g.name, g.kind.what())) {
-                        continue;
-                    }
-                    let commands: Vec<(String, &str, crate::project::Pos)> = match &g.kind {
-                        GateKind::Pipeline { steps } => steps
-                            .iter()
-                            .map(|s| (format!("{what}, step `{}`", s.name), &*s.command, s.pos))
-                            .collect(),
-                        GateKind::Process { command } => vec![(what.clone(), command, g.pos)],
-                        GateKind::Wasm { .. } => Vec::new(),
-                    };
-                    for (who, command, pos) in commands {
-                        if let Some(problem) = missing_program(command, &project.dir) {
-                            warnings.push(Diagnostic {
-                                pos,
-                                message: format!("{who}: {problem}"),
-                                hint: Some(
-                                    "install it before `validate` runs, or fix the command".into(),
-                                ),
-                            });
-                        }
-                    }
-                    for (key, _) in crate::judge::runner::missing_secrets(g) {
-                        warnings.push(Diagnostic {
-                            pos: g.pos,
-                            message: format!("{what}: secret `{key}` is not in the environment"),
-                            hint: Some(format!(
-                                "`validate` stops (exit 2) unless {key} is set when it runs"
-                            )),
-                        });
+                    if seen.insert(format!("process\0{}\0{}", g.name, g.kind.what())) {
+                        process_warnings(g, &what, &project.dir, &mut warnings);
                     }
                 }
                 GateKind::Wasm {
@@ -151,56 +124,21 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
                     if !seen.insert(key) {
                         continue;
                     }
-                    let at_plugin = pos.plugin.unwrap_or(g.pos);
-                    let problem = |e: &anyhow::Error| {
-                        (
-                            format!("{what}: {}", clean_line(&format!("{e:#}"))),
-                            crate::error::find_hint(e).map(str::to_string),
-                        )
-                    };
-                    let h = match host {
-                        Some(h) => h,
-                        None => match WasmHost::shared() {
-                            Ok(h) => *host.insert(h),
-                            Err(e) => {
-                                let (msg, hint) = problem(&e);
-                                errors.error(at_plugin, msg, hint);
-                                continue;
-                            }
-                        },
+                    let Some(h) = host.get_or_insert_with(WasmHost::shared).as_ref().ok() else {
+                        if let Some(Err(e)) = &host {
+                            errors.error(
+                                pos.plugin.unwrap_or(g.pos),
+                                format!("{what}: {}", clean_line(&format!("{e:#}"))),
+                                crate::error::find_hint(e).map(str::to_string),
+                            );
+                        }
+                        continue;
                     };
                     let prepared = h
                         .prepare_gate(plugin, sha256.as_deref(), config, *limits, &project.dir)
                         .await;
-                    match prepared {
-                        Ok(_) => {}
-                        Err(PrepareError::Plugin(e)) => {
-                            let (msg, hint) = problem(&e);
-                            errors.error(at_plugin, msg, hint);
-                        }
-                        Err(PrepareError::Pin(e)) => {
-                            let (msg, hint) = problem(&e);
-                            errors.error(pos.sha256.unwrap_or(at_plugin), msg, hint);
-                        }
-                        Err(PrepareError::Config(ConfigCheck::Rejected(msg))) => errors.error(
-                            pos.config.unwrap_or(pos.executor),
-                            format!(
-                                "{what}: `config` rejected by `{plugin}`: {}",
-                                clean_line(&msg)
-                            ),
-                            Some("fix the task's `config:`".into()),
-                        ),
-                        Err(PrepareError::Config(ConfigCheck::Failed(cause))) => errors.error(
-                            at_plugin,
-                            format!(
-                                "{what}: `{plugin}` failed while checking its config: {}",
-                                clean_line(&cause)
-                            ),
-                            Some(
-                                "the plugin is broken or too limited; raise `limits:` or rebuild it"
-                                    .into(),
-                            ),
-                        ),
+                    if let Err(e) = prepared {
+                        place_error(&mut errors, e, &what, plugin, pos, g.pos);
                     }
                 }
             }
@@ -208,6 +146,87 @@ pub async fn check_gates(project: &Project, plan: &Plan) -> (Diagnostics, Vec<Di
     }
     errors.sort();
     (errors, warnings)
+}
+
+/// Warnings for a process gate (or a pipeline's steps): a program that
+/// is not there, a secret not in the environment.
+fn process_warnings(
+    g: &crate::plan::Gate,
+    what: &str,
+    dir: &std::path::Path,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let commands: Vec<(String, &str, crate::project::Pos)> = match &g.kind {
+        GateKind::Pipeline { steps } => steps
+            .iter()
+            .map(|s| (format!("{what}, step `{}`", s.name), &*s.command, s.pos))
+            .collect(),
+        GateKind::Process { command } => vec![(what.to_string(), command, g.pos)],
+        GateKind::Wasm { .. } => Vec::new(),
+    };
+    for (who, command, pos) in commands {
+        if let Some(problem) = missing_program(command, dir) {
+            warnings.push(Diagnostic {
+                pos,
+                message: format!("{who}: {problem}"),
+                hint: Some("install it before `validate` runs, or fix the command".into()),
+            });
+        }
+    }
+    for (key, _) in crate::judge::runner::missing_secrets(g) {
+        warnings.push(Diagnostic {
+            pos: g.pos,
+            message: format!("{what}: secret `{key}` is not in the environment"),
+            hint: Some(format!(
+                "`validate` stops (exit 2) unless {key} is set when it runs"
+            )),
+        });
+    }
+}
+
+/// A WebAssembly gate's problem as an error placed where it is: at the
+/// plugin, its `sha256:` pin or its `config:`.
+fn place_error(
+    errors: &mut Diagnostics,
+    e: PrepareError,
+    what: &str,
+    plugin: &str,
+    pos: &crate::project::WasmPos,
+    gate_pos: crate::project::Pos,
+) {
+    let at_plugin = pos.plugin.unwrap_or(gate_pos);
+    let problem = |e: &anyhow::Error| {
+        (
+            format!("{what}: {}", clean_line(&format!("{e:#}"))),
+            crate::error::find_hint(e).map(str::to_string),
+        )
+    };
+    match e {
+        PrepareError::Plugin(e) => {
+            let (msg, hint) = problem(&e);
+            errors.error(at_plugin, msg, hint);
+        }
+        PrepareError::Pin(e) => {
+            let (msg, hint) = problem(&e);
+            errors.error(pos.sha256.unwrap_or(at_plugin), msg, hint);
+        }
+        PrepareError::Config(ConfigCheck::Rejected(msg)) => errors.error(
+            pos.config.unwrap_or(pos.executor),
+            format!(
+                "{what}: `config` rejected by `{plugin}`: {}",
+                clean_line(&msg)
+            ),
+            Some("fix the task's `config:`".into()),
+        ),
+        PrepareError::Config(ConfigCheck::Failed(cause)) => errors.error(
+            at_plugin,
+            format!(
+                "{what}: `{plugin}` failed while checking its config: {}",
+                clean_line(&cause)
+            ),
+            Some("the plugin is broken or too limited; raise `limits:` or rebuild it".into()),
+        ),
+    }
 }
 
 /// Shell words that are not programs.
