@@ -405,10 +405,12 @@ fn gate_kind(task: &Task, name: &str, diags: &mut Diagnostics) -> Option<GateKin
         });
     }
     let command = match (&task.runcommand, task.task_type) {
+        // AME's controller ran an Mlflow task as `mlflow run .`, whatever
+        // its `runcommand` said.
+        (_, Some(TaskType::Mlflow)) => "mlflow run .".into(),
         (Some(cmd), Some(TaskType::Pipenv)) => format!("pipenv run {cmd}"),
         (Some(cmd), Some(TaskType::Poetry)) => format!("poetry run {cmd}"),
         (Some(cmd), _) => cmd.clone(),
-        (None, Some(TaskType::Mlflow)) => "mlflow run .".into(),
         (None, _) => {
             diags.error(
                 task.pos,

@@ -189,3 +189,244 @@ models:
         "{out}"
     );
 }
+
+/// One project file per generation of AME's file, each with every field
+/// AME's structs of that generation defined (and the forms AME's readers
+/// took for them), validation gates that run here.
+pub const GENERATIONS: [(&str, &str); 4] = [
+    (
+        "go",
+        "projectname: old
+defaultTask: validate
+tasks:
+  validate:
+    projectid: ignored
+    runcommand: sh -c 'exit 3'
+    pipeline:
+      - taskname: check
+        runcommand: test \"$STEP\" = one
+        env:
+          - {name: STEP, value: one}
+        secrets:
+          - {name: HOME, envkey: HOME_COPY}
+    env:
+      - {name: A, value: b}
+    secrets:
+      - {name: HOME, envkey: HOME_AGAIN}
+    source: {gitRepository: https://example.com/r.git, gitReference: main}
+    resources: {cpu: 1, memory: 1Gi}
+  empty:
+    runcommand: 'true'
+    pipeline: []
+models:
+  - name: old_model
+    validationTask:
+      taskRef: validate
+  - name: empty_model
+    validationTask:
+      taskRef: empty
+",
+    ),
+    (
+        "cli",
+        "projectid: cli
+tasks:
+  - name: validate
+    projectid: cli
+    command: 'true'
+    image: python:3.11
+    task_type: 7
+models:
+  - name: cli_model
+    validationTask:
+      taskRef: validate
+",
+    ),
+    (
+        "controller",
+        "projectid: guide
+logEntry: {contents: []}
+dataSets:
+  - name: holdout
+    path: data/holdout
+    task:
+      runcommand: python fetch.py
+models:
+  - name: guide_model
+    type: mlflow
+    modelType: Mlflow
+    validationTask:
+      taskRef: validate
+    training:
+      task:
+        taskRef: train
+      schedule: '0 3 * * *'
+    deployment:
+      deploy: true
+      auto_train: false
+      image: serve:1
+      replicas: 2
+      enable_tls: false
+      ingress: {metadata: {name: x}}
+      ingress_annotations: {a.b/c: d}
+      resources:
+        limits: {cpu: 2, memory: 4Gi}
+        requests: {cpu: 1}
+tasks:
+  - name: train
+    runcommand: python train.py
+    taskType: Mlflow
+  - name: validate
+    projectid: guide
+    runcommand: 'test \"$DB_PASSWORD\" = s3cret'
+    image: python:3.11
+    dataSet: [holdout]
+    resources: {cpu: 1}
+    source: {gitrepository: https://example.com/r.git}
+    env:
+      - {name: MODE, value: strict}
+    secrets:
+      - !AmeSecret {name: HOME, envkey: HOME_COPY}
+      - !VaultSecret {vaultName: main, secretPath: internal/data/db, secretKey: password, envkey: DB_PASSWORD}
+templates:
+  - name: base
+    runcommand: 'true'
+    taskType: PipEnv
+",
+    ),
+    (
+        "current",
+        "name: current
+dataSets:
+  - {name: holdout, path: data, size: 1Gi, task: {taskRef: {name: t}}}
+enableTriggers: false
+models:
+  - name: current_model
+    validationTask:
+      taskRef: {name: validate}
+    training:
+      task:
+        taskRef: {name: t}
+    deployment:
+      ingressAnnotations: {a: b}
+      replicas: 1
+      image: serve:1
+      resources: {cpu: 2}
+      enableTls: true
+tasks:
+  - name: t
+    executor: !mlflow
+  - name: validate
+    fromTemplate: {name: tmpl}
+    dataSets: [holdout]
+    artifactCfg: {saveChangedFiles: true, paths: [out]}
+    triggers: {schedule: '0 * * * *'}
+    resources: {cpu: 1}
+    env:
+      - {key: A, val: b}
+    secrets:
+      - ame: {key: HOME, injectAs: HOME_COPY}
+    executor: !custom
+      pythonVersion: '3.11'
+      command: 'true'
+templates:
+  - name: tmpl
+    executor: !pipEnv
+      command: 'true'
+",
+    ),
+];
+
+/// Every field of every generation of AME's file is read, and each means
+/// there what it meant to AME: a pipeline runs its steps and not the
+/// `runcommand` beside it, `pipeline: []` is no pipeline, any `task_type`
+/// number but 1 and 2 is Pipenv, `taskType: Mlflow` runs `mlflow run .`
+/// whatever the command.
+#[test]
+fn every_generation_of_ames_file_is_read_with_its_meaning() {
+    for (name, text) in GENERATIONS {
+        let p = Project::new(text);
+        let out = mg(&["check", "--format", "json", "--project", &p.path()]);
+        assert_eq!(out.code, 0, "{name}: {out}");
+        let plan = out.json();
+        let gate = |model: &str| {
+            plan["models"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["name"] == model))
+                .map(|m| m["gates"][0].clone())
+                .unwrap_or_else(|| panic!("{name}: no model {model} in {plan}"))
+        };
+        match name {
+            "go" => {
+                assert_eq!(gate("old_model")["kind"], "pipeline", "{plan}");
+                assert!(!plan.to_string().contains("exit 3"), "{plan}");
+                assert_eq!(gate("empty_model")["command"], "true", "{plan}");
+            }
+            "cli" => assert_eq!(gate("cli_model")["command"], "pipenv run true", "{plan}"),
+            "controller" => {
+                let g = gate("guide_model");
+                assert_eq!(g["command"], "test \"$DB_PASSWORD\" = s3cret", "{plan}");
+                let mlflow = Project::new(
+                    &text
+                        .replace(
+                            "    runcommand: python train.py\n    taskType: Mlflow\n",
+                            "",
+                        )
+                        .replace(
+                            "runcommand: 'test \"$DB_PASSWORD\" = s3cret'",
+                            "runcommand: 'test \"$DB_PASSWORD\" = s3cret'\n    taskType: Mlflow",
+                        ),
+                );
+                let out = mg(&["check", "--format", "json", "--project", &mlflow.path()]);
+                assert_eq!(out.code, 0, "{out}");
+                assert_eq!(
+                    out.json()["models"][0]["gates"][0]["command"],
+                    "mlflow run .",
+                    "{out}"
+                );
+            }
+            _ => assert_eq!(gate("current_model")["command"], "true", "{plan}"),
+        }
+    }
+}
+
+/// A `!VaultSecret` is taken from the environment variable the gate reads,
+/// or the gate does not run: exit 2, naming the Vault path and key.
+#[test]
+fn a_vault_secret_comes_from_the_environment_or_stops_the_run() {
+    let (_, text) = GENERATIONS[2];
+    let p = Project::new(text);
+    p.copy("examples/logreg/mlflow.db", "mlflow.db");
+    let text = text.replace("guide_model", "logreg");
+    std::fs::write(p.dir.path().join("ame.yaml"), text).expect("write");
+    let missing = crate::support::run(
+        crate::support::modelgate()
+            .args(["validate", "--project", &p.path()])
+            .env_remove("DB_PASSWORD"),
+    );
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing
+            .stderr
+            .contains("`!VaultSecret` (password at internal/data/db)"),
+        "{missing}"
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("hint: modelgate does not read Vault"),
+        "{missing}"
+    );
+    let wrong = crate::support::run(
+        crate::support::modelgate()
+            .args(["validate", "--project", &p.path()])
+            .env("DB_PASSWORD", "guess"),
+    );
+    assert_eq!(wrong.code, 1, "{wrong}");
+    let given = crate::support::run(
+        crate::support::modelgate()
+            .args(["validate", "--project", &p.path()])
+            .env("DB_PASSWORD", "s3cret"),
+    );
+    assert_eq!(given.code, 0, "{given}");
+}

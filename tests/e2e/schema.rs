@@ -264,3 +264,35 @@ fn null_means_what_it_means_to_the_reader() {
         );
     }
 }
+
+/// A file of each generation of AME's file, with every field its structs
+/// defined, is valid to the schema as it is to `check`; a `!VaultSecret`
+/// without its key is refused by both.
+#[test]
+fn every_generation_of_ames_file_is_valid_to_the_schema() {
+    let dir = tempdir();
+    let files: Vec<PathBuf> = crate::project_file::GENERATIONS
+        .iter()
+        .map(|(name, text)| project_file(dir.path(), name, text))
+        .collect();
+    let out = check_jsonschema(&files);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for f in &files {
+        let c = check(f);
+        assert_eq!(c.code, 0, "{}: {c}", f.display());
+    }
+    let (_, guide) = crate::project_file::GENERATIONS[2];
+    let broken = project_file(
+        dir.path(),
+        "vault-without-key",
+        &guide.replace("secretKey: password, ", ""),
+    );
+    let schema = check_jsonschema(std::slice::from_ref(&broken));
+    assert_ne!(schema.code, 0, "{}\n{}", schema.stdout, schema.stderr);
+    let c = check(&broken);
+    assert_eq!(c.code, 2, "{c}");
+    assert!(
+        c.stderr.contains("a `!VaultSecret` needs `secretKey`"),
+        "{c}"
+    );
+}

@@ -252,13 +252,25 @@ pub fn missing_secrets(gate: &Gate) -> impl Iterator<Item = &(String, String)> {
 fn missing_secret(gate: &Gate) -> anyhow::Result<()> {
     match missing_secrets(gate).next() {
         None => Ok(()),
-        Some((key, inject_as)) => Err(anyhow::anyhow!(
-            "gate `{}` needs secret `{key}`, which is not in the environment",
-            gate.name
-        ))
-        .hint(format!(
-            "export {key}=… (it is passed to the gate as {inject_as})"
-        )),
+        Some((key, inject_as)) => match key.strip_prefix(crate::project::VAULT_PREFIX) {
+            Some(vault) => {
+                let (path, field) = vault.split_once('#').unwrap_or((vault, ""));
+                Err(anyhow::anyhow!(
+                    "gate `{}` needs `{inject_as}`, a `!VaultSecret` ({field} at {path}), which is not in the environment",
+                    gate.name
+                ))
+                .hint(format!(
+                    "modelgate does not read Vault: export {inject_as} with that value, e.g. `export {inject_as}=\"$(vault kv get -field={field} {path})\"`"
+                ))
+            }
+            None => Err(anyhow::anyhow!(
+                "gate `{}` needs secret `{key}`, which is not in the environment",
+                gate.name
+            ))
+            .hint(format!(
+                "export {key}=… (it is passed to the gate as {inject_as})"
+            )),
+        },
     }
 }
 

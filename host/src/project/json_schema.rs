@@ -29,6 +29,9 @@ pub fn custom_tags() -> Vec<String> {
         .map(|(t, _)| format!("!{t} mapping"))
         .collect();
     tags.push("!mlflow scalar".to_string());
+    // Secrets of the guide's generation.
+    tags.push("!AmeSecret mapping".to_string());
+    tags.push("!VaultSecret mapping".to_string());
     tags
 }
 
@@ -148,6 +151,10 @@ fn shape_tables(shape: &Shape, seen: &mut Vec<&'static Table>) {
         Shape::Tasks => collect(&super::keys::TASK, seen),
         Shape::TaskRef => collect(&super::keys::TASK_REF, seen),
         Shape::Pipeline => collect(&super::keys::STEP, seen),
+        Shape::Secret => {
+            collect(&super::keys::SECRET, seen);
+            collect(&super::keys::VAULT_SECRET, seen);
+        }
         Shape::Executor => EXECUTORS.iter().for_each(|(_, body)| collect(body, seen)),
         _ => {}
     }
@@ -209,7 +216,6 @@ fn table(t: &Table, nullable: bool) -> Value {
                 json!({ "type": "object", "anyOf": [
                     { "required": ["command", "runcommand"] },
                     { "required": ["pipeline", "executor"] },
-                    { "required": ["pipeline", "runcommand"] },
                     { "required": ["pipeline", "command"] }
                 ]}),
             );
@@ -263,11 +269,31 @@ fn shape(s: &Shape) -> Value {
             })
         }
         Shape::TaskType => json!({
-            "enum": ["Pipenv", "pipenv", "Mlflow", "mlflow", "Poetry", "poetry", 0, 1, 2, "0", "1", "2"]
+            "anyOf": [
+                { "enum": ["PipEnv", "Pipenv", "pipenv", "Mlflow", "mlflow", "Poetry", "poetry"] },
+                { "type": "integer" },
+                { "type": "string", "pattern": "^[+-]?[0-9]+$" }
+            ]
         }),
         Shape::Map(t) => reference(t.id),
         Shape::List(item) => json!({ "type": ["array", "null"], "items": shape(item) }),
         Shape::StringMap => reference("stringMap"),
+        Shape::Resources => json!({
+            "type": ["object", "null"],
+            "additionalProperties": {
+                "anyOf": [
+                    { "type": ["string", "number", "boolean", "null"] },
+                    reference("stringMap")
+                ]
+            }
+        }),
+        Shape::Secret => json!({
+            "description": "A secret; `!VaultSecret {…}` is told from the others by its keys.",
+            "anyOf": [
+                reference(super::keys::SECRET.id),
+                reference(super::keys::VAULT_SECRET.id)
+            ]
+        }),
         Shape::AnyMap | Shape::GateConfig => json!({ "type": ["object", "null"] }),
         Shape::TaskRef => json!({
             "anyOf": [reference("text"), reference(super::keys::TASK_REF.id)]
@@ -280,8 +306,7 @@ fn shape(s: &Shape) -> Value {
         }),
         Shape::Executor => reference("executor"),
         Shape::Pipeline => json!({
-            "type": "array",
-            "minItems": 1,
+            "type": ["array", "null"],
             "maxItems": super::MAX_STEPS,
             "items": { "$ref": format!("#/$defs/{}", super::keys::STEP.id), "type": "object" }
         }),

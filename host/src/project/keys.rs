@@ -1,14 +1,21 @@
 //! The project file's vocabulary: every mapping's keys, the shape each value
 //! takes and what it means. The reader checks keys against these tables
-//! (`schema.rs`: a key that is not in its table is an error), and
+//! (`reader/`: a key that is not in its table is an error), and
 //! `modelgate schema` turns the same tables into a JSON Schema for editors
 //! and CI ([`super::json_schema`]), so the two cannot disagree on a key.
 //!
-//! The tables are the union of what AME's generations of the file define —
-//! the current one (its protobuf `ProjectCfg`/`TaskCfg`/`Model` messages in
-//! camelCase), the model-validation guide's (`runcommand`, `taskType`), the
-//! one with `command`/`task_type`/`source`, and the oldest (`projectname`,
-//! tasks keyed by name, `pipeline:` steps) — plus modelgate's own
+//! The tables are the union of every field AME's structs ever defined for
+//! the file, in four generations (one reader module each, `reader/`):
+//! the Go CLI's (2022-09 … 12: `projectname`, tasks keyed by name,
+//! `pipeline:` steps, `defaultTask`), the first Rust CLI's (2022-11 …
+//! 2023-04: `projectid`, `command`, `task_type` as a number, `image`), the
+//! controller's of the model-validation guide (2022-12 … 2023-04:
+//! `runcommand`, `taskType`, `templateRef`, `!AmeSecret`/`!VaultSecret`,
+//! `dataSet`, `logEntry`, `modelType`, `training.schedule`,
+//! `deployment.ingress`) and the current one (its protobuf
+//! `ProjectCfg`/`TaskCfg`/`Model` messages in camelCase) — plus what AME's
+//! guide wrote that no struct read (`type`, `autoDeploy`, `data_sets`,
+//! `save_changed_files`: accepted, not used) and modelgate's own
 //! `validationTasks`, `timeout` and `!wasm` executor.
 
 /// A mapping of the project file: the keys it may hold.
@@ -47,7 +54,8 @@ pub enum Rule {
     /// A secret: `ame` alone, or both `name` and `envkey`.
     Secret,
     /// A task: `command` and `runcommand` exclude each other, and `pipeline`
-    /// excludes `executor`, `runcommand` and `command`.
+    /// excludes `executor` and `command` (beside `runcommand`, a pipeline
+    /// with steps runs and the command does not, as in AME's Go CLI).
     Task,
 }
 
@@ -72,7 +80,8 @@ pub enum Shape {
     Sha256,
     /// `builtin:NAME` or a path to a `.wasm` component.
     Plugin,
-    /// `Pipenv`, `Mlflow` or `Poetry` (or 0, 1, 2).
+    /// `PipEnv`/`Pipenv`, `Mlflow` or `Poetry`, or a number (1 Mlflow,
+    /// 2 Poetry, any other Pipenv).
     TaskType,
     /// A mapping with these keys (null is an empty one).
     Map(&'static Table),
@@ -80,6 +89,12 @@ pub enum Shape {
     List(&'static Shape),
     /// Names to scalar values (`cpu: 2`).
     StringMap,
+    /// Names to scalar values, or to mappings of them (Kubernetes'
+    /// `limits: {cpu: 2}`, `requests: {…}`).
+    Resources,
+    /// A secret: `ame: {key, injectAs}`, `name`/`envkey` (also tagged
+    /// `!AmeSecret`), or `!VaultSecret {…}`.
+    Secret,
     /// Any mapping (null is an empty one).
     AnyMap,
     /// A task's name, or `{name, project}`.
@@ -88,7 +103,7 @@ pub enum Shape {
     Tasks,
     /// A tagged executor: `!wasm {…}`, `!pipEnv {…}`, ….
     Executor,
-    /// `pipeline:` steps, 1 to [`super::MAX_STEPS`].
+    /// `pipeline:` steps, at most [`super::MAX_STEPS`] (none is no pipeline).
     Pipeline,
     /// A `!wasm` gate's `config:`: any mapping, checked by the plugin
     /// (the built-ins' configs have schemas of their own).
@@ -143,6 +158,16 @@ pub static PROJECT: Table = Table {
             "The project's name in the oldest (pipeline) generation, used when `name` and `projectid` are absent.",
         ),
         key(
+            "defaultTask",
+            Shape::Text,
+            "Oldest generation: the task `ame run` ran when none was named (not used by modelgate).",
+        ),
+        key(
+            "logEntry",
+            Shape::AnyMap,
+            "Guide's generation: a log entry AME's controller kept (not used by modelgate).",
+        ),
+        key(
             "models",
             Shape::List(&Shape::Map(&MODEL)),
             "The registered MLflow models and the validation gates that guard them.",
@@ -155,7 +180,7 @@ pub static PROJECT: Table = Table {
         key(
             "data_sets",
             Shape::List(&Shape::Map(&DATASET)),
-            "Older spelling of `dataSets` (not used by modelgate).",
+            "`dataSets` as some of AME's own test files spell it, which AME ignored (not used by modelgate).",
         ),
         key(
             "tasks",
@@ -190,7 +215,12 @@ pub static MODEL: Table = Table {
         key(
             "type",
             Shape::Text,
-            "The model's type in the guide's generation, e.g. `mlflow` (not used by modelgate).",
+            "The model's type as AME's model-validation guide writes it (`type: mlflow`), which no AME reader used (not used by modelgate).",
+        ),
+        key(
+            "modelType",
+            Shape::Text,
+            "Guide's generation: the model's type, `Mlflow` (not used by modelgate).",
         ),
         key(
             "validationTask",
@@ -221,11 +251,18 @@ pub static MODEL: Table = Table {
 pub static TRAINING: Table = Table {
     id: "training",
     doc: "AME's training settings of a model (not used by modelgate).",
-    keys: &[key(
-        "task",
-        Shape::Map(&TASK),
-        "The model's training task, usually `taskRef:` to a task.",
-    )],
+    keys: &[
+        key(
+            "task",
+            Shape::Map(&TASK),
+            "The model's training task, usually `taskRef:` to a task.",
+        ),
+        key(
+            "schedule",
+            Shape::Text,
+            "Guide's generation: when to train, as a cron schedule.",
+        ),
+    ],
     required: &[],
     rule: Rule::None,
 };
@@ -252,8 +289,18 @@ pub static DEPLOYMENT: Table = Table {
         ),
         key(
             "resources",
+            Shape::Resources,
+            "Resources of the deployment, e.g. `cpu: 2`, `memory: 4Gi` (or, guide's generation, `limits:`/`requests:` of them).",
+        ),
+        key(
+            "ingress",
+            Shape::AnyMap,
+            "Guide's generation: a Kubernetes Ingress for the deployment.",
+        ),
+        key(
+            "ingress_annotations",
             Shape::StringMap,
-            "Resources of the deployment, e.g. `cpu: 2`, `memory: 4Gi`.",
+            "Guide's generation: annotations on the deployment's ingress.",
         ),
         key(
             "enableTls",
@@ -263,7 +310,7 @@ pub static DEPLOYMENT: Table = Table {
         key(
             "autoDeploy",
             Shape::Bool,
-            "Whether AME deploys new model versions by itself.",
+            "Whether AME deploys new model versions by itself (in AME's docs; no AME reader used it).",
         ),
         key(
             "auto_train",
@@ -333,8 +380,8 @@ pub static TASK: Table = Table {
         ),
         key(
             "secrets",
-            Shape::List(&Shape::Map(&SECRET)),
-            "Secrets read from modelgate's environment and passed to the process: `ame: {key, injectAs}` or `name`/`envkey`.",
+            Shape::List(&Shape::Secret),
+            "Secrets read from modelgate's environment and passed to the process: `ame: {key, injectAs}`, `name`/`envkey` (also `!AmeSecret`) or `!VaultSecret {secretPath, secretKey, envkey}`.",
         ),
         key(
             "projectid",
@@ -349,12 +396,22 @@ pub static TASK: Table = Table {
         key(
             "taskType",
             Shape::TaskType,
-            "How `runcommand` runs: `Pipenv` (`pipenv run`), `Poetry` (`poetry run`), `Mlflow` (`mlflow run .` without a command).",
+            "How `runcommand` runs: `PipEnv` (`pipenv run`), `Poetry` (`poetry run`), `Mlflow` (`mlflow run .`, as AME ran it whatever `runcommand` says).",
         ),
         key(
             "task_type",
             Shape::TaskType,
-            "Older spelling of `taskType`.",
+            "The first Rust CLI's `taskType`, a number: 1 Mlflow, 2 Poetry, any other Pipenv.",
+        ),
+        key(
+            "image",
+            Shape::Text,
+            "The container image AME ran the task in (not used by modelgate).",
+        ),
+        key(
+            "dataSet",
+            Shape::List(&Shape::Text),
+            "Guide's generation: names of the data sets the task uses (not used by modelgate).",
         ),
         key(
             "templateRef",
@@ -374,7 +431,7 @@ pub static TASK: Table = Table {
         key(
             "pipeline",
             Shape::Pipeline,
-            "Oldest generation: steps run in order as one gate, which fails at the first step that fails.",
+            "Oldest generation: steps run in order as one gate, which fails at the first step that fails. Beside `runcommand`, the steps run and the command does not; `pipeline: []` is no pipeline.",
         ),
         key(
             "timeout",
@@ -429,7 +486,7 @@ pub static ARTIFACT: Table = Table {
         key(
             "save_changed_files",
             Shape::Bool,
-            "Older spelling of `saveChangedFiles`.",
+            "`saveChangedFiles` snake_cased, which no AME reader took (not used by modelgate).",
         ),
         key("paths", Shape::List(&Shape::Text), "Paths AME keeps."),
     ],
@@ -519,11 +576,43 @@ pub static STEP: Table = Table {
         ),
         key(
             "secrets",
-            Shape::List(&Shape::Map(&SECRET)),
+            Shape::List(&Shape::Secret),
             "Secrets for this step only.",
         ),
     ],
     required: &["runcommand"],
+    rule: Rule::None,
+};
+
+/// `- !VaultSecret {…}` (guide's generation): a secret AME's tasks read
+/// from Vault. modelgate does not read Vault: the gate's variable `envkey`
+/// must be in its environment, or the gate does not run.
+pub static VAULT_SECRET: Table = Table {
+    id: "vaultSecret",
+    doc: "`!VaultSecret`: a secret AME read from Vault; modelgate takes it from the environment variable `envkey`.",
+    keys: &[
+        key(
+            "vaultName",
+            Shape::Text,
+            "The Vault's name (AME did not use it).",
+        ),
+        key(
+            "secretPath",
+            Shape::NonEmptyText,
+            "The secret's path in Vault, e.g. `internal/data/database/config`.",
+        ),
+        key(
+            "secretKey",
+            Shape::NonEmptyText,
+            "The key of the value at that path.",
+        ),
+        key(
+            "envkey",
+            Shape::NonEmptyText,
+            "The variable the gate's process receives it as; modelgate takes it from its own environment.",
+        ),
+    ],
+    required: &["secretPath", "secretKey", "envkey"],
     rule: Rule::None,
 };
 

@@ -8,7 +8,7 @@
 mod diag;
 pub mod json_schema;
 pub mod keys;
-mod schema;
+mod reader;
 
 pub mod yaml;
 
@@ -156,6 +156,11 @@ pub struct Step {
 /// The most steps one `pipeline:` may have.
 pub const MAX_STEPS: usize = 64;
 
+/// The prefix of a secret that stands for a `!VaultSecret`:
+/// `vault:PATH#KEY`. No environment variable has such a name, so it is
+/// found only as the variable the gate reads (its `envkey`).
+pub const VAULT_PREFIX: &str = "vault:";
+
 /// The legacy format's task types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskType {
@@ -265,7 +270,7 @@ impl Project {
 
     /// Parses `source`, which was read from `file`.
     pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
-        schema::parse(file, source)
+        reader::parse(file, source)
     }
 
     /// The named task `name`, if defined.

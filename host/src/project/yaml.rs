@@ -3,7 +3,7 @@
 //! The project file must report *every* mistake with its line and column, not
 //! only the first one a deserializer trips over; that needs positions on each
 //! node, which serde-based YAML readers do not keep. This module builds such a
-//! tree from the parser's marked events; `schema.rs` then walks it.
+//! tree from the parser's marked events; `reader/` then walks it.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -4,21 +4,20 @@
 //! Every mapping's keys are checked against its table in [`super::keys`],
 //! the tables `modelgate schema` also turns into a JSON Schema.
 
+mod cli;
+mod controller;
+mod current;
+mod go;
+
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::diag::{Diagnostics, MAX_SUGGESTIONS};
-use super::keys::{
-    AME_SECRET, ARTIFACT, COMMAND, DATASET, DEPLOYMENT, ENV, EXECUTORS, LIMITS, MLFLOW, MODEL,
-    PROJECT, PYTHON_COMMAND, SECRET, STEP, TASK, TASK_REF, TRAINING, TRIGGER, Table, WASM,
-};
+use super::keys::{AME_SECRET, DEPLOYMENT, ENV, MODEL, PROJECT, SECRET, TASK, TRAINING, Table};
 use super::yaml::{self, Kind, Node, Pos};
-use super::{
-    Executor, Format, Limits, MAX_STEPS, Model, Project, Step, Task, TaskRef, TaskType,
-    WasmExecutor,
-};
+use super::{Format, Model, Project, Task};
 use crate::suggest::nearest;
-use crate::units::{parse_bytes, parse_duration};
+use crate::units::parse_duration;
 
 /// Parses a project file's text.
 pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
@@ -62,46 +61,9 @@ pub fn parse(file: &Path, source: &str) -> Result<Project, Diagnostics> {
         return Err(w.diags);
     }
     if let Some(map) = w.map(&root, "the project", &PROJECT) {
-        if let Some(n) = map.get("name") {
-            project.name = w.string(n, "`name`");
-            w.current_hits += 1;
-        }
-        for key in ["projectid", "projectname"] {
-            if let Some(n) = map.get(key) {
-                let id = w.string(n, &format!("`{key}`"));
-                project.name = project.name.or(id);
-                if key == "projectname" {
-                    w.pipeline_hits += 1;
-                } else {
-                    w.legacy_hits += 1;
-                }
-            }
-        }
-        if let Some(n) = map.get("tasks") {
-            project.tasks = w.task_list(n, "`tasks`");
-        }
-        if let Some(n) = map.get("templates") {
-            project.templates = w.task_list(n, "`templates`");
-        }
-        for key in ["dataSets", "data_sets"] {
-            if let Some(n) = map.get(key) {
-                for item in w.list(n, &format!("`{key}`")) {
-                    if let Some(ds) = w.map(item, "a data set", &DATASET) {
-                        for k in ["name", "path", "size"] {
-                            if let Some(v) = ds.get(k) {
-                                w.string(v, &format!("data set `{k}`"));
-                            }
-                        }
-                        if let Some(t) = ds.get("task") {
-                            w.task(t, "a data set's `task`");
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(n) = map.get("enableTriggers") {
-            w.boolean(n, "`enableTriggers`");
-        }
+        w.current_project(&map, &mut project);
+        w.controller_project(&map, &mut project);
+        w.go_project(&map, &mut project);
         if let Some(n) = map.get("models") {
             for item in w.list(n, "`models`") {
                 if let Some(model) = w.model(item) {
@@ -335,6 +297,36 @@ impl Walker {
         }
     }
 
+    /// Names to scalars, or to mappings of names to scalars (Kubernetes'
+    /// `limits: {cpu: 2}`).
+    fn resources(&mut self, node: &Node, what: &str) {
+        let Kind::Map(entries) = &node.kind else {
+            return self.string_map(node, what);
+        };
+        for (k, v) in entries {
+            match &v.kind {
+                Kind::Map(_) => {
+                    self.string_map(v, &format!("{what}.{}", k.as_str().unwrap_or("?")))
+                }
+                Kind::Scalar { .. } | Kind::Null if k.as_str().is_some() => {}
+                _ => self.error(
+                    k.pos,
+                    format!(
+                        "{what} must map names to values (or to `limits:`/`requests:` of them)"
+                    ),
+                    Some("write e.g. `cpu: 2`, or `limits: {cpu: 2}`".into()),
+                ),
+            }
+        }
+    }
+
+    /// Any mapping (null is an empty one).
+    fn any_map(&mut self, node: &Node, what: &str) {
+        if !matches!(node.kind, Kind::Map(_) | Kind::Null) {
+            self.error(node.pos, format!("{what} must be a mapping"), None);
+        }
+    }
+
     fn model(&mut self, node: &Node) -> Option<Model> {
         let ctx = match peek_name(node) {
             Some(n) => format!("model `{n}`"),
@@ -353,9 +345,11 @@ impl Walker {
             }
         };
         let what = format!("model `{}`", name.as_deref().unwrap_or("?"));
-        if let Some(n) = map.get("type") {
-            self.string(n, &format!("{what}'s `type`"));
-            self.legacy_hits += 1;
+        for key in ["type", "modelType"] {
+            if let Some(n) = map.get(key) {
+                self.string(n, &format!("{what}'s `{key}`"));
+                self.legacy_hits += 1;
+            }
         }
         let mut gates = Vec::new();
         if let Some(n) = map.get("validationTask")
@@ -372,37 +366,19 @@ impl Walker {
         }
         if let Some(n) = map.get("training")
             && let Some(tr) = self.map(n, &format!("{what}'s `training`"), &TRAINING)
-            && let Some(t) = tr.get("task")
         {
-            self.task(t, &format!("{what}'s training task"));
+            if let Some(t) = tr.get("task") {
+                self.task(t, &format!("{what}'s training task"));
+            }
+            if let Some(v) = tr.get("schedule") {
+                self.string(v, "`training.schedule`");
+            }
         }
         if let Some(n) = map.get("deployment")
             && let Some(d) = self.map(n, &format!("{what}'s `deployment`"), &DEPLOYMENT)
         {
-            for key in ["ingressAnnotations", "resources"] {
-                if let Some(v) = d.get(key) {
-                    self.string_map(v, &format!("`deployment.{key}`"));
-                }
-            }
-            for key in [
-                "autoDeploy",
-                "auto_train",
-                "deploy",
-                "enable_tls",
-                "enableTls",
-            ] {
-                if let Some(v) = d.get(key) {
-                    self.boolean(v, &format!("`deployment.{key}`"));
-                }
-            }
-            if let Some(v) = d.get("image") {
-                self.string(v, "`deployment.image`");
-            }
-            if let Some(v) = d.get("replicas")
-                && v.as_str().and_then(|s| s.parse::<u32>().ok()).is_none()
-            {
-                self.error(v.pos, "`deployment.replicas` must be a whole number", None);
-            }
+            self.current_deployment(&d);
+            self.controller_deployment(&d);
         }
         Some(Model {
             name: name?,
@@ -442,6 +418,7 @@ impl Walker {
         }
     }
 
+    /// A task, wherever one is written: its keys of every generation.
     fn task(&mut self, node: &Node, what: &str) -> Option<Task> {
         let ctx = match peek_name(node) {
             Some(n) => format!("task `{n}`"),
@@ -459,172 +436,17 @@ impl Walker {
             Some(name) => format!("task `{name}`"),
             None => what.to_string(),
         };
-        if let Some(n) = map.get("taskRef") {
-            task.task_ref = self.task_ref(n, &format!("{what}'s `taskRef`"));
-        }
-        if let Some(n) = map.get("executor") {
-            task.executor = self.executor(n, &what).map(|e| (e, n.pos));
-            self.current_hits += 1;
-        }
-        if let Some(n) = map.get("runcommand") {
-            task.runcommand = self.nonempty_string(n, &format!("{what}'s `runcommand`"));
-            self.legacy_hits += 1;
-        }
-        if let Some(n) = map.get("command") {
-            if map.get("runcommand").is_some() {
-                self.error(
-                    n.pos,
-                    format!("{what} has both `command` and `runcommand`"),
-                    Some("keep one: they are the same field in two generations of the file".into()),
-                );
-            } else {
-                task.runcommand = self.nonempty_string(n, &format!("{what}'s `command`"));
-            }
-            self.legacy_hits += 1;
-        }
-        if let Some(n) = map.get("pipeline") {
-            self.pipeline_hits += 1;
-            let runs = ["executor", "runcommand", "command"];
-            if let Some(other) = runs.iter().find(|k| map.get(k).is_some()) {
-                self.error(
-                    map.key_pos("pipeline").unwrap_or(n.pos),
-                    format!("{what} has both `pipeline` and `{other}`"),
-                    Some("a task runs either its pipeline's steps or one command".into()),
-                );
-            } else {
-                task.pipeline = self.pipeline(n, &what);
-            }
-        }
-        for key in ["taskType", "task_type"] {
-            if let Some(n) = map.get(key) {
-                task.task_type = self.task_type(n, &format!("{what}'s `{key}`"));
-                self.legacy_hits += 1;
-            }
-        }
-        if let Some(n) = map.get("projectid") {
-            self.string(n, &format!("{what}'s `projectid`"));
-        }
-        if let Some(n) = map.get("templateRef") {
-            if let Some(s) = self.nonempty_string(n, &format!("{what}'s `templateRef`")) {
-                task.template_ref = Some((s, n.pos));
-            }
-            self.legacy_hits += 1;
-        }
-        if let Some(n) = map.get("fromTemplate") {
-            task.from_template = self.task_ref(n, &format!("{what}'s `fromTemplate`"));
-        }
-        if let Some(n) = map.get("resources") {
-            self.string_map(n, &format!("{what}'s `resources`"));
-        }
-        if let Some(n) = map.get("source")
-            && !matches!(n.kind, Kind::Map(_) | Kind::Null)
-        {
-            self.error(n.pos, format!("{what}'s `source` must be a mapping"), None);
-        }
-        if let Some(n) = map.get("dataSets") {
-            for item in self.list(n, &format!("{what}'s `dataSets`")) {
-                self.string(item, "a data set name");
-            }
-        }
-        if let Some(n) = map.get("artifactCfg")
-            && let Some(a) = self.map(n, &format!("{what}'s `artifactCfg`"), &ARTIFACT)
-        {
-            for key in ["saveChangedFiles", "save_changed_files"] {
-                if let Some(v) = a.get(key) {
-                    self.boolean(v, &format!("`artifactCfg.{key}`"));
-                }
-            }
-            if let Some(v) = a.get("paths") {
-                for p in self.list(v, "`artifactCfg.paths`") {
-                    self.string(p, "an artifact path");
-                }
-            }
-        }
-        if let Some(n) = map.get("triggers")
-            && let Some(t) = self.map(n, &format!("{what}'s `triggers`"), &TRIGGER)
-            && let Some(v) = t.get("schedule")
-        {
-            self.string(v, "`triggers.schedule`");
-        }
+        self.current_task(&map, &mut task, &what);
+        self.controller_task(&map, &mut task, &what);
+        self.cli_task(&map, &mut task, &what);
+        self.go_task(&map, &mut task, &what);
         if let Some(n) = map.get("env") {
             task.env = self.env_list(n, &what);
         }
         if let Some(n) = map.get("secrets") {
             task.secrets = self.secret_list(n, &what);
         }
-        if let Some(n) = map.get("timeout") {
-            task.timeout = self.duration(n, &format!("{what}'s `timeout`"));
-        }
         Some(task)
-    }
-
-    /// A task's `pipeline:`: a non-empty list of at most [`MAX_STEPS`] steps.
-    fn pipeline(&mut self, node: &Node, what: &str) -> Option<Vec<Step>> {
-        let items = self.list(node, &format!("{what}'s `pipeline`"));
-        if items.is_empty() {
-            self.error(
-                node.pos,
-                format!("{what}'s `pipeline` has no steps"),
-                Some("list the steps as `- taskname: NAME` with `runcommand: COMMAND`".into()),
-            );
-            return None;
-        }
-        if items.len() > MAX_STEPS {
-            self.error(
-                node.pos,
-                format!(
-                    "{what}'s `pipeline` has {} steps, more than the {MAX_STEPS} allowed",
-                    items.len()
-                ),
-                Some("split the work into fewer steps, e.g. one script that runs several".into()),
-            );
-            return None;
-        }
-        let mut steps = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.into_iter().enumerate() {
-            let fallback = format!("step {}", i + 1);
-            let Some(map) = self.map(item, &format!("{what}'s {fallback}"), &STEP) else {
-                ok = false;
-                continue;
-            };
-            let name = match map.get("taskname") {
-                Some(n) => self.nonempty_string(n, &format!("{what}'s {fallback} `taskname`")),
-                None => Some(fallback.clone()),
-            };
-            let label = format!("step `{}` of {what}", name.as_deref().unwrap_or(&fallback));
-            let pos = map.start().unwrap_or(item.pos);
-            let command = match map.get("runcommand") {
-                Some(n) => self.nonempty_string(n, &format!("`runcommand` of {label}")),
-                None => {
-                    self.error(
-                        pos,
-                        format!("{label} has no `runcommand`"),
-                        Some("add `runcommand: COMMAND`".into()),
-                    );
-                    None
-                }
-            };
-            let env = map
-                .get("env")
-                .map(|n| self.env_list(n, &label))
-                .unwrap_or_default();
-            let secrets = map
-                .get("secrets")
-                .map(|n| self.secret_list(n, &label))
-                .unwrap_or_default();
-            match (name, command) {
-                (Some(name), Some(command)) => steps.push(Step {
-                    name,
-                    command,
-                    env,
-                    secrets,
-                    pos,
-                }),
-                _ => ok = false,
-            }
-        }
-        ok.then_some(steps)
     }
 
     /// An `env:` list: entries of `key`/`val` or of `name`/`value`.
@@ -673,6 +495,24 @@ impl Walker {
     fn secret_list(&mut self, node: &Node, what: &str) -> Vec<(String, String)> {
         let mut secrets = Vec::new();
         for item in self.list(node, &format!("{what}'s `secrets`")) {
+            match item.tag.as_deref() {
+                None | Some("AmeSecret") => {}
+                Some("VaultSecret") => {
+                    secrets.extend(self.vault_secret(item));
+                    continue;
+                }
+                Some(other) => {
+                    self.error(
+                        item.pos,
+                        format!("unknown secret kind `!{other}` in {what}'s `secrets`"),
+                        Some(
+                            "write `- ame: {key, injectAs}`, `- name: … envkey: …` (or `!AmeSecret`) or `- !VaultSecret {secretPath, secretKey, envkey}`"
+                                .into(),
+                        ),
+                    );
+                    continue;
+                }
+            }
             let Some(s) = self.map(item, "a secret", &SECRET) else {
                 continue;
             };
@@ -765,217 +605,6 @@ impl Walker {
             }
         }
     }
-
-    fn task_ref(&mut self, node: &Node, what: &str) -> Option<TaskRef> {
-        match &node.kind {
-            Kind::Scalar { text, .. } => {
-                self.legacy_hits += 1;
-                Some(TaskRef {
-                    name: text.clone(),
-                    project: None,
-                    pos: node.pos,
-                })
-            }
-            Kind::Map(_) => {
-                self.current_hits += 1;
-                let map = self.map(node, what, &TASK_REF)?;
-                let name = match map.get("name") {
-                    Some(n) => self.nonempty_string(n, &format!("{what}'s `name`")),
-                    None => {
-                        self.error(node.pos, format!("{what} needs `name`"), None);
-                        None
-                    }
-                };
-                let project = map.get("project").and_then(|p| self.string(p, "`project`"));
-                Some(TaskRef {
-                    name: name?,
-                    project,
-                    pos: node.pos,
-                })
-            }
-            _ => {
-                self.error(
-                    node.pos,
-                    format!("{what} must be a task name or `{{name: NAME}}`"),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    fn task_type(&mut self, node: &Node, what: &str) -> Option<TaskType> {
-        match node.as_str() {
-            Some("Pipenv" | "pipenv" | "0") => Some(TaskType::Pipenv),
-            Some("Mlflow" | "mlflow" | "1") => Some(TaskType::Mlflow),
-            Some("Poetry" | "poetry" | "2") => Some(TaskType::Poetry),
-            _ => {
-                self.error(
-                    node.pos,
-                    format!("{what} must be one of Pipenv, Mlflow, Poetry"),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    fn executor(&mut self, node: &Node, task: &str) -> Option<Executor> {
-        let Some(tag) = node.tag.as_deref() else {
-            self.error(
-                node.pos,
-                format!("the executor of {task} has no kind"),
-                Some(format!(
-                    "tag it, e.g. `executor: !pipEnv {{command: python validate.py}}`; kinds: {}",
-                    tag_list()
-                )),
-            );
-            return None;
-        };
-        let what = format!("the `!{tag}` executor of {task}");
-        match tag {
-            "pipEnv" => {
-                let map = self.map(node, &what, &COMMAND)?;
-                let command = self.command(&map, node, &what)?;
-                Some(Executor::PipEnv { command })
-            }
-            "pip" | "poetry" | "custom" => {
-                let map = self.map(node, &what, &PYTHON_COMMAND)?;
-                let python_version = map
-                    .get("pythonVersion")
-                    .and_then(|v| self.string(v, "`pythonVersion`"));
-                let command = self.command(&map, node, &what)?;
-                Some(match tag {
-                    "pip" => Executor::Pip {
-                        python_version,
-                        command,
-                    },
-                    "poetry" => Executor::Poetry {
-                        python_version,
-                        command,
-                    },
-                    _ => Executor::Custom {
-                        python_version,
-                        command,
-                    },
-                })
-            }
-            "mlflow" => {
-                self.map(node, &what, &MLFLOW)?;
-                Some(Executor::Mlflow)
-            }
-            "wasm" => self.wasm(node, &what),
-            other => {
-                let tags: Vec<&str> = EXECUTORS.iter().map(|(t, _)| *t).collect();
-                let hint = match self.suggest(other, &tags) {
-                    Some(near) => format!("did you mean `!{near}`?"),
-                    None => format!("kinds: {}", tag_list()),
-                };
-                self.error(
-                    node.pos,
-                    format!("unknown executor kind `!{other}` in {task}"),
-                    Some(hint),
-                );
-                None
-            }
-        }
-    }
-
-    fn command(&mut self, map: &MapView<'_>, node: &Node, what: &str) -> Option<String> {
-        match map.get("command") {
-            Some(c) => self.nonempty_string(c, &format!("`command` of {what}")),
-            None => {
-                self.error(node.pos, format!("{what} needs `command`"), None);
-                None
-            }
-        }
-    }
-
-    fn wasm(&mut self, node: &Node, what: &str) -> Option<Executor> {
-        let map = self.map(node, what, &WASM)?;
-        let plugin = match map.get("plugin") {
-            Some(p) => self.nonempty_string(p, &format!("`plugin` of {what}")),
-            None => {
-                self.error(
-                    node.pos,
-                    format!("{what} needs `plugin`"),
-                    Some("use `plugin: builtin:threshold` or a path to a `.wasm` file".into()),
-                );
-                None
-            }
-        };
-        let sha256 = map.get("sha256").and_then(|s| {
-            let text = self.string(s, "`sha256`")?;
-            let hex = text
-                .trim()
-                .trim_start_matches("sha256:")
-                .to_ascii_lowercase();
-            if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                Some(hex)
-            } else {
-                self.error(
-                    s.pos,
-                    format!("`sha256` of {what} is not 64 hex digits"),
-                    Some("`modelgate plugin inspect FILE` prints the component's sha256".into()),
-                );
-                None
-            }
-        });
-        let config = match map.get("config") {
-            None => serde_json::Value::Object(Default::default()),
-            Some(c) if matches!(c.kind, Kind::Map(_) | Kind::Null) => match c.to_json() {
-                serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-                v => v,
-            },
-            Some(c) => {
-                self.error(c.pos, format!("`config` of {what} must be a mapping"), None);
-                serde_json::Value::Null
-            }
-        };
-        let mut limits = Limits::default();
-        if let Some(l) = map.get("limits")
-            && let Some(lm) = self.map(l, &format!("`limits` of {what}"), &LIMITS)
-        {
-            if let Some(v) = lm.get("timeout") {
-                limits.timeout = self.duration(v, "`limits.timeout`");
-            }
-            if let Some(v) = lm.get("memory")
-                && let Some(text) = self.string(v, "`limits.memory`")
-            {
-                match parse_bytes(&text) {
-                    Ok(b) => limits.memory = Some(b),
-                    Err(e) => self.error(
-                        v.pos,
-                        format!("`limits.memory`: {e}"),
-                        Some("write e.g. `64MiB`".into()),
-                    ),
-                }
-            }
-            if let Some(v) = lm.get("registry_calls") {
-                match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
-                    Some(n) => limits.registry_calls = Some(n),
-                    None => self.error(
-                        v.pos,
-                        "`limits.registry_calls` must be a whole number",
-                        None,
-                    ),
-                }
-            }
-        }
-        let pos = Box::new(super::WasmPos {
-            executor: node.pos,
-            plugin: map.get("plugin").map(|n| n.pos),
-            sha256: map.get("sha256").map(|n| n.pos),
-            config: map.key_pos("config"),
-        });
-        Some(Executor::Wasm(WasmExecutor {
-            plugin: plugin?,
-            sha256,
-            config,
-            limits,
-            pos,
-        }))
-    }
 }
 
 /// The `name:` of a mapping, before it is checked.
@@ -989,17 +618,10 @@ fn peek_name(node: &Node) -> Option<&str> {
     }
 }
 
-fn tag_list() -> String {
-    EXECUTORS
-        .iter()
-        .map(|(t, _)| format!("!{t}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::{Executor, MAX_STEPS, TaskType};
 
     const LEGACY: &str = "projectid: sklearn_logistic_regression
 models:
@@ -1318,8 +940,6 @@ tasks:
             "ame.yaml:6:9: unknown key `runcomand` in task `a`'s step 1",
             "did you mean `runcommand`?",
             "ame.yaml:5:9: step `one` of task `a` has no `runcommand`",
-            "ame.yaml:8:15: task `b`'s `pipeline` has no steps",
-            "ame.yaml:11:5: task `c` has both `pipeline` and `runcommand`",
             "ame.yaml:14:14: task `d` has both `command` and `runcommand`",
             "ame.yaml:20:13: an `env` entry has both `key` and `name`",
             "ame.yaml:21:13: an `env` entry has both `val` and `value`",
@@ -1328,7 +948,36 @@ tasks:
         ] {
             assert!(text.contains(wanted), "missing {wanted:?} in\n{text}");
         }
-        assert_eq!(d.items.len(), 9, "{text}");
+        assert_eq!(d.items.len(), 7, "{text}");
+    }
+
+    /// Secrets of the guide's generation: `!AmeSecret` is the plain form,
+    /// `!VaultSecret` stands for its `envkey`, any other tag is an error.
+    #[test]
+    fn tagged_secrets() {
+        let src = "name: s
+tasks:
+  - name: a
+    runcommand: x
+    secrets:
+      - !AmeSecret {name: TOKEN, envkey: T}
+      - !VaultSecret {secretPath: p/q, secretKey: k, envkey: V}
+";
+        let p = parse_str(src).unwrap_or_else(|d| panic!("{d}"));
+        let t = p.task("a").expect("task");
+        assert_eq!(
+            t.secrets,
+            [
+                ("TOKEN".to_string(), "T".to_string()),
+                ("vault:p/q#k".to_string(), "V".to_string())
+            ]
+        );
+        let bad = parse_str(&src.replace("!AmeSecret", "!KubeSecret")).expect_err("unknown tag");
+        assert!(
+            bad.to_string()
+                .contains("unknown secret kind `!KubeSecret`"),
+            "{bad}"
+        );
     }
 
     /// A pipeline's length is bounded.
