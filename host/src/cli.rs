@@ -344,6 +344,28 @@ pub struct CheckArgs {
     pub format: PlanFormat,
 }
 
+/// The languages of `modelgate plugin new`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLang {
+    /// A Rust crate on the `modelgate-plugin` SDK (cargo, wasm32-wasip2).
+    Rust,
+    /// A Python module built with componentize-py.
+    Python,
+    /// A JavaScript module built with componentize-js.
+    Js,
+}
+
+impl From<PluginLang> for crate::templates::Lang {
+    fn from(l: PluginLang) -> Self {
+        use crate::templates::Lang;
+        match l {
+            PluginLang::Rust => Lang::Rust,
+            PluginLang::Python => Lang::Python,
+            PluginLang::Js => Lang::Js,
+        }
+    }
+}
+
 /// Output formats of `modelgate validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -413,7 +435,7 @@ pub struct NewArgs {
 
     /// The language to write the plugin in.
     #[arg(long, value_enum)]
-    pub lang: crate::templates::Lang,
+    pub lang: PluginLang,
 
     /// Where to write it (default: `./NAME`); must not exist or be empty.
     #[arg(long, value_name = "DIR")]

@@ -6,12 +6,17 @@
 /// the product of the two lengths, and no one mistypes a 200-character name.
 const MAX_SUGGESTED_LEN: usize = 128;
 
+/// The hint for a near miss: ``did you mean `NEAR`?``.
+pub fn did_you_mean(near: &str) -> String {
+    format!("did you mean `{near}`?")
+}
+
 /// A hint for `word`, which is not among `choices`: `did you mean `X`?`
 /// for the nearest one, else `otherwise` followed by up to ten of the
 /// choices (`…` for the rest).
 pub fn hint(word: &str, choices: &[&str], otherwise: &str) -> String {
     if let Some(n) = nearest(word, choices) {
-        return format!("did you mean `{n}`?");
+        return did_you_mean(n);
     }
     if choices.is_empty() {
         return otherwise.to_string();

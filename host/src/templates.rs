@@ -32,7 +32,7 @@ const WIT_DEP_0_1_0: &str = "wit/deps/validator-0.1.0/validator.wit";
 const WIT_DEP_0_2_0: &str = "wit/deps/validator-0.2.0/validator.wit";
 
 /// A template language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     /// A Rust crate on the `modelgate-plugin` SDK (cargo, wasm32-wasip2).
     Rust,

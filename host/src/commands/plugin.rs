@@ -108,10 +108,10 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitStatus> {
         .dir
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(&args.name));
-    let files = crate::templates::write(args.lang, &args.name, &dir)?;
+    let files = crate::templates::write(args.lang.into(), &args.name, &dir)?;
     let d = dir.display();
     let crate_name = args.name.replace('-', "_");
-    let (lang, steps) = match args.lang {
+    let (lang, steps) = match Lang::from(args.lang) {
         Lang::Rust => (
             "Rust",
             format!(

@@ -66,7 +66,7 @@ impl<W: std::io::Write> JsonStream<W> {
         };
         let tail = format!(
             "{close},\n  \"status\": {},\n  \"summary\": {}\n}}\n",
-            json_string(self.summary.status()),
+            json_string(self.summary.status().as_str()),
             summary.replace('\n', "\n  "),
         );
         self.out.write_all(tail.as_bytes())?;

@@ -86,6 +86,26 @@ pub enum Format {
     Markdown,
 }
 
+/// A whole report's status: every gate passed, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every gate of every candidate passed.
+    Pass,
+    /// Some gate did not.
+    Fail,
+}
+
+impl Status {
+    /// `pass` or `fail`, as the JSON report says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+        }
+    }
+}
+
 /// Counts over the whole report.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Summary {
@@ -122,8 +142,12 @@ impl Summary {
     }
 
     /// `pass` when no gate failed, else `fail`.
-    pub fn status(&self) -> &'static str {
-        if self.failed == 0 { "pass" } else { "fail" }
+    pub fn status(&self) -> Status {
+        if self.failed == 0 {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
     }
 }
 
@@ -141,7 +165,7 @@ pub struct Report {
     /// One entry per candidate.
     pub models: Vec<Judgement>,
     /// `pass` or `fail`.
-    pub status: &'static str,
+    pub status: Status,
     /// Counts.
     pub summary: Summary,
 }
@@ -166,7 +190,7 @@ impl Report {
 
     /// True when every gate of every candidate passed.
     pub fn passed(&self) -> bool {
-        self.status == "pass"
+        self.status == Status::Pass
     }
 
     /// Renders the report.

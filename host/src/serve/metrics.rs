@@ -129,7 +129,12 @@ impl Metrics {
             s,
             "# HELP modelgate_judgements_total Judgements made, by verdict.\n# TYPE modelgate_judgements_total counter"
         );
-        for (i, v) in ["pass", "fail", "error"].iter().enumerate() {
+        use crate::judge::Verdict;
+        for (i, v) in [Verdict::Pass, Verdict::Fail, Verdict::Error]
+            .iter()
+            .map(|v| v.as_str())
+            .enumerate()
+        {
             let _ = writeln!(
                 s,
                 "modelgate_judgements_total{{verdict=\"{v}\"}} {}",

@@ -164,7 +164,7 @@ impl Walker {
             other => {
                 let tags: Vec<&str> = EXECUTORS.iter().map(|(t, _)| *t).collect();
                 let hint = match self.suggest(other, &tags) {
-                    Some(near) => format!("did you mean `!{near}`?"),
+                    Some(near) => crate::suggest::did_you_mean(&format!("!{near}")),
                     None => format!("kinds: {}", tag_list()),
                 };
                 self.error(

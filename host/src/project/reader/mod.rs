@@ -214,7 +214,7 @@ impl Walker {
             if !keys.has(key) {
                 let names = keys.names();
                 let hint = match self.suggest(key, &names) {
-                    Some(near) => format!("did you mean `{near}`?"),
+                    Some(near) => crate::suggest::did_you_mean(near),
                     None if names.is_empty() => "it takes no keys".to_string(),
                     None => format!("valid keys here: {}", names.join(", ")),
                 };
