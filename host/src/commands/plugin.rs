@@ -47,53 +47,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
         });
         crate::output::stdout(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        let mut out = String::new();
-        let _ = writeln!(out, "plugin    {}", args.plugin);
-        let _ = writeln!(
-            out,
-            "size      {} bytes ({})",
-            i.size,
-            human_bytes(i.size as u64)
-        );
-        let _ = writeln!(out, "sha256    {}", i.sha256);
-        let _ = writeln!(
-            out,
-            "world     {}",
-            world
-                .as_deref()
-                .unwrap_or("unknown (imports no modelgate:validator interface)")
-        );
-        match &i.runnable {
-            Ok(()) => {
-                let _ = writeln!(
-                    out,
-                    "runnable  yes, by this modelgate (it runs {})",
-                    crate::text::and_list(
-                        &crate::gate::wasm::WIT_VERSIONS
-                            .iter()
-                            .map(|v| format!("@{v}"))
-                            .collect::<Vec<_>>()
-                    )
-                );
-            }
-            Err(why) => {
-                let _ = writeln!(out, "runnable  no: {why}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "load      {} ({cache})",
-            crate::text::format_duration(i.load_time)
-        );
-        let _ = writeln!(out, "exports");
-        for (n, k) in &i.analysis.exports {
-            let _ = writeln!(out, "  {n}  ({k})");
-        }
-        let _ = writeln!(out, "imports");
-        for (n, k) in &i.analysis.imports {
-            let _ = writeln!(out, "  {n}  ({k})");
-        }
-        crate::output::stdout(&out)?;
+        crate::output::stdout(&inspected_text(&args.plugin, &i, world.as_deref(), &cache))?;
     }
     Ok(if i.runnable.is_ok() {
         ExitStatus::Pass
@@ -139,4 +93,58 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitStatus> {
         files.len()
     ));
     Ok(ExitStatus::Pass)
+}
+
+/// `plugin inspect`'s text for people.
+fn inspected_text(
+    plugin: &str,
+    i: &crate::gate::wasm::Inspection,
+    world: Option<&str>,
+    cache: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "plugin    {}", plugin);
+    let _ = writeln!(
+        out,
+        "size      {} bytes ({})",
+        i.size,
+        human_bytes(i.size as u64)
+    );
+    let _ = writeln!(out, "sha256    {}", i.sha256);
+    let _ = writeln!(
+        out,
+        "world     {}",
+        world.unwrap_or("unknown (imports no modelgate:validator interface)")
+    );
+    match &i.runnable {
+        Ok(()) => {
+            let _ = writeln!(
+                out,
+                "runnable  yes, by this modelgate (it runs {})",
+                crate::text::and_list(
+                    &crate::gate::wasm::WIT_VERSIONS
+                        .iter()
+                        .map(|v| format!("@{v}"))
+                        .collect::<Vec<_>>()
+                )
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "runnable  no: {why}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "load      {} ({cache})",
+        crate::text::format_duration(i.load_time)
+    );
+    let _ = writeln!(out, "exports");
+    for (n, k) in &i.analysis.exports {
+        let _ = writeln!(out, "  {n}  ({k})");
+    }
+    let _ = writeln!(out, "imports");
+    for (n, k) in &i.analysis.imports {
+        let _ = writeln!(out, "  {n}  ({k})");
+    }
+    out
 }

@@ -24,30 +24,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
 
 /// Runs `modelgate webhook create`.
 pub async fn create_webhook(args: WebhookCreateArgs) -> anyhow::Result<ExitStatus> {
-    let secret = std::env::var("MODELGATE_WEBHOOK_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            with_hint(
-                anyhow::anyhow!("MODELGATE_WEBHOOK_SECRET is not set"),
-                "export the secret `modelgate serve` will verify deliveries with (e.g. `openssl rand -hex 32`)",
-            )
-        })?;
-    let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
-    let text = args.tracking_uri.or(env_uri).ok_or_else(|| {
-        with_hint(
-            anyhow::anyhow!("no tracking server given"),
-            "pass `--tracking-uri http://HOST:PORT` or set MLFLOW_TRACKING_URI",
-        )
-    })?;
-    let uri = crate::registry::uri::parse(&text)?;
-    let TrackingUri::Http(base) = &uri else {
-        return Err(with_hint(
-            anyhow::anyhow!("webhooks need an MLflow tracking server, not `{text}`"),
-            "the embedded `mlflow.db` has no webhooks: run `modelgate serve` with `--poll` instead",
-        ));
-    };
-    let rest = crate::registry::rest::RestRegistry::new(base)?;
+    let (secret, rest) = webhook_server(&args)?;
     let failed = |what: &'static str| {
         move |e: crate::registry::RegistryError| {
             let hint = e.hint();
@@ -88,20 +65,68 @@ pub async fn create_webhook(args: WebhookCreateArgs) -> anyhow::Result<ExitStatu
     }
     // MLflow's own test delivery, through the same path as every event: its
     // signature, its network policy, `serve` at the URL.
+    test_delivery(&rest, &id, &args.url).await
+}
+
+/// `MODELGATE_WEBHOOK_SECRET` and the tracking server webhooks are made on
+/// (`--tracking-uri` or `MLFLOW_TRACKING_URI`: a server, not `mlflow.db`).
+fn webhook_server(
+    args: &WebhookCreateArgs,
+) -> anyhow::Result<(String, crate::registry::rest::RestRegistry)> {
+    let secret = std::env::var("MODELGATE_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            with_hint(
+                anyhow::anyhow!("MODELGATE_WEBHOOK_SECRET is not set"),
+                "export the secret `modelgate serve` will verify deliveries with (e.g. `openssl rand -hex 32`)",
+            )
+        })?;
+    let env_uri = std::env::var("MLFLOW_TRACKING_URI").ok();
+    let text = args.tracking_uri.clone().or(env_uri).ok_or_else(|| {
+        with_hint(
+            anyhow::anyhow!("no tracking server given"),
+            "pass `--tracking-uri http://HOST:PORT` or set MLFLOW_TRACKING_URI",
+        )
+    })?;
+    let uri = crate::registry::uri::parse(&text)?;
+    let TrackingUri::Http(base) = &uri else {
+        return Err(with_hint(
+            anyhow::anyhow!("webhooks need an MLflow tracking server, not `{text}`"),
+            "the embedded `mlflow.db` has no webhooks: run `modelgate serve` with `--poll` instead",
+        ));
+    };
+    let rest = crate::registry::rest::RestRegistry::new(base)?;
+    Ok((secret, rest))
+}
+
+/// Has MLflow send webhook `id` its test delivery; a pass when `url`
+/// answered 2xx, else an error saying what to set.
+async fn test_delivery(
+    rest: &crate::registry::rest::RestRegistry,
+    id: &str,
+    url: &str,
+) -> anyhow::Result<ExitStatus> {
+    let failed = |what: &'static str| {
+        move |e: crate::registry::RegistryError| {
+            let hint = e.hint();
+            with_hint(anyhow::anyhow!("failed to {what}: {e}"), hint)
+        }
+    };
     let test = rest
-        .test_webhook(&id)
+        .test_webhook(id)
         .await
         .map_err(failed("ask MLflow for a test delivery"))?;
     if test.success {
         crate::output::stdout(&format!(
             "test delivery: {} answered {}\n",
-            args.url,
+            url,
             test.status.unwrap_or(200)
         ))?;
         return Ok(ExitStatus::Pass);
     }
     let what = match (&test.status, &test.error) {
-        (Some(status), _) => format!("{} answered {status}", args.url),
+        (Some(status), _) => format!("{} answered {status}", url),
         (None, Some(e)) => format!("MLflow could not deliver: {e}"),
         (None, None) => "MLflow reported no answer".to_string(),
     };

@@ -195,18 +195,7 @@ pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
             }
         }
         Err(_) => {
-            kill_group(pgid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + KILL_GRACE;
-            while Instant::now() < deadline {
-                // Reap the shell so it does not linger as a zombie member.
-                let _ = child.try_wait();
-                if !group_alive(pgid) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            kill_group(pgid, rustix::process::Signal::KILL);
-            let _ = child.wait().await;
+            stop_group(&mut child, pgid).await;
             Ending::TimedOut(spec.timeout)
         }
     };
@@ -223,20 +212,39 @@ pub async fn run(spec: &ProcessSpec<'_>) -> anyhow::Result<ProcessOutcome> {
             break;
         }
     }
-    let output = {
-        let ring = ring
-            .lock()
-            .map_err(|_| anyhow::anyhow!("output buffer poisoned"))?;
-        let bytes: Vec<u8> = ring.buf.iter().copied().collect();
-        Captured {
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-            dropped: ring.dropped,
-        }
-    };
     Ok(ProcessOutcome {
         ending,
-        output,
+        output: captured(&ring)?,
         duration: start.elapsed(),
+    })
+}
+
+/// A gate past its timeout: its group gets SIGTERM and [`KILL_GRACE`] to
+/// end, then SIGKILL; the shell is reaped.
+async fn stop_group(child: &mut tokio::process::Child, pgid: u32) {
+    kill_group(pgid, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + KILL_GRACE;
+    while Instant::now() < deadline {
+        // Reap the shell so it does not linger as a zombie member.
+        let _ = child.try_wait();
+        if !group_alive(pgid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill_group(pgid, rustix::process::Signal::KILL);
+    let _ = child.wait().await;
+}
+
+/// What the gate wrote, within the bound.
+fn captured(ring: &Mutex<Ring>) -> anyhow::Result<Captured> {
+    let ring = ring
+        .lock()
+        .map_err(|_| anyhow::anyhow!("output buffer poisoned"))?;
+    let bytes: Vec<u8> = ring.buf.iter().copied().collect();
+    Ok(Captured {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        dropped: ring.dropped,
     })
 }
 

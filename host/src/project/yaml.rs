@@ -303,6 +303,7 @@ impl Builder {
 }
 
 impl MarkedEventReceiver for Builder {
+    // Over 80 lines: one match over the parser's events, clearer whole.
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos::from_marker(&mark);
         if self.overflowed {

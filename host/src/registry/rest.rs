@@ -163,6 +163,14 @@ enum Auth {
     Bearer(String),
 }
 
+/// How one attempt at a request went.
+enum Tried {
+    /// The answer, or an error that retrying would not change.
+    Done(Result<Value>),
+    /// A failure: whether it may be retried, the server's `Retry-After`.
+    Failed(bool, Option<Duration>, RegistryError),
+}
+
 impl RestRegistry {
     /// A client for the server at `base` (`http(s)://host:port[/prefix]`).
     pub fn new(base: &str) -> anyhow::Result<Self> {
@@ -230,63 +238,11 @@ impl RestRegistry {
         let mut attempt: u32 = 0;
         let mut waited = Duration::ZERO;
         loop {
-            let mut req = self.client.request(method.clone(), &url).query(query);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            req = match &self.auth {
-                Auth::None => req,
-                Auth::Basic(u, p) => req.basic_auth(u, Some(p)),
-                Auth::Bearer(t) => req.bearer_auth(t),
-            };
-            let outcome = req.send().await;
-            let (retryable, retry_after, err) = match outcome {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    match self.read_body(resp, endpoint).await {
-                        Err(Fatal(e)) => return Err(e),
-                        // A body cut off on the way is the network's
-                        // fault, whatever the status said: retry.
-                        Err(Transient(e)) => (true, retry_after, e),
-                        Ok(bytes) if status.is_success() => {
-                            return serde_json::from_slice(&bytes).map_err(|e| {
-                                RegistryError::Invalid(format!(
-                                    "`{endpoint}` answered with invalid JSON: {e}"
-                                ))
-                            });
-                        }
-                        Ok(bytes) => {
-                            let text = String::from_utf8_lossy(&bytes);
-                            let retryable =
-                                matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
-                            (retryable, retry_after, api_error(status, &text, &url))
-                        }
-                    }
-                }
-                Err(e) => {
-                    let cause = root_cause(&e);
-                    if cause.contains("invalid peer certificate") {
-                        return Err(RegistryError::Tls(format!(
-                            "the TLS certificate of {} is not trusted: {cause}",
-                            self.base
-                        )));
-                    }
-                    let msg = if e.is_timeout() {
-                        format!(
-                            "request to {} timed out after {:?}",
-                            self.base, self.retry.timeout
-                        )
-                    } else {
-                        format!("failed to reach {}: {cause}", self.base)
-                    };
-                    (true, None, RegistryError::Unavailable(msg))
-                }
-            };
+            let (retryable, retry_after, err) =
+                match self.attempt(&method, &url, endpoint, query, body).await {
+                    Tried::Done(answer) => return answer,
+                    Tried::Failed(retryable, retry_after, err) => (retryable, retry_after, err),
+                };
             let delay = retry_after
                 .unwrap_or_else(|| self.retry.backoff(attempt + 1, jitter_unit()))
                 .min(MAX_RETRY_WAIT);
@@ -308,6 +264,76 @@ impl RestRegistry {
                 delay.as_secs_f64()
             ));
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt at a request: its answer (or an error not worth
+    /// retrying), or why it failed with whether to retry and the server's
+    /// `Retry-After`.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Tried {
+        let mut req = self.client.request(method.clone(), url).query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req = match &self.auth {
+            Auth::None => req,
+            Auth::Basic(u, p) => req.basic_auth(u, Some(p)),
+            Auth::Bearer(t) => req.bearer_auth(t),
+        };
+        let outcome = req.send().await;
+        match outcome {
+            Ok(resp) => {
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                match self.read_body(resp, endpoint).await {
+                    Err(Fatal(e)) => Tried::Done(Err(e)),
+                    // A body cut off on the way is the network's
+                    // fault, whatever the status said: retry.
+                    Err(Transient(e)) => Tried::Failed(true, retry_after, e),
+                    Ok(bytes) if status.is_success() => {
+                        Tried::Done(serde_json::from_slice(&bytes).map_err(|e| {
+                            RegistryError::Invalid(format!(
+                                "`{endpoint}` answered with invalid JSON: {e}"
+                            ))
+                        }))
+                    }
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let retryable =
+                            matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
+                        Tried::Failed(retryable, retry_after, api_error(status, &text, url))
+                    }
+                }
+            }
+            Err(e) => {
+                let cause = root_cause(&e);
+                if cause.contains("invalid peer certificate") {
+                    return Tried::Done(Err(RegistryError::Tls(format!(
+                        "the TLS certificate of {} is not trusted: {cause}",
+                        self.base
+                    ))));
+                }
+                let msg = if e.is_timeout() {
+                    format!(
+                        "request to {} timed out after {:?}",
+                        self.base, self.retry.timeout
+                    )
+                } else {
+                    format!("failed to reach {}: {cause}", self.base)
+                };
+                Tried::Failed(true, None, RegistryError::Unavailable(msg))
+            }
         }
     }
 
@@ -656,7 +682,8 @@ impl RestRegistry {
     /// Only zeros are looked at: their runs are read in one batch, and a
     /// run whose latest value of the metric is not that point has its
     /// history read ([`MAX_NAN_CHECKS`] at most). A NaN never passes as
-    /// the 0 it was stored as.
+    /// the 0 it was stored as. (Over 80 lines: one batch read in its
+    /// steps, clearer in order.)
     async fn restore_nans(&self, models: &mut [LoggedModel]) -> Result<()> {
         use std::collections::{BTreeSet, HashMap};
         let zeros: BTreeSet<(String, String)> = models

@@ -438,26 +438,20 @@ fn read_runs(conn: &Connection, run_ids: &[String]) -> rusqlite::Result<Vec<Run>
     // Sorted by key run by run below, not by SQLite: its ORDER BY would
     // sort every row of the window in a temporary B-tree.
     for (table, params) in [("params", true), ("tags", false)] {
-        let mut stmt = conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT run_uuid, key, value FROM {table}
              WHERE run_uuid IN (SELECT value FROM json_each(?1))"
-        ))?;
-        let mut rows = stmt.query([&ids])?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let Some(run) = runs.get_mut(&id) else {
-                continue;
-            };
-            let kv = KeyValue {
-                key: r.get(1)?,
-                value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            };
-            if params {
-                run.params.push(kv);
-            } else {
-                run.tags.push(kv);
+        );
+        for_each_key_value(conn, &sql, &ids, |id, kv| {
+            if let Some(run) = runs.get_mut(&id) {
+                if params {
+                    &mut run.params
+                } else {
+                    &mut run.tags
+                }
+                .push(kv);
             }
-        }
+        })?;
     }
     for run in runs.values_mut() {
         // Byte order, as SQLite's BINARY collation (keys are unique per run).
@@ -517,6 +511,41 @@ fn read_logged_models(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec
     if models.is_empty() {
         return Ok(Vec::new());
     }
+    read_logged_model_metrics(conn, &json, &mut models)?;
+    for (table, params) in [("logged_model_params", true), ("logged_model_tags", false)] {
+        let (k, v) = if params {
+            ("param_key", "param_value")
+        } else {
+            ("tag_key", "tag_value")
+        };
+        let sql = format!(
+            "SELECT model_id, {k}, {v} FROM {table}
+             WHERE model_id IN (SELECT value FROM json_each(?1))"
+        );
+        for_each_key_value(conn, &sql, &json, |id, kv| {
+            if let Some(model) = models.get_mut(&id) {
+                if params {
+                    &mut model.params
+                } else {
+                    &mut model.tags
+                }
+                .push(kv);
+            }
+        })?;
+    }
+    let mut out: Vec<LoggedModel> = ids.iter().filter_map(|id| models.remove(id)).collect();
+    for m in &mut out {
+        m.normalize();
+    }
+    Ok(out)
+}
+
+/// The metrics of `models` (whose ids are the JSON array `json`).
+fn read_logged_model_metrics(
+    conn: &Connection,
+    json: &str,
+    models: &mut std::collections::HashMap<String, LoggedModel>,
+) -> rusqlite::Result<()> {
     // MLflow keeps a LoggedModel's NaN as 0 (the table has no `is_nan`),
     // but the run that logged it has the truth: a 0 whose run logged NaN
     // at the same step and time is NaN, never a 0 that could pass.
@@ -530,7 +559,7 @@ fn read_logged_models(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec
          FROM logged_model_metrics m
          WHERE m.model_id IN (SELECT value FROM json_each(?1))",
     )?;
-    let mut rows = stmt.query([&json])?;
+    let mut rows = stmt.query([json])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         let Some(model) = models.get_mut(&id) else {
@@ -552,38 +581,30 @@ fn read_logged_models(conn: &Connection, ids: &[String]) -> rusqlite::Result<Vec
             run_id: r.get::<_, Option<String>>(7)?.filter(|s| !s.is_empty()),
         });
     }
-    for (table, params) in [("logged_model_params", true), ("logged_model_tags", false)] {
-        let (k, v) = if params {
-            ("param_key", "param_value")
-        } else {
-            ("tag_key", "tag_value")
-        };
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT model_id, {k}, {v} FROM {table}
-             WHERE model_id IN (SELECT value FROM json_each(?1))"
-        ))?;
-        let mut rows = stmt.query([&json])?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let Some(model) = models.get_mut(&id) else {
-                continue;
-            };
-            let kv = KeyValue {
+    Ok(())
+}
+
+/// Each `(id, key, value)` row `sql` selects for the JSON array of ids
+/// `json` (`?1`), handed to `put`: the params and tags of runs and
+/// LoggedModels.
+fn for_each_key_value(
+    conn: &Connection,
+    sql: &str,
+    json: &str,
+    mut put: impl FnMut(String, KeyValue),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([json])?;
+    while let Some(r) = rows.next()? {
+        put(
+            r.get(0)?,
+            KeyValue {
                 key: r.get(1)?,
                 value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            };
-            if params {
-                model.params.push(kv);
-            } else {
-                model.tags.push(kv);
-            }
-        }
+            },
+        );
     }
-    let mut out: Vec<LoggedModel> = ids.iter().filter_map(|id| models.remove(id)).collect();
-    for m in &mut out {
-        m.normalize();
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// A LoggedModel's status as MLflow names it, from the number its SQL

@@ -121,7 +121,8 @@ impl Metrics {
         s
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition. (Over 80 lines: a table, one block
+    /// per metric family, clearer whole.)
     pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut s = String::new();

@@ -692,6 +692,21 @@ impl Service {
             ("verdict", verdict.to_string()),
             ("ms", String::new()),
         ];
+        self.record(served, recorder, &mut line).await?;
+        line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
+        self.metrics.judged(verdict, start.elapsed());
+        self.log(&line);
+        Ok(())
+    }
+
+    /// Records a judgement and moves `--promote` (through the recorder
+    /// `validate --record` uses); what happened to the alias goes on `line`.
+    async fn record(
+        &self,
+        served: &Served,
+        recorder: Recorder,
+        line: &mut Vec<(&'static str, String)>,
+    ) -> anyhow::Result<()> {
         let promote = self.promote.as_ref().map(|alias| Promote {
             alias: alias.clone(),
             allow_rollback: false,
@@ -723,9 +738,6 @@ impl Service {
                 },
             )
             .await?;
-        line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
-        self.metrics.judged(verdict, start.elapsed());
-        self.log(&line);
         Ok(())
     }
 

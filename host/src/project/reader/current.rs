@@ -228,36 +228,10 @@ impl Walker {
                 serde_json::Value::Null
             }
         };
-        let mut limits = Limits::default();
-        if let Some(l) = map.get("limits")
-            && let Some(lm) = self.map(l, &format!("`limits` of {what}"), &LIMITS)
-        {
-            if let Some(v) = lm.get("timeout") {
-                limits.timeout = self.duration(v, "`limits.timeout`");
-            }
-            if let Some(v) = lm.get("memory")
-                && let Some(text) = self.string(v, "`limits.memory`")
-            {
-                match parse_bytes(&text) {
-                    Ok(b) => limits.memory = Some(b),
-                    Err(e) => self.error(
-                        v.pos,
-                        format!("`limits.memory`: {e}"),
-                        Some("write e.g. `64MiB`".into()),
-                    ),
-                }
-            }
-            if let Some(v) = lm.get("registry_calls") {
-                match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
-                    Some(n) => limits.registry_calls = Some(n),
-                    None => self.error(
-                        v.pos,
-                        "`limits.registry_calls` must be a whole number",
-                        None,
-                    ),
-                }
-            }
-        }
+        let limits = match map.get("limits") {
+            Some(l) => self.limits(l, what),
+            None => Limits::default(),
+        };
         let pos = Box::new(super::super::WasmPos {
             executor: node.pos,
             plugin: map.get("plugin").map(|n| n.pos),
@@ -309,6 +283,42 @@ impl Walker {
                 None
             }
         }
+    }
+}
+
+impl Walker {
+    /// A `!wasm` gate's `limits:`.
+    fn limits(&mut self, l: &Node, what: &str) -> Limits {
+        let mut limits = Limits::default();
+        let Some(lm) = self.map(l, &format!("`limits` of {what}"), &LIMITS) else {
+            return limits;
+        };
+        if let Some(v) = lm.get("timeout") {
+            limits.timeout = self.duration(v, "`limits.timeout`");
+        }
+        if let Some(v) = lm.get("memory")
+            && let Some(text) = self.string(v, "`limits.memory`")
+        {
+            match parse_bytes(&text) {
+                Ok(b) => limits.memory = Some(b),
+                Err(e) => self.error(
+                    v.pos,
+                    format!("`limits.memory`: {e}"),
+                    Some("write e.g. `64MiB`".into()),
+                ),
+            }
+        }
+        if let Some(v) = lm.get("registry_calls") {
+            match v.as_str().and_then(|s| s.parse::<u64>().ok()) {
+                Some(n) => limits.registry_calls = Some(n),
+                None => self.error(
+                    v.pos,
+                    "`limits.registry_calls` must be a whole number",
+                    None,
+                ),
+            }
+        }
+        limits
     }
 }
 
