@@ -22,7 +22,7 @@
 //! sweep, and each recorded answer is parsed straight into its type.
 
 use crate::builtins::PluginRef;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -828,6 +828,55 @@ pub fn compare(recorded: &RecordedGate, replayed: &GateResult) -> Replayed {
         }
     }
     Replayed::Reproduced(replayed.outcome)
+}
+
+/// Every WebAssembly gate of the report `file` decided again (plugins
+/// found relative to `project`, else to the project the report names),
+/// and the report's digest. The report is read as a stream: its head, its judgements one
+/// at a time (each dropped once replayed), its end.
+pub async fn replay_report(
+    file: &Path,
+    project: Option<&Path>,
+) -> anyhow::Result<(Vec<GateReplay>, String)> {
+    let mut reader = read(file)?;
+    let mut replayer = None;
+    let mut replays = Vec::new();
+    let mut ended = false;
+    while let Some(item) = reader.next().await {
+        match item? {
+            Item::Head(head) => {
+                let dir = match project {
+                    Some(p) => project_dir(p),
+                    None => project_dir(Path::new(&head.project)),
+                };
+                replayer = Some(Replayer::new(&dir, head.modelgate));
+            }
+            Item::Model(m) => {
+                let replayer = replayer
+                    .as_mut()
+                    .context("internal: a judgement before the report's head")?;
+                replays.extend(replayer.model(&m).await?);
+            }
+            Item::End => ended = true,
+        }
+    }
+    let digest = reader.digest().await?;
+    if !ended {
+        anyhow::bail!("internal: the report's reader ended before the report did");
+    }
+    Ok((replays, digest))
+}
+
+/// The directory plugin paths are relative to: `p` itself when it is a
+/// directory, else the directory of the file.
+fn project_dir(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        return p.to_path_buf();
+    }
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,11 @@
 //! say whether every WebAssembly gate reproduces (see [`crate::replay`]).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 
 use crate::cli::ReplayArgs;
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
-use crate::replay::{self, Item, Replayed, Replayer};
+use crate::replay::{self, Replayed};
 use crate::text::clean_line;
 
 /// Runs `modelgate replay`, all of it within `--timeout`.
@@ -29,7 +26,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     let file = &args.report;
-    let (replays, digest) = replay_all(&args).await?;
+    let (replays, digest) = replay::replay_report(&args.report, args.project.as_deref()).await?;
     let mut out = lines(&replays);
     let count = |f: fn(&Replayed) -> bool| replays.iter().filter(|r| f(&r.replayed)).count();
     let reproduced = count(|r| matches!(r, Replayed::Reproduced(_)));
@@ -78,40 +75,6 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
-/// Every WebAssembly gate of the report decided again, and the report's
-/// digest. The report is read as a stream: its head, its judgements one
-/// at a time (each dropped once replayed), its end.
-async fn replay_all(args: &ReplayArgs) -> anyhow::Result<(Vec<replay::GateReplay>, String)> {
-    let file = &args.report;
-    let mut reader = replay::read(file)?;
-    let mut replayer = None;
-    let mut replays = Vec::new();
-    let mut ended = false;
-    while let Some(item) = reader.next().await {
-        match item? {
-            Item::Head(head) => {
-                let dir = match &args.project {
-                    Some(p) => project_dir(p),
-                    None => project_dir(Path::new(&head.project)),
-                };
-                replayer = Some(Replayer::new(&dir, head.modelgate));
-            }
-            Item::Model(m) => {
-                let replayer = replayer
-                    .as_mut()
-                    .context("internal: a judgement before the report's head")?;
-                replays.extend(replayer.model(&m).await?);
-            }
-            Item::End => ended = true,
-        }
-    }
-    let digest = reader.digest().await?;
-    if !ended {
-        anyhow::bail!("internal: the report's reader ended before the report did");
-    }
-    Ok((replays, digest))
-}
-
 /// A line per replayed gate, under a line per judged version.
 fn lines(replays: &[replay::GateReplay]) -> String {
     let mut out = String::new();
@@ -140,16 +103,4 @@ fn lines(replays: &[replay::GateReplay]) -> String {
         );
     }
     out
-}
-
-/// The directory plugin paths are relative to: `p` itself when it is a
-/// directory, else the directory of the file.
-fn project_dir(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        return p.to_path_buf();
-    }
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }

@@ -18,6 +18,7 @@
 //! `validate`, `serve` and the benches differ only in the candidates they
 //! hand in and the sinks they hand them to.
 
+pub mod check;
 pub mod pipeline;
 pub mod runner;
 
