@@ -186,6 +186,13 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// With N replicas, this one (K, from 0) judges and promotes only the
+    /// models assigned to it: each model to one replica, by a hash of its
+    /// name. Deliveries for the others' models are acknowledged and left
+    /// to them. On Kubernetes: the StatefulSet's pod index, `$(POD_INDEX)/N`.
+    #[arg(long, value_name = "K/N", env = "MODELGATE_SHARD", value_parser = parse_shard)]
+    pub shard: Option<crate::serve::Shard>,
 }
 
 /// Log line formats of `serve`.
@@ -490,6 +497,10 @@ fn parse_poll(s: &str) -> Result<Poll, String> {
         return Err("poll at most once a second (or `off`)".into());
     }
     Ok(Poll(Some(d)))
+}
+
+fn parse_shard(s: &str) -> Result<crate::serve::Shard, String> {
+    crate::serve::Shard::parse(s)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

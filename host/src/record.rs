@@ -9,12 +9,27 @@
 //! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
 //! | `modelgate.gate.NAME` | each gate's `pass`, `fail` or `error` |
+//! | `modelgate.seal` | `sha256:` of the record: judged_at, plan, report, each gate's tag and the verdict |
 //!
-//! The verdict tag is written first as `pending` and last as the verdict,
-//! so a reader never takes an earlier verdict for this record's, and
-//! whoever sees the verdict sees the rest: a record cut short (a crash, a
-//! refused write) reads `pending`, which is no verdict, until the next
-//! record completes it. On the SQLite backend all of it is one transaction.
+//! # The record protocol
+//!
+//! MLflow writes a version's tags one request at a time, and a writer may
+//! die between any two. So:
+//!
+//! 1. `modelgate.verdict` is written first as `pending`: from then on no
+//!    earlier verdict reads as this version's;
+//! 2. `judged_at`, `plan`, `report`, every gate's tag, and last among them
+//!    the `seal` over all of these and the verdict to come;
+//! 3. `modelgate.verdict` last, only once every other write succeeded.
+//!
+//! A reader takes a verdict as *current* ([`current_verdict`]) only when
+//! it is `pass`, `fail` or `error`, `modelgate.plan` is the plan being
+//! judged now, and the seal is that of the tags as they stand. A record cut
+//! short reads `pending` (no verdict); a verdict of another plan is not
+//! current; two writers interleaving, a verdict or gate tag edited by hand,
+//! a gate tag left from an older record: the seal no longer matches, so
+//! the verdict is not current and the version is judged again. On the
+//! SQLite backend all of it is one transaction.
 
 use std::time::SystemTime;
 
@@ -38,6 +53,8 @@ pub const PLAN: &str = "modelgate.plan";
 pub const REPORT: &str = "modelgate.report";
 /// The prefix of the per-gate tags.
 pub const GATE_PREFIX: &str = "modelgate.gate.";
+/// The seal of the record.
+pub const SEAL: &str = "modelgate.seal";
 
 /// The verdict tag's value while a record is being written: not a verdict.
 pub const PENDING: &str = "pending";
@@ -99,19 +116,73 @@ pub fn gate_key(name: &str) -> String {
 }
 
 /// The tags recording `judged`: the verdict first as [`PENDING`], then the
-/// record, then the verdict.
+/// record and its seal, then the verdict (see the protocol above).
 pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(String, String)> {
+    let judged_at = rfc3339(judged.judged_at);
+    let gates: Vec<(String, &str)> = judged
+        .gates
+        .iter()
+        .map(|(name, outcome)| (gate_key(name), outcome.as_str()))
+        .collect();
+    let verdict = judged.verdict.as_str();
+    let sealed = seal(&judged_at, plan_digest, report_digest, &gates, verdict);
     let mut tags = vec![
         (VERDICT.to_string(), PENDING.to_string()),
-        (JUDGED_AT.to_string(), rfc3339(judged.judged_at)),
+        (JUDGED_AT.to_string(), judged_at),
         (PLAN.to_string(), plan_digest.to_string()),
         (REPORT.to_string(), report_digest.to_string()),
     ];
-    for (name, outcome) in &judged.gates {
-        tags.push((gate_key(name), outcome.as_str().to_string()));
-    }
-    tags.push((VERDICT.to_string(), judged.verdict.as_str().to_string()));
+    tags.extend(gates.into_iter().map(|(k, v)| (k, v.to_string())));
+    tags.push((SEAL.to_string(), sealed));
+    tags.push((VERDICT.to_string(), verdict.to_string()));
     tags
+}
+
+/// `sha256:` of a record's parts, in one canonical text.
+fn seal(
+    judged_at: &str,
+    plan: &str,
+    report: &str,
+    gates: &[(String, &str)],
+    verdict: &str,
+) -> String {
+    let text = serde_json::json!(["modelgate.seal/v1", judged_at, plan, report, gates, verdict]);
+    sha256_tag(text.to_string().as_bytes())
+}
+
+/// The verdict `version` carries for the plan `plan` (whose gates' tag
+/// keys are `gate_keys`, see [`gate_key`]), if it carries a current one:
+/// `pass`, `fail` or `error`, recorded under that plan, its seal that of
+/// the tags as they stand. Anything else — no verdict, `pending`, another
+/// plan, tags changed or mixed since — is no verdict: judge it again.
+pub fn current_verdict(
+    version: &crate::registry::ModelVersion,
+    plan: &str,
+    gate_keys: &[String],
+) -> Option<Verdict> {
+    let tag = |key: &str| {
+        version
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.value.as_str())
+    };
+    let verdict = Verdict::parse(tag(VERDICT)?)?;
+    if tag(PLAN)? != plan {
+        return None;
+    }
+    let gates: Vec<(String, &str)> = gate_keys
+        .iter()
+        .map(|k| Some((k.clone(), tag(k)?)))
+        .collect::<Option<_>>()?;
+    let expected = seal(
+        tag(JUDGED_AT)?,
+        plan,
+        tag(REPORT)?,
+        &gates,
+        verdict.as_str(),
+    );
+    (tag(SEAL)? == expected).then_some(verdict)
 }
 
 /// What [`promote`] did.
@@ -198,6 +269,44 @@ pub async fn promote(
     Ok(Promotion::Moved {
         from: current,
         to: j.version,
+    })
+}
+
+/// Points `alias` of `model` at `version` unless it already points there
+/// or at a newer version (never back): the reconciler's move, with the
+/// alias re-read from `fresh` right before. `Already(v)` says where it
+/// stays when that is `version` or newer.
+pub async fn promote_forward(
+    model: &str,
+    version: u64,
+    fresh: &dyn crate::registry::Registry,
+    writer: &dyn RegistryWriter,
+    alias: &str,
+) -> anyhow::Result<Promotion> {
+    let shown = crate::text::clean_line(model);
+    let current = match fresh.model_version_by_alias(model, alias).await {
+        Ok(v) => Some(v.version),
+        Err(crate::registry::RegistryError::NotFound(_)) => None,
+        Err(e) => {
+            return Err(crate::candidate::registry_error(
+                e,
+                &format!("alias `{alias}` of `{shown}`"),
+                fresh.uri(),
+            ));
+        }
+    };
+    if let Some(v) = current.filter(|v| *v >= version) {
+        return Ok(Promotion::Already(v));
+    }
+    writer.set_alias(model, alias, version).await.map_err(|e| {
+        write_error(
+            e,
+            &format!("point alias `{alias}` of `{shown}` at version {version}"),
+        )
+    })?;
+    Ok(Promotion::Moved {
+        from: current,
+        to: version,
     })
 }
 
@@ -403,6 +512,114 @@ mod tests {
         assert_eq!(rfc3339(t(0)), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(t(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(t(1_795_849_834)), "2026-11-28T07:10:34Z");
+    }
+
+    fn version_with(tags: &[(String, String)]) -> crate::registry::ModelVersion {
+        crate::registry::ModelVersion {
+            name: "m".into(),
+            version: 1,
+            run_id: None,
+            model_id: None,
+            status: "READY".into(),
+            current_stage: None,
+            source: None,
+            description: None,
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            aliases: vec![],
+            tags: tags
+                .iter()
+                .map(|(k, v)| crate::registry::KeyValue {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Every prefix of a record's writes, in any order of the ones between
+    /// the first and the last, reads as no verdict; only the whole record
+    /// reads as its verdict, and only for its plan; a hand-edited verdict,
+    /// a gate tag of another record, or a verdict left from an older record
+    /// beside a newer one's tags is no verdict either.
+    #[test]
+    fn only_a_whole_sealed_record_of_the_plan_is_a_verdict() {
+        let judged = Judged {
+            model: "m".into(),
+            version: 1,
+            judged_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_849_834),
+            verdict: Verdict::Fail,
+            gates: vec![("a".into(), Outcome::Pass), ("b".into(), Outcome::Fail)],
+        };
+        let keys = vec![gate_key("a"), gate_key("b")];
+        let record = tags(&judged, "sha256:plan", "sha256:report");
+        // An older record's pass under another plan, then this record
+        // written a tag at a time: nothing reads as a verdict until the
+        // last write, which reads as this one.
+        let old = Judged {
+            verdict: Verdict::Pass,
+            gates: vec![("a".into(), Outcome::Pass), ("b".into(), Outcome::Pass)],
+            ..judged.clone()
+        };
+        let put = |state: &mut Vec<(String, String)>, (k, v): &(String, String)| {
+            state.retain(|(key, _)| key != k);
+            state.push((k.clone(), v.clone()));
+        };
+        let written = |record: &[(String, String)]| {
+            let mut state = Vec::new();
+            for t in record {
+                put(&mut state, t);
+            }
+            state
+        };
+        let mut state = written(&tags(&old, "sha256:old", "sha256:r0"));
+        assert_eq!(
+            current_verdict(&version_with(&state), "sha256:old", &keys),
+            Some(Verdict::Pass)
+        );
+        for (i, t) in record.iter().enumerate() {
+            put(&mut state, t);
+            let read = current_verdict(&version_with(&state), "sha256:plan", &keys);
+            let old_read = current_verdict(&version_with(&state), "sha256:old", &keys);
+            assert_eq!(
+                old_read, None,
+                "after write {i} the old verdict still reads"
+            );
+            if i + 1 < record.len() {
+                assert_eq!(read, None, "after write {i} of {}", record.len());
+            } else {
+                assert_eq!(read, Some(Verdict::Fail));
+            }
+        }
+        // The writes between the first and the last in reverse order, and
+        // everything but the verdict: still no verdict.
+        let mut reversed = written(&tags(&old, "sha256:old", "sha256:r0"));
+        put(&mut reversed, &record[0]);
+        for t in record[1..record.len() - 1].iter().rev() {
+            put(&mut reversed, t);
+            assert_eq!(
+                current_verdict(&version_with(&reversed), "sha256:plan", &keys),
+                None
+            );
+        }
+        // A verdict edited by hand, a gate tag of another record.
+        let mut edited = state.clone();
+        put(&mut edited, &(VERDICT.to_string(), "pass".to_string()));
+        assert_eq!(
+            current_verdict(&version_with(&edited), "sha256:plan", &keys),
+            None
+        );
+        let mut mixed = state.clone();
+        put(&mut mixed, &(gate_key("b"), "pass".to_string()));
+        assert_eq!(
+            current_verdict(&version_with(&mixed), "sha256:plan", &keys),
+            None
+        );
+        // Another plan's gates: not this record's verdict.
+        assert_eq!(
+            current_verdict(&version_with(&state), "sha256:plan", &[gate_key("a")]),
+            None
+        );
     }
 
     #[test]

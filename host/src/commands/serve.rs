@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
         timeout: args.timeout,
         log_json: args.log_format == LogFormat::Json,
         drain: args.drain,
+        shard: args.shard,
     })
     .await?;
     Ok(ExitStatus::Pass)

@@ -163,6 +163,25 @@ enum Auth {
     Bearer(String),
 }
 
+/// True when a 400's body is the store refusing a write that raced
+/// another of the same row (two writers setting one tag at once): MLflow
+/// reports the database's integrity error as `BAD_REQUEST`, and the same
+/// write succeeds when tried again.
+fn concurrent_write(body: &str) -> bool {
+    [
+        "IntegrityError",
+        "UniqueViolation",
+        "UNIQUE constraint failed",
+        "Duplicate entry",
+        "duplicate key value",
+        "database is locked",
+        "could not serialize access",
+        "Deadlock found",
+    ]
+    .iter()
+    .any(|m| body.contains(m))
+}
+
 /// How one attempt at a request went.
 enum Tried {
     /// The answer, or an error that retrying would not change.
@@ -311,7 +330,8 @@ impl RestRegistry {
                     Ok(bytes) => {
                         let text = String::from_utf8_lossy(&bytes);
                         let retryable =
-                            matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
+                            matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+                                || (status.as_u16() == 400 && concurrent_write(&text));
                         Tried::Failed(retryable, retry_after, api_error(status, &text, url))
                     }
                 }

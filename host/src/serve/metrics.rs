@@ -28,6 +28,9 @@ pub struct Metrics {
     promotions: AtomicU64,
     /// Versions a poll found that no delivery announced (webhooks on).
     pub unannounced: AtomicU64,
+    /// Records that could not be written even after retries (the version
+    /// is judged again by the next reconcile).
+    pub record_failures: AtomicU64,
     /// 1 from a poll that reports such a version until a delivery
     /// arrives: deliveries are not arriving.
     pub deliveries_missing: AtomicU64,
@@ -205,6 +208,13 @@ impl Metrics {
             "counter",
             "Aliases moved.",
             get(&self.promotions),
+        );
+        single(
+            &mut s,
+            "modelgate_record_failures_total",
+            "counter",
+            "Verdicts that could not be recorded after retries; the next reconcile judges the version again.",
+            get(&self.record_failures),
         );
         single(
             &mut s,

@@ -43,7 +43,7 @@ use crate::candidate::{Candidate, Selector};
 use crate::error::with_hint;
 use crate::judge::pipeline::{self, Target};
 use crate::judge::{Context, Ready, ReadyModel, Runner};
-use crate::record::{Promote, Promotion, Recorder};
+use crate::record::{Promotion, Recorder};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::uri::TrackingUri;
 use crate::registry::writer::RegistryWriter;
@@ -81,6 +81,66 @@ pub struct Options {
     pub log_json: bool,
     /// How long in-flight judgements may take to finish at shutdown.
     pub drain: Duration,
+    /// This replica's share of the models, when there are several.
+    pub shard: Option<Shard>,
+}
+
+/// Replica `index` of `count`: it owns the models whose name hashes to it
+/// ([`Shard::owns`]), so that every model has one judge and one promoter
+/// however many replicas run, with nothing to coordinate but `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This replica, from 0.
+    pub index: u32,
+    /// How many there are.
+    pub count: u32,
+}
+
+/// Most replicas `--shard` takes.
+pub const MAX_SHARDS: u32 = 1024;
+
+impl Shard {
+    /// `K/N`, with K < N ≤ [`MAX_SHARDS`].
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N (e.g. 0/3)"))?;
+        let index: u32 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{k}` in `{text}` is not a replica index"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{n}` in `{text}` is not a replica count"))?;
+        if count == 0 || count > MAX_SHARDS || index >= count {
+            return Err(format!(
+                "`{text}`: K must be below N, and N from 1 to {MAX_SHARDS}"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The replica that owns `model`: the first 8 bytes of its name's
+    /// sha256, modulo the count — the same on every replica and release.
+    pub fn owner(model: &str, count: u32) -> u32 {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(model.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        (u64::from_be_bytes(first) % u64::from(count)) as u32
+    }
+
+    /// True when this replica owns `model`.
+    pub fn owns(&self, model: &str) -> bool {
+        Shard::owner(model, self.count) == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// A model this service judges.
@@ -92,6 +152,8 @@ struct Served {
     project: String,
     /// `modelgate.plan` of its gates.
     plan: String,
+    /// Its gates' tag keys, in plan order (a record's seal covers them).
+    gate_keys: Vec<String>,
     /// Version tags its gates read (the keys of `builtin:tags` gates).
     reads_tags: HashSet<String>,
     /// Held while the alias is re-read and moved: two workers of this
@@ -112,6 +174,9 @@ type Key = (String, u64);
 
 struct Service {
     models: HashMap<String, Served>,
+    /// Gated models another replica owns (`--shard`).
+    others: HashSet<String>,
+    shard: Option<Shard>,
     registry: SharedRegistry,
     writer: Box<dyn RegistryWriter>,
     tracking: TrackingUri,
@@ -152,7 +217,11 @@ const ANNOUNCE_GRACE_S: i64 = 10;
 
 /// Every model of every project with its gates prepared, and the first
 /// project's directory (where a relative tracking URI is resolved).
-async fn load_models(opts: &Options) -> anyhow::Result<(HashMap<String, Served>, PathBuf)> {
+/// With `--shard`, the gated models other replicas own are left out, and
+/// named in the second set.
+async fn load_models(
+    opts: &Options,
+) -> anyhow::Result<(HashMap<String, Served>, HashSet<String>, PathBuf)> {
     let mut models = HashMap::new();
     let mut first_dir = None;
     for p in &opts.projects {
@@ -168,6 +237,11 @@ async fn load_models(opts: &Options) -> anyhow::Result<(HashMap<String, Served>,
                 index,
                 project: project.file.display().to_string(),
                 plan: crate::record::plan_digest(m),
+                gate_keys: m
+                    .gates
+                    .iter()
+                    .map(|g| crate::record::gate_key(&g.gate.name))
+                    .collect(),
                 reads_tags: tags_read(m),
                 promoting: tokio::sync::Mutex::new(()),
             };
@@ -184,7 +258,17 @@ async fn load_models(opts: &Options) -> anyhow::Result<(HashMap<String, Served>,
             }
         }
     }
-    Ok((models, first_dir.context("no project given")?))
+    let mut others = HashSet::new();
+    if let Some(shard) = opts.shard {
+        models.retain(|name, _| {
+            let mine = shard.owns(name);
+            if !mine {
+                others.insert(name.clone());
+            }
+            mine
+        });
+    }
+    Ok((models, others, first_dir.context("no project given")?))
 }
 
 /// `jobs` workers sharing one receiver; `stop` ends them between
@@ -245,7 +329,7 @@ fn webhook_secret() -> anyhow::Result<Option<Vec<u8>>> {
 
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(opts: Options) -> anyhow::Result<()> {
-    let (models, dir) = load_models(&opts).await?;
+    let (models, others, dir) = load_models(&opts).await?;
     let (tracking, registry) = crate::registry::connect(opts.tracking_uri.as_deref(), &dir)?;
     let writer = crate::registry::writer::open(&tracking)?;
     let secret = webhook_secret()?;
@@ -256,6 +340,8 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     let service = Arc::new(Service {
         models,
+        others,
+        shard: opts.shard,
         registry,
         writer,
         tracking,
@@ -489,10 +575,15 @@ impl Service {
                 let Some(served) = self.models.get(model) else {
                     return Ok(self.not_gated(model));
                 };
-                if key.starts_with("modelgate.") || !served.reads_tags.contains(key) {
+                if key == crate::record::VERDICT {
+                    // A verdict written (by a record, or by hand): checked
+                    // against its seal, judged again when not current.
+                    (model, *version, false, "verdict_set")
+                } else if key.starts_with("modelgate.") || !served.reads_tags.contains(key) {
                     return Ok("ignored: no gate reads this tag");
+                } else {
+                    (model, *version, true, "tag_set")
                 }
-                (model, *version, true, "tag_set")
             }
             Event::Other(what) => {
                 self.log(&[("event", "ignored".into()), ("delivery", what.clone())]);
@@ -520,6 +611,11 @@ impl Service {
             ("address", local.to_string()),
             ("models", names.join(",")),
             ("registry", self.tracking.as_str().to_string()),
+            (
+                "shard",
+                self.shard
+                    .map_or_else(|| "all".to_string(), |s| s.to_string()),
+            ),
             (
                 "webhooks",
                 if self.secret.is_some() {
@@ -653,7 +749,7 @@ impl Service {
         else {
             return Ok(());
         };
-        if !force && judged_under(&mv, &served.plan) {
+        if !force && served.verdict_of(&mv).is_some() {
             self.metrics.skipped();
             return Ok(());
         }
@@ -699,46 +795,91 @@ impl Service {
         Ok(())
     }
 
-    /// Records a judgement and moves `--promote` (through the recorder
-    /// `validate --record` uses); what happened to the alias goes on `line`.
+    /// Records a judgement (through the recorder `validate --record`
+    /// uses), then moves `--promote` where the model's verdicts now say it
+    /// belongs ([`Service::promote_newest`]); what happened to the alias
+    /// goes on `line`. A record that fails even after retries is counted
+    /// and left to the next reconcile: the version reads unjudged.
     async fn record(
         &self,
         served: &Served,
         recorder: Recorder,
         line: &mut Vec<(&'static str, String)>,
     ) -> anyhow::Result<()> {
-        let promote = self.promote.as_ref().map(|alias| Promote {
-            alias: alias.clone(),
-            allow_rollback: false,
-        });
-        // Two workers of this process never race each other for the alias.
-        let _held = match &promote {
-            Some(_) => Some(served.promoting.lock().await),
-            None => None,
+        let recorded = recorder
+            .finish(self.writer.as_ref(), self.registry.as_ref(), None, |_| {
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            self.metrics
+                .record_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+        let Some(alias) = &self.promote else {
+            return Ok(());
         };
-        recorder
-            .finish(
-                self.writer.as_ref(),
-                self.registry.as_ref(),
-                promote.as_ref(),
-                |event| {
-                    match event {
-                        crate::record::Event::Recorded(_) => {}
-                        crate::record::Event::Promoted(_, alias, Ok(p)) => {
-                            if matches!(p, Promotion::Moved { .. }) {
-                                self.metrics.promoted();
-                            }
-                            line.push(("alias", format!("{alias}: {p}")));
-                        }
-                        crate::record::Event::Promoted(_, alias, Err(e)) => {
-                            line.push(("alias", format!("{alias}: {e:#}")));
-                        }
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
+        match self.registry.model_versions(served.name()).await {
+            Ok(versions) => {
+                if let Some((_, done)) = self.promote_newest(served, &versions).await {
+                    line.push(("alias", done));
+                }
+            }
+            Err(e) => {
+                self.metrics.registry_error();
+                line.push(("alias", format!("{alias}: {e}")));
+            }
+        }
         Ok(())
+    }
+
+    /// The level-triggered promotion: `--promote ALIAS` onto the newest of
+    /// `versions` (one model's, freshly listed) whose current verdict is
+    /// `pass`, forward only — whatever happened before (a promotion lost
+    /// to a crash, a verdict repaired). Nothing when there is no such
+    /// version or the alias is there or further already; else whether it
+    /// moved and what was done, for the log.
+    async fn promote_newest(
+        &self,
+        served: &Served,
+        versions: &[crate::registry::ModelVersion],
+    ) -> Option<(bool, String)> {
+        let alias = self.promote.as_ref()?;
+        let newest = versions
+            .iter()
+            .filter(|v| v.is_ready() && served.verdict_of(v) == Some(crate::judge::Verdict::Pass))
+            .map(|v| v.version)
+            .max()?;
+        if versions
+            .iter()
+            .any(|v| v.version >= newest && v.aliases.iter().any(|a| a == alias))
+        {
+            return None;
+        }
+        // Two workers of this process never race each other for the alias.
+        let _held = served.promoting.lock().await;
+        let done = crate::record::promote_forward(
+            served.name(),
+            newest,
+            self.registry.as_ref(),
+            self.writer.as_ref(),
+            alias,
+        )
+        .await;
+        Some(match done {
+            Ok(p) => {
+                let moved = matches!(p, Promotion::Moved { .. });
+                if moved {
+                    self.metrics.promoted();
+                }
+                (moved, format!("{alias}: {p}"))
+            }
+            Err(e) => {
+                self.metrics.registry_error();
+                (false, format!("{alias}: {e:#}"))
+            }
+        })
     }
 
     /// Remembers that a delivery announced `version` (or that it was
@@ -813,8 +954,8 @@ impl Service {
         for (name, served) in &self.models {
             match self.registry.model_versions(name).await {
                 Ok(versions) => {
-                    for v in versions {
-                        if v.is_ready() && !judged_under(&v, &served.plan) {
+                    for v in &versions {
+                        if v.is_ready() && served.verdict_of(v).is_none() {
                             let key = (name.clone(), v.version);
                             let created = v.creation_timestamp.div_euclid(1000);
                             if watch
@@ -828,6 +969,13 @@ impl Service {
                             self.enqueue(name, v.version, false);
                             queued += 1;
                         }
+                    }
+                    if let Some((true, done)) = self.promote_newest(served, &versions).await {
+                        self.log(&[
+                            ("event", "promoted".into()),
+                            ("model", name.clone()),
+                            ("alias", done),
+                        ]);
                     }
                 }
                 Err(RegistryError::NotFound(_)) => {}
@@ -855,6 +1003,16 @@ impl Service {
     /// service's models share the webhook): acknowledged, logged, nothing
     /// judged. A 4xx would make MLflow report the webhook as failing.
     fn not_gated(&self, model: &str) -> &'static str {
+        if self.others.contains(model) {
+            let count = self.shard.map_or(1, |s| s.count);
+            self.log(&[
+                ("event", "ignored".into()),
+                ("model", model.to_string()),
+                ("reason", "another_shard".into()),
+                ("owner", format!("{}/{count}", Shard::owner(model, count))),
+            ]);
+            return "ignored: another replica owns the model";
+        }
         self.log(&[
             ("event", "ignored".into()),
             ("model", model.to_string()),
@@ -889,46 +1047,49 @@ impl Service {
     }
 }
 
-/// True when `v` carries a verdict recorded under `plan`.
-fn judged_under(v: &crate::registry::ModelVersion, plan: &str) -> bool {
-    let tag = |k: &str| v.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
-    tag(crate::record::VERDICT).is_some_and(crate::record::is_verdict)
-        && tag(crate::record::PLAN) == Some(plan)
+impl Served {
+    /// The registered model's name.
+    fn name(&self) -> &str {
+        &self.runner.models[self.index].name
+    }
+
+    /// The verdict `v` carries for this model's current plan, if a current
+    /// one (see [`crate::record::current_verdict`]).
+    fn verdict_of(&self, v: &crate::registry::ModelVersion) -> Option<crate::judge::Verdict> {
+        crate::record::current_verdict(v, &self.plan, &self.gate_keys)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{KeyValue, ModelVersion};
 
     #[test]
-    fn a_version_is_judged_once_per_plan() {
-        let mut v = ModelVersion {
-            name: "m".into(),
-            version: 1,
-            run_id: None,
-            model_id: None,
-            status: "READY".into(),
-            current_stage: None,
-            source: None,
-            description: None,
-            creation_timestamp: 0,
-            last_updated_timestamp: 0,
-            aliases: vec![],
-            tags: vec![],
-        };
-        assert!(!judged_under(&v, "sha256:a"));
-        v.tags.push(KeyValue {
-            key: crate::record::PLAN.into(),
-            value: "sha256:a".into(),
-        });
-        // The plan without the verdict: a record cut short.
-        assert!(!judged_under(&v, "sha256:a"));
-        v.tags.push(KeyValue {
-            key: crate::record::VERDICT.into(),
-            value: "fail".into(),
-        });
-        assert!(judged_under(&v, "sha256:a"));
-        assert!(!judged_under(&v, "sha256:b"), "a new policy judges again");
+    fn every_model_has_exactly_one_owner_and_shards_parse_strictly() {
+        for n in 1..=5 {
+            for m in ["a", "churn", "fraud-detector", "ünïcode", ""] {
+                let owners: Vec<u32> = (0..n)
+                    .filter(|k| {
+                        Shard {
+                            index: *k,
+                            count: n,
+                        }
+                        .owns(m)
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "{m} over {n}: {owners:?}");
+                assert_eq!(owners[0], Shard::owner(m, n), "stable");
+            }
+        }
+        // The hash spreads names: 300 models over 3 replicas.
+        let mut per = [0; 3];
+        for i in 0..300 {
+            per[Shard::owner(&format!("model-{i}"), 3) as usize] += 1;
+        }
+        assert!(per.iter().all(|c| *c > 60), "{per:?}");
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["3/3", "0/0", "1", "a/2", "-1/2", "0/5000", "1/2/3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
     }
 }
