@@ -31,10 +31,10 @@ fn the_manifests_are_valid_kubernetes() {
     assert_eq!(out.code, 0, "{out}");
     // The validator does fail on a broken manifest.
     let dir = crate::support::tempdir();
-    let broken = dir.path().join("deployment.yaml");
-    let text = std::fs::read_to_string(root().join("deploy/kubernetes/deployment.yaml"))
-        .expect("deployment")
-        .replace("replicas: 1", "replicas: one");
+    let broken = dir.path().join("statefulset.yaml");
+    let text = std::fs::read_to_string(root().join("deploy/kubernetes/statefulset.yaml"))
+        .expect("statefulset")
+        .replace("replicas: 3", "replicas: three");
     std::fs::write(&broken, text).expect("write");
     assert_ne!(validate(&[broken]).code, 0);
 }
@@ -49,7 +49,7 @@ fn load(name: &str) -> Yaml {
 }
 
 #[test]
-fn the_configmap_project_checks_and_the_deployment_args_are_serves() {
+fn the_configmap_project_checks_and_the_statefulset_args_are_serves() {
     let cm = load("configmap.yaml");
     let project = cm["data"]["ame.yaml"]
         .as_str()
@@ -58,8 +58,8 @@ fn the_configmap_project_checks_and_the_deployment_args_are_serves() {
     let out = mg(&["check", "--project", &p.path()]);
     assert_eq!(out.code, 0, "{out}");
 
-    let deployment = load("deployment.yaml");
-    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let set = load("statefulset.yaml");
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<&str> = container["args"]
         .as_vec()
         .expect("args")
@@ -81,6 +81,52 @@ fn the_configmap_project_checks_and_the_deployment_args_are_serves() {
         container["livenessProbe"]["httpGet"]["path"].as_str(),
         Some("/healthz")
     );
+}
+
+/// One owner per model: a StatefulSet whose pods pass their own ordinal
+/// and the replica count to `--shard`, every ordinal a shard `serve`
+/// accepts, and a headless Service giving each pod the address its
+/// webhook delivers to.
+#[test]
+fn each_replica_owns_its_shard_of_the_models() {
+    let set = load("statefulset.yaml");
+    assert_eq!(set["kind"].as_str(), Some("StatefulSet"));
+    let replicas = set["spec"]["replicas"].as_i64().expect("replicas");
+    assert!(replicas > 1, "{replicas}");
+    let pod = &set["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_vec()
+        .expect("args")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    let shard = args
+        .iter()
+        .position(|a| *a == "--shard")
+        .map(|i| args[i + 1])
+        .expect("--shard");
+    assert_eq!(shard, format!("$(POD_INDEX)/{replicas}"));
+    let env = container["env"].as_vec().expect("env");
+    let index = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("POD_INDEX"))
+        .expect("POD_INDEX in the env");
+    assert_eq!(
+        index["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.labels['apps.kubernetes.io/pod-index']")
+    );
+    // Every ordinal is a shard serve accepts; one past the last is not.
+    for k in 0..=replicas {
+        let out = mg(&["serve", "--shard", &format!("{k}/{replicas}"), "--help"]);
+        assert_eq!(out.code == 0, k < replicas, "--shard {k}/{replicas}: {out}");
+    }
+    let service = load("service.yaml");
+    assert_eq!(
+        set["spec"]["serviceName"].as_str(),
+        service["metadata"]["name"].as_str()
+    );
+    assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"));
 }
 
 /// The `Containerfile` (not built here: no container engine runs on the
@@ -164,7 +210,7 @@ fn the_containerfile_builds_what_it_promises() {
         .map(|i| args[i + 1].clone())
         .expect("--project");
     let deployment =
-        std::fs::read_to_string(root().join("deploy/kubernetes/deployment.yaml")).expect("read");
+        std::fs::read_to_string(root().join("deploy/kubernetes/statefulset.yaml")).expect("read");
     assert!(
         deployment.contains(&format!("mountPath: {project}")),
         "the manifests mount no project at {project}"

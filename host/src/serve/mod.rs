@@ -8,19 +8,25 @@
 //!   `GET /metrics`): a delivery is authenticated ([`webhook`]), turned into
 //!   a queued version and answered at once; judging is asynchronous;
 //! - the **poller**: at start (catch-up) and every `--poll`, one read per
-//!   model lists its versions and queues every READY one that has no
-//!   verdict for the current plan;
+//!   model lists its versions, queues every READY one without a current
+//!   verdict ([`crate::record::current_verdict`]) and reconciles the alias;
 //! - the **workers** (`--jobs`): each takes a version off the queue, waits
 //!   (bounded) while it is `PENDING_REGISTRATION`, skips it when it already
-//!   carries a `modelgate.verdict` for the current `modelgate.plan`, judges
-//!   it with the [`Runner`], records the verdict (tags, the verdict last)
-//!   and moves `--promote ALIAS` forward on a pass.
+//!   carries a current verdict, judges it with the [`Runner`], records the
+//!   verdict by the record protocol of [`crate::record`] and reconciles the
+//!   alias.
 //!
-//! The service keeps no state of its own: the registry's tags say what has
-//! been judged, so a restart (or a second instance) judges only what is
-//! missing. Concurrent requests for one version collapse into one
+//! It is level-triggered: the registry's tags are the only state, and each
+//! poll and judgement converges them to what the plan implies — every
+//! version with a current verdict, `--promote ALIAS` on the newest that
+//! passed, forward only (`Service::promote_newest`). A delivery only
+//! makes that happen sooner, so a lost delivery, a restart, a `kill -9`
+//! between any two writes or a tag edited by hand is repaired by the next
+//! reconcile. Concurrent requests for one version collapse into one
 //! judgement; a tag change that a gate reads (the keys of a `builtin:tags`
-//! gate) while it is judged queues one more.
+//! gate) while it is judged queues one more. With `--shard K/N` ([`Shard`])
+//! this replica owns, judges and promotes only its share of the models, so
+//! N replicas have one promoter per model without talking to each other.
 
 pub mod http;
 pub mod metrics;
