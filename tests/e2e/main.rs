@@ -6,6 +6,7 @@
 //! with a message saying so.
 
 mod auth;
+mod chaos;
 mod check;
 mod deploy;
 mod hostile;

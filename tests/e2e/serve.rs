@@ -13,14 +13,15 @@ use serde_json::{Value, json};
 use crate::support::{Project, fixtures, fixtures_at, mg, modelgate, python, run, server};
 
 /// A running `modelgate serve`, stopped (SIGKILL) when dropped.
-struct Serving {
+pub(crate) struct Serving {
     child: Child,
-    port: u16,
+    /// Where it listens.
+    pub(crate) port: u16,
     log: std::path::PathBuf,
 }
 
 impl Serving {
-    fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -28,7 +29,7 @@ impl Serving {
         Serving::start_on(port, args, env, log)
     }
 
-    fn start_on(port: u16, args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
+    pub(crate) fn start_on(port: u16, args: &[&str], env: &[(&str, &str)], log: &Path) -> Serving {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -54,7 +55,7 @@ impl Serving {
         s
     }
 
-    fn get(&self, path: &str) -> Option<(u16, String)> {
+    pub(crate) fn get(&self, path: &str) -> Option<(u16, String)> {
         http(self.port, "GET", path, &[], b"")
     }
 
@@ -75,12 +76,12 @@ impl Serving {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then the exit code.
-    fn stop(mut self) -> i32 {
+    pub(crate) fn stop(mut self) -> i32 {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -103,7 +104,7 @@ impl Drop for Serving {
 }
 
 /// A minimal HTTP/1.1 request; `None` when nothing answers.
-fn http(
+pub(crate) fn http(
     port: u16,
     method: &str,
     path: &str,
@@ -171,7 +172,12 @@ print(json.dumps({"tags": tags, "aliases": {k: int(v) for k, v in aliases.items(
 
 /// `modelgate webhook create` for a serve on `port` (`test`: MLflow's test
 /// delivery reaches a serve already listening there).
-fn webhook_create(uri: &str, port: u16, secret: &str, test: bool) -> crate::support::Outcome {
+pub(crate) fn webhook_create(
+    uri: &str,
+    port: u16,
+    secret: &str,
+    test: bool,
+) -> crate::support::Outcome {
     let url = format!("http://127.0.0.1:{port}/webhooks/mlflow");
     let mut cmd = modelgate();
     cmd.args(["webhook", "create", "--url", &url, "--tracking-uri", uri])
@@ -458,7 +464,7 @@ fn exactly_once_across_kill(
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")

@@ -48,6 +48,32 @@ pub struct Server {
 }
 
 impl Server {
+    /// Stops the MLflow server and starts it again on the same port
+    /// (`tests/env/serve.py` does on SIGUSR1); returns once it answers.
+    pub fn restart(&self) {
+        let marker = self.dir.join("restarted");
+        let _ = std::fs::remove_file(&marker);
+        let sent = Command::new("kill")
+            .args(["-USR1", &self._watchdog.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "could not signal the server's watchdog");
+        let port: u16 = self
+            .uri
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port in the URI");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !(marker.exists() && health(port)) {
+            assert!(
+                Instant::now() < deadline,
+                "the MLflow server did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The server's SQLite database, for reading it directly.
     pub fn sqlite_uri(&self) -> String {
         format!("sqlite:///{}", self.dir.join("mlflow.db").display())

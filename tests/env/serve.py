@@ -1,7 +1,7 @@
 """Runs a real MLflow tracking server for the end-to-end tests.
 
     python serve.py --port PORT --dir DIR [--parent PID] [--template DB]
-                    [--auth] [--tls-cert PEM --tls-key PEM]
+                    [--auth] [--tls-cert PEM --tls-key PEM] [--default-workers]
 
 Starts `mlflow server` on 127.0.0.1:PORT with a SQLite store in DIR (copied
 from TEMPLATE, an already-migrated database, when given) and artifacts in
@@ -11,7 +11,14 @@ exits, so no server outlives a test run.
 `--auth` runs MLflow's own `basic-auth` app (users and permissions in
 DIR/basic_auth.db, default permission READ, the admin's password from
 MLFLOW_AUTH_ADMIN_PASSWORD); `--tls-cert`/`--tls-key` make its uvicorn serve
-HTTPS with that certificate.
+HTTPS with that certificate. `--default-workers` leaves the number of
+workers to MLflow (4), as users run it; then each worker would encrypt
+webhook secrets with a key of its own unless MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
+is set, so it is (to a fixed test key, when the environment has none).
+
+SIGUSR1 stops the MLflow server and starts it again on the same port (the
+MLflow server stopped and restarted once, for the chaos test): the
+restart's time is written to DIR/restarted.
 """
 
 import argparse
@@ -42,6 +49,7 @@ def main() -> int:
     p.add_argument("--auth", action="store_true")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
+    p.add_argument("--default-workers", action="store_true")
     args = p.parse_args()
 
     os.makedirs(args.dir, exist_ok=True)
@@ -56,9 +64,16 @@ def main() -> int:
         "--default-artifact-root", os.path.join(args.dir, "artifacts"),
         "--host", "127.0.0.1",
         "--port", str(args.port),
-        "--workers", "1",
     ]
     extra = {}
+    if args.default_workers:
+        extra["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = os.environ.get(
+            "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+            # A Fernet key (32 url-safe base64 bytes), for tests only.
+            "bW9kZWxnYXRlLXRlc3RzLW9ubHktZmVybmV0LWtleSE=",
+        )
+    else:
+        command += ["--workers", "1"]
     if args.auth:
         config = os.path.join(args.dir, "basic_auth.ini")
         with open(config, "w") as f:
@@ -75,22 +90,26 @@ def main() -> int:
         extra["MLFLOW_FLASK_SERVER_SECRET_KEY"] = "modelgate-tests"
     if args.tls_cert:
         command += ["--uvicorn-opts", f"--ssl-certfile {args.tls_cert} --ssl-keyfile {args.tls_key}"]
-    server = subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        # Webhooks to `modelgate serve` on loopback over plain HTTP, and no
-        # minute-long cache of who subscribed (MLflow's defaults refuse
-        # private addresses and http, and cache subscriptions for 60 s).
-        env=dict(
-            os.environ,
-            MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
-            MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
-            MLFLOW_WEBHOOK_CACHE_TTL="1",
-            **extra,
-        ),
-    )
+    def start():
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # Webhooks to `modelgate serve` on loopback over plain HTTP, and no
+            # minute-long cache of who subscribed (MLflow's defaults refuse
+            # private addresses and http, and cache subscriptions for 60 s).
+            env=dict(
+                os.environ,
+                MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
+                MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+                MLFLOW_WEBHOOK_CACHE_TTL="1",
+                **extra,
+            ),
+        )
+
+    server = start()
+    restart = []
 
     def stop(*_):
         try:
@@ -105,8 +124,23 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while alive(args.parent) and server.poll() is None:
-        time.sleep(0.5)
+    signal.signal(signal.SIGUSR1, lambda *_: restart.append(True))
+    while alive(args.parent):
+        if restart:
+            restart.clear()
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=10)
+            except Exception:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            time.sleep(2)
+            server = start()
+            with open(os.path.join(args.dir, "restarted"), "w") as f:
+                f.write(str(time.time()))
+        if server.poll() is not None:
+            break
+        time.sleep(0.2)
     stop()
     return 0
 
