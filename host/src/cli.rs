@@ -425,6 +425,32 @@ pub enum PluginCommand {
     /// `ame.yaml` at it and try it against a local `mlflow.db`.
     #[command(after_help = NEW_EXAMPLES)]
     New(NewArgs),
+
+    /// Compile components into the compile cache, so that their first run
+    /// as a gate loads in milliseconds.
+    ///
+    /// For CI images and runners that pay the compile once: each component
+    /// (a `.wasm` file or `builtin:NAME`) is compiled, checked as
+    /// `plugin inspect` checks it, and written to the cache
+    /// (`MODELGATE_CACHE_DIR`) under this machine's key
+    /// (`MODELGATE_CACHE_KEY`); an entry already there and valid is kept.
+    /// The entries are trusted only with that key: bake both into the
+    /// image, never restore them from a shared cache (docs/security.md).
+    #[command(after_help = COMPILE_EXAMPLES)]
+    Compile(CompileArgs),
+}
+
+const COMPILE_EXAMPLES: &str = "\
+Examples:
+  modelgate plugin compile gates/converged.wasm
+  modelgate plugin compile builtin:threshold gates/*.wasm";
+
+/// Arguments of `modelgate plugin compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// `.wasm` components, or `builtin:NAME`.
+    #[arg(value_name = "FILE|builtin:NAME", required = true)]
+    pub plugins: Vec<String>,
 }
 
 const NEW_EXAMPLES: &str = "\

@@ -20,6 +20,7 @@ const COMMANDS: &[&[&str]] = &[
     &["plugin"],
     &["plugin", "inspect"],
     &["plugin", "new"],
+    &["plugin", "compile"],
     &["schema"],
 ];
 

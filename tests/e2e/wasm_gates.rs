@@ -161,6 +161,79 @@ fn sha256_pins_are_enforced() {
 }
 
 #[test]
+fn plugin_compile_fills_the_cache_that_the_next_run_loads() {
+    let cache = crate::support::tempdir();
+    let key = crate::support::tempdir();
+    let key = key.path().join("cache-key");
+    let with = |dir: &std::path::Path, args: &[&str]| {
+        run(modelgate()
+            .args(args)
+            .env("MODELGATE_CACHE_DIR", dir)
+            .env("MODELGATE_CACHE_KEY", &key))
+    };
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.path().join("components"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let out = with(cache.path(), &["plugin", "compile", "builtin:threshold"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("compiled in"), "{out}");
+    // The built-in and its lean build, each an entry the output names.
+    let made = entries();
+    assert_eq!(made.len(), 2, "{made:?}\n{out}");
+    for e in &made {
+        assert!(out.stdout.contains(&e.display().to_string()), "{out}");
+    }
+    // The next run loads it; compiling again keeps it.
+    let next = with(cache.path(), &["plugin", "inspect", "builtin:threshold"]);
+    assert!(
+        next.stdout.contains("loaded from the compile cache"),
+        "{next}"
+    );
+    let again = with(cache.path(), &["plugin", "compile", "builtin:threshold"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(
+        again.stdout.matches("in the cache already").count(),
+        2,
+        "{again}"
+    );
+
+    // With the cache off, or unusable, there is nothing to fill: exit 2.
+    let off = with(
+        std::path::Path::new("off"),
+        &["plugin", "compile", "builtin:threshold"],
+    );
+    assert_eq!(off.code, 2, "{off}");
+    assert!(
+        off.stderr.contains("the compile cache is off") && off.stderr.contains("hint:"),
+        "{off}"
+    );
+    let file = cache.path().join("a-file");
+    std::fs::write(&file, b"").expect("write");
+    let unusable = with(&file, &["plugin", "compile", "builtin:threshold"]);
+    assert_eq!(unusable.code, 2, "{unusable}");
+    assert!(
+        unusable.stderr.contains("the compile cache is off"),
+        "{unusable}"
+    );
+    // Not a component: exit 2, nothing written.
+    let junk = cache.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").expect("write");
+    let bad = with(
+        cache.path(),
+        &["plugin", "compile", &junk.display().to_string()],
+    );
+    assert_eq!(bad.code, 2, "{bad}");
+    assert_eq!(entries().len(), 2);
+}
+
+#[test]
 fn a_corrupted_cache_entry_is_recompiled_not_trusted() {
     let cache = crate::support::tempdir();
     let with_cache = |args: &[&str]| {

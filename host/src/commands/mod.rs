@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Plugin(PluginCommand::Inspect(args)) => plugin::inspect(args).await,
         Command::Plugin(PluginCommand::New(args)) => plugin::new(args),
+        Command::Plugin(PluginCommand::Compile(args)) => plugin::compile(args).await,
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(

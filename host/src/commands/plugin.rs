@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{InspectArgs, NewArgs};
+use crate::cli::{CompileArgs, InspectArgs, NewArgs};
 use crate::exit::ExitStatus;
 use crate::gate::wasm::cache::CacheOutcome;
 use crate::gate::wasm::{WORLD, WasmHost};
@@ -54,6 +54,55 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Error
     })
+}
+
+/// Runs `modelgate plugin compile`: each component compiled into the
+/// compile cache, or found there already; exit 0 when every one is in the
+/// cache and can run here. A cache that is off, an entry that could not be
+/// written, or a component that cannot run is an error (exit 2): nothing
+/// here is best effort, since the point is the next run's speed.
+pub async fn compile(args: CompileArgs) -> anyhow::Result<ExitStatus> {
+    let host = WasmHost::shared()?;
+    host.cache_ready()?;
+    for plugin in &args.plugins {
+        let source = WasmHost::read_plugin(plugin, std::path::Path::new("."))?;
+        // A built-in may run as its lean build (no registry access), which
+        // is a component of its own: both go into the cache.
+        let lean = crate::builtins::PluginRef::parse(plugin)
+            .builtin()
+            .and_then(crate::gate::wasm::builtin_lean);
+        for source in std::iter::once(source).chain(lean) {
+            let i = host.inspect(&source, plugin)?;
+            if let Err(problem) = i.runnable {
+                return Err(crate::error::with_hint(
+                    anyhow::anyhow!("{problem}"),
+                    "only a component this modelgate can run is worth compiling; `modelgate plugin inspect` says why",
+                ));
+            }
+            let entry = host.cached(&source.sha256).map_err(|why| {
+                crate::error::with_hint(
+                    anyhow::anyhow!(
+                        "`{plugin}` was compiled but is not in the compile cache: {why}"
+                    ),
+                    "MODELGATE_CACHE_DIR must be a directory this user can write",
+                )
+            })?;
+            let ms = i.load_time.as_secs_f64() * 1e3;
+            let did = match &i.cache {
+                CacheOutcome::Hit => format!("in the cache already (loaded in {ms:.0} ms)"),
+                CacheOutcome::Miss => format!("compiled in {ms:.0} ms"),
+                CacheOutcome::Rejected(why) => {
+                    format!("recompiled in {ms:.0} ms (the entry there was rejected: {why})")
+                }
+            };
+            crate::output::stdout(&format!(
+                "{plugin} (sha256 {}): {did}\n  {}\n",
+                source.sha256,
+                entry.display()
+            ))?;
+        }
+    }
+    Ok(ExitStatus::Pass)
 }
 
 /// Runs `modelgate plugin new`: writes the template and says what to do next.

@@ -148,6 +148,18 @@ impl CompileCache {
             .map(|d| d.join(format!("{sha256}-{:016x}.cwasm", self.compat)))
     }
 
+    /// The entry of the component `sha256` when the cache holds one it
+    /// would load (present, private, its MAC valid under this key); else
+    /// why not.
+    pub fn holds(&self, sha256: &str) -> Result<PathBuf, String> {
+        let path = self
+            .entry_path(sha256)
+            .ok_or_else(|| "the compile cache is off".to_string())?;
+        self.verify(sha256, &path)
+            .map(|_| path.clone())
+            .map_err(|why| format!("`{}`: {why}", path.display()))
+    }
+
     /// Loads the compiled component for `bytes` (whose sha256 is `sha256`),
     /// compiling and storing it when there is no trustworthy entry.
     ///

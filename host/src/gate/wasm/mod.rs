@@ -18,7 +18,7 @@ pub mod inspect;
 pub mod sandbox;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -288,6 +288,27 @@ impl WasmHost {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Ok when the compile cache is on; else why not, with a hint.
+    pub fn cache_ready(&self) -> anyhow::Result<()> {
+        match (&self.cache.disabled, self.cache.entry_path("")) {
+            (None, Some(_)) => Ok(()),
+            (Some(why), _) => Err(with_hint(
+                anyhow::anyhow!("the compile cache is off: {why}"),
+                "see `MODELGATE_CACHE_DIR` and `MODELGATE_CACHE_KEY` in docs/security.md",
+            )),
+            (None, None) => Err(with_hint(
+                anyhow::anyhow!("the compile cache is off (MODELGATE_CACHE_DIR=off)"),
+                "set MODELGATE_CACHE_DIR to the cache directory the gates will run with",
+            )),
+        }
+    }
+
+    /// The compile cache's entry for the component `sha256`, when it holds
+    /// one that this host would load; else why not.
+    pub fn cached(&self, sha256: &str) -> Result<PathBuf, String> {
+        self.cache.holds(sha256)
     }
 
     /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
