@@ -17,7 +17,10 @@
 //! die between any two. So:
 //!
 //! 1. `modelgate.verdict` is written first as `pending`: from then on no
-//!    earlier verdict reads as this version's;
+//!    earlier verdict reads as this version's (skipped when the version
+//!    carried no verdict tag when it was read for the judgement: there is
+//!    none to invalidate, and one written since by another writer is
+//!    caught by the seal);
 //! 2. `judged_at`, `plan`, `report`, every gate's tag, and last among them
 //!    the `seal` over all of these and the verdict to come;
 //! 3. `modelgate.verdict` last, only once every other write succeeded.
@@ -115,8 +118,9 @@ pub fn gate_key(name: &str) -> String {
     format!("{GATE_PREFIX}{keep}~{digest}")
 }
 
-/// The tags recording `judged`: the verdict first as [`PENDING`], then the
-/// record and its seal, then the verdict (see the protocol above).
+/// The tags recording `judged`: the verdict first as [`PENDING`] (unless
+/// the version had no verdict tag to invalidate), then the record and its
+/// seal, then the verdict (see the protocol above).
 pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(String, String)> {
     let judged_at = rfc3339(judged.judged_at);
     let gates: Vec<(String, &str)> = judged
@@ -126,12 +130,15 @@ pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(Str
         .collect();
     let verdict = judged.verdict.as_str();
     let sealed = seal(&judged_at, plan_digest, report_digest, &gates, verdict);
-    let mut tags = vec![
-        (VERDICT.to_string(), PENDING.to_string()),
+    let mut tags = Vec::with_capacity(judged.gates.len() + 6);
+    if !judged.unrecorded {
+        tags.push((VERDICT.to_string(), PENDING.to_string()));
+    }
+    tags.extend([
         (JUDGED_AT.to_string(), judged_at),
         (PLAN.to_string(), plan_digest.to_string()),
         (REPORT.to_string(), report_digest.to_string()),
-    ];
+    ]);
     tags.extend(gates.into_iter().map(|(k, v)| (k, v.to_string())));
     tags.push((SEAL.to_string(), sealed));
     tags.push((VERDICT.to_string(), verdict.to_string()));
@@ -345,6 +352,8 @@ pub struct Judged {
     pub verdict: Verdict,
     /// Each gate's name and outcome, in plan order.
     pub gates: Vec<(String, Outcome)>,
+    /// The version had no verdict tag when it was read for the judgement.
+    pub unrecorded: bool,
 }
 
 impl Judged {
@@ -360,6 +369,7 @@ impl Judged {
                 .iter()
                 .map(|g| (g.name.clone(), g.outcome))
                 .collect(),
+            unrecorded: j.unrecorded,
         }
     }
 }
@@ -550,6 +560,7 @@ mod tests {
             judged_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_849_834),
             verdict: Verdict::Fail,
             gates: vec![("a".into(), Outcome::Pass), ("b".into(), Outcome::Fail)],
+            unrecorded: false,
         };
         let keys = vec![gate_key("a"), gate_key("b")];
         let record = tags(&judged, "sha256:plan", "sha256:report");
@@ -620,6 +631,72 @@ mod tests {
             current_verdict(&version_with(&state), "sha256:plan", &[gate_key("a")]),
             None
         );
+    }
+
+    /// A version read without a verdict tag skips `pending`: every prefix
+    /// of its record, in any order, reads as no verdict; and should another
+    /// writer's whole record have landed since the read, any of this
+    /// record's writes over it unmakes that verdict too, until this record
+    /// is whole (then its seal and the other's equal verdict read as this
+    /// record's verdict, which is what the last write would say anyway).
+    #[test]
+    fn a_first_record_needs_no_pending_and_still_reads_whole_or_not_at_all() {
+        let judged = Judged {
+            model: "m".into(),
+            version: 1,
+            judged_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_849_834),
+            verdict: Verdict::Pass,
+            gates: vec![("a".into(), Outcome::Pass)],
+            unrecorded: true,
+        };
+        let keys = vec![gate_key("a")];
+        let record = tags(&judged, "sha256:plan", "sha256:report");
+        assert!(record.iter().all(|(_, v)| v != PENDING), "{record:?}");
+        assert_eq!(record.last().map(|t| t.0.as_str()), Some(VERDICT));
+        let theirs = tags(
+            &Judged {
+                judged_at: judged.judged_at + Duration::from_secs(1),
+                unrecorded: false,
+                ..judged.clone()
+            },
+            "sha256:plan",
+            "sha256:theirs",
+        );
+        for start in [Vec::new(), theirs] {
+            let mut state: Vec<(String, String)> = Vec::new();
+            for (k, v) in &start {
+                state.retain(|(key, _)| key != k);
+                state.push((k.clone(), v.clone()));
+            }
+            let before = current_verdict(&version_with(&state), "sha256:plan", &keys);
+            for (order, between) in [
+                record[..record.len() - 1].to_vec(),
+                record[..record.len() - 1].iter().rev().cloned().collect(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut now = state.clone();
+                for (i, (k, v)) in between.iter().enumerate() {
+                    now.retain(|(key, _)| key != k);
+                    now.push((k.clone(), v.clone()));
+                    // No verdict, or — once all of this record is there
+                    // beside another writer's equal verdict — this one's.
+                    let read = current_verdict(&version_with(&now), "sha256:plan", &keys);
+                    let whole = i + 1 == between.len() && before == Some(judged.verdict);
+                    assert!(
+                        read.is_none() || (whole && read == Some(judged.verdict)),
+                        "order {order}, after write {i}: {read:?} (before: {before:?})"
+                    );
+                }
+                now.retain(|(key, _)| key != VERDICT);
+                now.push((VERDICT.into(), "pass".into()));
+                assert_eq!(
+                    current_verdict(&version_with(&now), "sha256:plan", &keys),
+                    Some(Verdict::Pass)
+                );
+            }
+        }
     }
 
     #[test]

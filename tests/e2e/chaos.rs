@@ -42,11 +42,16 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(upstream: &str) -> Proxy {
+    /// A proxy to `upstreams`, each in turn (round-robin).
+    fn start(upstreams: &[String]) -> Proxy {
         let port = free_port();
-        let child = Command::new(python())
-            .arg(root().join("tests/env/fault_proxy.py"))
-            .args(["--upstream", upstream, "--port", &port.to_string()])
+        let mut cmd = Command::new(python());
+        cmd.arg(root().join("tests/env/fault_proxy.py"));
+        for u in upstreams {
+            cmd.args(["--upstream", u]);
+        }
+        let child = cmd
+            .args(["--port", &port.to_string()])
             .args(["--parent", &std::process::id().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -80,19 +85,21 @@ impl Proxy {
         (status == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
-    /// Waits until a request is held whose body contains `needle`.
-    fn wait_held(&self, needle: &str, what: &str, logs: impl Fn() -> String) {
+    /// Waits until a request is held whose body contains `needle`; its
+    /// body.
+    fn wait_held(&self, needle: &str, what: &str, logs: impl Fn() -> String) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let held = self
                 .state()
                 .map(|s| s["held"].clone())
                 .unwrap_or(Value::Null);
-            if held.as_array().is_some_and(|h| {
+            if let Some(body) = held.as_array().and_then(|h| {
                 h.iter()
-                    .any(|r| r["body"].as_str().is_some_and(|b| b.contains(needle)))
+                    .filter_map(|r| r["body"].as_str())
+                    .find(|b| b.contains(needle))
             }) {
-                return;
+                return serde_json::from_str(body).expect("a held JSON body");
             }
             assert!(
                 Instant::now() < deadline,
@@ -108,6 +115,13 @@ impl Proxy {
         let body = json!({ "forward": forward }).to_string();
         let answer = http(self.port, "POST", "/__fault/release", &[], body.as_bytes());
         assert_eq!(answer.map(|a| a.0), Some(200));
+    }
+
+    /// How many requests it forwarded.
+    fn forwarded(&self) -> u64 {
+        self.state()
+            .and_then(|s| s["requests"].as_u64())
+            .unwrap_or(0)
     }
 
     fn hits(&self) -> Vec<u64> {
@@ -180,8 +194,10 @@ impl Replicas {
         r
     }
 
+    /// Starts replica `k` again (after SIGKILL when it is running).
     fn restart(&mut self, k: u32) {
         let i = k as usize;
+        self.running[i] = None;
         let shard = format!("{k}/{REPLICAS}");
         let project = self.project.display().to_string();
         let args = [
@@ -365,16 +381,25 @@ fn aliases_are(state: &Value, want: &BTreeMap<String, u64>) -> bool {
 #[test]
 fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
     let srv = spawn_server("chaos", &["--default-workers".to_string()], &[], false);
-    let proxy = Proxy::start(&srv.uri);
+    let proxy = Proxy::start(std::slice::from_ref(&srv.uri));
     let models = models();
     let dir = crate::support::tempdir();
     let p = Project::new(&project_text(&models, POLICY_1));
     let mut replicas = Replicas::start(&p.dir.path().join("ame.yaml"), &proxy.uri(), dir.path());
 
-    // Deliveries go to every replica (each acts on the models it owns);
-    // `webhook create` proves with MLflow's test delivery that they arrive
-    // through a server with its default workers.
-    for port in &replicas.ports {
+    // Deliveries go to every replica (each acts on the models it owns),
+    // and once more through a round-robin balancer in front of them all
+    // (a delivery reaching a replica that does not own the model is left
+    // to its owner). `webhook create` proves with MLflow's test delivery
+    // that they arrive through a server with its default workers.
+    let balancer = Proxy::start(
+        &replicas
+            .ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>(),
+    );
+    for port in replicas.ports.iter().chain([&balancer.port]) {
         let made = webhook_create(&srv.uri, *port, SECRET, true);
         assert_eq!(made.code, 0, "{made}");
         assert!(made.stdout.contains("test delivery:"), "{made}");
@@ -384,11 +409,16 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
     let stop_sampling = dir.path().join("stop-sampling");
     let mut sampler = start_sampler(&srv.uri, &models, &samples, &stop_sampling);
 
-    // The crash windows, each on one model's owner: between the seal and
-    // the verdict of a record (model 1), between the verdict and the alias
-    // move (model 0); and the store refusing a racing write once (model 2).
+    // The crash windows, each on one model's owner: between the verdict
+    // and the alias move (model 0), between the seal and the verdict of a
+    // record (model 1), at the start of a record (model 2, version 6);
+    // and the store refusing a racing write once (model 2). (Between
+    // `pending` and the rest of a record comes with the policy change.)
     let (m0, m1, m2) = (&models[0], &models[1], &models[2]);
     proxy.rules(&json!([
+        { "method": "POST", "path": "/api/2.0/mlflow/model-versions/set-tag",
+          "contains": [format!("\"name\":\"{m2}\""), "\"key\":\"modelgate.judged_at\"", "\"version\":\"6\""],
+          "action": "hold", "times": 1 },
         { "method": "POST", "path": "/api/2.0/mlflow/registered-models/alias",
           "contains": [format!("\"name\":\"{m0}\"")], "action": "hold", "times": 1 },
         { "method": "POST", "path": "/api/2.0/mlflow/model-versions/set-tag",
@@ -419,19 +449,61 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
             .insert(r.version, s);
     }
 
+    // A replica killed at a random point of the judging (a seeded count
+    // of requests through the proxy; the seed is printed) and restarted.
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()));
+    eprintln!("chaos: CHAOS_SEED={seed}");
+    let mut rng = seed;
+    let mut random = |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let victim = random(u64::from(REPLICAS)) as u32;
+    let after = proxy.forwarded() + 1 + random(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.forwarded() < after {
+        assert!(Instant::now() < deadline, "the replicas made no requests");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    replicas.kill(victim);
+    replicas.restart(victim);
+
     // A replica dies holding the alias move of model 0, another between
-    // the seal and the verdict of a record of model 1: both restart.
+    // the seal and the verdict of a record of model 1, a third at the
+    // start of a record (model 2): all restart. The cut records read no
+    // verdict meanwhile.
     proxy.wait_held(
         &format!("\"name\":\"{m0}\""),
         "the alias move of model 0",
         || replicas.logs(),
     );
     replicas.kill(owner(m0, REPLICAS));
-    proxy.wait_held("modelgate.seal", "a seal of model 1", || replicas.logs());
+    let sealing = proxy.wait_held("modelgate.seal", "a seal of model 1", || replicas.logs());
     replicas.kill(owner(m1, REPLICAS));
+    proxy.wait_held("modelgate.judged_at", "a record of model 2", || {
+        replicas.logs()
+    });
+    replicas.kill(owner(m2, REPLICAS));
+    let state = registry_state(&srv.uri, &models);
+    for (m, v) in [
+        (m1, sealing["version"].as_str().expect("version")),
+        (m2, "6"),
+    ] {
+        let verdict = &state[m]["tags"][v]["modelgate.verdict"];
+        assert!(
+            verdict.is_null() || verdict == "pending",
+            "{m} version {v} cut mid-record reads {verdict}: {state}"
+        );
+    }
     proxy.release(false);
-    replicas.restart(owner(m0, REPLICAS));
-    replicas.restart(owner(m1, REPLICAS));
+    for k in 0..REPLICAS {
+        replicas.restart(k);
+    }
     let restarted = Instant::now();
 
     // The MLflow server goes down and comes back; versions keep coming.
@@ -456,8 +528,10 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
         "chaos: policy 1 converged {:.1} s after the killed replicas restarted (the MLflow server restarted meanwhile)",
         restarted.elapsed().as_secs_f64()
     );
-    // The racing write was refused once and retried, not given up.
-    assert_eq!(proxy.hits().get(2), Some(&1), "the refused write");
+    // The racing write was refused once and retried, not given up; the
+    // balancer did deliver.
+    assert_eq!(proxy.hits().get(3), Some(&1), "the refused write");
+    assert!(balancer.forwarded() > 0, "no delivery through the balancer");
     let logs = replicas.logs();
     assert!(
         logs.contains("UNIQUE constraint failed") && logs.contains("retry 1 of"),
@@ -488,7 +562,16 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
         },
     );
 
-    // The policy changes: every replica restarts with the new threshold.
+    // The policy changes: every replica restarts with the new threshold,
+    // and re-judges every version. Model 0's owner dies right after a
+    // re-record began (its old verdict made `pending`, the rest held), a
+    // passing verdict of the old policy beside nothing of the new: the
+    // false pass a crash used to leave.
+    proxy.rules(&json!([
+        { "method": "POST", "path": "/api/2.0/mlflow/model-versions/set-tag",
+          "contains": [format!("\"name\":\"{m0}\""), "\"key\":\"modelgate.judged_at\""],
+          "action": "hold", "times": 1 }
+    ]));
     let changed_at = now();
     for k in 0..REPLICAS {
         replicas.kill(k);
@@ -501,6 +584,18 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
     for k in 0..REPLICAS {
         replicas.restart(k);
     }
+    let held = proxy.wait_held("modelgate.judged_at", "a re-record of model 0", || {
+        replicas.logs()
+    });
+    replicas.kill(owner(m0, REPLICAS));
+    let v = held["version"].as_str().expect("version");
+    let cut = registry_state(&srv.uri, &models);
+    assert_eq!(
+        cut[m0]["tags"][v]["modelgate.verdict"], "pending",
+        "{m0} version {v} cut mid-re-record: {cut}"
+    );
+    proxy.release(false);
+    replicas.restart(owner(m0, REPLICAS));
     let restarted = Instant::now();
     let state = converge(&srv.uri, &models, "policy 2", &replicas, |s| {
         verdicts_are(s, &scores, POLICY_2) && aliases_are(s, &newest_passing(&scores, POLICY_2))

@@ -233,9 +233,10 @@ fn the_champion_challenger_example_promotes_only_a_better_model() {
     }
 }
 
-/// A registry that answers reads as a healthy MLflow does, and each
-/// `model-versions/set-tag` with `write(the tag, its number)`; the tags it
-/// was sent, in order.
+/// A registry that answers reads as a healthy MLflow does — its version
+/// carrying an older record's `modelgate.verdict`, which a new record must
+/// make `pending` first — and each `model-versions/set-tag` with
+/// `write(the tag, its number)`; the tags it was sent, in order.
 fn recording_registry(
     write: impl Fn(&Value, usize) -> Vec<u8> + Send + Sync + 'static,
 ) -> (
@@ -253,6 +254,26 @@ fn recording_registry(
                 log.len() - 1
             };
             return write(&tag, n);
+        }
+        let version = r#"{"name": "m", "version": "1", "status": "READY", "run_id": "r1",
+            "creation_timestamp": "1", "last_updated_timestamp": "1",
+            "tags": [{"key": "modelgate.verdict", "value": "fail"}]}"#;
+        match req.endpoint() {
+            "model-versions/get" => {
+                return crate::support::http(
+                    200,
+                    &[],
+                    &format!(r#"{{"model_version": {version}}}"#),
+                );
+            }
+            "model-versions/search" => {
+                return crate::support::http(
+                    200,
+                    &[],
+                    &format!(r#"{{"model_versions": [{version}]}}"#),
+                );
+            }
+            _ => {}
         }
         crate::support::healthy_mlflow(req).unwrap_or_else(|| crate::support::http(404, &[], "{}"))
     });

@@ -1,10 +1,12 @@
 """A fault-injecting HTTP proxy in front of an MLflow server, for tests that
 must hit a crash window or a transient error deterministically.
 
-    python fault_proxy.py --upstream http://127.0.0.1:5000 --port PORT [--parent PID]
+    python fault_proxy.py --upstream http://127.0.0.1:5000 [--upstream URL ...]
+                          --port PORT [--parent PID]
 
 Every request is forwarded to the upstream as it came, unless a rule
-matches it first. Rules are set, and what they did is read, on the proxy's
+matches it first; with several upstreams, to each in turn (round-robin, as
+a load balancer in front of replicas would). Rules are set, and what they did is read, on the proxy's
 own paths:
 
   PUT  /__fault/rules    [{"method": "POST", "path": "/api/2.0/mlflow/...",
@@ -36,6 +38,7 @@ RULES = []
 HITS = []
 HELD = []  # [(event, decision, description)]
 FORWARDED = [0]
+TURN = [0]
 
 
 def alive(pid):
@@ -50,7 +53,7 @@ def alive(pid):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    upstream = None
+    upstreams = []
 
     def log_message(self, *args):
         pass
@@ -112,7 +115,10 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def forward(self, body):
-        u = urllib.parse.urlsplit(self.upstream)
+        with LOCK:
+            upstream = self.upstreams[TURN[0] % len(self.upstreams)]
+            TURN[0] += 1
+        u = urllib.parse.urlsplit(upstream)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
         headers = {
             k: v for k, v in self.headers.items()
@@ -165,11 +171,11 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--upstream", required=True)
+    p.add_argument("--upstream", required=True, action="append")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--parent", type=int, default=os.getppid())
     args = p.parse_args()
-    Handler.upstream = args.upstream.rstrip("/")
+    Handler.upstreams = [u.rstrip("/") for u in args.upstream]
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

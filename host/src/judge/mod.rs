@@ -48,6 +48,11 @@ pub struct Judgement {
     pub passed: bool,
     /// The gates, in plan order.
     pub gates: Vec<GateResult>,
+    /// The version carried no `modelgate.verdict` tag when it was read for
+    /// this judgement: its record has no older verdict to invalidate
+    /// first (see [`crate::record`]). Not part of the report.
+    #[serde(skip)]
+    pub unrecorded: bool,
 }
 
 impl Judgement {

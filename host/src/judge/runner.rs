@@ -212,6 +212,11 @@ impl Runner {
             judged_at,
             passed: results.iter().all(|r| r.passed),
             gates: results,
+            unrecorded: !candidate
+                .version
+                .tags
+                .iter()
+                .any(|t| t.key == crate::record::VERDICT),
         })
     }
 }

@@ -328,6 +328,7 @@ mod tests {
                 judged_at: std::time::SystemTime::UNIX_EPOCH,
                 passed,
                 gates: vec![gate("quality_gate", passed)],
+                unrecorded: true,
             }],
         )
     }

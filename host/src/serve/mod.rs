@@ -794,22 +794,42 @@ impl Service {
             ("verdict", verdict.to_string()),
             ("ms", String::new()),
         ];
-        self.record(served, recorder, &mut line).await?;
+        self.record(served, recorder, version, verdict, &mut line)
+            .await?;
         line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
         self.log(&line);
+        // Then the alias where all of the model's verdicts say it belongs
+        // (an older promotion lost, a newer version passed meanwhile).
+        if self.promote.is_some() {
+            match self.registry.model_versions(served.name()).await {
+                Ok(versions) => self.reconcile_alias(served, &versions).await,
+                Err(e) => {
+                    self.metrics.registry_error();
+                    self.log(&[
+                        ("event", "reconcile_failed".into()),
+                        ("model", model.to_string()),
+                        ("error", e.to_string()),
+                    ]);
+                }
+            }
+        }
         Ok(())
     }
 
     /// Records a judgement (through the recorder `validate --record`
-    /// uses), then moves `--promote` where the model's verdicts now say it
-    /// belongs ([`Service::promote_newest`]); what happened to the alias
-    /// goes on `line`. A record that fails even after retries is counted
-    /// and left to the next reconcile: the version reads unjudged.
+    /// uses) and, on a pass, moves `--promote` forward onto the version at
+    /// once (its alias read and moved: the short path a delivery takes);
+    /// what happened to the alias goes on `line`. The judging caller then
+    /// reconciles the alias with all of the model's verdicts. A record
+    /// that fails even after retries is counted and left to the next
+    /// reconcile: the version reads unjudged.
     async fn record(
         &self,
         served: &Served,
         recorder: Recorder,
+        version: u64,
+        verdict: crate::judge::Verdict,
         line: &mut Vec<(&'static str, String)>,
     ) -> anyhow::Result<()> {
         let recorded = recorder
@@ -826,18 +846,47 @@ impl Service {
         let Some(alias) = &self.promote else {
             return Ok(());
         };
-        match self.registry.model_versions(served.name()).await {
-            Ok(versions) => {
-                if let Some((_, done)) = self.promote_newest(served, &versions).await {
-                    line.push(("alias", done));
-                }
-            }
-            Err(e) => {
-                self.metrics.registry_error();
-                line.push(("alias", format!("{alias}: {e}")));
-            }
+        if verdict != crate::judge::Verdict::Pass {
+            return Ok(());
         }
+        // Two workers of this process never race each other for the alias.
+        let _held = served.promoting.lock().await;
+        let done = crate::record::promote_forward(
+            served.name(),
+            version,
+            self.registry.as_ref(),
+            self.writer.as_ref(),
+            alias,
+        )
+        .await;
+        line.push((
+            "alias",
+            match done {
+                Ok(p) => {
+                    if matches!(p, Promotion::Moved { .. }) {
+                        self.metrics.promoted();
+                    }
+                    format!("{alias}: {p}")
+                }
+                Err(e) => {
+                    self.metrics.registry_error();
+                    format!("{alias}: {e:#}")
+                }
+            },
+        ));
         Ok(())
+    }
+
+    /// [`Service::promote_newest`] over `versions`, logged when it moved
+    /// the alias.
+    async fn reconcile_alias(&self, served: &Served, versions: &[crate::registry::ModelVersion]) {
+        if let Some((true, done)) = self.promote_newest(served, versions).await {
+            self.log(&[
+                ("event", "promoted".into()),
+                ("model", served.name().to_string()),
+                ("alias", done),
+            ]);
+        }
     }
 
     /// The level-triggered promotion: `--promote ALIAS` onto the newest of
@@ -976,13 +1025,7 @@ impl Service {
                             queued += 1;
                         }
                     }
-                    if let Some((true, done)) = self.promote_newest(served, &versions).await {
-                        self.log(&[
-                            ("event", "promoted".into()),
-                            ("model", name.clone()),
-                            ("alias", done),
-                        ]);
-                    }
+                    self.reconcile_alias(served, &versions).await;
                 }
                 Err(RegistryError::NotFound(_)) => {}
                 Err(e) => {
