@@ -4,7 +4,7 @@
 //!
 //! | tag | value |
 //! |-----|-------|
-//! | `modelgate.verdict` | `pass`, `fail` (a gate judged and said no) or `error` (a gate could not judge, none said no); `pending` while a record is written, and after one cut short (no verdict) |
+//! | `modelgate.verdict` | `pass`, `fail` (a gate judged and said no) or `error` (a gate could not judge, none said no); `pending` while a record is written over an older verdict, and after one cut short (no verdict) |
 //! | `modelgate.judged_at` | when, RFC 3339 UTC |
 //! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
@@ -28,7 +28,7 @@
 //! A reader takes a verdict as *current* ([`current_verdict`]) only when
 //! it is `pass`, `fail` or `error`, `modelgate.plan` is the plan being
 //! judged now, and the seal is that of the tags as they stand. A record cut
-//! short reads `pending` (no verdict); a verdict of another plan is not
+//! short reads `pending` or has no verdict tag; a verdict of another plan is not
 //! current; two writers interleaving, a verdict or gate tag edited by hand,
 //! a gate tag left from an older record: the seal no longer matches, so
 //! the verdict is not current and the version is judged again. On the
@@ -325,8 +325,16 @@ async fn record(
     report_digest: &str,
 ) -> anyhow::Result<()> {
     let tags = tags(judged, plan, report_digest);
+    // `pending` alone first (when there is one), the verdict alone last,
+    // the rest at once between them.
+    let pending = usize::from(!judged.unrecorded);
+    let mut stages = vec![tags[pending..tags.len() - 1].to_vec()];
+    if pending == 1 {
+        stages.insert(0, tags[..1].to_vec());
+    }
+    stages.extend(tags.last().cloned().map(|t| vec![t]));
     writer
-        .set_version_tags(&judged.model, judged.version, &tags)
+        .set_version_tags(&judged.model, judged.version, &stages)
         .await
         .map_err(|e| {
             write_error(

@@ -12,7 +12,8 @@ exits, so no server outlives a test run.
 DIR/basic_auth.db, default permission READ, the admin's password from
 MLFLOW_AUTH_ADMIN_PASSWORD); `--tls-cert`/`--tls-key` make its uvicorn serve
 HTTPS with that certificate. `--default-workers` leaves the number of
-workers to MLflow (4), as users run it; then each worker would encrypt
+workers (4) and the webhook cache's TTL (60 s) to MLflow, as users run
+it; then each worker would encrypt
 webhook secrets with a key of its own unless MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY
 is set, so it is (to a fixed test key, when the environment has none).
 
@@ -74,6 +75,11 @@ def main() -> int:
         )
     else:
         command += ["--workers", "1"]
+        # No minute-long cache of who subscribed (MLflow caches subscriptions
+        # for 60 s), for tests that create webhooks after events. The
+        # default-workers server keeps MLflow's default: its webhooks are
+        # created before any event, as a deployment's are.
+        extra["MLFLOW_WEBHOOK_CACHE_TTL"] = "1"
     if args.auth:
         config = os.path.join(args.dir, "basic_auth.ini")
         with open(config, "w") as f:
@@ -96,14 +102,12 @@ def main() -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # Webhooks to `modelgate serve` on loopback over plain HTTP, and no
-            # minute-long cache of who subscribed (MLflow's defaults refuse
-            # private addresses and http, and cache subscriptions for 60 s).
+            # Webhooks to `modelgate serve` on loopback over plain HTTP (MLflow's
+            # defaults refuse private addresses and http).
             env=dict(
                 os.environ,
                 MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
                 MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
-                MLFLOW_WEBHOOK_CACHE_TTL="1",
                 **extra,
             ),
         )

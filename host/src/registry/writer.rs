@@ -27,14 +27,15 @@ pub const MAX_TAG_VALUE: usize = 100_000;
 /// Write access to a registry: tags on model versions, and aliases.
 #[async_trait]
 pub trait RegistryWriter: Send + Sync {
-    /// Sets `tags` on version `version` of model `name`, in order: the
-    /// first tag is written before any other, the last after all of them
-    /// (a reader that sees it sees all the others).
+    /// Sets the tags of `stages` on version `version` of model `name`,
+    /// stage by stage: every tag of a stage is written after every tag of
+    /// the stages before it (a reader that sees one sees all of those),
+    /// the tags of one stage in any order.
     async fn set_version_tags(
         &self,
         name: &str,
         version: u64,
-        tags: &[(String, String)],
+        stages: &[Vec<(String, String)>],
     ) -> Result<()>;
 
     /// Points alias `alias` of model `name` at `version`.
@@ -75,13 +76,14 @@ impl RegistryWriter for RestRegistry {
         &self,
         name: &str,
         version: u64,
-        tags: &[(String, String)],
+        stages: &[Vec<(String, String)>],
     ) -> Result<()> {
-        check_tags(tags)?;
-        // MLflow has no batch call for version tags: one request each. The
-        // first (for a record, the verdict made `pending`) goes alone; the
-        // ones between go at once; the last (the verdict) only after every
-        // other one succeeded.
+        for stage in stages {
+            check_tags(stage)?;
+        }
+        // MLflow has no batch call for version tags: one request each, the
+        // requests of a stage at once, a stage only after every request of
+        // the one before succeeded.
         let set = |key: &String, value: &String| {
             let body = serde_json::json!({
                 "name": name, "version": version.to_string(), "key": key, "value": value,
@@ -92,15 +94,10 @@ impl RegistryWriter for RestRegistry {
                     .map(drop)
             }
         };
-        let Some(((first_key, first_value), rest)) = tags.split_first() else {
-            return Ok(());
-        };
-        set(first_key, first_value).await?;
-        let Some(((last_key, last_value), between)) = rest.split_last() else {
-            return Ok(());
-        };
-        futures::future::try_join_all(between.iter().map(|(k, v)| set(k, v))).await?;
-        set(last_key, last_value).await
+        for stage in stages {
+            futures::future::try_join_all(stage.iter().map(|(k, v)| set(k, v))).await?;
+        }
+        Ok(())
     }
 
     async fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
@@ -322,13 +319,15 @@ impl RegistryWriter for SqliteWriter {
         &self,
         name: &str,
         version: u64,
-        tags: &[(String, String)],
+        stages: &[Vec<(String, String)>],
     ) -> Result<()> {
-        check_tags(tags)?;
+        for stage in stages {
+            check_tags(stage)?;
+        }
         // One transaction: all of the tags or none.
         self.with_tx(|tx, has_ws| {
             let ws = Self::version_workspace(tx, has_ws, name, version)?;
-            for (key, value) in tags {
+            for (key, value) in stages.iter().flatten() {
                 match &ws {
                     Some(ws) => tx.execute(
                         "INSERT INTO model_version_tags (workspace, key, value, name, version)
