@@ -9,7 +9,7 @@
 //! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
 //! | `modelgate.gate.NAME` | each gate's `pass`, `fail` or `error` |
-//! | `modelgate.seal` | `sha256:` of the record: judged_at, plan, report, each gate's tag and the verdict |
+//! | `modelgate.seal` | `sha256:` of the record: the model and version, judged_at, plan, report, each gate's tag and the verdict |
 //!
 //! # The record protocol
 //!
@@ -21,8 +21,9 @@
 //!    carried no verdict tag when it was read for the judgement: there is
 //!    none to invalidate, and one written since by another writer is
 //!    caught by the seal);
-//! 2. `judged_at`, `plan`, `report`, every gate's tag, and last among them
-//!    the `seal` over all of these and the verdict to come;
+//! 2. `judged_at`, `plan`, `report`, every gate's tag and the `seal` (over
+//!    all of these, the verdict to come and the model and version), in any
+//!    order — the REST writer sends them at once;
 //! 3. `modelgate.verdict` last, only once every other write succeeded.
 //!
 //! A reader takes a verdict as *current* ([`current_verdict`]) only when
@@ -129,7 +130,14 @@ pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(Str
         .map(|(name, outcome)| (gate_key(name), outcome.as_str()))
         .collect();
     let verdict = judged.verdict.as_str();
-    let sealed = seal(&judged_at, plan_digest, report_digest, &gates, verdict);
+    let sealed = seal(
+        (&judged.model, judged.version),
+        &judged_at,
+        plan_digest,
+        report_digest,
+        &gates,
+        verdict,
+    );
     let mut tags = Vec::with_capacity(judged.gates.len() + 6);
     if !judged.unrecorded {
         tags.push((VERDICT.to_string(), PENDING.to_string()));
@@ -145,15 +153,27 @@ pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(Str
     tags
 }
 
-/// `sha256:` of a record's parts, in one canonical text.
+/// `sha256:` of a record's parts and of the version it is on (so tags
+/// copied onto another version, e.g. by MLflow's `copy_model_version`, are
+/// no verdict there), in one canonical text.
 fn seal(
+    (model, version): (&str, u64),
     judged_at: &str,
     plan: &str,
     report: &str,
     gates: &[(String, &str)],
     verdict: &str,
 ) -> String {
-    let text = serde_json::json!(["modelgate.seal/v1", judged_at, plan, report, gates, verdict]);
+    let text = serde_json::json!([
+        "modelgate.seal/v2",
+        model,
+        version,
+        judged_at,
+        plan,
+        report,
+        gates,
+        verdict
+    ]);
     sha256_tag(text.to_string().as_bytes())
 }
 
@@ -183,6 +203,7 @@ pub fn current_verdict(
         .map(|k| Some((k.clone(), tag(k)?)))
         .collect::<Option<_>>()?;
     let expected = seal(
+        (&version.name, version.version),
         tag(JUDGED_AT)?,
         plan,
         tag(REPORT)?,
@@ -634,6 +655,17 @@ mod tests {
             current_verdict(&version_with(&mixed), "sha256:plan", &keys),
             None
         );
+        // The same tags copied onto another version or model (MLflow's
+        // `copy_model_version` copies tags): no verdict there.
+        let elsewhere = |name: &str, number: u64| {
+            let mut v = version_with(&state);
+            v.name = name.into();
+            v.version = number;
+            current_verdict(&v, "sha256:plan", &keys)
+        };
+        assert_eq!(elsewhere("m", 1), Some(Verdict::Fail));
+        assert_eq!(elsewhere("m", 2), None);
+        assert_eq!(elsewhere("other", 1), None);
         // Another plan's gates: not this record's verdict.
         assert_eq!(
             current_verdict(&version_with(&state), "sha256:plan", &[gate_key("a")]),

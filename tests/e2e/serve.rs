@@ -698,6 +698,50 @@ fn a_delivery_signed_before_serve_started_is_a_replay() {
     );
 }
 
+#[test]
+fn a_verdict_made_pending_is_left_to_its_writer() {
+    // Every record over an older verdict starts with `modelgate.verdict =
+    // pending`, which MLflow announces to every replica. That is a record
+    // being written, not a verdict to check: acting on it would have two
+    // writers re-judge each other's records. A verdict set to a value is
+    // checked (queued).
+    let p = crate::support::example_project("0.6");
+    let log = p.dir.path().join("serve.log");
+    let serving = Serving::start(
+        &["--project", &p.path(), "--poll", "off"],
+        &[("MODELGATE_WEBHOOK_SECRET", "s3cret")],
+        &log,
+    );
+    let send = |id: &str, value: &str| {
+        let body = format!(
+            r#"{{"entity": "model_version_tag", "action": "set", "data": {{"name": "logreg", "version": "1", "key": "modelgate.verdict", "value": "{value}"}}}}"#
+        );
+        let ts = (now_text().parse::<u64>().expect("now") + 1).to_string();
+        let sig = sign("s3cret", id, &ts, body.as_bytes());
+        http(
+            serving.port,
+            "POST",
+            "/webhooks/mlflow",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-MLflow-Signature", &sig),
+                ("X-MLflow-Timestamp", &ts),
+                ("X-MLflow-Delivery-Id", id),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let (status, body) = send("made-pending", "pending").expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("ignored: a record is being written"),
+        "{body}"
+    );
+    let (status, body) = send("set-by-hand", "pass").expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("queued"), "{body}");
+}
+
 /// MLflow's signature of a delivery (`v1,` and the base64 of the
 /// HMAC-SHA256 of `id.timestamp.body`), computed with Python's standard
 /// library, independently of modelgate's own code.

@@ -577,11 +577,18 @@ impl Service {
                 model,
                 version,
                 key,
+                value,
             } => {
                 let Some(served) = self.models.get(model) else {
                     return Ok(self.not_gated(model));
                 };
-                if key == crate::record::VERDICT {
+                if key == crate::record::VERDICT && value.as_deref() == Some(crate::record::PENDING)
+                {
+                    // A record being written (by this replica or another
+                    // writer): its verdict will come, or it reads as not
+                    // judged and a poll judges it.
+                    return Ok("ignored: a record is being written");
+                } else if key == crate::record::VERDICT {
                     // A verdict written (by a record, or by hand): checked
                     // against its seal, judged again when not current.
                     (model, *version, false, "verdict_set")
@@ -846,7 +853,7 @@ impl Service {
         let Some(alias) = &self.promote else {
             return Ok(());
         };
-        if verdict != crate::judge::Verdict::Pass {
+        if verdict != crate::judge::Verdict::Pass || self.rejudge_pending(served.name(), version) {
             return Ok(());
         }
         // Two workers of this process never race each other for the alias.
@@ -878,32 +885,56 @@ impl Service {
     }
 
     /// [`Service::promote_newest`] over `versions`, logged when it moved
-    /// the alias.
+    /// the alias or failed to.
     async fn reconcile_alias(&self, served: &Served, versions: &[crate::registry::ModelVersion]) {
-        if let Some((true, done)) = self.promote_newest(served, versions).await {
-            self.log(&[
-                ("event", "promoted".into()),
-                ("model", served.name().to_string()),
-                ("alias", done),
-            ]);
-        }
+        let event = match self.promote_newest(served, versions).await {
+            Some(Ok((true, done))) => ("promoted", done),
+            Some(Err(e)) => ("promotion_failed", e),
+            _ => return,
+        };
+        self.log(&[
+            ("event", event.0.into()),
+            ("model", served.name().to_string()),
+            ("alias", event.1),
+        ]);
+    }
+
+    /// True when `version` of `model` is to be judged again (a tag its
+    /// gates read changed since its judgement began, or a re-judgement is
+    /// queued): its recorded verdict may be stale, so no alias moves onto
+    /// it until then.
+    fn rejudge_pending(&self, model: &str, version: u64) -> bool {
+        self.pending
+            .lock()
+            .map(|p| {
+                matches!(
+                    p.get(&(model.to_string(), version)),
+                    Some(Pending::Queued { force: true } | Pending::Running { again: true })
+                )
+            })
+            .unwrap_or(true)
     }
 
     /// The level-triggered promotion: `--promote ALIAS` onto the newest of
     /// `versions` (one model's, freshly listed) whose current verdict is
-    /// `pass`, forward only — whatever happened before (a promotion lost
-    /// to a crash, a verdict repaired). Nothing when there is no such
-    /// version or the alias is there or further already; else whether it
-    /// moved and what was done, for the log.
+    /// `pass` and no re-judgement pending, forward only — whatever
+    /// happened before (a promotion lost to a crash, a verdict repaired).
+    /// Nothing when there is no such version or the alias is there or
+    /// further already; else whether it moved and what was done, or the
+    /// error, for the log.
     async fn promote_newest(
         &self,
         served: &Served,
         versions: &[crate::registry::ModelVersion],
-    ) -> Option<(bool, String)> {
+    ) -> Option<Result<(bool, String), String>> {
         let alias = self.promote.as_ref()?;
         let newest = versions
             .iter()
-            .filter(|v| v.is_ready() && served.verdict_of(v) == Some(crate::judge::Verdict::Pass))
+            .filter(|v| {
+                v.is_ready()
+                    && served.verdict_of(v) == Some(crate::judge::Verdict::Pass)
+                    && !self.rejudge_pending(served.name(), v.version)
+            })
             .map(|v| v.version)
             .max()?;
         if versions
@@ -928,11 +959,11 @@ impl Service {
                 if moved {
                     self.metrics.promoted();
                 }
-                (moved, format!("{alias}: {p}"))
+                Ok((moved, format!("{alias}: {p}")))
             }
             Err(e) => {
                 self.metrics.registry_error();
-                (false, format!("{alias}: {e:#}"))
+                Err(format!("{alias}: {e:#}"))
             }
         })
     }

@@ -261,6 +261,8 @@ pub enum Event {
         version: u64,
         /// The tag's key.
         key: String,
+        /// Its new value, when the delivery says.
+        value: Option<String>,
     },
     /// Another event (MLflow's test ping, aliases, prompts …): nothing to do.
     Other(String),
@@ -294,6 +296,7 @@ pub fn parse(body: &[u8]) -> Result<Event, Refusal> {
             model: text("name").ok_or(Refusal::Malformed)?,
             version: version()?,
             key: text("key").ok_or(Refusal::Malformed)?,
+            value: text("value"),
         }),
         (entity, action) => Ok(Event::Other(format!("{entity}.{action}"))),
     }
@@ -399,7 +402,8 @@ mod tests {
             Ok(Event::TagSet {
                 model: "m".into(),
                 version: 3,
-                key: "approval".into()
+                key: "approval".into(),
+                value: Some("approved".into()),
             })
         );
         assert_eq!(
