@@ -48,6 +48,16 @@ fn load(name: &str) -> Yaml {
         .expect("a document")
 }
 
+/// A container's `args`.
+fn args_of(container: &Yaml) -> Vec<&str> {
+    container["args"]
+        .as_vec()
+        .expect("args")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect()
+}
+
 #[test]
 fn the_configmap_project_checks_and_the_statefulset_args_are_serves() {
     let cm = load("configmap.yaml");
@@ -60,12 +70,7 @@ fn the_configmap_project_checks_and_the_statefulset_args_are_serves() {
 
     let set = load("statefulset.yaml");
     let container = &set["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<&str> = container["args"]
-        .as_vec()
-        .expect("args")
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let args = args_of(container);
     assert_eq!(args.first(), Some(&"serve"));
     let help = mg(&["serve", "--help"]);
     assert_eq!(help.code, 0, "{help}");
@@ -93,14 +98,8 @@ fn each_replica_owns_its_shard_of_the_models() {
     assert_eq!(set["kind"].as_str(), Some("StatefulSet"));
     let replicas = set["spec"]["replicas"].as_i64().expect("replicas");
     assert!(replicas > 1, "{replicas}");
-    let pod = &set["spec"]["template"]["spec"];
-    let container = &pod["containers"][0];
-    let args: Vec<&str> = container["args"]
-        .as_vec()
-        .expect("args")
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    let args = args_of(container);
     let shard = args
         .iter()
         .position(|a| *a == "--shard")

@@ -671,23 +671,7 @@ fn a_delivery_signed_before_serve_started_is_a_replay() {
         &log,
     );
     let body = br#"{"entity": "model_version", "action": "created", "data": {"name": "logreg", "version": "1"}}"#;
-    let send = |ts: u64, id: &str| {
-        let ts = ts.to_string();
-        let sig = sign("s3cret", id, &ts, body);
-        http(
-            serving.port,
-            "POST",
-            "/webhooks/mlflow",
-            &[
-                ("Content-Type", "application/json"),
-                ("X-MLflow-Signature", &sig),
-                ("X-MLflow-Timestamp", &ts),
-                ("X-MLflow-Delivery-Id", id),
-            ],
-            body,
-        )
-        .map(|(s, _)| s)
-    };
+    let send = |ts: u64, id: &str| deliver(serving.port, "s3cret", id, ts, body).map(|(s, _)| s);
     assert_eq!(send(before, "captured"), Some(401));
     let now: u64 = now_text().parse().expect("now");
     assert_eq!(send(now + 1, "fresh"), Some(200));
@@ -716,20 +700,8 @@ fn a_verdict_made_pending_is_left_to_its_writer() {
         let body = format!(
             r#"{{"entity": "model_version_tag", "action": "set", "data": {{"name": "logreg", "version": "1", "key": "modelgate.verdict", "value": "{value}"}}}}"#
         );
-        let ts = (now_text().parse::<u64>().expect("now") + 1).to_string();
-        let sig = sign("s3cret", id, &ts, body.as_bytes());
-        http(
-            serving.port,
-            "POST",
-            "/webhooks/mlflow",
-            &[
-                ("Content-Type", "application/json"),
-                ("X-MLflow-Signature", &sig),
-                ("X-MLflow-Timestamp", &ts),
-                ("X-MLflow-Delivery-Id", id),
-            ],
-            body.as_bytes(),
-        )
+        let ts = now_text().parse::<u64>().expect("now") + 1;
+        deliver(serving.port, "s3cret", id, ts, body.as_bytes())
     };
     let (status, body) = send("made-pending", "pending").expect("an answer");
     assert_eq!(status, 200, "{body}");
@@ -740,6 +712,25 @@ fn a_verdict_made_pending_is_left_to_its_writer() {
     let (status, body) = send("set-by-hand", "pass").expect("an answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("queued"), "{body}");
+}
+
+/// `body` delivered to serve's webhook on `port` as MLflow delivers it:
+/// signed with `secret` under delivery id `id` at Unix time `ts`.
+fn deliver(port: u16, secret: &str, id: &str, ts: u64, body: &[u8]) -> Option<(u16, String)> {
+    let ts = ts.to_string();
+    let sig = sign(secret, id, &ts, body);
+    http(
+        port,
+        "POST",
+        "/webhooks/mlflow",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-MLflow-Signature", &sig),
+            ("X-MLflow-Timestamp", &ts),
+            ("X-MLflow-Delivery-Id", id),
+        ],
+        body,
+    )
 }
 
 /// MLflow's signature of a delivery (`v1,` and the base64 of the

@@ -856,6 +856,20 @@ impl Service {
         if verdict != crate::judge::Verdict::Pass || self.rejudge_pending(served.name(), version) {
             return Ok(());
         }
+        let (Ok((_, done)) | Err(done)) = self.promote_to(served, alias, version).await;
+        line.push(("alias", done));
+        Ok(())
+    }
+
+    /// Moves `alias` forward onto `version` (serialised with this
+    /// process's other promotions of the model, counted in the metrics):
+    /// whether it moved and what was done, or the error, for the log.
+    async fn promote_to(
+        &self,
+        served: &Served,
+        alias: &str,
+        version: u64,
+    ) -> Result<(bool, String), String> {
         // Two workers of this process never race each other for the alias.
         let _held = served.promoting.lock().await;
         let done = crate::record::promote_forward(
@@ -866,22 +880,19 @@ impl Service {
             alias,
         )
         .await;
-        line.push((
-            "alias",
-            match done {
-                Ok(p) => {
-                    if matches!(p, Promotion::Moved { .. }) {
-                        self.metrics.promoted();
-                    }
-                    format!("{alias}: {p}")
+        match done {
+            Ok(p) => {
+                let moved = matches!(p, Promotion::Moved { .. });
+                if moved {
+                    self.metrics.promoted();
                 }
-                Err(e) => {
-                    self.metrics.registry_error();
-                    format!("{alias}: {e:#}")
-                }
-            },
-        ));
-        Ok(())
+                Ok((moved, format!("{alias}: {p}")))
+            }
+            Err(e) => {
+                self.metrics.registry_error();
+                Err(format!("{alias}: {e:#}"))
+            }
+        }
     }
 
     /// [`Service::promote_newest`] over `versions`, logged when it moved
@@ -943,29 +954,7 @@ impl Service {
         {
             return None;
         }
-        // Two workers of this process never race each other for the alias.
-        let _held = served.promoting.lock().await;
-        let done = crate::record::promote_forward(
-            served.name(),
-            newest,
-            self.registry.as_ref(),
-            self.writer.as_ref(),
-            alias,
-        )
-        .await;
-        Some(match done {
-            Ok(p) => {
-                let moved = matches!(p, Promotion::Moved { .. });
-                if moved {
-                    self.metrics.promoted();
-                }
-                Ok((moved, format!("{alias}: {p}")))
-            }
-            Err(e) => {
-                self.metrics.registry_error();
-                Err(format!("{alias}: {e:#}"))
-            }
-        })
+        Some(self.promote_to(served, alias, newest).await)
     }
 
     /// Remembers that a delivery announced `version` (or that it was
