@@ -155,6 +155,8 @@ pub struct RestRegistry {
     client: reqwest::Client,
     auth: Auth,
     retry: RetryPolicy,
+    /// One TCP connection per request (see [`RestRegistry::new`]).
+    fresh_connections: bool,
 }
 
 enum Auth {
@@ -192,12 +194,31 @@ enum Tried {
 
 impl RestRegistry {
     /// A client for the server at `base` (`http(s)://host:port[/prefix]`).
+    ///
+    /// Over plain HTTP every request has a connection of its own (it asks
+    /// the server to close it after the answer). `mlflow server` with its
+    /// default worker count serves from sockets without `TCP_NODELAY`
+    /// (uvicorn's workers get the listening socket from their supervisor
+    /// and asyncio then skips the option), and writes an answer's headers
+    /// and body separately: on a kept-alive connection the body waits for
+    /// the client's delayed ACK of the headers, 40 ms on Linux, for every
+    /// request. A new connection acknowledges at once (TCP's quick-ACK
+    /// start), so a request costs its handshake, well under a millisecond
+    /// next to the server (measured: `runs/get` 52 ms kept alive, 11 ms on
+    /// a new connection; BENCHMARKS.md, "Serve"). The server closes first,
+    /// so the client is left no `TIME_WAIT` sockets to run out of ports
+    /// with. HTTPS keeps its connections: a TLS handshake per request costs
+    /// more, and a TLS-terminating proxy in front answers without the stall.
     pub fn new(base: &str) -> anyhow::Result<Self> {
         let retry = RetryPolicy::from_env()?;
+        let fresh_connections = base.starts_with("http://");
         let mut builder = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("modelgate/", env!("CARGO_PKG_VERSION")));
+        if fresh_connections {
+            builder = builder.pool_max_idle_per_host(0);
+        }
         let insecure = std::env::var("MLFLOW_TRACKING_INSECURE_TLS")
             .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
             .unwrap_or(false);
@@ -242,6 +263,7 @@ impl RestRegistry {
             client,
             auth,
             retry,
+            fresh_connections,
         })
     }
 
@@ -298,6 +320,9 @@ impl RestRegistry {
         body: Option<&Value>,
     ) -> Tried {
         let mut req = self.client.request(method.clone(), url).query(query);
+        if self.fresh_connections {
+            req = req.header(reqwest::header::CONNECTION, "close");
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -1216,6 +1241,73 @@ impl Registry for RestRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that keeps every connection open and answers `{}` to every
+    /// request on it; the request heads it saw, by connection.
+    async fn keep_alive_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let index = {
+                    let mut log = log.lock().expect("log");
+                    log.push(Vec::new());
+                    log.len() - 1
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = buf.drain(..end + 4).collect();
+                            log.lock().expect("log")[index]
+                                .push(String::from_utf8_lossy(&head).to_lowercase());
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                            if conn.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (base, seen)
+    }
+
+    #[tokio::test]
+    async fn plain_http_gives_every_request_a_connection_of_its_own() {
+        // MLflow's default multi-worker server stalls every answer on a
+        // kept-alive connection for the client's delayed ACK (see
+        // `RestRegistry::new`): over plain HTTP no connection is reused,
+        // even by a server willing to keep it.
+        let (base, seen) = keep_alive_server().await;
+        let registry = RestRegistry::new(&base).expect("client");
+        for _ in 0..3 {
+            registry
+                .get("registered-models/get", &[("name", "m")])
+                .await
+                .expect("answered");
+        }
+        let seen = seen.lock().expect("log").clone();
+        assert_eq!(seen.len(), 3, "one connection per request: {seen:?}");
+        for requests in &seen {
+            assert_eq!(requests.len(), 1, "{seen:?}");
+            assert!(
+                requests[0].contains("\r\nconnection: close\r\n"),
+                "{requests:?}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_follows_urllib3() {

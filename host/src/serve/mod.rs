@@ -801,7 +801,7 @@ impl Service {
             ("verdict", verdict.to_string()),
             ("ms", String::new()),
         ];
-        self.record(served, recorder, version, verdict, &mut line)
+        self.record(served, recorder, version, verdict, start, &mut line)
             .await?;
         line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
@@ -827,7 +827,8 @@ impl Service {
     /// Records a judgement (through the recorder `validate --record`
     /// uses) and, on a pass, moves `--promote` forward onto the version at
     /// once (its alias read and moved: the short path a delivery takes);
-    /// what happened to the alias goes on `line`. The judging caller then
+    /// how long after `start` the verdict was written (`recorded_ms`) and
+    /// what happened to the alias go on `line`. The judging caller then
     /// reconciles the alias with all of the model's verdicts. A record
     /// that fails even after retries is counted and left to the next
     /// reconcile: the version reads unjudged.
@@ -837,6 +838,7 @@ impl Service {
         recorder: Recorder,
         version: u64,
         verdict: crate::judge::Verdict,
+        start: Instant,
         line: &mut Vec<(&'static str, String)>,
     ) -> anyhow::Result<()> {
         let recorded = recorder
@@ -850,6 +852,10 @@ impl Service {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(e);
         }
+        line.push((
+            "recorded_ms",
+            format!("{:.1}", start.elapsed().as_secs_f64() * 1e3),
+        ));
         let Some(alias) = &self.promote else {
             return Ok(());
         };
