@@ -187,6 +187,14 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Judge a version whose verdict is `error` (a gate could not decide:
+    /// the registry was down, a process was killed, a plugin trapped) again
+    /// this long after its judgement, then after twice as long each time
+    /// (at most every 6 h); `off`: an `error` verdict stays until the plan
+    /// changes.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_retry_errors)]
+    pub retry_errors: Poll,
+
     /// With N replicas, this one (K, from 0) judges and promotes only the
     /// models assigned to it: each model to one replica, by a hash of its
     /// name. Deliveries for the others' models are acknowledged and left
@@ -510,7 +518,7 @@ fn parse_alias(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `serve --poll`: an interval, or `off`.
+/// `serve --poll` and `--retry-errors`: an interval, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Poll(pub Option<std::time::Duration>);
 
@@ -521,6 +529,17 @@ fn parse_poll(s: &str) -> Result<Poll, String> {
     let d = parse_duration(s)?;
     if d < std::time::Duration::from_secs(1) {
         return Err("poll at most once a second (or `off`)".into());
+    }
+    Ok(Poll(Some(d)))
+}
+
+fn parse_retry_errors(s: &str) -> Result<Poll, String> {
+    if s == "off" {
+        return Ok(Poll(None));
+    }
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("retry at most once a second (or `off`)".into());
     }
     Ok(Poll(Some(d)))
 }

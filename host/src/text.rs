@@ -145,9 +145,86 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     )
 }
 
+/// Unix seconds of an RFC 3339 UTC time to the second, as [`rfc3339`]
+/// writes it (`2026-11-28T07:10:34Z`); `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || !s.is_ascii() {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let part = &s[from..to];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        if b[at] != sep {
+            return None;
+        }
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    // A day past the month's end (`02-30`) is refused, not rolled over.
+    (rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).ok()?))
+        == s)
+        .then_some(secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes_and_nothing_else() {
+        for secs in [0u64, 951_782_400, 1_796_528_310, 4_102_444_799] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            assert_eq!(
+                parse_rfc3339(&rfc3339(t)),
+                Some(secs as i64),
+                "{}",
+                rfc3339(t)
+            );
+        }
+        for bad in [
+            "",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00+00:00",
+            "2026-01-01T00:00:00.5Z",
+            "+026-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "２026-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn controls_are_escaped() {

@@ -795,6 +795,60 @@ fn polling_says_when_deliveries_stop_arriving() {
     wait_verdicts(&srv.uri, model, &[version], &["pass"]);
 }
 
+/// A verdict of `error` — a gate that could not decide, here a process
+/// killed by a signal — is not kept for good: `serve` judges the version
+/// again after `--retry-errors` (doubling), and once the gate can decide
+/// records its verdict and promotes the version.
+#[test]
+fn an_error_verdict_is_judged_again_until_the_gate_decides() {
+    let model = "flaky";
+    let srv = server();
+    let p = Project::new(&format!(
+        "name: f\nmodels:\n  - name: {model}\n    validationTask:\n      runcommand: 'test -f ready || kill -9 $$'\n"
+    ));
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let serving = Serving::start(
+        &[
+            "--project",
+            &path,
+            "--tracking-uri",
+            &srv.uri,
+            "--poll",
+            "1s",
+            "--retry-errors",
+            "1s",
+            "--promote",
+            "champion",
+        ],
+        &[],
+        &log,
+    );
+    let reg = fixtures(&json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]));
+    let version = reg[0].version;
+    let first = wait_verdicts(&srv.uri, model, &[version], &["error"]);
+    assert!(first["aliases"].get("champion").is_none(), "{first}");
+    // Judged again while the gate still cannot decide: still `error`.
+    let again = format!("event=retry_error model={model} version={version} attempt=1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !serving.log_text().contains(&again) {
+        assert!(Instant::now() < deadline, "{}", serving.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(p.dir.path().join("ready"), "").expect("marker");
+    let last = wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+    assert_eq!(last["aliases"]["champion"], json!(version), "{last}");
+    let text = serving.log_text();
+    assert!(
+        text.contains(&format!(
+            "event=judged model={model} version={version} verdict=error"
+        )) && text.contains(&format!(
+            "event=judged model={model} version={version} verdict=pass"
+        )),
+        "{text}"
+    );
+}
+
 /// `validate --record --promote` and `serve` judge through one pipeline and
 /// record through one recorder: for the same candidate under the same plan
 /// they write the same tags (all but when it was judged, and the digests of

@@ -18,6 +18,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
         log_json: args.log_format == LogFormat::Json,
         drain: args.drain,
         shard: args.shard,
+        retry_errors: args.retry_errors.0,
     })
     .await?;
     Ok(ExitStatus::Pass)

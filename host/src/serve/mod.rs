@@ -89,6 +89,25 @@ pub struct Options {
     pub drain: Duration,
     /// This replica's share of the models, when there are several.
     pub shard: Option<Shard>,
+    /// How long after its judgement an `error` verdict is judged again
+    /// (doubling each time, see [`error_retry_after`]); `None`: never.
+    pub retry_errors: Option<Duration>,
+}
+
+/// The longest wait between two judgements of a version whose verdict
+/// stays `error`.
+pub const MAX_ERROR_RETRY: Duration = Duration::from_secs(6 * 3600);
+
+/// How long after its last judgement a version whose verdict is `error`
+/// is judged again: `first`, doubled for each time this process already
+/// judged it again (`attempts`), at most [`MAX_ERROR_RETRY`]. An `error`
+/// is a gate that could not decide (the registry down, a process killed):
+/// not a pass, and not a verdict to keep for good either, or a version
+/// that would pass is never promoted.
+pub fn error_retry_after(first: Duration, attempts: u32) -> Duration {
+    first
+        .saturating_mul(1u32 << attempts.min(31))
+        .min(MAX_ERROR_RETRY)
 }
 
 /// Replica `index` of `count`: it owns the models whose name hashes to it
@@ -209,6 +228,12 @@ struct Service {
     /// registered: reported once [`ANNOUNCE_GRACE_S`] has passed without a
     /// delivery for them (at most [`MAX_ANNOUNCED`]).
     suspects: Mutex<HashMap<Key, i64>>,
+    /// `--retry-errors`.
+    retry_errors: Option<Duration>,
+    /// Versions whose verdict is `error`, with how many times this process
+    /// judged them again (at most [`MAX_ANNOUNCED`]; past it, a version
+    /// not in it waits [`MAX_ERROR_RETRY`]).
+    error_attempts: Mutex<HashMap<Key, u32>>,
 }
 
 /// Versions remembered as announced; past it the memory starts again (a
@@ -364,6 +389,8 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         front: http::front(),
         announced: Mutex::new(std::collections::HashSet::new()),
         suspects: Mutex::new(HashMap::new()),
+        retry_errors: opts.retry_errors,
+        error_attempts: Mutex::new(HashMap::new()),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
     service.log_listening(local);
@@ -1035,8 +1062,17 @@ impl Service {
         for (name, served) in &self.models {
             match self.registry.model_versions(name).await {
                 Ok(versions) => {
+                    let mut errors = HashSet::new();
                     for v in &versions {
-                        if v.is_ready() && served.verdict_of(v).is_none() {
+                        let verdict = served.verdict_of(v);
+                        if v.is_ready() && verdict == Some(crate::judge::Verdict::Error) {
+                            errors.insert(v.version);
+                            if self.error_due(name, v, unix_now()) {
+                                self.enqueue(name, v.version, true);
+                                queued += 1;
+                            }
+                        }
+                        if v.is_ready() && verdict.is_none() {
                             let key = (name.clone(), v.version);
                             let created = v.creation_timestamp.div_euclid(1000);
                             if watch
@@ -1050,6 +1086,9 @@ impl Service {
                             self.enqueue(name, v.version, false);
                             queued += 1;
                         }
+                    }
+                    if let Ok(mut attempts) = self.error_attempts.lock() {
+                        attempts.retain(|(m, v), _| m != name || errors.contains(v));
                     }
                     self.reconcile_alias(served, &versions).await;
                 }
@@ -1071,6 +1110,47 @@ impl Service {
                 .store(1, std::sync::atomic::Ordering::Relaxed);
         }
         queued
+    }
+
+    /// True when `v` (of `model`), whose current verdict is `error`, is due
+    /// to be judged again at `now` (Unix seconds): its `judged_at` lies
+    /// [`error_retry_after`] behind. Counts the attempt and logs it.
+    fn error_due(&self, model: &str, v: &crate::registry::ModelVersion, now: i64) -> bool {
+        let Some(first) = self.retry_errors else {
+            return false;
+        };
+        let judged_at = v
+            .tags
+            .iter()
+            .find(|t| t.key == crate::record::JUDGED_AT)
+            .and_then(|t| crate::text::parse_rfc3339(&t.value));
+        let key = (model.to_string(), v.version);
+        let attempt = {
+            let Ok(mut attempts) = self.error_attempts.lock() else {
+                return false;
+            };
+            let full = attempts.len() >= MAX_ANNOUNCED;
+            let done = attempts
+                .get(&key)
+                .copied()
+                .unwrap_or(if full { u32::MAX } else { 0 });
+            let wait = error_retry_after(first, done);
+            let waited = judged_at.map_or(i64::MAX, |j| now.saturating_sub(j));
+            if waited < i64::try_from(wait.as_secs()).unwrap_or(i64::MAX) {
+                return false;
+            }
+            if !full || attempts.contains_key(&key) {
+                attempts.insert(key, done.saturating_add(1));
+            }
+            done.saturating_add(1)
+        };
+        self.log(&[
+            ("event", "retry_error".into()),
+            ("model", model.to_string()),
+            ("version", v.version.to_string()),
+            ("attempt", attempt.to_string()),
+        ]);
+        true
     }
 
     /// A signed delivery about a model no project of this `serve` gates
@@ -1138,6 +1218,20 @@ impl Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_verdict_is_retried_at_doubling_bounded_intervals() {
+        let m = Duration::from_secs(60);
+        let waits: Vec<u64> = (0..12).map(|n| error_retry_after(m, n).as_secs()).collect();
+        assert_eq!(
+            waits,
+            [
+                60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600, 21600
+            ]
+        );
+        assert_eq!(error_retry_after(m, u32::MAX), MAX_ERROR_RETRY);
+        assert_eq!(error_retry_after(Duration::MAX, 0), MAX_ERROR_RETRY);
+    }
 
     #[test]
     fn every_model_has_exactly_one_owner_and_shards_parse_strictly() {
