@@ -9,7 +9,7 @@
 //! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
 //! | `modelgate.gate.NAME` | each gate's `pass`, `fail` or `error` |
-//! | `modelgate.seal` | `sha256:` of the record: the model and version, judged_at, plan, report, each gate's tag and the verdict |
+//! | `modelgate.seal` | `sha256:` of the record: the model and version, judged_at, plan, report, each gate's tag, the values the tags its gates read had when judged, and the verdict |
 //!
 //! # The record protocol
 //!
@@ -22,8 +22,9 @@
 //!    none to invalidate, and one written since by another writer is
 //!    caught by the seal);
 //! 2. `judged_at`, `plan`, `report`, every gate's tag and the `seal` (over
-//!    all of these, the verdict to come and the model and version), in any
-//!    order — the REST writer sends them at once;
+//!    all of these, the verdict to come, the model and version, and the
+//!    values of the tags the gates read — a `builtin:tags` approval — as
+//!    judged), in any order — the REST writer sends them at once;
 //! 3. `modelgate.verdict` last, only once every other write succeeded.
 //!
 //! A reader takes a verdict as *current* ([`current_verdict`]) only when
@@ -31,7 +32,8 @@
 //! judged now, and the seal is that of the tags as they stand. A record cut
 //! short reads `pending` or has no verdict tag; a verdict of another plan is not
 //! current; two writers interleaving, a verdict or gate tag edited by hand,
-//! a gate tag left from an older record: the seal no longer matches, so
+//! a gate tag left from an older record, a tag the gates read set, changed
+//! or deleted since (an approval withdrawn): the seal no longer matches, so
 //! the verdict is not current and the version is judged again. On the
 //! SQLite backend all of it is one transaction.
 
@@ -130,12 +132,18 @@ pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(Str
         .map(|(name, outcome)| (gate_key(name), outcome.as_str()))
         .collect();
     let verdict = judged.verdict.as_str();
+    let read: Vec<(&str, Option<&str>)> = judged
+        .read_tags
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_deref()))
+        .collect();
     let sealed = seal(
         (&judged.model, judged.version),
         &judged_at,
         plan_digest,
         report_digest,
         &gates,
+        &read,
         verdict,
     );
     let mut tags = Vec::with_capacity(judged.gates.len() + 6);
@@ -153,39 +161,47 @@ pub fn tags(judged: &Judged, plan_digest: &str, report_digest: &str) -> Vec<(Str
     tags
 }
 
-/// `sha256:` of a record's parts and of the version it is on (so tags
+/// `sha256:` of a record's parts, of the version it is on (so tags
 /// copied onto another version, e.g. by MLflow's `copy_model_version`, are
-/// no verdict there), in one canonical text.
+/// no verdict there) and of the values the tags its gates read had when it
+/// was judged (so an approval withdrawn or changed since leaves no verdict
+/// standing), in one canonical text.
 fn seal(
     (model, version): (&str, u64),
     judged_at: &str,
     plan: &str,
     report: &str,
     gates: &[(String, &str)],
+    read_tags: &[(&str, Option<&str>)],
     verdict: &str,
 ) -> String {
     let text = serde_json::json!([
-        "modelgate.seal/v2",
+        "modelgate.seal/v3",
         model,
         version,
         judged_at,
         plan,
         report,
         gates,
+        read_tags,
         verdict
     ]);
     sha256_tag(text.to_string().as_bytes())
 }
 
 /// The verdict `version` carries for the plan `plan` (whose gates' tag
-/// keys are `gate_keys`, see [`gate_key`]), if it carries a current one:
-/// `pass`, `fail` or `error`, recorded under that plan, its seal that of
-/// the tags as they stand. Anything else — no verdict, `pending`, another
-/// plan, tags changed or mixed since — is no verdict: judge it again.
+/// keys are `gate_keys`, see [`gate_key`], and whose gates read the tags
+/// `read_keys`, see [`crate::judge::runner::ReadyModel::tags_read`]), if
+/// it carries a current one: `pass`, `fail` or `error`, recorded under
+/// that plan, its seal that of the tags as they stand. Anything else — no
+/// verdict, `pending`, another plan, tags changed or mixed since, a tag
+/// the gates read set, changed or deleted since — is no verdict: judge it
+/// again.
 pub fn current_verdict(
     version: &crate::registry::ModelVersion,
     plan: &str,
     gate_keys: &[String],
+    read_keys: &[String],
 ) -> Option<Verdict> {
     let tag = |key: &str| {
         version
@@ -202,12 +218,14 @@ pub fn current_verdict(
         .iter()
         .map(|k| Some((k.clone(), tag(k)?)))
         .collect::<Option<_>>()?;
+    let read: Vec<(&str, Option<&str>)> = read_keys.iter().map(|k| (k.as_str(), tag(k))).collect();
     let expected = seal(
         (&version.name, version.version),
         tag(JUDGED_AT)?,
         plan,
         tag(REPORT)?,
         &gates,
+        &read,
         verdict.as_str(),
     );
     (tag(SEAL)? == expected).then_some(verdict)
@@ -383,6 +401,8 @@ pub struct Judged {
     pub gates: Vec<(String, Outcome)>,
     /// The version had no verdict tag when it was read for the judgement.
     pub unrecorded: bool,
+    /// The tags its gates read, with their values as judged (sealed).
+    pub read_tags: Vec<(String, Option<String>)>,
 }
 
 impl Judged {
@@ -399,6 +419,7 @@ impl Judged {
                 .map(|g| (g.name.clone(), g.outcome))
                 .collect(),
             unrecorded: j.unrecorded,
+            read_tags: j.read_tags.clone(),
         }
     }
 }
@@ -590,6 +611,7 @@ mod tests {
             verdict: Verdict::Fail,
             gates: vec![("a".into(), Outcome::Pass), ("b".into(), Outcome::Fail)],
             unrecorded: false,
+            read_tags: Vec::new(),
         };
         let keys = vec![gate_key("a"), gate_key("b")];
         let record = tags(&judged, "sha256:plan", "sha256:report");
@@ -614,13 +636,13 @@ mod tests {
         };
         let mut state = written(&tags(&old, "sha256:old", "sha256:r0"));
         assert_eq!(
-            current_verdict(&version_with(&state), "sha256:old", &keys),
+            current_verdict(&version_with(&state), "sha256:old", &keys, &[]),
             Some(Verdict::Pass)
         );
         for (i, t) in record.iter().enumerate() {
             put(&mut state, t);
-            let read = current_verdict(&version_with(&state), "sha256:plan", &keys);
-            let old_read = current_verdict(&version_with(&state), "sha256:old", &keys);
+            let read = current_verdict(&version_with(&state), "sha256:plan", &keys, &[]);
+            let old_read = current_verdict(&version_with(&state), "sha256:old", &keys, &[]);
             assert_eq!(
                 old_read, None,
                 "after write {i} the old verdict still reads"
@@ -638,7 +660,7 @@ mod tests {
         for t in record[1..record.len() - 1].iter().rev() {
             put(&mut reversed, t);
             assert_eq!(
-                current_verdict(&version_with(&reversed), "sha256:plan", &keys),
+                current_verdict(&version_with(&reversed), "sha256:plan", &keys, &[]),
                 None
             );
         }
@@ -646,13 +668,13 @@ mod tests {
         let mut edited = state.clone();
         put(&mut edited, &(VERDICT.to_string(), "pass".to_string()));
         assert_eq!(
-            current_verdict(&version_with(&edited), "sha256:plan", &keys),
+            current_verdict(&version_with(&edited), "sha256:plan", &keys, &[]),
             None
         );
         let mut mixed = state.clone();
         put(&mut mixed, &(gate_key("b"), "pass".to_string()));
         assert_eq!(
-            current_verdict(&version_with(&mixed), "sha256:plan", &keys),
+            current_verdict(&version_with(&mixed), "sha256:plan", &keys, &[]),
             None
         );
         // The same tags copied onto another version or model (MLflow's
@@ -661,14 +683,63 @@ mod tests {
             let mut v = version_with(&state);
             v.name = name.into();
             v.version = number;
-            current_verdict(&v, "sha256:plan", &keys)
+            current_verdict(&v, "sha256:plan", &keys, &[])
         };
         assert_eq!(elsewhere("m", 1), Some(Verdict::Fail));
         assert_eq!(elsewhere("m", 2), None);
         assert_eq!(elsewhere("other", 1), None);
         // Another plan's gates: not this record's verdict.
         assert_eq!(
-            current_verdict(&version_with(&state), "sha256:plan", &[gate_key("a")]),
+            current_verdict(&version_with(&state), "sha256:plan", &[gate_key("a")], &[]),
+            None
+        );
+    }
+
+    /// The values of the tags the gates read are sealed as judged: an
+    /// approval withdrawn, changed or added since leaves no verdict (the
+    /// version is judged again); the same value back reads as it again.
+    #[test]
+    fn a_tag_the_gates_read_changed_since_unmakes_the_verdict() {
+        let judged = Judged {
+            model: "m".into(),
+            version: 1,
+            judged_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_849_834),
+            verdict: Verdict::Pass,
+            gates: vec![("approved".into(), Outcome::Pass)],
+            unrecorded: true,
+            read_tags: vec![
+                ("approval".into(), Some("approved".into())),
+                ("blocked".into(), None),
+            ],
+        };
+        let keys = vec![gate_key("approved")];
+        let read = vec!["approval".to_string(), "blocked".to_string()];
+        let with = |extra: &[(&str, &str)]| {
+            let mut state = tags(&judged, "sha256:plan", "sha256:report");
+            state.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            current_verdict(&version_with(&state), "sha256:plan", &keys, &read)
+        };
+        assert_eq!(with(&[("approval", "approved")]), Some(Verdict::Pass));
+        assert_eq!(
+            with(&[("approval", "approved"), ("other", "x")]),
+            Some(Verdict::Pass)
+        );
+        assert_eq!(with(&[]), None, "approval deleted");
+        assert_eq!(with(&[("approval", "rejected")]), None, "approval changed");
+        assert_eq!(
+            with(&[("approval", "approved"), ("blocked", "true")]),
+            None,
+            "a forbidding tag set"
+        );
+        // Read without the keys (a plan whose gates read no tags): another
+        // seal, no verdict.
+        let state = [
+            tags(&judged, "sha256:plan", "sha256:report"),
+            vec![("approval".to_string(), "approved".to_string())],
+        ]
+        .concat();
+        assert_eq!(
+            current_verdict(&version_with(&state), "sha256:plan", &keys, &[]),
             None
         );
     }
@@ -688,6 +759,7 @@ mod tests {
             verdict: Verdict::Pass,
             gates: vec![("a".into(), Outcome::Pass)],
             unrecorded: true,
+            read_tags: Vec::new(),
         };
         let keys = vec![gate_key("a")];
         let record = tags(&judged, "sha256:plan", "sha256:report");
@@ -708,7 +780,7 @@ mod tests {
                 state.retain(|(key, _)| key != k);
                 state.push((k.clone(), v.clone()));
             }
-            let before = current_verdict(&version_with(&state), "sha256:plan", &keys);
+            let before = current_verdict(&version_with(&state), "sha256:plan", &keys, &[]);
             for (order, between) in [
                 record[..record.len() - 1].to_vec(),
                 record[..record.len() - 1].iter().rev().cloned().collect(),
@@ -722,7 +794,7 @@ mod tests {
                     now.push((k.clone(), v.clone()));
                     // No verdict, or — once all of this record is there
                     // beside another writer's equal verdict — this one's.
-                    let read = current_verdict(&version_with(&now), "sha256:plan", &keys);
+                    let read = current_verdict(&version_with(&now), "sha256:plan", &keys, &[]);
                     let whole = i + 1 == between.len() && before == Some(judged.verdict);
                     assert!(
                         read.is_none() || (whole && read == Some(judged.verdict)),
@@ -732,7 +804,7 @@ mod tests {
                 now.retain(|(key, _)| key != VERDICT);
                 now.push((VERDICT.into(), "pass".into()));
                 assert_eq!(
-                    current_verdict(&version_with(&now), "sha256:plan", &keys),
+                    current_verdict(&version_with(&now), "sha256:plan", &keys, &[]),
                     Some(Verdict::Pass)
                 );
             }

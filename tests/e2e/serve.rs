@@ -795,6 +795,60 @@ fn polling_says_when_deliveries_stop_arriving() {
     wait_verdicts(&srv.uri, model, &[version], &["pass"]);
 }
 
+/// A verdict's seal covers the tags its gates read as they were judged: an
+/// approval withdrawn (the tag deleted, which sends no delivery `serve`
+/// acts on) or changed by hand leaves no verdict standing, and the next
+/// poll judges the version again: no `pass` outlives its approval.
+#[test]
+fn a_withdrawn_approval_is_judged_again() {
+    let model = "withdrawn";
+    let srv = server();
+    let p = Project::new(&format!(
+        "name: w\nmodels:\n  - name: {model}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:tags\n        config: {{require: {{approval: approved}}}}\n"
+    ));
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let _serving = Serving::start(
+        &[
+            "--project",
+            &path,
+            "--tracking-uri",
+            &srv.uri,
+            "--poll",
+            "1s",
+        ],
+        &[],
+        &log,
+    );
+    let reg = fixtures(&json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]));
+    let version = reg[0].version;
+    wait_verdicts(&srv.uri, model, &[version], &["fail"]);
+    // Approved: with no webhook, polling alone sees the approval (the seal
+    // says the version was judged without it).
+    fixtures(&json!([
+        {"op": "version_tag", "model": model, "version": version, "key": "approval", "value": "approved"}
+    ]));
+    wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+    fixtures(&json!([
+        {"op": "delete_version_tag", "model": model, "version": version, "key": "approval"}
+    ]));
+    let seen = wait_verdicts(&srv.uri, model, &[version], &["fail"]);
+    assert_eq!(
+        seen["tags"][version.to_string()]["modelgate.gate.validationTask"],
+        json!("fail"),
+        "{seen}"
+    );
+    // Approved again, then changed by hand to another value.
+    fixtures(&json!([
+        {"op": "version_tag", "model": model, "version": version, "key": "approval", "value": "approved"}
+    ]));
+    wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+    fixtures(&json!([
+        {"op": "version_tag", "model": model, "version": version, "key": "approval", "value": "on hold"}
+    ]));
+    wait_verdicts(&srv.uri, model, &[version], &["fail"]);
+}
+
 /// A verdict of `error` — a gate that could not decide, here a process
 /// killed by a signal — is not kept for good: `serve` judges the version
 /// again after `--retry-errors` (doubling), and once the gate can decide
@@ -836,6 +890,8 @@ fn an_error_verdict_is_judged_again_until_the_gate_decides() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::fs::write(p.dir.path().join("ready"), "").expect("marker");
+    // The alias moves right after the verdict is written: wait for both.
+    serving.wait_for("/metrics", |m| m.contains("modelgate_promotions_total 1"));
     let last = wait_verdicts(&srv.uri, model, &[version], &["pass"]);
     assert_eq!(last["aliases"]["champion"], json!(version), "{last}");
     let text = serving.log_text();

@@ -9,6 +9,7 @@ for tests that need exact values (threshold tables, metric histories).
   {"op": "alias", "model": M, "alias": A, "version": N}
   {"op": "delete_alias", "model": M, "alias": A}
   {"op": "version_tag", "model": M, "version": N, "key": K, "value": V}
+  {"op": "delete_version_tag", "model": M, "version": N, "key": K}
   {"op": "user", "username": U, "password": P}      -> MLflow's basic-auth app
   {"op": "grant", "username": U, "model": M, "permission": READ|EDIT|MANAGE|DENY}
 The auth operations run as the user of MLFLOW_TRACKING_USERNAME/_PASSWORD
@@ -94,6 +95,8 @@ def main() -> int:
             client.set_registered_model_alias(model, op["alias"], str(op["version"]))
         elif kind == "version_tag":
             client.set_model_version_tag(model, str(op["version"]), op["key"], op["value"])
+        elif kind == "delete_version_tag":
+            client.delete_model_version_tag(model, str(op["version"]), op["key"])
         elif kind == "delete_alias":
             client.delete_registered_model_alias(model, op["alias"])
         else:

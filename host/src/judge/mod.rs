@@ -53,6 +53,11 @@ pub struct Judgement {
     /// first (see [`crate::record`]). Not part of the report.
     #[serde(skip)]
     pub unrecorded: bool,
+    /// The tags its gates read ([`runner::ReadyModel::tags_read`]) with
+    /// their values on the candidate as judged (`None`: not set), for the
+    /// record's seal. Not part of the report.
+    #[serde(skip)]
+    pub read_tags: Vec<(String, Option<String>)>,
 }
 
 impl Judgement {

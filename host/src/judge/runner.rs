@@ -61,6 +61,28 @@ pub struct ReadyModel {
     pub gates: Vec<ReadyGate>,
 }
 
+impl ReadyModel {
+    /// The version tags its gates read: the keys its `builtin:tags` gates
+    /// name, sorted, less modelgate's own (`modelgate.…`, which its record
+    /// rewrites). A verdict's seal covers their values as judged (see
+    /// [`crate::record`]), so a tag changed or deleted since unmakes it.
+    pub fn tags_read(&self) -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        for g in &self.gates {
+            if let Ready::Wasm(p) = &g.ready
+                && crate::builtins::PluginRef::parse(&p.plugin).is_builtin("tags")
+            {
+                for section in ["require", "forbid"] {
+                    if let Some(map) = p.config_value.get(section).and_then(|v| v.as_object()) {
+                        keys.extend(map.keys().filter(|k| !k.starts_with("modelgate.")).cloned());
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
 /// What judging needs besides the gates: where the registry is, and when
 /// the whole run must be over.
 pub struct Context {
@@ -217,6 +239,19 @@ impl Runner {
                 .tags
                 .iter()
                 .any(|t| t.key == crate::record::VERDICT),
+            read_tags: model
+                .tags_read()
+                .into_iter()
+                .map(|k| {
+                    let value = candidate
+                        .version
+                        .tags
+                        .iter()
+                        .find(|t| t.key == k)
+                        .map(|t| t.value.clone());
+                    (k, value)
+                })
+                .collect(),
         })
     }
 }

@@ -329,6 +329,7 @@ mod tests {
                 passed,
                 gates: vec![gate("quality_gate", passed)],
                 unrecorded: true,
+                read_tags: Vec::new(),
             }],
         )
     }

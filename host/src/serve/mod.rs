@@ -48,7 +48,7 @@ use tokio::sync::mpsc;
 use crate::candidate::{Candidate, Selector};
 use crate::error::with_hint;
 use crate::judge::pipeline::{self, Target};
-use crate::judge::{Context, Ready, ReadyModel, Runner};
+use crate::judge::{Context, Runner};
 use crate::record::{Promotion, Recorder};
 use crate::registry::cached::CachedRegistry;
 use crate::registry::uri::TrackingUri;
@@ -179,8 +179,9 @@ struct Served {
     plan: String,
     /// Its gates' tag keys, in plan order (a record's seal covers them).
     gate_keys: Vec<String>,
-    /// Version tags its gates read (the keys of `builtin:tags` gates).
-    reads_tags: HashSet<String>,
+    /// Version tags its gates read (the keys of `builtin:tags` gates),
+    /// sorted: a record's seal covers their values.
+    read_keys: Vec<String>,
     /// Held while the alias is re-read and moved: two workers of this
     /// process never race each other for it.
     promoting: tokio::sync::Mutex<()>,
@@ -273,7 +274,7 @@ async fn load_models(
                     .iter()
                     .map(|g| crate::record::gate_key(&g.gate.name))
                     .collect(),
-                reads_tags: tags_read(m),
+                read_keys: m.tags_read().into_iter().collect(),
                 promoting: tokio::sync::Mutex::new(()),
             };
             if let Some(other) = models.insert(m.name.clone(), served) {
@@ -455,24 +456,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// The version tags `model`'s gates read: the keys named by its
-/// `builtin:tags` gates.
-fn tags_read(model: &ReadyModel) -> HashSet<String> {
-    let mut keys = HashSet::new();
-    for g in &model.gates {
-        if let Ready::Wasm(p) = &g.ready
-            && crate::builtins::PluginRef::parse(&p.plugin).is_builtin("tags")
-        {
-            for section in ["require", "forbid"] {
-                if let Some(map) = p.config_value.get(section).and_then(|v| v.as_object()) {
-                    keys.extend(map.keys().cloned());
-                }
-            }
-        }
-    }
-    keys
-}
-
 async fn metrics_page(State(service): State<Arc<Service>>) -> impl IntoResponse {
     (
         [(
@@ -619,7 +602,9 @@ impl Service {
                     // A verdict written (by a record, or by hand): checked
                     // against its seal, judged again when not current.
                     (model, *version, false, "verdict_set")
-                } else if key.starts_with("modelgate.") || !served.reads_tags.contains(key) {
+                } else if key.starts_with("modelgate.")
+                    || !served.read_keys.iter().any(|k| k == key)
+                {
                     return Ok("ignored: no gate reads this tag");
                 } else {
                     (model, *version, true, "tag_set")
@@ -1211,7 +1196,7 @@ impl Served {
     /// The verdict `v` carries for this model's current plan, if a current
     /// one (see [`crate::record::current_verdict`]).
     fn verdict_of(&self, v: &crate::registry::ModelVersion) -> Option<crate::judge::Verdict> {
-        crate::record::current_verdict(v, &self.plan, &self.gate_keys)
+        crate::record::current_verdict(v, &self.plan, &self.gate_keys, &self.read_keys)
     }
 }
 
