@@ -3,7 +3,7 @@
 //!
 //! Data flows one way: the project file ([`project`]) becomes a [`plan`] of
 //! gates per model; each model's candidate version is resolved in the
-//! [`registry`] ([`candidate`]); the [`runner`] prepares every gate
+//! [`registry`] ([`candidate`]); the [`runner`](judge::runner) prepares every gate
 //! ([`gate`]) — a process or a sandboxed WebAssembly component — once and
 //! judges each candidate with them, each gate a typed outcome; the [`report`] says
 //! what was decided and why, and the exit code ([`exit`]) carries it.

@@ -6,7 +6,7 @@
 //! |-----|-------|
 //! | `modelgate.verdict` | `pass`, `fail` (a gate judged and said no) or `error` (a gate could not judge, none said no); `pending` while a record is written over an older verdict, and after one cut short (no verdict) |
 //! | `modelgate.judged_at` | when, RFC 3339 UTC |
-//! | `modelgate.plan` | `sha256:` of what was judged: each gate's name, kind, plugin sha256 or command, and config — a changed policy shows as a new digest |
+//! | `modelgate.plan` | `sha256:` of what was judged ([`plan_digest`]): each gate's name, kind, plugin sha256 and config, or command, environment, secrets' names, timeout and the files its command names — a changed policy shows as a new digest |
 //! | `modelgate.report` | `sha256:` of the JSON report the verdict came from |
 //! | `modelgate.gate.NAME` | each gate's `pass`, `fail` or `error` |
 //! | `modelgate.seal` | `sha256:` of the record: the model and version, judged_at, plan, report, each gate's tag, the values the tags its gates read had when judged, and the verdict |
@@ -70,18 +70,27 @@ pub fn is_verdict(value: &str) -> bool {
     Verdict::parse(value).is_some()
 }
 
-/// `sha256:HEX` of what a model's gates are: name, kind, what runs
-/// (plugin sha256 or command), and config, in plan order.
+/// `sha256:HEX` of what a model's gates are, in plan order: name, kind,
+/// what runs and how — a WebAssembly gate's plugin sha256 and config; a
+/// process gate's command (or steps), environment, secrets' names,
+/// timeout and the files its commands name with their contents
+/// ([`crate::judge::runner::named_files`]).
 pub fn plan_digest(model: &ReadyModel) -> String {
     let gates: Vec<serde_json::Value> = model
         .gates
         .iter()
         .map(|g| match &g.ready {
-            Ready::Process { command } => serde_json::json!({
+            Ready::Process { command, files } => serde_json::json!({
                 "name": g.gate.name, "kind": "process", "command": command,
+                "env": g.gate.env, "secrets": g.gate.secrets,
+                "timeout": g.gate.timeout.map(|t| t.as_millis() as u64),
+                "files": files,
             }),
-            Ready::Pipeline { steps } => serde_json::json!({
+            Ready::Pipeline { steps, files } => serde_json::json!({
                 "name": g.gate.name, "kind": "process", "steps": steps,
+                "env": g.gate.env, "secrets": g.gate.secrets,
+                "timeout": g.gate.timeout.map(|t| t.as_millis() as u64),
+                "files": files,
             }),
             Ready::Wasm(p) => serde_json::json!({
                 "name": g.gate.name, "kind": "wasm", "plugin": p.plugin,

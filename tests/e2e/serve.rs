@@ -849,6 +849,46 @@ fn a_withdrawn_approval_is_judged_again() {
     wait_verdicts(&srv.uri, model, &[version], &["fail"]);
 }
 
+/// A process gate's policy is in its script as much as in its command
+/// line: a script edited between two starts of `serve` is a new plan, and
+/// every version is judged again under it (its verdicts of the old script
+/// are not current). So is a changed `env:` value.
+#[test]
+fn an_edited_gate_script_is_a_new_plan() {
+    let model = "scripted";
+    let srv = server();
+    let yaml = |floor: &str| {
+        format!(
+            "name: s\nmodels:\n  - name: {model}\n    validationTask:\n      runcommand: sh check.sh\n      env:\n        - key: FLOOR\n          val: '{floor}'\n"
+        )
+    };
+    let p = Project::new(&yaml("1"));
+    p.write("check.sh", b"test \"$FLOOR\" = 1\n");
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let args = [
+        "--project",
+        &path,
+        "--tracking-uri",
+        &srv.uri,
+        "--poll",
+        "1s",
+    ];
+    let reg = fixtures(&json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]));
+    let version = reg[0].version;
+    let serving = Serving::start(&args, &[], &log);
+    wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+    assert_eq!(serving.stop(), 0);
+    p.write("check.sh", b"test \"$FLOOR\" = 2\n");
+    let serving = Serving::start(&args, &[], &log);
+    wait_verdicts(&srv.uri, model, &[version], &["fail"]);
+    assert_eq!(serving.stop(), 0);
+    // The script as it is now, another `env:` value: a new plan again.
+    std::fs::write(p.dir.path().join("ame.yaml"), yaml("2")).expect("write");
+    let _serving = Serving::start(&args, &[], &log);
+    wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+}
+
 /// A verdict of `error` — a gate that could not decide, here a process
 /// killed by a signal — is not kept for good: `serve` judges the version
 /// again after `--retry-errors` (doubling), and once the gate can decide

@@ -34,15 +34,100 @@ pub enum Ready {
     Process {
         /// The command line.
         command: String,
+        /// The files it names in the project directory, with their
+        /// `sha256:` when it was made ready ([`named_files`]).
+        files: Vec<(String, String)>,
     },
     /// A `pipeline:` task's steps, run in order like process gates until
     /// the first that fails.
     Pipeline {
         /// The steps.
         steps: Vec<Step>,
+        /// The files their commands name, as for [`Ready::Process`].
+        files: Vec<(String, String)>,
     },
     /// A loaded, pinned and configured WebAssembly component.
     Wasm(Arc<PreparedGate>),
+}
+
+/// Most files a gate's commands may name for [`named_files`].
+pub const MAX_NAMED_FILES: usize = 32;
+
+/// Most bytes of one named file that are hashed: 16 MiB (past it, the
+/// digest covers those bytes and the file's length).
+pub const MAX_NAMED_FILE_BYTES: u64 = 16 << 20;
+
+/// The files in `dir` that `commands` name (`python validate.py` names
+/// `validate.py`; `./scripts/check.sh --strict` names `scripts/check.sh`),
+/// sorted, with their `sha256:` as they are now: a process gate's policy
+/// lives in its script as much as in its command line, so the plan digest
+/// covers both and a changed script is a changed plan. Words are split on
+/// white space and stripped of quotes; only relative paths without `..`
+/// that are regular files inside `dir` count, at most [`MAX_NAMED_FILES`].
+/// A file that cannot be read counts as `unreadable`.
+pub fn named_files(commands: &[&str], dir: &Path) -> Vec<(String, String)> {
+    let root = dir.canonicalize().ok();
+    let mut found = std::collections::BTreeMap::new();
+    for word in commands.iter().flat_map(|c| c.split_whitespace()) {
+        let word = word
+            .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '(' | ')' | '&' | '|'))
+            .trim_start_matches("./");
+        if found.len() >= MAX_NAMED_FILES
+            || word.is_empty()
+            || word.starts_with('-')
+            || word.contains('=')
+            || found.contains_key(word)
+        {
+            continue;
+        }
+        let path = Path::new(word);
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            continue;
+        }
+        let full = dir.join(path);
+        let inside = match (&root, full.canonicalize()) {
+            (Some(root), Ok(real)) => real.starts_with(root),
+            _ => false,
+        };
+        if inside && full.is_file() {
+            found.insert(word.to_string(), file_digest(&full));
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// `sha256:` of a file's first [`MAX_NAMED_FILE_BYTES`] (and its length
+/// when longer), or `unreadable`.
+fn file_digest(path: &Path) -> String {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let Ok(file) = std::fs::File::open(path) else {
+        return "unreadable".into();
+    };
+    let mut hasher = sha2::Sha256::new();
+    let mut limited = file.take(MAX_NAMED_FILE_BYTES);
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(_) => return "unreadable".into(),
+        }
+    }
+    if total == MAX_NAMED_FILE_BYTES
+        && let Ok(meta) = std::fs::metadata(path)
+    {
+        hasher.update(meta.len().to_le_bytes());
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
 /// A plan's gate and what runs it.
@@ -129,12 +214,16 @@ impl Runner {
                         missing_secret(g)?;
                         Ready::Process {
                             command: command.clone(),
+                            files: named_files(&[command.as_str()], dir),
                         }
                     }
                     GateKind::Pipeline { steps } => {
                         missing_secret(g)?;
+                        let commands: Vec<&str> =
+                            steps.iter().map(|s| s.command.as_str()).collect();
                         Ready::Pipeline {
                             steps: steps.clone(),
+                            files: named_files(&commands, dir),
                         }
                     }
                     GateKind::Wasm {
@@ -201,7 +290,7 @@ impl Runner {
         let mut results = Vec::with_capacity(model.gates.len());
         for g in &model.gates {
             let result = match &g.ready {
-                Ready::Process { command } => {
+                Ready::Process { command, .. } => {
                     let step = Step {
                         name: g.gate.name.clone(),
                         command: command.clone(),
@@ -211,7 +300,7 @@ impl Runner {
                     };
                     run_process_gate(&g.gate, &[step], false, candidate, ctx, &self.dir).await
                 }
-                Ready::Pipeline { steps } => {
+                Ready::Pipeline { steps, .. } => {
                     run_process_gate(&g.gate, steps, true, candidate, ctx, &self.dir).await
                 }
                 Ready::Wasm(p) => {
@@ -438,4 +527,47 @@ async fn run_process_gate(
     result.output = output;
     result.output_dropped = dropped;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_a_command_names_are_hashed_and_nothing_outside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(d.join("validate.py"), "exit(0)\n").expect("write");
+        std::fs::create_dir(d.join("scripts")).expect("mkdir");
+        std::fs::write(d.join("scripts/check.sh"), "exit 0\n").expect("write");
+        std::fs::write(outside.path().join("secret.txt"), "x").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), d.join("link.txt"))
+            .expect("symlink");
+        let commands = [
+            "FOO=1 python validate.py --strict",
+            "./scripts/check.sh \"validate.py\"; cat link.txt ../x /etc/passwd scripts",
+        ];
+        let files = named_files(&commands, d);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["scripts/check.sh", "validate.py"]);
+        assert!(
+            files.iter().all(|(_, h)| h.starts_with("sha256:")),
+            "{files:?}"
+        );
+        // A changed script is another digest.
+        std::fs::write(d.join("validate.py"), "exit(1)\n").expect("write");
+        let again = named_files(&commands, d);
+        assert_eq!(again[0], files[0]);
+        assert_ne!(again[1], files[1]);
+        // Bounded: at most MAX_NAMED_FILES.
+        for i in 0..MAX_NAMED_FILES + 5 {
+            std::fs::write(d.join(format!("f{i}")), "").expect("write");
+        }
+        let many: Vec<String> = (0..MAX_NAMED_FILES + 5).map(|i| format!("f{i}")).collect();
+        assert_eq!(
+            named_files(&[many.join(" ").as_str()], d).len(),
+            MAX_NAMED_FILES
+        );
+    }
 }
