@@ -3,7 +3,7 @@
 //! Every WebAssembly gate in a `modelgate.report/v1` report carries its
 //! [`Evidence`]: the plugin's sha256, its config and limits, the candidate
 //! it was handed, the frozen clock, the random seed and every registry call
-//! with its answer. [`replay`] loads each plugin again (the file must have
+//! with its answer. [`replay_report`] loads each plugin again (the file must have
 //! the recorded sha256; a built-in is taken by name and must too), runs it
 //! with the [`Runner`] in a sandbox whose registry is the recording, and
 //! compares the new result with the recorded one: outcome, cause code,
