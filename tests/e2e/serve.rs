@@ -281,6 +281,21 @@ fn webhooks_judge_record_and_promote_each_new_version() {
     serving.wait_for("/metrics", |m| m.contains("modelgate_promotions_total 1"));
     let seen = wait_verdicts(&srv.uri, model, &[good], &["pass"]);
     assert_eq!(seen["aliases"]["champion"], good, "{seen}");
+    // The approval withdrawn: the deletion's delivery re-judges it (no
+    // polling here), and it no longer passes. The alias only moves forward.
+    fixtures(&json!([
+        {"op": "delete_version_tag", "model": model, "version": good, "key": "approval"}
+    ]));
+    let seen = wait_verdicts(&srv.uri, model, &[good], &["fail"]);
+    assert_eq!(seen["aliases"]["champion"], good, "{seen}");
+    // (MLflow delivers events in no set order: the verdict's own delivery
+    // may come first and find the record's seal broken.)
+    let deleted = format!("event=tag_deleted model={model} version={good}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !serving.log_text().contains(&deleted) {
+        assert!(Instant::now() < deadline, "{}", serving.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A badly signed delivery is refused and judges nothing.
     let body = format!(
@@ -329,11 +344,18 @@ fn webhooks_judge_record_and_promote_each_new_version() {
         "modelgate_webhook_refusals_total{reason=\"unsigned\"} 1",
         "modelgate_webhook_refusals_total{reason=\"too_large\"} 1",
         "modelgate_judgements_total{verdict=\"pass\"} 1",
-        "modelgate_judgements_total{verdict=\"fail\"} 2",
         "modelgate_promotions_total 1",
     ] {
         assert!(metrics.contains(line), "missing {line:?}:\n{metrics}");
     }
+    // Two before the approval, one or two after its deletion (its own
+    // delivery, and the verdict's when that came first).
+    assert!(
+        ["3", "4"].iter().any(|n| metrics
+            .lines()
+            .any(|l| l == format!("modelgate_judgements_total{{verdict=\"fail\"}} {n}"))),
+        "{metrics}"
+    );
     let log_text = serving.log_text();
     assert!(
         log_text.contains("event=refused reason=bad_signature"),
@@ -793,6 +815,60 @@ fn polling_says_when_deliveries_stop_arriving() {
         "{text}"
     );
     wait_verdicts(&srv.uri, model, &[version], &["pass"]);
+}
+
+/// A webhook an earlier release made (new versions and tags set, no
+/// deletions) is brought up to date by `webhook create`, not doubled.
+#[test]
+fn an_older_webhook_is_brought_up_to_date() {
+    let srv = server();
+    let url = "http://127.0.0.1:9/webhooks/mlflow";
+    let script = r#"
+import sys
+from mlflow import MlflowClient
+c = MlflowClient(tracking_uri=sys.argv[1])
+if sys.argv[2] == "create":
+    w = c.create_webhook("older", sys.argv[3], ["model_version.created", "model_version_tag.set"], secret="old")
+    print(w.webhook_id)
+else:
+    for w in c.list_webhooks():
+        if w.url == sys.argv[3]:
+            print(w.webhook_id, ",".join(sorted(f"{e.entity}.{e.action}" for e in w.events)))
+"#;
+    let py = |what: &str| {
+        let out = run(Command::new(python()).args(["-c", script, &srv.uri, what, url]));
+        assert_eq!(out.code, 0, "{out}");
+        out.stdout
+            .trim()
+            .lines()
+            .filter(|l| !l.contains("View "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let id = py("create");
+    let out = run(modelgate()
+        .args([
+            "webhook",
+            "create",
+            "--url",
+            url,
+            "--tracking-uri",
+            &srv.uri,
+            "--no-test",
+        ])
+        .env("MODELGATE_WEBHOOK_SECRET", "new-secret"));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.starts_with(&format!("reused webhook {id} "))
+            && out
+                .stdout
+                .contains("now delivers model_version_tag.deleted"),
+        "{out}"
+    );
+    assert_eq!(
+        py("list"),
+        format!("{id} model_version.created,model_version_tag.deleted,model_version_tag.set")
+    );
 }
 
 /// A verdict's seal covers the tags its gates read as they were judged: an

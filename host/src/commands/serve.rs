@@ -40,12 +40,17 @@ pub async fn create_webhook(args: WebhookCreateArgs) -> anyhow::Result<ExitStatu
         .await
         .map_err(failed("list the webhooks"))?
     {
-        Some(id) => {
-            rest.set_webhook_secret(&id, &secret)
+        Some((id, all)) => {
+            rest.update_webhook(&id, &secret, !all)
                 .await
-                .map_err(failed("set the webhook's secret"))?;
+                .map_err(failed("update the webhook"))?;
+            let events = if all {
+                "it delivers the same events there"
+            } else {
+                "it now delivers model_version_tag.deleted there too"
+            };
             crate::output::stdout(&format!(
-                "reused webhook {id} → {} (it delivers the same events there; its secret is now MODELGATE_WEBHOOK_SECRET)\n",
+                "reused webhook {id} → {} ({events}; its secret is now MODELGATE_WEBHOOK_SECRET)\n",
                 args.url
             ))?;
             id
@@ -56,7 +61,7 @@ pub async fn create_webhook(args: WebhookCreateArgs) -> anyhow::Result<ExitStatu
                 .await
                 .map_err(failed("create the webhook"))?;
             crate::output::stdout(&format!(
-                "created webhook {id} `{}` → {} (model_version.created, model_version_tag.set)\n",
+                "created webhook {id} `{}` → {} (model_version.created, model_version_tag.set, model_version_tag.deleted)\n",
                 args.name, args.url
             ))?;
             id

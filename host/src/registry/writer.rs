@@ -116,9 +116,13 @@ impl RegistryWriter for RestRegistry {
     }
 }
 
-/// The events modelgate's webhook is created for, as MLflow writes them.
-const WEBHOOK_EVENTS: [(&str, &str); 2] =
-    [("MODEL_VERSION", "CREATED"), ("MODEL_VERSION_TAG", "SET")];
+/// The events modelgate's webhook is created for, as MLflow writes them:
+/// new versions, and tags set or deleted (a gate may read them).
+const WEBHOOK_EVENTS: [(&str, &str); 3] = [
+    ("MODEL_VERSION", "CREATED"),
+    ("MODEL_VERSION_TAG", "SET"),
+    ("MODEL_VERSION_TAG", "DELETED"),
+];
 
 /// At most this many pages of `GET webhooks` are read (100 webhooks each).
 const MAX_WEBHOOK_PAGES: usize = 100;
@@ -134,10 +138,20 @@ pub struct WebhookTest {
     pub error: Option<String>,
 }
 
+/// [`WEBHOOK_EVENTS`] as MLflow's requests have them.
+fn webhook_events() -> serde_json::Value {
+    WEBHOOK_EVENTS
+        .iter()
+        .map(|(entity, action)| serde_json::json!({"entity": entity, "action": action}))
+        .collect()
+}
+
 impl RestRegistry {
-    /// The id of an active webhook that already delivers modelgate's two
-    /// events (and no others) to `url`, if there is one (`GET webhooks`).
-    pub async fn find_webhook(&self, url: &str) -> Result<Option<String>> {
+    /// An active webhook that delivers modelgate's events to `url` (and no
+    /// others), if there is one (`GET webhooks`): its id, and whether it
+    /// delivers all of them (one an earlier release made delivers fewer,
+    /// and is brought up to date rather than doubled).
+    pub async fn find_webhook(&self, url: &str) -> Result<Option<(String, bool)>> {
         let mut want: Vec<(String, String)> = WEBHOOK_EVENTS
             .iter()
             .map(|(e, a)| ((*e).to_string(), (*a).to_string()))
@@ -164,8 +178,10 @@ impl RestRegistry {
                     })
                     .collect();
                 events.sort();
-                if field("url") == url && field("status") == "ACTIVE" && events == want {
-                    return Ok(Some(field("webhook_id").to_string()));
+                events.dedup();
+                let ours = !events.is_empty() && events.iter().all(|e| want.contains(e));
+                if field("url") == url && field("status") == "ACTIVE" && ours {
+                    return Ok(Some((field("webhook_id").to_string(), events == want)));
                 }
             }
             match answer.get("next_page_token").and_then(|t| t.as_str()) {
@@ -178,10 +194,14 @@ impl RestRegistry {
         )))
     }
 
-    /// Sets the secret of webhook `id` (`PATCH webhooks/{id}`): a reused
-    /// webhook signs with the secret `serve` verifies now.
-    pub async fn set_webhook_secret(&self, id: &str, secret: &str) -> Result<()> {
-        let body = serde_json::json!({ "secret": secret });
+    /// Sets the secret of webhook `id` (`PATCH webhooks/{id}`), so that a
+    /// reused webhook signs with the secret `serve` verifies now, and with
+    /// `all_events` its events to modelgate's.
+    pub async fn update_webhook(&self, id: &str, secret: &str, all_events: bool) -> Result<()> {
+        let mut body = serde_json::json!({ "secret": secret });
+        if all_events {
+            body["events"] = webhook_events();
+        }
         self.call(Method::PATCH, &format!("webhooks/{id}"), &[], Some(&body))
             .await
             .map(drop)
@@ -211,16 +231,14 @@ impl RestRegistry {
     }
 
     /// Creates an active webhook (`POST webhooks`) delivering
-    /// `model_version.created` and `model_version_tag.set` to `url`, signed
+    /// `model_version.created`, `model_version_tag.set` and
+    /// `model_version_tag.deleted` to `url`, signed
     /// with `secret`; returns its id.
     pub async fn create_webhook(&self, name: &str, url: &str, secret: &str) -> Result<String> {
         let body = serde_json::json!({
             "name": name,
             "url": url,
-            "events": WEBHOOK_EVENTS
-                .iter()
-                .map(|(entity, action)| serde_json::json!({"entity": entity, "action": action}))
-                .collect::<Vec<_>>(),
+            "events": webhook_events(),
             "secret": secret,
             "status": "ACTIVE",
         });

@@ -588,11 +588,14 @@ impl Service {
                 version,
                 key,
                 value,
+                deleted,
             } => {
                 let Some(served) = self.models.get(model) else {
                     return Ok(self.not_gated(model));
                 };
-                if key == crate::record::VERDICT && value.as_deref() == Some(crate::record::PENDING)
+                if key == crate::record::VERDICT
+                    && !deleted
+                    && value.as_deref() == Some(crate::record::PENDING)
                 {
                     // A record being written (by this replica or another
                     // writer): its verdict will come, or it reads as not
@@ -606,6 +609,8 @@ impl Service {
                     || !served.read_keys.iter().any(|k| k == key)
                 {
                     return Ok("ignored: no gate reads this tag");
+                } else if *deleted {
+                    (model, *version, true, "tag_deleted")
                 } else {
                     (model, *version, true, "tag_set")
                 }

@@ -253,7 +253,8 @@ pub enum Event {
         /// The version.
         version: u64,
     },
-    /// `model_version_tag.set`: a tag changed on a version.
+    /// `model_version_tag.set` (a tag set or changed on a version) or
+    /// `model_version_tag.deleted`.
     TagSet {
         /// The model.
         model: String,
@@ -263,6 +264,8 @@ pub enum Event {
         key: String,
         /// Its new value, when the delivery says.
         value: Option<String>,
+        /// The tag was deleted (`model_version_tag.deleted`).
+        deleted: bool,
     },
     /// Another event (MLflow's test ping, aliases, prompts …): nothing to do.
     Other(String),
@@ -292,11 +295,12 @@ pub fn parse(body: &[u8]) -> Result<Event, Refusal> {
             model: text("name").ok_or(Refusal::Malformed)?,
             version: version()?,
         }),
-        ("model_version_tag", "set") => Ok(Event::TagSet {
+        ("model_version_tag", action @ ("set" | "deleted")) => Ok(Event::TagSet {
             model: text("name").ok_or(Refusal::Malformed)?,
             version: version()?,
             key: text("key").ok_or(Refusal::Malformed)?,
-            value: text("value"),
+            value: if action == "set" { text("value") } else { None },
+            deleted: action == "deleted",
         }),
         (entity, action) => Ok(Event::Other(format!("{entity}.{action}"))),
     }
@@ -404,6 +408,18 @@ mod tests {
                 version: 3,
                 key: "approval".into(),
                 value: Some("approved".into()),
+                deleted: false,
+            })
+        );
+        let gone = br#"{"entity": "model_version_tag", "action": "deleted", "data": {"name": "m", "version": "3", "key": "approval"}}"#;
+        assert_eq!(
+            parse(gone),
+            Ok(Event::TagSet {
+                model: "m".into(),
+                version: 3,
+                key: "approval".into(),
+                value: None,
+                deleted: true,
             })
         );
         assert_eq!(
