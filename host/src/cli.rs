@@ -189,9 +189,10 @@ pub struct ServeArgs {
 
     /// Judge a version whose verdict is `error` (a gate could not decide:
     /// the registry was down, a process was killed, a plugin trapped) again
-    /// this long after its judgement, then after twice as long each time
-    /// (at most every 6 h); `off`: an `error` verdict stays until the plan
-    /// changes.
+    /// at least this long after its judgement, or as long after as the
+    /// version was old then (so the waits double), at most 6 h; found by the
+    /// poller (with `--poll off`, only at start). `off`: an `error` verdict
+    /// stays until the plan changes.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_retry_errors)]
     pub retry_errors: Poll,
 

@@ -50,37 +50,53 @@ pub enum Ready {
     Wasm(Arc<PreparedGate>),
 }
 
-/// Most files a gate's commands may name for [`named_files`].
+/// Most scripts a gate's commands may run for [`named_files`].
 pub const MAX_NAMED_FILES: usize = 32;
 
-/// Most bytes of one named file that are hashed: 16 MiB (past it, the
-/// digest covers those bytes and the file's length).
-pub const MAX_NAMED_FILE_BYTES: u64 = 16 << 20;
+/// Most bytes of one script that are hashed: 2 MiB, as for a project file
+/// (past it, the digest covers those bytes and the file's length).
+pub const MAX_NAMED_FILE_BYTES: u64 = 2 << 20;
 
-/// The files in `dir` that `commands` name (`python validate.py` names
-/// `validate.py`; `./scripts/check.sh --strict` names `scripts/check.sh`),
-/// sorted, with their `sha256:` as they are now: a process gate's policy
-/// lives in its script as much as in its command line, so the plan digest
-/// covers both and a changed script is a changed plan. Words are split on
-/// white space and stripped of quotes; only relative paths without `..`
-/// that are regular files inside `dir` count, at most [`MAX_NAMED_FILES`].
-/// A file that cannot be read counts as `unreadable`.
+/// Programs whose first operand is the script they run (`python3.11`
+/// counts as `python`).
+const INTERPRETERS: &[&str] = &[
+    "python", "sh", "bash", "zsh", "dash", "ksh", "node", "deno", "bun", "Rscript", "ruby", "perl",
+    "php", "julia", "lua",
+];
+
+/// Words that run the command after them (with their options).
+const WRAPPERS: &[&str] = &[
+    "poetry", "uv", "pipenv", "pdm", "hatch", "conda", "run", "exec", "env", "time", "nice",
+    "nohup", "command",
+];
+
+/// The scripts in `dir` that `commands` run, sorted, with their `sha256:`
+/// as they are now: a process gate's policy lives in its script as much
+/// as in its command line, so the plan digest covers both and an edited
+/// script is a changed plan. In each simple command (split at `;`, `&`,
+/// `|`, parentheses and new lines; leading `VAR=value` and wrappers such
+/// as `poetry run` skipped) the script is the program when it is a path
+/// (`./scripts/check.sh --strict`: `scripts/check.sh`), or an
+/// interpreter's first operand (`python -u validate.py model.pkl`:
+/// `validate.py`) — never the files a script reads or writes. Only
+/// relative paths without `..` to regular files inside `dir` count (a
+/// symlink out of it does not), at most [`MAX_NAMED_FILES`]; a file that
+/// cannot be read counts as `unreadable`. Read when the gates are made
+/// ready: `serve` sees an edited script when it starts again.
 pub fn named_files(commands: &[&str], dir: &Path) -> Vec<(String, String)> {
     let root = dir.canonicalize().ok();
     let mut found = std::collections::BTreeMap::new();
-    for word in commands.iter().flat_map(|c| c.split_whitespace()) {
-        let word = word
-            .trim_matches(|c| matches!(c, '\'' | '"' | ';' | '(' | ')' | '&' | '|'))
-            .trim_start_matches("./");
-        if found.len() >= MAX_NAMED_FILES
-            || word.is_empty()
-            || word.starts_with('-')
-            || word.contains('=')
-            || found.contains_key(word)
-        {
+    let simple = commands
+        .iter()
+        .flat_map(|c| c.split([';', '&', '|', '(', ')', '\n', '`']));
+    for command in simple {
+        let Some(script) = script_of(command) else {
+            continue;
+        };
+        if found.len() >= MAX_NAMED_FILES || found.contains_key(script) {
             continue;
         }
-        let path = Path::new(word);
+        let path = Path::new(script);
         if path.is_absolute()
             || path
                 .components()
@@ -94,10 +110,44 @@ pub fn named_files(commands: &[&str], dir: &Path) -> Vec<(String, String)> {
             _ => false,
         };
         if inside && full.is_file() {
-            found.insert(word.to_string(), file_digest(&full));
+            found.insert(script.to_string(), file_digest(&full));
         }
     }
     found.into_iter().collect()
+}
+
+/// The script one simple command runs (see [`named_files`]), as written
+/// less a leading `./`.
+fn script_of(command: &str) -> Option<&str> {
+    let mut words = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| matches!(c, '\'' | '"')))
+        .filter(|w| !w.is_empty())
+        .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+        .peekable();
+    while let Some(w) = words.peek() {
+        if WRAPPERS.contains(w) || w.starts_with('-') {
+            words.next();
+        } else {
+            break;
+        }
+    }
+    let program = words.next()?;
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let interpreted = INTERPRETERS.iter().any(|i| {
+        name == *i
+            || name
+                .strip_prefix(i)
+                .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    });
+    let script = if interpreted {
+        words.find(|w| !w.starts_with('-'))?
+    } else if program.contains('/') {
+        program
+    } else {
+        return None;
+    };
+    Some(script.trim_start_matches("./"))
 }
 
 /// `sha256:` of a file's first [`MAX_NAMED_FILE_BYTES`] (and its length
@@ -534,39 +584,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_files_a_command_names_are_hashed_and_nothing_outside() {
+    fn the_scripts_a_command_runs_are_hashed_and_nothing_else() {
         let dir = tempfile::tempdir().expect("tempdir");
         let outside = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        std::fs::write(d.join("validate.py"), "exit(0)\n").expect("write");
+        for f in [
+            "validate.py",
+            "model.pkl",
+            "gate.log",
+            "train.py",
+            "outside.sh",
+        ] {
+            std::fs::write(d.join(f), f).expect("write");
+        }
+        std::fs::remove_file(d.join("outside.sh")).expect("rm");
         std::fs::create_dir(d.join("scripts")).expect("mkdir");
         std::fs::write(d.join("scripts/check.sh"), "exit 0\n").expect("write");
-        std::fs::write(outside.path().join("secret.txt"), "x").expect("write");
-        std::os::unix::fs::symlink(outside.path().join("secret.txt"), d.join("link.txt"))
+        std::fs::write(outside.path().join("secret.sh"), "x").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret.sh"), d.join("outside.sh"))
             .expect("symlink");
-        let commands = [
-            "FOO=1 python validate.py --strict",
-            "./scripts/check.sh \"validate.py\"; cat link.txt ../x /etc/passwd scripts",
-        ];
-        let files = named_files(&commands, d);
-        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["scripts/check.sh", "validate.py"]);
-        assert!(
-            files.iter().all(|(_, h)| h.starts_with("sha256:")),
-            "{files:?}"
-        );
-        // A changed script is another digest.
-        std::fs::write(d.join("validate.py"), "exit(1)\n").expect("write");
-        let again = named_files(&commands, d);
-        assert_eq!(again[0], files[0]);
-        assert_ne!(again[1], files[1]);
-        // Bounded: at most MAX_NAMED_FILES.
-        for i in 0..MAX_NAMED_FILES + 5 {
-            std::fs::write(d.join(format!("f{i}")), "").expect("write");
-        }
-        let many: Vec<String> = (0..MAX_NAMED_FILES + 5).map(|i| format!("f{i}")).collect();
+        let scripts = |commands: &[&str]| -> Vec<String> {
+            named_files(commands, d)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        };
         assert_eq!(
-            named_files(&[many.join(" ").as_str()], d).len(),
+            scripts(&["FOO=1 python3.11 -u validate.py model.pkl | tee gate.log"]),
+            ["validate.py"]
+        );
+        assert_eq!(
+            scripts(&["./scripts/check.sh --strict train.py && poetry run python train.py"]),
+            ["scripts/check.sh", "train.py"]
+        );
+        // Not scripts: a program from PATH, `-c` code, a file a command
+        // reads, a symlink out of the project, a path with `..` or absolute.
+        std::fs::write(d.join("x.sh"), "").expect("write");
+        assert_eq!(
+            scripts(&[
+                "validate.py",
+                "bash -c 'python validate.py'",
+                "cat validate.py",
+                "sh outside.sh",
+                "sh ../x.sh",
+                "sh scripts/../x.sh",
+                "sh /etc/profile",
+            ]),
+            Vec::<String>::new()
+        );
+        // An edited script is another digest; a changed data file is not.
+        let before = named_files(&["python validate.py model.pkl"], d);
+        std::fs::write(d.join("model.pkl"), "retrained").expect("write");
+        assert_eq!(named_files(&["python validate.py model.pkl"], d), before);
+        std::fs::write(d.join("validate.py"), "exit(1)").expect("write");
+        assert_ne!(named_files(&["python validate.py model.pkl"], d), before);
+        // Bounded: at most MAX_NAMED_FILES.
+        let many: Vec<String> = (0..MAX_NAMED_FILES + 5)
+            .map(|i| {
+                std::fs::write(d.join(format!("f{i}.sh")), "").expect("write");
+                format!("sh f{i}.sh")
+            })
+            .collect();
+        assert_eq!(
+            named_files(&[many.join("; ").as_str()], d).len(),
             MAX_NAMED_FILES
         );
     }

@@ -205,13 +205,18 @@ impl RestRegistry {
     /// request. A new connection acknowledges at once (TCP's quick-ACK
     /// start), so a request costs its handshake, well under a millisecond
     /// next to the server (measured: `runs/get` 52 ms kept alive, 11 ms on
-    /// a new connection; BENCHMARKS.md, "Serve"). The server closes first,
-    /// so the client is left no `TIME_WAIT` sockets to run out of ports
-    /// with. HTTPS keeps its connections: a TLS handshake per request costs
-    /// more, and a TLS-terminating proxy in front answers without the stall.
+    /// a new connection; BENCHMARKS.md, "Serve"). The price: a closed
+    /// connection may wait in `TIME_WAIT` on this side, and a sweep of
+    /// hundreds of requests a second to a remote plain-HTTP server holds
+    /// that many local ports for a minute (Linux reuses them at once on
+    /// loopback). HTTPS keeps its connections: a TLS handshake per request
+    /// costs more, and a TLS-terminating proxy in front answers without
+    /// the stall.
     pub fn new(base: &str) -> anyhow::Result<Self> {
         let retry = RetryPolicy::from_env()?;
-        let fresh_connections = base.starts_with("http://");
+        let fresh_connections = base
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
         let mut builder = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(30)))

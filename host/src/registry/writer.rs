@@ -158,6 +158,8 @@ impl RestRegistry {
             .collect();
         want.sort();
         let mut token = String::new();
+        // An exact match wins over an older webhook with fewer events.
+        let mut older = None;
         for _ in 0..MAX_WEBHOOK_PAGES {
             let mut query = vec![("max_results", "100")];
             if !token.is_empty() {
@@ -181,12 +183,16 @@ impl RestRegistry {
                 events.dedup();
                 let ours = !events.is_empty() && events.iter().all(|e| want.contains(e));
                 if field("url") == url && field("status") == "ACTIVE" && ours {
-                    return Ok(Some((field("webhook_id").to_string(), events == want)));
+                    let id = field("webhook_id").to_string();
+                    if events == want {
+                        return Ok(Some((id, true)));
+                    }
+                    older.get_or_insert((id, false));
                 }
             }
             match answer.get("next_page_token").and_then(|t| t.as_str()) {
                 Some(t) if !t.is_empty() => token = t.to_string(),
-                _ => return Ok(None),
+                _ => return Ok(older),
             }
         }
         Err(RegistryError::Invalid(format!(

@@ -89,8 +89,8 @@ pub struct Options {
     pub drain: Duration,
     /// This replica's share of the models, when there are several.
     pub shard: Option<Shard>,
-    /// How long after its judgement an `error` verdict is judged again
-    /// (doubling each time, see [`error_retry_after`]); `None`: never.
+    /// How long after its judgement an `error` verdict is judged again at
+    /// least (see [`error_retry_after`]); `None`: never.
     pub retry_errors: Option<Duration>,
 }
 
@@ -99,15 +99,17 @@ pub struct Options {
 pub const MAX_ERROR_RETRY: Duration = Duration::from_secs(6 * 3600);
 
 /// How long after its last judgement a version whose verdict is `error`
-/// is judged again: `first`, doubled for each time this process already
-/// judged it again (`attempts`), at most [`MAX_ERROR_RETRY`]. An `error`
-/// is a gate that could not decide (the registry down, a process killed):
-/// not a pass, and not a verdict to keep for good either, or a version
-/// that would pass is never promoted.
-pub fn error_retry_after(first: Duration, attempts: u32) -> Duration {
-    first
-        .saturating_mul(1u32 << attempts.min(31))
-        .min(MAX_ERROR_RETRY)
+/// is judged again: as long as the version was old when it was judged
+/// (`age`, from its registration), at least `first` and at most
+/// [`MAX_ERROR_RETRY`]. Each `error` again is judged older, so the waits
+/// double, from what the registry says alone: no count to lose when
+/// `serve` restarts, the same for every replica, and a restart does not
+/// judge every old `error` again at once. An `error` is a gate that could
+/// not decide (the registry down, a process killed): not a pass, and not a
+/// verdict to keep for good either, or a version that would pass is never
+/// promoted.
+pub fn error_retry_after(first: Duration, age: Duration) -> Duration {
+    age.max(first).min(MAX_ERROR_RETRY.max(first))
 }
 
 /// Replica `index` of `count`: it owns the models whose name hashes to it
@@ -231,10 +233,6 @@ struct Service {
     suspects: Mutex<HashMap<Key, i64>>,
     /// `--retry-errors`.
     retry_errors: Option<Duration>,
-    /// Versions whose verdict is `error`, with how many times this process
-    /// judged them again (at most [`MAX_ANNOUNCED`]; past it, a version
-    /// not in it waits [`MAX_ERROR_RETRY`]).
-    error_attempts: Mutex<HashMap<Key, u32>>,
 }
 
 /// Versions remembered as announced; past it the memory starts again (a
@@ -391,7 +389,6 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         announced: Mutex::new(std::collections::HashSet::new()),
         suspects: Mutex::new(HashMap::new()),
         retry_errors: opts.retry_errors,
-        error_attempts: Mutex::new(HashMap::new()),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
     service.log_listening(local);
@@ -1052,15 +1049,14 @@ impl Service {
         for (name, served) in &self.models {
             match self.registry.model_versions(name).await {
                 Ok(versions) => {
-                    let mut errors = HashSet::new();
                     for v in &versions {
                         let verdict = served.verdict_of(v);
-                        if v.is_ready() && verdict == Some(crate::judge::Verdict::Error) {
-                            errors.insert(v.version);
-                            if self.error_due(name, v, unix_now()) {
-                                self.enqueue(name, v.version, true);
-                                queued += 1;
-                            }
+                        if v.is_ready()
+                            && verdict == Some(crate::judge::Verdict::Error)
+                            && self.error_due(name, v, unix_now())
+                        {
+                            self.enqueue(name, v.version, true);
+                            queued += 1;
                         }
                         if v.is_ready() && verdict.is_none() {
                             let key = (name.clone(), v.version);
@@ -1076,9 +1072,6 @@ impl Service {
                             self.enqueue(name, v.version, false);
                             queued += 1;
                         }
-                    }
-                    if let Ok(mut attempts) = self.error_attempts.lock() {
-                        attempts.retain(|(m, v), _| m != name || errors.contains(v));
                     }
                     self.reconcile_alias(served, &versions).await;
                 }
@@ -1104,41 +1097,39 @@ impl Service {
 
     /// True when `v` (of `model`), whose current verdict is `error`, is due
     /// to be judged again at `now` (Unix seconds): its `judged_at` lies
-    /// [`error_retry_after`] behind. Counts the attempt and logs it.
+    /// [`error_retry_after`] behind, and it is not queued or being judged
+    /// already. Logs it.
     fn error_due(&self, model: &str, v: &crate::registry::ModelVersion, now: i64) -> bool {
         let Some(first) = self.retry_errors else {
             return false;
         };
-        let judged_at = v
+        let Some(judged_at) = v
             .tags
             .iter()
             .find(|t| t.key == crate::record::JUDGED_AT)
-            .and_then(|t| crate::text::parse_rfc3339(&t.value));
-        let key = (model.to_string(), v.version);
-        let attempt = {
-            let Ok(mut attempts) = self.error_attempts.lock() else {
-                return false;
-            };
-            let full = attempts.len() >= MAX_ANNOUNCED;
-            let done = attempts
-                .get(&key)
-                .copied()
-                .unwrap_or(if full { u32::MAX } else { 0 });
-            let wait = error_retry_after(first, done);
-            let waited = judged_at.map_or(i64::MAX, |j| now.saturating_sub(j));
-            if waited < i64::try_from(wait.as_secs()).unwrap_or(i64::MAX) {
-                return false;
-            }
-            if !full || attempts.contains_key(&key) {
-                attempts.insert(key, done.saturating_add(1));
-            }
-            done.saturating_add(1)
+            .and_then(|t| crate::text::parse_rfc3339(&t.value))
+        else {
+            return false;
         };
+        let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+        let age = secs(judged_at - v.creation_timestamp.div_euclid(1000));
+        let wait = error_retry_after(first, age);
+        if secs(now - judged_at) < wait {
+            return false;
+        }
+        let key = (model.to_string(), v.version);
+        if self.pending.lock().map_or(true, |p| p.contains_key(&key)) {
+            return false;
+        }
         self.log(&[
             ("event", "retry_error".into()),
             ("model", model.to_string()),
             ("version", v.version.to_string()),
-            ("attempt", attempt.to_string()),
+            (
+                "judged_at",
+                crate::text::rfc3339(std::time::UNIX_EPOCH + secs(judged_at)),
+            ),
+            ("waited_s", (now - judged_at).to_string()),
         ]);
         true
     }
@@ -1210,17 +1201,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_error_verdict_is_retried_at_doubling_bounded_intervals() {
+    fn an_error_verdict_waits_as_long_as_the_version_was_old() {
         let m = Duration::from_secs(60);
-        let waits: Vec<u64> = (0..12).map(|n| error_retry_after(m, n).as_secs()).collect();
+        let s = Duration::from_secs;
+        // A new version: the first wait; then as old as it was.
+        assert_eq!(error_retry_after(m, s(0)), m);
+        assert_eq!(error_retry_after(m, s(61)), s(61));
+        assert_eq!(error_retry_after(m, s(3 * 3600)), s(3 * 3600));
+        // Bounded: an old version waits at most 6 h, never less than `first`.
+        assert_eq!(error_retry_after(m, s(400 * 86_400)), MAX_ERROR_RETRY);
+        assert_eq!(error_retry_after(s(86_400), s(0)), s(86_400));
         assert_eq!(
-            waits,
-            [
-                60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600, 21600
-            ]
+            error_retry_after(Duration::MAX, Duration::MAX),
+            Duration::MAX
         );
-        assert_eq!(error_retry_after(m, u32::MAX), MAX_ERROR_RETRY);
-        assert_eq!(error_retry_after(Duration::MAX, 0), MAX_ERROR_RETRY);
+        // Judged again each time it is due, its waits double.
+        let (mut judged, mut waits) = (s(1), Vec::new());
+        for _ in 0..6 {
+            let wait = error_retry_after(m, judged);
+            waits.push(wait.as_secs());
+            judged += wait;
+        }
+        assert_eq!(waits, [60, 61, 122, 244, 488, 976]);
     }
 
     #[test]
