@@ -524,23 +524,21 @@ fn parse_alias(s: &str) -> Result<String, String> {
 pub struct Poll(pub Option<std::time::Duration>);
 
 fn parse_poll(s: &str) -> Result<Poll, String> {
-    if s == "off" {
-        return Ok(Poll(None));
-    }
-    let d = parse_duration(s)?;
-    if d < std::time::Duration::from_secs(1) {
-        return Err("poll at most once a second (or `off`)".into());
-    }
-    Ok(Poll(Some(d)))
+    interval_or_off(s, "poll")
 }
 
 fn parse_retry_errors(s: &str) -> Result<Poll, String> {
+    interval_or_off(s, "retry")
+}
+
+/// `off`, or a duration of at least a second (`what` at most once a second).
+fn interval_or_off(s: &str, what: &str) -> Result<Poll, String> {
     if s == "off" {
         return Ok(Poll(None));
     }
     let d = parse_duration(s)?;
     if d < std::time::Duration::from_secs(1) {
-        return Err("retry at most once a second (or `off`)".into());
+        return Err(format!("{what} at most once a second (or `off`)"));
     }
     Ok(Poll(Some(d)))
 }

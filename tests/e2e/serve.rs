@@ -76,6 +76,19 @@ impl Serving {
         }
     }
 
+    /// Waits (up to `secs`) until the log holds `needle`; fails with the log.
+    pub(crate) fn wait_log(&self, needle: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -291,11 +304,7 @@ fn webhooks_judge_record_and_promote_each_new_version() {
     // (MLflow delivers events in no set order: the verdict's own delivery
     // may come first and find the record's seal broken.)
     let deleted = format!("event=tag_deleted model={model} version={good}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !serving.log_text().contains(&deleted) {
-        assert!(Instant::now() < deadline, "{}", serving.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    serving.wait_log(&deleted, 30);
 
     // A badly signed delivery is refused and judges nothing.
     let body = format!(
@@ -464,15 +473,7 @@ fn exactly_once_across_kill(
     // A third start finds nothing to do and changes nothing.
     let third_log = p.dir.path().join("third.log");
     let third = Serving::start_on(port, args, env, &third_log);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !third.log_text().contains("event=caught_up") {
-        assert!(
-            Instant::now() < deadline,
-            "no catch-up: {}",
-            third.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    third.wait_log("event=caught_up", 30);
     let third_text = third.log_text();
     assert!(
         third_text.contains("event=caught_up queued=0"),
@@ -1002,11 +1003,7 @@ fn an_error_verdict_is_judged_again_until_the_gate_decides() {
     assert!(first["aliases"].get("champion").is_none(), "{first}");
     // Judged again while the gate still cannot decide: still `error`.
     let again = format!("event=retry_error model={model} version={version} ");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !serving.log_text().contains(&again) {
-        assert!(Instant::now() < deadline, "{}", serving.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    serving.wait_log(&again, 60);
     std::fs::write(p.dir.path().join("ready"), "").expect("marker");
     // The alias moves right after the verdict is written: wait for both.
     serving.wait_for("/metrics", |m| m.contains("modelgate_promotions_total 1"));
