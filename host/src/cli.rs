@@ -396,6 +396,9 @@ pub enum ReportFormat {
     Github,
     /// A Markdown table of models, gates and checks.
     Markdown,
+    /// One self-contained HTML page (no script, no network): the verdict, a
+    /// chart per metric the gates compared, every gate's checks.
+    Html,
 }
 
 impl From<ReportFormat> for crate::report::Format {
@@ -407,6 +410,7 @@ impl From<ReportFormat> for crate::report::Format {
             ReportFormat::Junit => Format::Junit,
             ReportFormat::Github => Format::Github,
             ReportFormat::Markdown => Format::Markdown,
+            ReportFormat::Html => Format::Html,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The report: what was decided and why, for people (`human`), programs
 //! (`json`, schema `modelgate.report/v1`), CI dashboards (`junit`), GitHub
-//! (`github`) and pull requests (`markdown`); one file per format.
+//! (`github`), pull requests (`markdown`) and browsers (`html`, with
+//! charts); one file per format.
 //!
 //! Only the report goes to stdout; progress and diagnostics go to stderr.
 //!
@@ -54,7 +55,9 @@
 //! `status` and `summary` come after `models`, so that a sweep's report is
 //! written as it is judged ([`JsonStream`]) rather than held whole.
 
+pub mod chart;
 mod github;
+pub mod html;
 mod human;
 mod json;
 mod junit;
@@ -84,6 +87,9 @@ pub enum Format {
     Github,
     /// A Markdown table of models, gates and checks.
     Markdown,
+    /// One self-contained HTML page: the verdict, a chart per metric the
+    /// gates compared, every gate's checks.
+    Html,
 }
 
 /// A whole report's status: every gate passed, or not.
@@ -214,6 +220,7 @@ impl Report {
             Format::Junit => junit::render(self),
             Format::Github => github::render(self),
             Format::Markdown => markdown::render(self),
+            Format::Html => html::render(self),
         }
     }
 
