@@ -10,6 +10,7 @@ mod chaos;
 mod check;
 mod deploy;
 mod hostile;
+mod html;
 mod mlflow3;
 mod plugins;
 mod process_gates;

@@ -623,3 +623,77 @@ pub fn embedded_store() -> (tempfile::TempDir, String) {
     let uri = format!("sqlite:///{}", db.display());
     (dir, uri)
 }
+
+/// What headless Chromium saw of a page (`tests/env/browser.py`).
+#[derive(Debug, serde::Deserialize)]
+pub struct Seen {
+    /// Each `--eval` expression's value, by name.
+    pub evals: serde_json::Map<String, serde_json::Value>,
+    /// The `--wait` expression became true in time.
+    #[serde(default)]
+    pub waited: bool,
+    /// The `--then-wait` expression became true in time.
+    #[serde(default)]
+    pub then_waited: Option<bool>,
+    /// Dialogs the page opened (a script ran).
+    pub dialogs: Vec<serde_json::Value>,
+    /// Uncaught exceptions.
+    pub exceptions: Vec<serde_json::Value>,
+    /// The browser's own messages (policy violations among them).
+    pub log: Vec<serde_json::Value>,
+    /// The screenshot's size and distinct colours.
+    pub screenshot: Option<Screenshot>,
+}
+
+/// A screenshot's size and how many colours it has (a blank one has one).
+#[derive(Debug, serde::Deserialize)]
+pub struct Screenshot {
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+    /// Distinct colours (sampled).
+    pub colors: u32,
+}
+
+/// True when headless Chromium is there to run the browser tests. When it
+/// is not, a browser test says so on stderr and returns, except under
+/// `CI=true`, where it fails: a check that cannot run is never green in CI.
+pub fn have_browser(test: &str) -> bool {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .any(|b| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {b}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    if !found {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "{test}: headless Chromium is not installed, so this browser test cannot run.\n\
+             hint: run scripts/setup (it installs Debian's `chromium` where apt-get is usable)"
+        );
+        eprintln!(
+            "{test}: SKIPPED, not run: no chromium on PATH (scripts/setup installs it); under CI=true this fails"
+        );
+    }
+    found
+}
+
+/// Opens `url` in headless Chromium at `width`×`height` and runs
+/// `tests/env/browser.py` with `args` (`--wait`, `--eval NAME=JS`,
+/// `--screenshot FILE`, …).
+pub fn browse(url: &str, width: u32, height: u32, args: &[&str]) -> Seen {
+    let out = run(Command::new(python())
+        .arg(root().join("tests/env/browser.py"))
+        .arg(url)
+        .args(["--width", &width.to_string(), "--height", &height.to_string()])
+        .args(["--timeout", "60"])
+        .args(args));
+    assert_eq!(out.code, 0, "browser.py failed:\n{out}");
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("browser.py printed no result ({e}):\n{out}"))
+}

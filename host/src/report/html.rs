@@ -97,7 +97,7 @@ pub fn csp_hash(text: &str) -> String {
 /// the hashed style sheet (and script) apply.
 pub fn csp(script: Option<&str>) -> String {
     let mut p = format!(
-        "default-src 'none'; style-src {}; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src {}; img-src data:; base-uri 'none'; form-action 'none'",
         csp_hash(CSS)
     );
     if let Some(s) = script {

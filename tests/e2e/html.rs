@@ -1,0 +1,345 @@
+//! The HTML report in a real browser (headless Chromium, driven by
+//! `tests/env/browser.py`): what it renders (rows, chart points and the
+//! threshold at the right heights, a non-blank screenshot), on a desktop
+//! and a phone, and that hostile values from a registry, a plugin or a
+//! project file stay text: no script runs, no markup appears, the layout
+//! holds.
+
+use crate::support::{self, Project, browse, have_browser};
+
+/// A page written to a file, as a `file://` URL.
+fn file_url(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// The vertical centre of the first element `selector` matches, with its
+/// `data-value`, as a JS expression.
+fn centre(selector: &str) -> String {
+    format!(
+        "(() => {{ const e = document.querySelector('{selector}'); if (!e) return null; \
+         const r = e.getBoundingClientRect(); return {{value: +e.dataset.value, y: r.top + r.height / 2}}; }})()"
+    )
+}
+
+fn f(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number `{key}` in {v}"))
+}
+
+#[test]
+fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
+    if !have_browser("the_champion_challenger_sweep_renders_verdicts_and_its_score_chart") {
+        return;
+    }
+    // The bundled example as a newcomer runs it: three versions of
+    // `churn`, `champion` on version 1 (score 0.667): versions 1 and 2 do
+    // not beat it by 5 % (0.7), version 3 (0.833) does.
+    let p = Project::new(
+        &std::fs::read_to_string(support::root().join("examples/champion-challenger/ame.yaml"))
+            .expect("example"),
+    );
+    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db");
+    let out = support::run(support::modelgate().args([
+        "validate",
+        "--project",
+        &p.path(),
+        "--all-versions",
+        "--format",
+        "html",
+    ]));
+    assert_eq!(out.code, 1, "{out}");
+    let page = p.dir.path().join("r.html");
+    std::fs::write(&page, &out.stdout).expect("write the report");
+    let shot = p.dir.path().join("r.png");
+    let seen = browse(
+        &file_url(&page),
+        1024,
+        768,
+        &[
+            "--wait",
+            "document.querySelector('figure.chart svg')",
+            "--eval",
+            "rows=[...document.querySelectorAll('table.versions tbody tr')].map(r => [r.dataset.version, r.dataset.verdict])",
+            "--eval",
+            "points=[...document.querySelectorAll('figure.chart[data-metric=\"score\"] circle.point')].map(c => { const r = c.getBoundingClientRect(); return {version: c.dataset.version, cls: c.getAttribute('class'), value: +c.dataset.value, y: r.top + r.height / 2}; })",
+            "--eval",
+            &format!("threshold={}", centre("figure.chart path.threshold")),
+            "--eval",
+            "ticks=[...document.querySelectorAll('figure.chart path.bound-tick')].map(t => { const r = t.getBoundingClientRect(); return {version: t.dataset.version, value: +t.dataset.value, y: r.top + r.height / 2}; })",
+            "--eval",
+            "label=document.querySelector('.threshold-label').textContent",
+            "--eval",
+            "articles=[...document.querySelectorAll('article.judgement')].map(a => a.dataset.version + ':' + a.dataset.verdict)",
+            "--eval",
+            "check3=document.querySelector('article.judgement[data-version=\"3\"] tr.check').innerText",
+            "--eval",
+            "headline=document.querySelector('header.verdict h1').innerText",
+            "--eval",
+            "wide=document.documentElement.scrollWidth - innerWidth",
+            "--screenshot",
+            &shot.display().to_string(),
+        ],
+    );
+    assert!(seen.waited, "{seen:?}");
+    let e = &seen.evals;
+    assert_eq!(
+        e["rows"],
+        serde_json::json!([["1", "fail"], ["2", "fail"], ["3", "pass"]]),
+        "{seen:?}"
+    );
+    assert_eq!(
+        e["articles"],
+        serde_json::json!(["1:fail", "2:fail", "3:pass"])
+    );
+    assert_eq!(e["headline"], "✘ FAIL: 1 of 3 gates passed for 3 candidates");
+    let check3 = e["check3"].as_str().expect("text");
+    assert!(
+        check3.contains("score") && check3.contains("0.833333") && check3.contains(">= 0.6"),
+        "{check3}"
+    );
+    // The chart: one point per version at its value, the threshold line at
+    // 0.6 below all of them, and each version's bound over the champion
+    // (0.667 + 5 % = 0.7) between the failed ones and the passed one.
+    let points = e["points"].as_array().expect("points");
+    assert_eq!(points.len(), 3, "{seen:?}");
+    let by = |v: &str| {
+        points
+            .iter()
+            .find(|p| p["version"] == v)
+            .unwrap_or_else(|| panic!("no point for v{v}: {points:?}"))
+    };
+    assert_eq!(by("1")["cls"], "point fail");
+    assert_eq!(by("2")["cls"], "point fail");
+    assert_eq!(by("3")["cls"], "point pass");
+    assert!((f(by("3"), "value") - 0.833333).abs() < 1e-9);
+    assert!((f(by("1"), "value") - 0.666667).abs() < 1e-9);
+    let line = &e["threshold"];
+    assert_eq!(f(line, "value"), 0.6);
+    assert_eq!(e["label"], "0.6");
+    for p in points {
+        assert!(f(p, "y") < f(line, "y"), "{p} is not above the threshold {line}");
+    }
+    let ticks = e["ticks"].as_array().expect("ticks");
+    assert_eq!(ticks.len(), 3, "{ticks:?}");
+    for t in ticks {
+        assert!((f(t, "value") - 0.7).abs() < 1e-6, "{t}");
+        let p = by(t["version"].as_str().expect("version"));
+        let passed = p["cls"] == "point pass";
+        // Screen y grows downwards: a value above its bound is drawn higher.
+        assert_eq!(f(p, "y") < f(t, "y"), passed, "point {p} vs bound {t}");
+    }
+    // Heights are to scale: the gap 0.6 → 0.667 and 0.667 → 0.833.
+    let per_unit_low = (f(line, "y") - f(by("1"), "y")) / (0.666667 - 0.6);
+    let per_unit_high = (f(by("1"), "y") - f(by("3"), "y")) / (0.833333 - 0.666667);
+    assert!(
+        (per_unit_low / per_unit_high - 1.0).abs() < 0.03,
+        "{per_unit_low} vs {per_unit_high}"
+    );
+    assert_eq!(e["wide"], 0, "the page is wider than the window");
+    let s = seen.screenshot.as_ref().expect("screenshot");
+    assert_eq!((s.width, s.height), (1024, 768));
+    assert!(s.colors > 20, "a blank screenshot: {s:?}");
+    assert!(seen.dialogs.is_empty() && seen.exceptions.is_empty(), "{seen:?}");
+    assert!(seen.log.is_empty(), "the browser complained: {:?}", seen.log);
+
+    // On a phone: nothing wider than the screen.
+    let phone = browse(
+        &file_url(&page),
+        390,
+        844,
+        &[
+            "--eval",
+            "wide=document.documentElement.scrollWidth - innerWidth",
+            "--eval",
+            "svg=document.querySelector('figure.chart svg').getBoundingClientRect().width",
+        ],
+    );
+    assert_eq!(phone.evals["wide"], 0, "{phone:?}");
+    let svg = phone.evals["svg"].as_f64().expect("width");
+    assert!(svg <= 390.0 && svg > 200.0, "{phone:?}");
+}
+
+/// Strings a hostile registry, plugin or project file could hold.
+const SCRIPT: &str = "<script>window.__pwned=1</script>";
+const IMG: &str = "\"><img src=x onerror=\"window.__pwned=2\">";
+const SVG: &str = "'><svg onload=window.__pwned=3>";
+const BIDI: &str = "\u{202e}lave\u{202c}";
+
+/// What every hostile page must show: no script ran, nothing but our own
+/// markup, the texts visible as text, bidi overrides shown escaped, and a
+/// layout no wider than the window.
+fn assert_inert(url: &str, charts: u64) -> support::Seen {
+    let seen = browse(
+        url,
+        1024,
+        768,
+        &[
+            "--eval",
+            "pwned=typeof window.__pwned",
+            "--eval",
+            "foreign=document.querySelectorAll('script, img, iframe, object, embed, link, meta[http-equiv=refresh], svg:not(.chart), svg.chart svg').length",
+            "--eval",
+            "svgs=document.querySelectorAll('svg').length",
+            "--eval",
+            &format!(
+                "texts=[{}].map(t => document.body.textContent.includes(t))",
+                [SCRIPT, IMG, SVG]
+                    .iter()
+                    .map(|s| serde_json::to_string(s).expect("json"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "--eval",
+            "bidi=[document.body.textContent.includes('\\u202e'), document.body.textContent.includes('\\\\u{202e}')]",
+            "--eval",
+            "wide=document.documentElement.scrollWidth - innerWidth",
+            "--eval",
+            "tall=document.documentElement.scrollHeight",
+            "--screenshot",
+            "/dev/null",
+        ],
+    );
+    let e = &seen.evals;
+    assert!(seen.dialogs.is_empty(), "a script ran: {seen:?}");
+    assert_eq!(e["pwned"], "undefined", "a script ran: {seen:?}");
+    assert_eq!(e["foreign"], 0, "markup got through: {seen:?}");
+    assert_eq!(e["svgs"], charts, "{seen:?}");
+    assert_eq!(e["texts"], serde_json::json!([true, true, true]), "{seen:?}");
+    assert_eq!(e["bidi"], serde_json::json!([false, true]), "{seen:?}");
+    assert_eq!(e["wide"], 0, "the layout blew up: {seen:?}");
+    assert!(
+        e["tall"].as_u64().is_some_and(|h| h < 30_000),
+        "the page is {} px tall",
+        e["tall"]
+    );
+    assert!(seen.exceptions.is_empty(), "{seen:?}");
+    let s = seen.screenshot.as_ref().expect("screenshot");
+    assert!(s.colors > 10, "a blank page: {s:?}");
+    seen
+}
+
+#[test]
+fn hostile_texts_in_every_field_of_a_report_stay_text() {
+    if !have_browser("hostile_texts_in_every_field_of_a_report_stay_text") {
+        return;
+    }
+    use modelgate::gate::{Cause, Check, GateResult, Kind, LogLine};
+    use modelgate::judge::Judgement;
+    use modelgate::report::{Format, Report, Style};
+    let all = format!("{SCRIPT} {IMG} {SVG} {BIDI}");
+    // A megabyte in one word: it must neither break out of the page nor
+    // make it a megabyte.
+    let huge = format!("{all}{}", "W".repeat(1 << 20));
+    let mut g = GateResult::new(&all, Kind::Wasm, &all);
+    g.checks = vec![
+        Check {
+            name: all.clone(),
+            passed: false,
+            warning: Some(all.clone()),
+            observed: Some("0.5".into()),
+            expected: Some(format!(">= 0.6 and {all}")),
+            detail: Some(huge.clone()),
+        },
+        Check {
+            name: huge.clone(),
+            passed: true,
+            warning: Some(huge.clone()),
+            observed: Some(huge.clone()),
+            expected: Some(huge.clone()),
+            detail: None,
+        },
+    ];
+    g.output = huge.clone();
+    g.logs = vec![LogLine {
+        level: modelgate::gate::LogLevel::Warn,
+        message: all.clone(),
+    }];
+    g.conclude(Some(Cause::Other(huge.clone())));
+    let mut passed = GateResult::new(&huge, Kind::Process, &huge);
+    passed.summary = Some(huge.clone());
+    passed.conclude(None);
+    let report = Report::new(
+        all.clone(),
+        all.clone(),
+        vec![Judgement {
+            model: all.clone(),
+            version: 7,
+            run_id: Some(all.clone()),
+            selected_by: all.clone(),
+            judged_at: std::time::SystemTime::UNIX_EPOCH,
+            passed: false,
+            gates: vec![g, passed],
+            unrecorded: true,
+            read_tags: Vec::new(),
+        }],
+    );
+    let html = report.render(Format::Html, Style::default());
+    assert!(
+        html.len() < 200_000,
+        "{} bytes from megabyte inputs",
+        html.len()
+    );
+    let dir = support::tempdir();
+    let page = dir.path().join("hostile.html");
+    std::fs::write(&page, &html).expect("write");
+    // One chart: the check with a numeric value, named by the hostile text.
+    assert_inert(&file_url(&page), 1);
+}
+
+#[test]
+fn a_hostile_model_and_metric_name_from_the_registry_and_project_stay_text() {
+    if !have_browser("a_hostile_model_and_metric_name_from_the_registry_and_project_stay_text") {
+        return;
+    }
+    // MLflow refuses `/` and `:` in model names, and takes the rest; a
+    // metric name it would refuse can still be asked for by a project
+    // file (and is then not logged).
+    let model = format!("m{IMG}{SVG}{BIDI}");
+    let metric = format!("s{IMG}");
+    let (dir, uri) = support::embedded_store();
+    support::fixtures_at(
+        &uri,
+        &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.5}}]),
+    );
+    let yaml = format!(
+        "projectid: hostile\nmodels:\n  - name: {}\n    validationTask: {{taskRef: gate}}\n\
+         tasks:\n  - name: gate\n    executor: !wasm\n      plugin: builtin:threshold\n      config:\n        metrics:\n          score: {{threshold: 0.6}}\n          {}: {{threshold: 0.6}}\n",
+        serde_json::to_string(&model).expect("json"),
+        serde_json::to_string(&metric).expect("json"),
+    );
+    let p = Project::new(&yaml);
+    let out = support::validate(&p.path(), &uri, &["--format", "html"]);
+    assert_eq!(out.code, 1, "{out}");
+    let page = dir.path().join("r.html");
+    std::fs::write(&page, &out.stdout).expect("write");
+    let seen = browse(
+        &file_url(&page),
+        1024,
+        768,
+        &[
+            "--eval",
+            "pwned=typeof window.__pwned",
+            "--eval",
+            "model=document.querySelector('article.judgement h3').textContent",
+            "--eval",
+            "checks=[...document.querySelectorAll('tr.check')].map(r => r.dataset.check + '=' + r.className)",
+            "--eval",
+            "foreign=document.querySelectorAll('script, img, svg:not(.chart)').length",
+        ],
+    );
+    let e = &seen.evals;
+    assert!(seen.dialogs.is_empty(), "{seen:?}");
+    assert_eq!(e["pwned"], "undefined");
+    assert_eq!(e["foreign"], 0, "{seen:?}");
+    let shown = e["model"].as_str().expect("text");
+    assert!(
+        shown.contains(&format!("m{IMG}{SVG}\\u{{202e}}lave\\u{{202c}} version 1")),
+        "{shown:?}"
+    );
+    assert_eq!(
+        e["checks"],
+        serde_json::json!(["score=check fail", format!("{metric}=check fail")]),
+        "{seen:?}"
+    );
+}
