@@ -196,6 +196,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_retry_errors)]
     pub retry_errors: Poll,
 
+    /// The page at `GET /` (each model's aliases, latest verdicts, gates
+    /// and metric trend, updated live as verdicts are recorded): `on` or
+    /// `off`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    pub ui: bool,
+
     /// With N replicas, this one (K, from 0) judges and promotes only the
     /// models assigned to it: each model to one replica, by a hash of its
     /// name. Deliveries for the others' models are acknowledged and left
@@ -529,6 +535,14 @@ pub struct Poll(pub Option<std::time::Duration>);
 
 fn parse_poll(s: &str) -> Result<Poll, String> {
     interval_or_off(s, "poll")
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}` is neither `on` nor `off`")),
+    }
 }
 
 fn parse_retry_errors(s: &str) -> Result<Poll, String> {

@@ -170,26 +170,35 @@ const BIDI: &str = "\u{202e}lave\u{202c}";
 /// markup, the texts visible as text, bidi overrides shown escaped, and a
 /// layout no wider than the window.
 fn assert_inert(url: &str, charts: u64) -> support::Seen {
-    let seen = browse(
-        url,
-        1024,
-        768,
-        &[
+    assert_inert_with(url, charts, &[SCRIPT, IMG, SVG], None)
+}
+
+/// [`assert_inert`] for the texts `shown`, once `wait` (a JS expression)
+/// holds.
+fn assert_inert_with(url: &str, charts: u64, shown: &[&str], wait: Option<&str>) -> support::Seen {
+    let texts = format!(
+        "texts=[{}].map(t => document.body.textContent.includes(t))",
+        shown
+            .iter()
+            .map(|s| serde_json::to_string(s).expect("json"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut args = vec![];
+    if let Some(w) = wait {
+        args.extend(["--wait", w]);
+    }
+    args.extend([
             "--eval",
             "pwned=typeof window.__pwned",
             "--eval",
-            "foreign=document.querySelectorAll('script, img, iframe, object, embed, link, meta[http-equiv=refresh], svg:not(.chart), svg.chart svg').length",
+            "foreign=document.querySelectorAll('img, iframe, object, embed, link, meta[http-equiv=refresh], svg:not(.chart), svg.chart svg').length",
+            "--eval",
+            "scripts=[...document.scripts].map(s => s.textContent)",
             "--eval",
             "svgs=document.querySelectorAll('svg').length",
             "--eval",
-            &format!(
-                "texts=[{}].map(t => document.body.textContent.includes(t))",
-                [SCRIPT, IMG, SVG]
-                    .iter()
-                    .map(|s| serde_json::to_string(s).expect("json"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+            &texts,
             "--eval",
             "bidi=[document.body.textContent.includes('\\u202e'), document.body.textContent.includes('\\\\u{202e}')]",
             "--eval",
@@ -198,14 +207,26 @@ fn assert_inert(url: &str, charts: u64) -> support::Seen {
             "tall=document.documentElement.scrollHeight",
             "--screenshot",
             "/dev/null",
-        ],
-    );
+    ]);
+    let seen = browse(url, 1024, 768, &args);
+    assert!(seen.waited, "{seen:?}");
     let e = &seen.evals;
     assert!(seen.dialogs.is_empty(), "a script ran: {seen:?}");
     assert_eq!(e["pwned"], "undefined", "a script ran: {seen:?}");
     assert_eq!(e["foreign"], 0, "markup got through: {seen:?}");
+    // No script but the page's own (`serve`'s page has one, hashed).
+    let own: Vec<&str> = if url.starts_with("http") {
+        vec![modelgate::serve::page::SCRIPT]
+    } else {
+        vec![]
+    };
+    assert_eq!(e["scripts"], serde_json::json!(own), "{seen:?}");
     assert_eq!(e["svgs"], charts, "{seen:?}");
-    assert_eq!(e["texts"], serde_json::json!([true, true, true]), "{seen:?}");
+    assert_eq!(
+        e["texts"],
+        serde_json::json!(vec![true; shown.len()]),
+        "{seen:?}"
+    );
     assert_eq!(e["bidi"], serde_json::json!([false, true]), "{seen:?}");
     assert_eq!(e["wide"], 0, "the layout blew up: {seen:?}");
     assert!(
@@ -214,6 +235,7 @@ fn assert_inert(url: &str, charts: u64) -> support::Seen {
         e["tall"]
     );
     assert!(seen.exceptions.is_empty(), "{seen:?}");
+    assert!(seen.log.is_empty(), "the browser complained: {seen:?}");
     let s = seen.screenshot.as_ref().expect("screenshot");
     assert!(s.colors > 10, "a blank page: {s:?}");
     seen
@@ -342,4 +364,220 @@ fn a_hostile_model_and_metric_name_from_the_registry_and_project_stay_text() {
         serde_json::json!(["score=check fail", format!("{metric}=check fail")]),
         "{seen:?}"
     );
+}
+
+/// `tests/env/fixtures.py` with `ops` against `uri`, as a shell command
+/// for `browser.py --run` (the ops written to a file in `dir`).
+fn fixtures_command(dir: &std::path::Path, uri: &str, ops: &serde_json::Value) -> String {
+    let file = dir.join("ops.json");
+    std::fs::write(&file, ops.to_string()).expect("write ops");
+    format!(
+        "cd '{}' && MLFLOW_TRACKING_URI='{uri}' '{}' '{}' < '{}'",
+        dir.display(),
+        support::python().display(),
+        support::root().join("tests/env/fixtures.py").display(),
+        file.display()
+    )
+}
+
+/// The response head of `GET path`, lower-cased.
+fn head(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+#[test]
+fn serves_page_shows_a_new_verdict_by_itself() {
+    if !have_browser("serves_page_shows_a_new_verdict_by_itself") {
+        return;
+    }
+    let model = "paged";
+    let srv = support::server();
+    let p = Project::new(&format!(
+        "name: page\nmodels:\n  - name: {model}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.6}}}}}}\n"
+    ));
+    support::fixtures(
+        &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.8}}]),
+    );
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let serving = crate::serve::Serving::start(
+        &[
+            "--project",
+            &path,
+            "--tracking-uri",
+            &srv.uri,
+            "--poll",
+            "1s",
+            "--promote",
+            "champion",
+        ],
+        &[],
+        &log,
+    );
+    // The page's headers: the policy that allows its one script.
+    let h = head(serving.port, &format!("/models/{model}"));
+    assert!(h.starts_with("http/1.1 200"), "{h}");
+    assert!(
+        h.contains("content-security-policy: default-src 'none'; style-src 'sha256-")
+            && h.contains("script-src 'sha256-")
+            && h.contains("frame-ancestors 'none'")
+            && !h.contains("unsafe"),
+        "{h}"
+    );
+    assert!(h.contains("x-content-type-options: nosniff"), "{h}");
+    let dir = support::tempdir();
+    let register = fixtures_command(
+        dir.path(),
+        &srv.uri,
+        &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.4}}]),
+    );
+    let shot = p.dir.path().join("serve.png");
+    let row = |v: u64, verdict: &str| {
+        format!("document.querySelector('table.versions tr[data-version=\"{v}\"][data-verdict=\"{verdict}\"]')")
+    };
+    // Open the page once version 1 passed; register version 2 while it is
+    // open; the page, never reloaded by the test, shows version 2's verdict.
+    let seen = browse(
+        &format!("http://127.0.0.1:{}/models/{model}", serving.port),
+        1024,
+        900,
+        &[
+            "--wait",
+            &format!("{} && document.querySelector('[data-alias=\"champion\"][data-version=\"1\"]')", row(1, "pass")),
+            "--eval",
+            "before=document.querySelectorAll('table.versions tbody tr').length",
+            "--run",
+            &register,
+            "--then-wait",
+            &row(2, "fail"),
+            "--then-eval",
+            "rows=[...document.querySelectorAll('table.versions tbody tr')].map(r => [r.dataset.version, r.dataset.verdict])",
+            "--then-eval",
+            "gates=document.querySelector('table.versions tr[data-version=\"2\"] .gate-dot').textContent",
+            "--then-eval",
+            "checks=[...document.querySelectorAll('table.versions tr .check')].map(c => c.textContent.trim())",
+            "--then-eval",
+            "points=[...document.querySelectorAll('figure.chart[data-metric=\"score\"] circle.point')].map(c => { const r = c.getBoundingClientRect(); return {version: c.dataset.version, cls: c.getAttribute('class'), y: r.top + r.height / 2}; })",
+            "--then-eval",
+            &format!("threshold={}", centre("figure.chart path.threshold")),
+            "--then-eval",
+            "judged=document.querySelector('[data-metric^=\"modelgate_judgements_total\"][data-metric*=\"fail\"]').textContent",
+            "--then-eval",
+            "reloaded=performance.getEntriesByType('navigation')[0].type",
+            "--screenshot",
+            &shot.display().to_string(),
+        ],
+    );
+    assert!(seen.waited, "version 1 never showed: {seen:?}\n{}", serving.log_text());
+    assert_eq!(seen.evals["before"], 1, "{seen:?}");
+    assert_eq!(
+        seen.ran.as_ref().map(|r| r["code"].clone()),
+        Some(serde_json::json!(0)),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.then_waited,
+        Some(true),
+        "the open page never showed version 2's verdict: {seen:?}\n{}",
+        serving.log_text()
+    );
+    let e = &seen.evals;
+    // The script reloaded it (not a person, not the no-script fallback).
+    assert_eq!(e["reloaded"], "reload", "{seen:?}");
+    assert_eq!(
+        e["rows"],
+        serde_json::json!([["2", "fail"], ["1", "pass"]]),
+        "{seen:?}"
+    );
+    assert_eq!(e["gates"], "validationTask: fail");
+    assert_eq!(
+        e["checks"],
+        serde_json::json!(["✘ score 0.4 < 0.6", "✔ score 0.8 ≥ 0.6"])
+    );
+    let points = e["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2, "{seen:?}");
+    let line = f(&e["threshold"], "y");
+    assert_eq!(f(&e["threshold"], "value"), 0.6);
+    for p in points {
+        let above = f(p, "y") < line;
+        assert_eq!(above, p["version"] == "1", "{p} vs the threshold at {line}");
+        assert_eq!(p["cls"] == "point pass", p["version"] == "1", "{p}");
+    }
+    assert_eq!(e["judged"], "1");
+    assert!(seen.dialogs.is_empty() && seen.exceptions.is_empty(), "{seen:?}");
+    assert!(seen.log.is_empty(), "the browser complained: {:?}", seen.log);
+    let s = seen.screenshot.as_ref().expect("screenshot");
+    assert_eq!((s.width, s.height), (1024, 900));
+    assert!(s.colors > 20, "a blank screenshot: {s:?}");
+}
+
+#[test]
+fn a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off() {
+    if !have_browser("a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off") {
+        return;
+    }
+    let model = format!("page{IMG}{SVG}{BIDI}");
+    let (_store, uri) = support::embedded_store();
+    support::fixtures_at(
+        &uri,
+        &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]),
+    );
+    let p = Project::new(&format!(
+        "name: page\nmodels:\n  - name: {}\n    validationTask:\n      executor: !wasm\n        plugin: builtin:threshold\n        config: {{metrics: {{score: {{threshold: 0.6}}}}}}\n",
+        serde_json::to_string(&model).expect("json")
+    ));
+    let log = p.dir.path().join("serve.log");
+    let path = p.path();
+    let serving = crate::serve::Serving::start(
+        &["--project", &path, "--tracking-uri", &uri, "--poll", "1s"],
+        &[],
+        &log,
+    );
+    let base = format!("http://127.0.0.1:{}", serving.port);
+    let seen = assert_inert_with(
+        &format!("{base}/"),
+        0,
+        &[IMG, SVG],
+        Some("document.querySelector('table.models .badge.pass')"),
+    );
+    assert!(seen.waited);
+    let link = browse(
+        &format!("{base}/"),
+        1024,
+        768,
+        &["--eval", "href=document.querySelector('table.models a').getAttribute('href')"],
+    );
+    let href = link.evals["href"].as_str().expect("a link").to_string();
+    assert!(href.starts_with("/models/page%22%3E%3Cimg"), "{href}");
+    assert_inert_with(
+        &format!("{base}{href}"),
+        1,
+        &[IMG, SVG],
+        Some("document.querySelector('table.versions tr[data-verdict=\"pass\"]')"),
+    );
+    drop(serving);
+
+    let off = crate::serve::Serving::start(
+        &["--project", &path, "--tracking-uri", &uri, "--poll", "off", "--ui", "off"],
+        &[],
+        &p.dir.path().join("off.log"),
+    );
+    assert!(head(off.port, "/").starts_with("http/1.1 404"));
+    assert!(head(off.port, "/events").starts_with("http/1.1 404"));
+    assert!(head(off.port, "/metrics").starts_with("http/1.1 200"));
 }

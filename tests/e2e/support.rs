@@ -635,6 +635,9 @@ pub struct Seen {
     /// The `--then-wait` expression became true in time.
     #[serde(default)]
     pub then_waited: Option<bool>,
+    /// What `--run` did: `{"code", "output"}`.
+    #[serde(default)]
+    pub ran: Option<serde_json::Value>,
     /// Dialogs the page opened (a script ran).
     pub dialogs: Vec<serde_json::Value>,
     /// Uncaught exceptions.

@@ -1,12 +1,15 @@
 """Drives headless Chromium over the DevTools protocol for the e2e tests.
 
     browser.py URL [--width W] [--height H] [--wait JS] [--timeout S]
-               [--eval NAME=JS ...] [--screenshot FILE.png] [--then-wait JS]
+               [--eval NAME=JS ...] [--screenshot FILE.png]
+               [--run COMMAND] [--then-wait JS] [--then-eval NAME=JS ...]
 
 Opens URL in a fresh profile, waits for the load event and then until the
 expression `--wait` is true (if given), evaluates each `--eval` expression,
-optionally waits again for `--then-wait` (a page that updates itself), and
-prints one JSON object:
+runs `--run` (a shell command: the tests register a version with it while
+the page is open), waits for `--then-wait` without reloading the page (a
+page that updates itself), evaluates each `--then-eval`, and prints one
+JSON object:
 
     {"evals": {NAME: value}, "dialogs": [...], "exceptions": [...],
      "console": [...], "log": [...], "waited": bool, "then_waited": bool,
@@ -251,6 +254,8 @@ def main():
     ap.add_argument("--height", type=int, default=768)
     ap.add_argument("--wait")
     ap.add_argument("--then-wait")
+    ap.add_argument("--then-eval", action="append", default=[])
+    ap.add_argument("--run")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--eval", action="append", default=[])
     ap.add_argument("--screenshot")
@@ -266,8 +271,14 @@ def main():
         for item in args.eval:
             name, expr = item.split("=", 1)
             out["evals"][name] = b.evaluate(expr)
+        if args.run:
+            ran = subprocess.run(args.run, shell=True, capture_output=True, text=True)
+            out["ran"] = {"code": ran.returncode, "output": (ran.stdout + ran.stderr)[-4000:]}
         if args.then_wait:
             out["then_waited"] = b.wait_for(args.then_wait)
+        for item in args.then_eval:
+            name, expr = item.split("=", 1)
+            out["evals"][name] = b.evaluate(expr)
         # Late events (a script's error, a policy violation) come in.
         b.pump(0.3)
         if args.screenshot:

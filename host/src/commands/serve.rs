@@ -19,6 +19,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
         drain: args.drain,
         shard: args.shard,
         retry_errors: args.retry_errors.0,
+        ui: args.ui,
     })
     .await?;
     Ok(ExitStatus::Pass)

@@ -109,7 +109,8 @@ pub fn csp(script: Option<&str>) -> String {
 /// A whole page around `body`. `title` is escaped here; `body` must be
 /// escaped by its writer. `script`, the page's own (never a registry's or
 /// plugin's text), is inlined and hashed into the policy; `refresh` adds a
-/// `<meta http-equiv=refresh>` for a browser without scripts.
+/// `<meta http-equiv=refresh>` for a browser without scripts (in
+/// `<noscript>`).
 pub fn page(title: &str, body: &str, script: Option<&str>, refresh: Option<u32>) -> String {
     let mut out = String::with_capacity(body.len() + CSS.len() + 1024);
     let _ = write!(
@@ -121,7 +122,11 @@ pub fn page(title: &str, body: &str, script: Option<&str>, refresh: Option<u32>)
         esc_max(&csp(script), usize::MAX)
     );
     if let Some(s) = refresh {
-        let _ = write!(out, "<meta http-equiv=\"refresh\" content=\"{s}\">");
+        // Only without scripts: with them, the page's script decides.
+        let _ = write!(
+            out,
+            "<noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>"
+        );
     }
     let _ = write!(
         out,

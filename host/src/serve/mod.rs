@@ -30,6 +30,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod webhook;
 
 use std::collections::{HashMap, HashSet};
@@ -92,6 +93,8 @@ pub struct Options {
     /// How long after its judgement an `error` verdict is judged again at
     /// least (see [`error_retry_after`]); `None`: never.
     pub retry_errors: Option<Duration>,
+    /// Serve the page at `GET /` ([`page`]).
+    pub ui: bool,
 }
 
 /// The longest wait between two judgements of a version whose verdict
@@ -233,6 +236,8 @@ struct Service {
     suspects: Mutex<HashMap<Key, i64>>,
     /// `--retry-errors`.
     retry_errors: Option<Duration>,
+    /// The page's shared builds and event streams.
+    ui: page::Ui,
 }
 
 /// Versions remembered as announced; past it the memory starts again (a
@@ -389,6 +394,7 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
         announced: Mutex::new(std::collections::HashSet::new()),
         suspects: Mutex::new(HashMap::new()),
         retry_errors: opts.retry_errors,
+        ui: page::Ui::default(),
     });
     let local = listener.local_addr().unwrap_or(opts.listen);
     service.log_listening(local);
@@ -396,10 +402,14 @@ pub async fn serve(opts: Options) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = spawn_workers(&service, rx, opts.jobs.max(1), &stop_rx);
     let poller = spawn_poller(&service, opts.poll);
-    let app = axum::Router::new()
+    let mut app = axum::Router::new()
         .route("/webhooks/mlflow", axum::routing::post(delivery))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .route("/metrics", axum::routing::get(metrics_page))
+        .route("/metrics", axum::routing::get(metrics_page));
+    if opts.ui {
+        app = page::routes(app);
+    }
+    let app = app
         // The delivery handler bounds its body itself (and counts refusals).
         .layer(DefaultBodyLimit::disable())
         .with_state(service.clone());
@@ -817,6 +827,7 @@ impl Service {
         ];
         self.record(served, recorder, version, verdict, start, &mut line)
             .await?;
+        self.ui.changed(model, version);
         line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
         self.log(&line);
@@ -824,7 +835,10 @@ impl Service {
         // (an older promotion lost, a newer version passed meanwhile).
         if self.promote.is_some() {
             match self.registry.model_versions(served.name()).await {
-                Ok(versions) => self.reconcile_alias(served, &versions).await,
+                Ok(versions) => {
+                    self.reconcile_alias(served, &versions).await;
+                    self.ui.changed(model, version);
+                }
                 Err(e) => {
                     self.metrics.registry_error();
                     self.log(&[
