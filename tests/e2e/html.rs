@@ -92,7 +92,10 @@ fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
         e["articles"],
         serde_json::json!(["1:fail", "2:fail", "3:pass"])
     );
-    assert_eq!(e["headline"], "✘ FAIL: 1 of 3 gates passed for 3 candidates");
+    assert_eq!(
+        e["headline"],
+        "✘ FAIL: 1 of 3 gates passed for 3 candidates"
+    );
     let check3 = e["check3"].as_str().expect("text");
     assert!(
         check3.contains("score") && check3.contains("0.833333") && check3.contains(">= 0.6"),
@@ -118,7 +121,10 @@ fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
     assert_eq!(f(line, "value"), 0.6);
     assert_eq!(e["label"], "0.6");
     for p in points {
-        assert!(f(p, "y") < f(line, "y"), "{p} is not above the threshold {line}");
+        assert!(
+            f(p, "y") < f(line, "y"),
+            "{p} is not above the threshold {line}"
+        );
     }
     let ticks = e["ticks"].as_array().expect("ticks");
     assert_eq!(ticks.len(), 3, "{ticks:?}");
@@ -140,8 +146,15 @@ fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
     let s = seen.screenshot.as_ref().expect("screenshot");
     assert_eq!((s.width, s.height), (1024, 768));
     assert!(s.colors > 20, "a blank screenshot: {s:?}");
-    assert!(seen.dialogs.is_empty() && seen.exceptions.is_empty(), "{seen:?}");
-    assert!(seen.log.is_empty(), "the browser complained: {:?}", seen.log);
+    assert!(
+        seen.dialogs.is_empty() && seen.exceptions.is_empty(),
+        "{seen:?}"
+    );
+    assert!(
+        seen.log.is_empty(),
+        "the browser complained: {:?}",
+        seen.log
+    );
 
     // On a phone: nothing wider than the screen.
     let phone = browse(
@@ -448,7 +461,9 @@ fn serves_page_shows_a_new_verdict_by_itself() {
     );
     let shot = p.dir.path().join("serve.png");
     let row = |v: u64, verdict: &str| {
-        format!("document.querySelector('table.versions tr[data-version=\"{v}\"][data-verdict=\"{verdict}\"]')")
+        format!(
+            "document.querySelector('table.versions tr[data-version=\"{v}\"][data-verdict=\"{verdict}\"]')"
+        )
     };
     // Open the page once version 1 passed; register version 2 while it is
     // open; the page, never reloaded by the test, shows version 2's verdict.
@@ -458,7 +473,10 @@ fn serves_page_shows_a_new_verdict_by_itself() {
         900,
         &[
             "--wait",
-            &format!("{} && document.querySelector('[data-alias=\"champion\"][data-version=\"1\"]')", row(1, "pass")),
+            &format!(
+                "{} && document.querySelector('[data-alias=\"champion\"][data-version=\"1\"]')",
+                row(1, "pass")
+            ),
             "--eval",
             "before=document.querySelectorAll('table.versions tbody tr').length",
             "--run",
@@ -483,7 +501,11 @@ fn serves_page_shows_a_new_verdict_by_itself() {
             &shot.display().to_string(),
         ],
     );
-    assert!(seen.waited, "version 1 never showed: {seen:?}\n{}", serving.log_text());
+    assert!(
+        seen.waited,
+        "version 1 never showed: {seen:?}\n{}",
+        serving.log_text()
+    );
     assert_eq!(seen.evals["before"], 1, "{seen:?}");
     assert_eq!(
         seen.ran.as_ref().map(|r| r["code"].clone()),
@@ -519,8 +541,15 @@ fn serves_page_shows_a_new_verdict_by_itself() {
         assert_eq!(p["cls"] == "point pass", p["version"] == "1", "{p}");
     }
     assert_eq!(e["judged"], "1");
-    assert!(seen.dialogs.is_empty() && seen.exceptions.is_empty(), "{seen:?}");
-    assert!(seen.log.is_empty(), "the browser complained: {:?}", seen.log);
+    assert!(
+        seen.dialogs.is_empty() && seen.exceptions.is_empty(),
+        "{seen:?}"
+    );
+    assert!(
+        seen.log.is_empty(),
+        "the browser complained: {:?}",
+        seen.log
+    );
     let s = seen.screenshot.as_ref().expect("screenshot");
     assert_eq!((s.width, s.height), (1024, 900));
     assert!(s.colors > 20, "a blank screenshot: {s:?}");
@@ -560,7 +589,10 @@ fn a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off() {
         &format!("{base}/"),
         1024,
         768,
-        &["--eval", "href=document.querySelector('table.models a').getAttribute('href')"],
+        &[
+            "--eval",
+            "href=document.querySelector('table.models a').getAttribute('href')",
+        ],
     );
     let href = link.evals["href"].as_str().expect("a link").to_string();
     assert!(href.starts_with("/models/page%22%3E%3Cimg"), "{href}");
@@ -573,7 +605,16 @@ fn a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off() {
     drop(serving);
 
     let off = crate::serve::Serving::start(
-        &["--project", &path, "--tracking-uri", &uri, "--poll", "off", "--ui", "off"],
+        &[
+            "--project",
+            &path,
+            "--tracking-uri",
+            &uri,
+            "--poll",
+            "off",
+            "--ui",
+            "off",
+        ],
         &[],
         &p.dir.path().join("off.log"),
     );

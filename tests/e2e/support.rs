@@ -693,7 +693,12 @@ pub fn browse(url: &str, width: u32, height: u32, args: &[&str]) -> Seen {
     let out = run(Command::new(python())
         .arg(root().join("tests/env/browser.py"))
         .arg(url)
-        .args(["--width", &width.to_string(), "--height", &height.to_string()])
+        .args([
+            "--width",
+            &width.to_string(),
+            "--height",
+            &height.to_string(),
+        ])
         .args(["--timeout", "60"])
         .args(args));
     assert_eq!(out.code, 0, "browser.py failed:\n{out}");

@@ -382,7 +382,7 @@ pub fn svg(s: &Series) -> String {
     let all = s.points.len() <= MAX_MARKS;
     let mut marked = 0;
     for p in &s.points {
-        if !(all || !p.passed) || marked >= MAX_MARKS {
+        if marked >= MAX_MARKS || (!all && p.passed) {
             continue;
         }
         marked += 1;
@@ -430,7 +430,7 @@ mod tests {
         assert_eq!(e.bounds[0], 0.6);
         assert!((e.bounds[1] - 0.84).abs() < 1e-12);
         assert_eq!(e.baselines, vec![(3, 0.8)]);
-        assert!((e.strictest().unwrap() - 0.84).abs() < 1e-12);
+        assert!((e.strictest().expect("a bound") - 0.84).abs() < 1e-12);
         assert_eq!(e.threshold(), Some(0.6));
 
         let e = parse_expected("<= 0.5 and <= 0.45 (previous v2 0.5 - 0.05)");
@@ -467,16 +467,24 @@ mod tests {
         assert!(!s.has_relative_bounds());
         let svg = svg(&s);
         let cy = |version: &str| -> f64 {
-            let at = svg.find(&format!("data-version=\"{version}\"")).unwrap();
+            let at = svg
+                .find(&format!("data-version=\"{version}\""))
+                .expect("in the svg");
             let tail = &svg[at..];
-            let v = tail.split("cy=\"").nth(1).unwrap();
-            v[..v.find('"').unwrap()].parse().unwrap()
+            let v = tail.split("cy=\"").nth(1).expect("in the svg");
+            v[..v.find('"').expect("in the svg")]
+                .parse()
+                .expect("in the svg")
         };
         let line: f64 = {
-            let at = svg.find("class=\"threshold\"").unwrap();
+            let at = svg.find("class=\"threshold\"").expect("in the svg");
             let tail = &svg[at..];
-            let d = tail.split(" d=\"M").nth(1).unwrap();
-            d.split(['H', ' ']).nth(1).unwrap().parse().unwrap()
+            let d = tail.split(" d=\"M").nth(1).expect("in the svg");
+            d.split(['H', ' '])
+                .nth(1)
+                .expect("in the svg")
+                .parse()
+                .expect("in the svg")
         };
         // Larger values are drawn higher (a smaller y).
         assert!(cy("1") > line, "{svg}");

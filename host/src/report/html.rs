@@ -53,14 +53,12 @@ pub fn esc(text: &str) -> String {
 pub fn esc_max(text: &str, max: usize) -> String {
     let clean = crate::text::clean(text);
     let mut out = String::with_capacity(clean.len().min(max.saturating_mul(2)) + 16);
-    let mut n = 0;
-    for c in clean.chars() {
+    for (n, c) in clean.chars().enumerate() {
         if n == max {
             let rest = clean.chars().count() - n;
             let _ = write!(out, "… ({rest} more characters)");
             break;
         }
-        n += 1;
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -234,10 +232,10 @@ pub fn outcome_badge(o: Outcome) -> String {
 pub fn render(report: &Report) -> String {
     let mut body = String::new();
     let status = report.status.as_str();
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<header class=\"verdict {status}\" id=\"verdict\" data-status=\"{status}\"><h1>{} {}</h1>\
-         <p class=\"muted\">project <code>{}</code> · registry <code>{}</code> · modelgate {}</p></header>\n",
+         <p class=\"muted\">project <code>{}</code> · registry <code>{}</code> · modelgate {}</p></header>",
         if report.passed() { "✔" } else { "✘" },
         esc(&report.headline()),
         esc(&report.project),
@@ -266,9 +264,9 @@ pub fn render(report: &Report) -> String {
     if !detailed.is_empty() {
         body.push_str("<section id=\"judgements\"><h2>Gates and checks</h2>\n");
         if detailed.len() < report.models.len() {
-            let _ = write!(
+            let _ = writeln!(
                 body,
-                "<p class=\"muted\">{} of {} versions shown (those that did not pass, at most {MAX_DETAILED}); the JSON report (<code>--format json</code>) has every one.</p>\n",
+                "<p class=\"muted\">{} of {} versions shown (those that did not pass, at most {MAX_DETAILED}); the JSON report (<code>--format json</code>) has every one.</p>",
                 detailed.len(),
                 report.models.len()
             );
@@ -350,11 +348,11 @@ fn anchor(j: &Judgement) -> String {
 /// One judgement: its verdict, then each gate.
 fn judgement(body: &mut String, j: &Judgement) {
     let verdict = j.verdict().as_str();
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<article class=\"judgement {verdict}\" id=\"{}\" data-model=\"{}\" data-version=\"{}\" data-verdict=\"{verdict}\">\
          <h3><span class=\"badge {verdict}\">{verdict}</span> {} version {}</h3>\
-         <p class=\"muted\">run <code>{}</code> · selected by {} · judged at {}</p>\n",
+         <p class=\"muted\">run <code>{}</code> · selected by {} · judged at {}</p>",
         anchor(j),
         esc(&j.model),
         j.version,

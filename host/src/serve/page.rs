@@ -186,7 +186,9 @@ async fn events(State(service): State<Arc<Service>>) -> Response {
             .into_response();
     };
     let rx = service.ui.events.subscribe();
-    let first = futures::stream::once(async { Ok::<_, std::convert::Infallible>("retry: 1000\n\n".to_string()) });
+    let first = futures::stream::once(async {
+        Ok::<_, std::convert::Infallible>("retry: 1000\n\n".to_string())
+    });
     let rest = futures::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         let item = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
             Err(_) => ": alive\n\n".to_string(),
@@ -221,15 +223,27 @@ fn counters(service: &Service) -> String {
         super::MAX_BODY_READS - service.body_reads.available_permits(),
     );
     let wanted = [
-        ("modelgate_judgements_total{verdict=\"pass\"}", "judged pass"),
-        ("modelgate_judgements_total{verdict=\"fail\"}", "judged fail"),
-        ("modelgate_judgements_total{verdict=\"error\"}", "judged error"),
+        (
+            "modelgate_judgements_total{verdict=\"pass\"}",
+            "judged pass",
+        ),
+        (
+            "modelgate_judgements_total{verdict=\"fail\"}",
+            "judged fail",
+        ),
+        (
+            "modelgate_judgements_total{verdict=\"error\"}",
+            "judged error",
+        ),
         ("modelgate_queue_depth", "queued or being judged"),
         ("modelgate_webhook_deliveries_total", "webhook deliveries"),
         ("modelgate_promotions_total", "promotions"),
         ("modelgate_registry_errors_total", "registry errors"),
         ("modelgate_record_failures_total", "records not written"),
-        ("modelgate_unannounced_versions_total", "versions no delivery announced"),
+        (
+            "modelgate_unannounced_versions_total",
+            "versions no delivery announced",
+        ),
         ("modelgate_deliveries_missing", "deliveries missing"),
     ];
     let values: HashMap<&str, &str> = text
@@ -248,7 +262,9 @@ fn counters(service: &Service) -> String {
             );
         }
     }
-    out.push_str("</dl><p class=\"muted\">the counters of <a href=\"/metrics\">/metrics</a></p></section>\n");
+    out.push_str(
+        "</dl><p class=\"muted\">the counters of <a href=\"/metrics\">/metrics</a></p></section>\n",
+    );
     out
 }
 
@@ -307,7 +323,7 @@ async fn build_index(service: &Service) -> String {
         }
         let (aliases, latest) = match service.registry.model_versions(name).await {
             Ok(mut versions) => {
-                versions.sort_by(|a, b| b.version.cmp(&a.version));
+                versions.sort_by_key(|v| std::cmp::Reverse(v.version));
                 let aliases = alias_list(&versions);
                 let mut latest = String::new();
                 for v in versions.iter().take(5) {
@@ -322,7 +338,10 @@ async fn build_index(service: &Service) -> String {
             }
             Err(e) => (
                 String::new(),
-                format!("<span class=\"cause\">registry: {}</span>", esc(&e.to_string())),
+                format!(
+                    "<span class=\"cause\">registry: {}</span>",
+                    esc(&e.to_string())
+                ),
             ),
         };
         let _ = writeln!(
@@ -420,14 +439,15 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
             return frame(&format!("modelgate: {name}"), &body);
         }
     };
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     let total = versions.len();
     versions.truncate(MAX_VERSIONS);
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<section id=\"aliases\"><h2>Aliases</h2><p>{}</p></section>\n",
+        "<section id=\"aliases\"><h2>Aliases</h2><p>{}</p></section>",
         match alias_list(&versions) {
-            s if s.is_empty() => "<span class=\"muted\">none on the latest versions</span>".to_string(),
+            s if s.is_empty() =>
+                "<span class=\"muted\">none on the latest versions</span>".to_string(),
             s => s,
         }
     );
@@ -504,9 +524,9 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
         }
     }
     if !figures.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<section id=\"charts\"><h2>Metrics</h2><p class=\"muted\">the judged versions among the latest {MAX_VERSIONS}; a mark is green when the version passed all its gates</p><div class=\"charts\">{figures}</div></section>\n"
+            "<section id=\"charts\"><h2>Metrics</h2><p class=\"muted\">the judged versions among the latest {MAX_VERSIONS}; a mark is green when the version passed all its gates</p><div class=\"charts\">{figures}</div></section>"
         );
     }
     // The versions: verdict, gates, the metrics against their thresholds.
@@ -515,9 +535,9 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
         .iter()
         .map(|g| g.gate.name.as_str())
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {} of {total}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>checks</th><th>aliases</th></tr></thead><tbody>\n",
+        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {} of {total}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>checks</th><th>aliases</th></tr></thead><tbody>",
         versions.len()
     );
     for v in &versions {
@@ -539,7 +559,9 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
                 continue;
             };
             let (mark, op) = match threshold {
-                Some(t) if (*gib && x >= t) || (!*gib && x <= t) => ("✔", if *gib { "≥" } else { "≤" }),
+                Some(t) if (*gib && x >= t) || (!*gib && x <= t) => {
+                    ("✔", if *gib { "≥" } else { "≤" })
+                }
                 Some(_) => ("✘", if *gib { "<" } else { ">" }),
                 None => ("", ""),
             };
@@ -554,7 +576,11 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
                     .unwrap_or_default()
             );
         }
-        let aliases: Vec<String> = v.aliases.iter().map(|a| format!("<code>{}</code>", esc(a))).collect();
+        let aliases: Vec<String> = v
+            .aliases
+            .iter()
+            .map(|a| format!("<code>{}</code>", esc(a)))
+            .collect();
         let _ = writeln!(
             body,
             "<tr class=\"{class}\" data-version=\"{n}\" data-verdict=\"{class}\"><td>{n}</td><td><span class=\"badge {class}\">{word}</span></td><td>{}</td><td>{gates}</td><td>{checks}</td><td>{}</td></tr>",
