@@ -537,7 +537,7 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
         .collect();
     let _ = writeln!(
         body,
-        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {} of {total}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>checks</th><th>aliases</th></tr></thead><tbody>",
+        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {} of {total}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>against the thresholds</th><th>aliases</th></tr></thead><tbody>",
         versions.len()
     );
     for v in &versions {
