@@ -13,6 +13,7 @@ JSON object:
 
     {"evals": {NAME: value}, "dialogs": [...], "exceptions": [...],
      "console": [...], "log": [...], "waited": bool, "then_waited": bool,
+     "then_waited_at": unix time when it held,
      "screenshot": {"width", "height", "colors"}}
 
 `dialogs` lists every alert/confirm/prompt the page opened (a script that
@@ -276,6 +277,7 @@ def main():
             out["ran"] = {"code": ran.returncode, "output": (ran.stdout + ran.stderr)[-4000:]}
         if args.then_wait:
             out["then_waited"] = b.wait_for(args.then_wait)
+            out["then_waited_at"] = time.time()
         for item in args.then_eval:
             name, expr = item.split("=", 1)
             out["evals"][name] = b.evaluate(expr)
