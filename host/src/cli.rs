@@ -275,6 +275,20 @@ pub struct ReplayArgs {
     /// recorded time limit). Past it, nothing is decided: exit 2.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = ReplayFormat::Human)]
+    pub format: ReplayFormat,
+}
+
+/// `modelgate replay --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    /// A line per replayed gate and the verdict.
+    Human,
+    /// One self-contained HTML page: the verdict, the recorded metrics'
+    /// charts, each gate's replay with its recorded checks.
+    Html,
 }
 
 /// Where the project is.

@@ -108,6 +108,10 @@ pub struct GateReplay {
     pub kind: crate::gate::Kind,
     /// What replaying showed.
     pub replayed: Replayed,
+    /// The recorded outcome.
+    pub outcome: Outcome,
+    /// The recorded checks (for the HTML page's charts and tables).
+    pub checks: Vec<Check>,
 }
 
 /// The totals a report ends with.
@@ -675,6 +679,8 @@ impl Replayer {
                 kind: crate::gate::Kind::parse(&g.kind)
                     .context("internal: a gate of no kind passed the report's checks")?,
                 replayed,
+                outcome: g.outcome,
+                checks: g.checks.clone(),
             });
         }
         Ok(out)

@@ -622,3 +622,93 @@ fn a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off() {
     assert!(head(off.port, "/events").starts_with("http/1.1 404"));
     assert!(head(off.port, "/metrics").starts_with("http/1.1 200"));
 }
+
+#[test]
+fn a_replay_renders_as_a_page_with_the_candidate_and_its_baseline() {
+    if !have_browser("a_replay_renders_as_a_page_with_the_candidate_and_its_baseline") {
+        return;
+    }
+    let p = Project::new(
+        &std::fs::read_to_string(support::root().join("examples/champion-challenger/ame.yaml"))
+            .expect("example"),
+    );
+    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db");
+    // Version 3 (0.833) against the champion, version 1 (0.667).
+    let out = support::run(support::modelgate().args([
+        "validate",
+        "churn",
+        "--project",
+        &p.path(),
+        "--version",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.code, 0, "{out}");
+    let report = p.dir.path().join("report.json");
+    std::fs::write(&report, &out.stdout).expect("write");
+    // The same report with the observed value changed: it no longer
+    // reproduces.
+    let tampered = p.dir.path().join("tampered.json");
+    std::fs::write(
+        &tampered,
+        out.stdout
+            .replace("\"observed\": \"0.833333\"", "\"observed\": \"0.9\""),
+    )
+    .expect("write");
+    let page = |file: &std::path::Path, code: i32| {
+        let out = support::run(support::modelgate().args([
+            "replay",
+            &file.display().to_string(),
+            "--format",
+            "html",
+        ]));
+        assert_eq!(out.code, code, "{out}");
+        let html = p.dir.path().join(format!("{code}.html"));
+        std::fs::write(&html, &out.stdout).expect("write");
+        browse(
+            &file_url(&html),
+            1024,
+            768,
+            &[
+                "--eval",
+                "status=document.querySelector('header.verdict').dataset.status",
+                "--eval",
+                "replays=[...document.querySelectorAll('.gate.replay')].map(g => g.dataset.version + ':' + g.dataset.gate + ':' + g.dataset.replayed)",
+                "--eval",
+                &format!("baseline={}", centre("figure.chart circle.baseline")),
+                "--eval",
+                &format!("candidate={}", centre("figure.chart circle.point")),
+                "--eval",
+                &format!("bound={}", centre("figure.chart path.bound-tick")),
+                "--eval",
+                "scripts=document.scripts.length",
+            ],
+        )
+    };
+    let ok = page(&report, 0);
+    let e = &ok.evals;
+    assert_eq!(e["status"], "pass", "{ok:?}");
+    assert_eq!(
+        e["replays"],
+        serde_json::json!(["3:beats_champion:reproduced"])
+    );
+    assert!(
+        (f(&e["baseline"], "value") - 0.666667).abs() < 1e-9,
+        "{ok:?}"
+    );
+    assert!((f(&e["candidate"], "value") - 0.833333).abs() < 1e-9);
+    assert!((f(&e["bound"], "value") - 0.7).abs() < 1e-6);
+    // The candidate above the bound, the bound above the champion.
+    assert!(f(&e["candidate"], "y") < f(&e["bound"], "y"));
+    assert!(f(&e["bound"], "y") < f(&e["baseline"], "y"));
+    assert_eq!(e["scripts"], 0);
+    assert!(ok.log.is_empty() && ok.dialogs.is_empty(), "{ok:?}");
+
+    let bad = page(&tampered, 1);
+    assert_eq!(bad.evals["status"], "fail", "{bad:?}");
+    assert_eq!(
+        bad.evals["replays"],
+        serde_json::json!(["3:beats_champion:differs"])
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::ReplayArgs;
+use crate::cli::{ReplayArgs, ReplayFormat};
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
 use crate::replay::{self, Replayed};
@@ -46,16 +46,25 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
     let first_difference = replays
         .iter()
         .find(|r| matches!(r.replayed, Replayed::Differs(_)));
+    let html = args.format == ReplayFormat::Html;
     let status = if let Some(r) = first_difference {
-        let _ = writeln!(
-            out,
+        let headline = format!(
             "DIFFERS: gate `{}` of {} version {} does not reproduce; {reproduced} of {replayable} gates do{skipped_note}",
             clean_line(&r.gate),
             clean_line(&r.model),
             r.version
         );
+        if html {
+            out = crate::report::html::render_replay(&replays, &headline, false, &digest);
+        } else {
+            let _ = writeln!(out, "{headline}");
+        }
         ExitStatus::Fail
     } else if replayable == 0 {
+        if html {
+            // Nothing decided: no page, the error says why.
+            out.clear();
+        }
         crate::output::stdout(&out)?;
         return Err(with_hint(
             anyhow::anyhow!(
@@ -65,10 +74,14 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
             "only WebAssembly gates are replayable; process gates run outside the sandbox",
         ));
     } else {
-        let _ = writeln!(
-            out,
+        let headline = format!(
             "REPRODUCED: {reproduced} of {replayable} gates decide as recorded{skipped_note}"
         );
+        if html {
+            out = crate::report::html::render_replay(&replays, &headline, true, &digest);
+        } else {
+            let _ = writeln!(out, "{headline}");
+        }
         ExitStatus::Pass
     };
     crate::output::stdout(&out)?;

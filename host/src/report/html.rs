@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Report;
 use super::chart::{self, Series};
-use crate::gate::{GateResult, Outcome};
+use crate::gate::{Check, GateResult, Outcome};
 use crate::judge::Judgement;
 
 /// At most this many characters of one text (a summary, a check's detail,
@@ -142,40 +142,55 @@ pub fn page(title: &str, body: &str, script: Option<&str>, refresh: Option<u32>)
 /// with a numeric observed value), over the versions judged, in order of
 /// first appearance.
 pub fn series<'a>(judgements: impl IntoIterator<Item = &'a Judgement>) -> Vec<Series> {
+    series_of(judgements.into_iter().flat_map(|j| {
+        j.gates.iter().map(move |g| {
+            (
+                j.model.as_str(),
+                j.version,
+                g.name.as_str(),
+                g.checks.as_slice(),
+            )
+        })
+    }))
+}
+
+/// [`series`] over `(model, version, gate, checks)` of each judged gate
+/// (a replayed report's, too).
+pub fn series_of<'a>(
+    gates: impl IntoIterator<Item = (&'a str, u64, &'a str, &'a [Check])>,
+) -> Vec<Series> {
     let mut order: Vec<(String, String, String)> = Vec::new();
     let mut all: BTreeMap<(String, String, String), Series> = BTreeMap::new();
-    for j in judgements {
-        for g in &j.gates {
-            for c in &g.checks {
-                let Some(value) = c
-                    .observed
-                    .as_deref()
-                    .and_then(|o| o.trim().parse::<f64>().ok())
-                    .filter(|v| v.is_finite())
-                else {
+    for (model, version, gate, checks) in gates {
+        for c in checks {
+            let Some(value) = c
+                .observed
+                .as_deref()
+                .and_then(|o| o.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+            else {
+                continue;
+            };
+            let key = (model.to_string(), gate.to_string(), c.name.clone());
+            if !all.contains_key(&key) {
+                if all.len() >= MAX_CHARTS {
                     continue;
-                };
-                let key = (j.model.clone(), g.name.clone(), c.name.clone());
-                if !all.contains_key(&key) {
-                    if all.len() >= MAX_CHARTS {
-                        continue;
-                    }
-                    order.push(key.clone());
-                    all.insert(
-                        key.clone(),
-                        Series {
-                            model: j.model.clone(),
-                            gate: g.name.clone(),
-                            metric: c.name.clone(),
-                            greater_is_better: true,
-                            ..Series::default()
-                        },
-                    );
                 }
-                let expected = chart::parse_expected(c.expected.as_deref().unwrap_or(""));
-                if let Some(s) = all.get_mut(&key) {
-                    s.add(j.version, value, c.passed, &expected);
-                }
+                order.push(key.clone());
+                all.insert(
+                    key.clone(),
+                    Series {
+                        model: model.to_string(),
+                        gate: gate.to_string(),
+                        metric: c.name.clone(),
+                        greater_is_better: true,
+                        ..Series::default()
+                    },
+                );
+            }
+            let expected = chart::parse_expected(c.expected.as_deref().unwrap_or(""));
+            if let Some(s) = all.get_mut(&key) {
+                s.add(version, value, c.passed, &expected);
             }
         }
     }
@@ -184,6 +199,115 @@ pub fn series<'a>(judgements: impl IntoIterator<Item = &'a Judgement>) -> Vec<Se
         s.points.sort_by_key(|p| p.version);
     }
     out
+}
+
+/// The checks of a gate as a table (nothing when it has none).
+fn checks_table(body: &mut String, checks: &[Check], gate_passed: bool) {
+    if checks.is_empty() {
+        return;
+    }
+    body.push_str(
+        "<div class=\"scroll\"><table class=\"checks\"><thead><tr><th></th><th>check</th><th>observed</th><th>expected</th><th>detail</th></tr></thead><tbody>",
+    );
+    for c in checks {
+        let warned = c.passed && gate_passed && c.warning.is_some();
+        let (class, mark) = match (c.passed, warned) {
+            (false, _) => ("fail", "✘"),
+            (true, true) => ("warn", "⚠"),
+            (true, false) => ("pass", "✔"),
+        };
+        let mut detail = esc(c.detail.as_deref().unwrap_or(""));
+        if let Some(w) = c.warning.as_deref().filter(|_| warned) {
+            let _ = write!(detail, "<div class=\"warning\">warning: {}</div>", esc(w));
+        }
+        let _ = write!(
+            body,
+            "<tr class=\"check {class}\" data-check=\"{name}\"><td>{mark}</td><td class=\"name\">{name}</td><td class=\"num\">{}</td><td class=\"expected\">{}</td><td class=\"detail\">{detail}</td></tr>",
+            esc(c.observed.as_deref().unwrap_or("")),
+            esc(c.expected.as_deref().unwrap_or("")),
+            name = esc(&c.name),
+        );
+    }
+    body.push_str("</tbody></table></div>");
+}
+
+/// `modelgate replay --format html`: the replay's verdict, the recorded
+/// checks' charts, and per gate what replaying it showed with its
+/// recorded checks.
+pub fn render_replay(
+    replays: &[crate::replay::GateReplay],
+    headline: &str,
+    reproduced: bool,
+    digest: &str,
+) -> String {
+    use crate::replay::Replayed;
+    let status = if reproduced { "pass" } else { "fail" };
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<header class=\"verdict {status}\" id=\"verdict\" data-status=\"{status}\"><h1>{} {}</h1>\
+         <p class=\"muted\">report <code>{}</code> (the <code>{}</code> tag of a recorded verdict) · modelgate {}</p></header>",
+        if reproduced { "✔" } else { "✘" },
+        esc(headline),
+        esc(digest),
+        crate::record::REPORT,
+        env!("CARGO_PKG_VERSION"),
+    );
+    let series = series_of(replays.iter().map(|r| {
+        (
+            r.model.as_str(),
+            r.version,
+            r.gate.as_str(),
+            r.checks.as_slice(),
+        )
+    }));
+    if !series.is_empty() {
+        body.push_str(
+            "<section id=\"charts\"><h2>Metrics, as recorded</h2>\n<div class=\"charts\">",
+        );
+        for s in &series {
+            body.push_str(&figure(s));
+        }
+        body.push_str("</div></section>\n");
+    }
+    body.push_str("<section id=\"replays\"><h2>Gates replayed</h2>\n");
+    for r in replays.iter().take(MAX_ROWS) {
+        let (class, word, why) = match &r.replayed {
+            Replayed::Reproduced(o) => (
+                "pass",
+                "reproduced",
+                format!("decides {} as recorded", o.as_str()),
+            ),
+            Replayed::Differs(why) => ("fail", "differs", why.clone()),
+            Replayed::NotReplayable(why) => ("none", "not replayable", why.clone()),
+        };
+        let _ = write!(
+            body,
+            "<div class=\"gate replay {class}\" data-model=\"{}\" data-version=\"{}\" data-gate=\"{}\" data-replayed=\"{word}\">\
+             <h4><span class=\"badge {class}\">{word}</span> {} version {} · gate <span class=\"gate-name\">{}</span> \
+             <span class=\"muted\">{} · recorded {}</span></h4><p class=\"muted\">{}</p>",
+            esc(&r.model),
+            r.version,
+            esc(&r.gate),
+            esc(&r.model),
+            r.version,
+            esc(&r.gate),
+            r.kind.as_str(),
+            outcome_badge(r.outcome),
+            esc(&why),
+        );
+        checks_table(&mut body, &r.checks, r.outcome == Outcome::Pass);
+        body.push_str("</div>\n");
+    }
+    if replays.len() > MAX_ROWS {
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{} more gates not listed.</p>",
+            replays.len() - MAX_ROWS
+        );
+    }
+    body.push_str("</section>\n");
+    page(&format!("modelgate replay: {headline}"), &body, None, None)
 }
 
 /// A chart with its caption, as a `<figure>`.
@@ -393,31 +517,7 @@ fn gate(body: &mut String, g: &GateResult) {
     } else if let Some(s) = &g.summary {
         let _ = write!(body, "<p class=\"summary\">{}</p>", esc(s));
     }
-    if !g.checks.is_empty() {
-        body.push_str(
-            "<div class=\"scroll\"><table class=\"checks\"><thead><tr><th></th><th>check</th><th>observed</th><th>expected</th><th>detail</th></tr></thead><tbody>",
-        );
-        for c in &g.checks {
-            let warned = c.passed && g.passed && c.warning.is_some();
-            let (class, mark) = match (c.passed, warned) {
-                (false, _) => ("fail", "✘"),
-                (true, true) => ("warn", "⚠"),
-                (true, false) => ("pass", "✔"),
-            };
-            let mut detail = esc(c.detail.as_deref().unwrap_or(""));
-            if let Some(w) = c.warning.as_deref().filter(|_| warned) {
-                let _ = write!(detail, "<div class=\"warning\">warning: {}</div>", esc(w));
-            }
-            let _ = write!(
-                body,
-                "<tr class=\"check {class}\" data-check=\"{name}\"><td>{mark}</td><td class=\"name\">{name}</td><td class=\"num\">{}</td><td class=\"expected\">{}</td><td class=\"detail\">{detail}</td></tr>",
-                esc(c.observed.as_deref().unwrap_or("")),
-                esc(c.expected.as_deref().unwrap_or("")),
-                name = esc(&c.name),
-            );
-        }
-        body.push_str("</tbody></table></div>");
-    }
+    checks_table(body, &g.checks, g.passed);
     if !g.logs.is_empty() {
         let _ = write!(
             body,
