@@ -67,7 +67,13 @@ fn is_unsafe(c: char, keep_newline: bool) -> bool {
         '\t' => false,
         '\n' => !keep_newline,
         c if c.is_control() => true,
-        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => true,
+        '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{061C}' => true,
+        // Tag characters: invisible, they carry text of their own.
+        '\u{E0000}'..='\u{E007F}' => true,
         // Invisible: a key or name with one looks like another.
         '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' => true,
         _ => false,

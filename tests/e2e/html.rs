@@ -365,6 +365,7 @@ fn a_hostile_model_and_metric_name_from_the_registry_and_project_stay_text() {
     );
     let e = &seen.evals;
     assert!(seen.dialogs.is_empty(), "{seen:?}");
+    assert!(seen.log.is_empty(), "the browser complained: {seen:?}");
     assert_eq!(e["pwned"], "undefined");
     assert_eq!(e["foreign"], 0, "{seen:?}");
     let shown = e["model"].as_str().expect("text");
@@ -496,7 +497,7 @@ fn serves_page_shows_a_new_verdict_by_itself() {
             "--then-eval",
             "judged=document.querySelector('[data-metric^=\"modelgate_judgements_total\"][data-metric*=\"fail\"]').textContent",
             "--then-eval",
-            "reloaded=performance.getEntriesByType('navigation')[0].type",
+            "reloaded=[performance.getEntriesByType('navigation')[0].type, sessionStorage.getItem('modelgate.reload')]",
             "--screenshot",
             &shot.display().to_string(),
         ],
@@ -519,8 +520,12 @@ fn serves_page_shows_a_new_verdict_by_itself() {
         serving.log_text()
     );
     let e = &seen.evals;
-    // The script reloaded it (not a person, not the no-script fallback).
-    assert_eq!(e["reloaded"], "reload", "{seen:?}");
+    // The script reloaded it on the event (not a person, not a fallback).
+    assert_eq!(
+        e["reloaded"],
+        serde_json::json!(["reload", "event"]),
+        "{seen:?}"
+    );
     assert_eq!(
         e["rows"],
         serde_json::json!([["2", "fail"], ["1", "pass"]]),
@@ -602,6 +607,22 @@ fn a_hostile_model_name_stays_text_on_serves_page_and_the_page_can_be_off() {
         &[IMG, SVG],
         Some("document.querySelector('table.versions tr[data-verdict=\"pass\"]')"),
     );
+    // Event streams are bounded: past the cap, 503 (the page then
+    // reloads on its own every 30 s).
+    let streams: Vec<std::net::TcpStream> = (0..modelgate::serve::page::MAX_WATCHERS)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", serving.port)).expect("connect");
+            use std::io::{Read as _, Write as _};
+            s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .expect("send");
+            let mut first = [0u8; 12];
+            s.read_exact(&mut first).expect("answer");
+            assert_eq!(&first, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    assert!(head(serving.port, "/events").starts_with("http/1.1 503"));
+    drop(streams);
     drop(serving);
 
     let off = crate::serve::Serving::start(

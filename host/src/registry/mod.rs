@@ -543,6 +543,14 @@ pub trait Registry: Send + Sync {
     /// Every version of model `name`, newest first.
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
 
+    /// The newest `n` versions of model `name`, newest first: one bounded
+    /// read where the backend has one (a page people look at).
+    async fn latest_versions(&self, name: &str, n: usize) -> Result<Vec<ModelVersion>> {
+        let mut all = self.model_versions(name).await?;
+        all.truncate(n);
+        Ok(all)
+    }
+
     /// Version `version` of model `name`.
     async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion>;
 

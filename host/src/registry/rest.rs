@@ -727,6 +727,63 @@ fn is_nan_sentinel(m: &ModelMetric) -> bool {
 pub const MAX_NAN_CHECKS: usize = 256;
 
 impl RestRegistry {
+    /// The newest `limit` versions of `name` (all: `usize::MAX`), newest
+    /// first, with their aliases.
+    async fn versions_upto(&self, name: &str, limit: usize) -> Result<Vec<ModelVersion>> {
+        let filter = format!("name={}", filter_quote(name));
+        let page_size = limit.clamp(1, 1000).to_string();
+        let query = |token: Option<&str>| -> Vec<(&'static str, String)> {
+            let mut q = vec![
+                ("filter", filter.clone()),
+                ("max_results", page_size.clone()),
+                ("order_by", "version_number DESC".to_string()),
+            ];
+            if let Some(t) = token {
+                q.push(("page_token", t.to_string()));
+            }
+            q
+        };
+        let get_page = |q: Vec<(&'static str, String)>| async move {
+            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.get("model-versions/search", &q).await
+        };
+        // The search leaves out aliases (and "no versions" must be told
+        // from "no such model"): the registered model has both. It does
+        // not depend on the search, so both are asked at once: one round
+        // trip, not two.
+        let (first, model) =
+            futures::future::join(get_page(query(None)), self.registered_model(name)).await;
+        let mut out = Vec::new();
+        let mut pages = Pages::new();
+        let mut v = first?;
+        loop {
+            for item in
+                Fields::new(&v, "the answer of `model-versions/search`")?.list("model_versions")?
+            {
+                out.push(model_version(item)?);
+            }
+            if out.len() >= limit || !pages.advance(&v, "model-versions/search")? {
+                break;
+            }
+            v = get_page(query(pages.token())).await?;
+        }
+        let model = model?;
+        for v in &mut out {
+            if v.aliases.is_empty() {
+                v.aliases = model
+                    .aliases
+                    .iter()
+                    .filter(|(_, n)| *n == v.version)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                v.aliases.sort();
+            }
+        }
+        out.sort_by_key(|v| std::cmp::Reverse(v.version));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Gives `models`' metrics back the NaN MLflow kept as 0: the run that
     /// logged a 0 knows whether it was a NaN (its metrics keep `is_nan`).
     /// Only zeros are looked at: their runs are read in one batch, and a
@@ -1003,56 +1060,11 @@ impl Registry for RestRegistry {
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
-        let filter = format!("name={}", filter_quote(name));
-        let query = |token: Option<&str>| -> Vec<(&'static str, String)> {
-            let mut q = vec![
-                ("filter", filter.clone()),
-                ("max_results", "1000".to_string()),
-                ("order_by", "version_number DESC".to_string()),
-            ];
-            if let Some(t) = token {
-                q.push(("page_token", t.to_string()));
-            }
-            q
-        };
-        let get_page = |q: Vec<(&'static str, String)>| async move {
-            let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            self.get("model-versions/search", &q).await
-        };
-        // The search leaves out aliases (and "no versions" must be told
-        // from "no such model"): the registered model has both. It does
-        // not depend on the search, so both are asked at once: one round
-        // trip, not two.
-        let (first, model) =
-            futures::future::join(get_page(query(None)), self.registered_model(name)).await;
-        let mut out = Vec::new();
-        let mut pages = Pages::new();
-        let mut v = first?;
-        loop {
-            for item in
-                Fields::new(&v, "the answer of `model-versions/search`")?.list("model_versions")?
-            {
-                out.push(model_version(item)?);
-            }
-            if !pages.advance(&v, "model-versions/search")? {
-                break;
-            }
-            v = get_page(query(pages.token())).await?;
-        }
-        let model = model?;
-        for v in &mut out {
-            if v.aliases.is_empty() {
-                v.aliases = model
-                    .aliases
-                    .iter()
-                    .filter(|(_, n)| *n == v.version)
-                    .map(|(a, _)| a.clone())
-                    .collect();
-                v.aliases.sort();
-            }
-        }
-        out.sort_by_key(|v| std::cmp::Reverse(v.version));
-        Ok(out)
+        self.versions_upto(name, usize::MAX).await
+    }
+
+    async fn latest_versions(&self, name: &str, n: usize) -> Result<Vec<ModelVersion>> {
+        self.versions_upto(name, n).await
     }
 
     async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion> {

@@ -45,6 +45,39 @@ pub struct SqliteRegistry {
 }
 
 impl SqliteRegistry {
+    /// The newest `limit` versions of `name` (all: `usize::MAX`), newest
+    /// first.
+    async fn versions_upto(&self, name: &str, limit: usize) -> Result<Vec<ModelVersion>> {
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (exists, versions) = self.with_conn_blocking(|conn, ws| {
+            let sql = format!(
+                "SELECT name, version, run_id, status, current_stage, source, description,
+                        creation_time, last_updated_time
+                 FROM model_versions mv
+                 WHERE mv.name = :name
+                   AND (mv.current_stage IS NULL OR mv.current_stage != 'Deleted_Internal')
+                   AND {}
+                 ORDER BY mv.version DESC
+                 LIMIT :limit",
+                self.ws_clause("mv")
+            );
+            let mut versions = conn
+                .prepare(&sql)?
+                .query_map(
+                    rusqlite::named_params! {":name": name, ":ws": ws, ":limit": limit_sql},
+                    read_version,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            self.decorate_all(conn, ws, name, &mut versions)?;
+            let exists = !versions.is_empty() || self.model_exists(conn, ws, name)?;
+            Ok((exists, versions))
+        })?;
+        if !exists {
+            return Err(not_found_model(name));
+        }
+        Ok(versions)
+    }
+
     /// Opens `path` read-only; `uri` is what reports and child processes see.
     pub fn open(uri: &str, path: &Path) -> anyhow::Result<Self> {
         let conn = connect(path)
@@ -683,32 +716,11 @@ impl Registry for SqliteRegistry {
     }
 
     async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
-        let (exists, versions) = self.with_conn_blocking(|conn, ws| {
-            let sql = format!(
-                "SELECT name, version, run_id, status, current_stage, source, description,
-                        creation_time, last_updated_time
-                 FROM model_versions mv
-                 WHERE mv.name = :name
-                   AND (mv.current_stage IS NULL OR mv.current_stage != 'Deleted_Internal')
-                   AND {}
-                 ORDER BY mv.version DESC",
-                self.ws_clause("mv")
-            );
-            let mut versions = conn
-                .prepare(&sql)?
-                .query_map(
-                    rusqlite::named_params! {":name": name, ":ws": ws},
-                    read_version,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            self.decorate_all(conn, ws, name, &mut versions)?;
-            let exists = !versions.is_empty() || self.model_exists(conn, ws, name)?;
-            Ok((exists, versions))
-        })?;
-        if !exists {
-            return Err(not_found_model(name));
-        }
-        Ok(versions)
+        self.versions_upto(name, usize::MAX).await
+    }
+
+    async fn latest_versions(&self, name: &str, n: usize) -> Result<Vec<ModelVersion>> {
+        self.versions_upto(name, n).await
     }
 
     async fn model_version(&self, name: &str, version: u64) -> Result<ModelVersion> {

@@ -52,8 +52,11 @@ pub struct Series {
     pub gate: String,
     /// The metric (the check's name).
     pub metric: String,
-    /// True when greater is better (the bounds are `>=`).
+    /// True when greater is better (the bounds are `>=`): from the first
+    /// point whose check says.
     pub greater_is_better: bool,
+    /// Whether a point said yet.
+    pub direction_known: bool,
     /// The judged versions, in version order.
     pub points: Vec<Point>,
     /// Baseline versions the values were compared with, and their values.
@@ -143,8 +146,19 @@ pub fn parse_expected(text: &str) -> Expected {
             let gib = sign == '+';
             out.greater_is_better.get_or_insert(gib);
             let d = b.abs() * r / 100.0;
-            out.bounds.push(if gib { b + d } else { b - d });
+            let bound = if gib { b + d } else { b - d };
+            if bound.is_finite() {
+                out.bounds.push(bound);
+            }
             if let Some(ver) = label.rsplit(' ').next().and_then(version_word) {
+                out.baselines.push((ver, b));
+            }
+        } else if let Some(rest) = part.strip_prefix("strictly better than ") {
+            // `strictly better than champion v3 (0)`: a baseline of 0.
+            if let Some((label, value)) = rest.rsplit_once(" (")
+                && let Some(b) = value.strip_suffix(')').and_then(number)
+                && let Some(ver) = label.rsplit(' ').next().and_then(version_word)
+            {
                 out.baselines.push((ver, b));
             }
         }
@@ -166,9 +180,10 @@ impl Series {
     /// Adds a judged version's check.
     pub fn add(&mut self, version: u64, value: f64, passed: bool, expected: &Expected) {
         if let Some(g) = expected.greater_is_better
-            && self.points.is_empty()
+            && !self.direction_known
         {
             self.greater_is_better = g;
+            self.direction_known = true;
         }
         for (v, b) in &expected.baselines {
             if self.baselines.len() < MAX_MARKS || self.baselines.contains_key(v) {
@@ -240,6 +255,10 @@ pub fn svg(s: &Series) -> String {
     };
     lo -= pad;
     hi += pad;
+    // Values near the ends of f64 have no drawable range: no chart.
+    if !(hi - lo).is_finite() || hi <= lo {
+        return String::new();
+    }
     // Few versions are spread out evenly, many on a linear axis.
     let ordinal = xs.len() <= 24;
     let x = |v: u64| -> f64 {
@@ -451,6 +470,10 @@ mod tests {
         // Words of another plugin: nothing.
         assert_eq!(parse_expected("approved by a human"), Expected::default());
         assert_eq!(parse_expected(">= NaN"), Expected::default());
+        let e = parse_expected("strictly better than previous v4 (0)");
+        assert_eq!((e.bounds.len(), e.baselines.clone()), (0, vec![(4, 0.0)]));
+        // A bound past f64 is no bound.
+        assert!(parse_expected("+1e308% vs x v1 (1e308)").bounds.is_empty());
     }
 
     #[test]
@@ -491,6 +514,23 @@ mod tests {
         assert!(cy("2") < line && cy("3") < cy("2"), "{svg}");
         assert!(svg.contains("class=\"point fail\" data-version=\"1\""));
         assert_eq!(svg.matches("<circle").count(), 3);
+    }
+
+    #[test]
+    fn the_direction_comes_from_the_first_check_that_says() {
+        let mut s = Series::default();
+        // A first model's check: no baseline yet, no bound to read.
+        s.add(1, 0.3, true, &parse_expected("-5% vs baseline"));
+        s.add(2, 0.2, true, &parse_expected("-5% vs previous v1 (0.3)"));
+        assert!(s.direction_known && !s.greater_is_better);
+    }
+
+    #[test]
+    fn values_with_no_drawable_range_draw_nothing() {
+        let mut s = Series::default();
+        s.add(1, f64::MAX, true, &Expected::default());
+        s.add(2, -f64::MAX, true, &Expected::default());
+        assert_eq!(svg(&s), "");
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub fn csp_hash(text: &str) -> String {
 /// the hashed style sheet (and script) apply.
 pub fn csp(script: Option<&str>) -> String {
     let mut p = format!(
-        "default-src 'none'; style-src {}; img-src data:; base-uri 'none'; form-action 'none'",
+        "default-src 'none'; style-src {}; base-uri 'none'; form-action 'none'",
         csp_hash(CSS)
     );
     if let Some(s) = script {
@@ -183,7 +183,6 @@ pub fn series_of<'a>(
                         model: model.to_string(),
                         gate: gate.to_string(),
                         metric: c.name.clone(),
-                        greater_is_better: true,
                         ..Series::default()
                     },
                 );

@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,9 +45,12 @@ pub const PAGE_TTL: Duration = Duration::from_millis(250);
 /// Versions shown on a model's page (the newest): 20, with their runs'
 /// and LoggedModels' metrics read for the trend.
 pub const MAX_VERSIONS: usize = 20;
-/// Models shown on the index page with their versions (one version search
-/// each); the rest are listed by name.
+/// Models shown on the index page with their versions (two registry calls
+/// each: the registered model, the newest versions); the rest are listed
+/// by name.
 pub const MAX_INDEX_MODELS: usize = 50;
+/// Versions shown per model on the index page: the newest 5.
+pub const INDEX_VERSIONS: usize = 5;
 /// Event streams open at once: 32. Past it a browser gets 503 and the
 /// page's fallback refresh ([`FALLBACK_REFRESH_S`]).
 pub const MAX_WATCHERS: usize = 32;
@@ -61,22 +65,53 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// every 250 ms); after a lost stream comes back, reload once to catch up;
 /// a stream refused (too many watchers) falls back to reloading every
 /// [`FALLBACK_REFRESH_S`].
-pub const SCRIPT: &str = "(function(){var open=false,t=null;var s=new EventSource('/events');\
-s.onopen=function(){if(open){location.reload()}open=true};\
-s.onmessage=function(){if(!t){t=setTimeout(function(){location.reload()},250)}};\
-s.onerror=function(){if(s.readyState===2){setTimeout(function(){location.reload()},30000)}};})();";
+/// Each reload leaves why in `sessionStorage` (`modelgate.reload`:
+/// `event`, `reconnect`, `fallback`), for whoever asks the page.
+pub const SCRIPT: &str = "(function(){var open=false,t=null;\
+function again(why){try{sessionStorage.setItem('modelgate.reload',why)}catch(e){}location.reload()}\
+var s=new EventSource('/events');\
+s.onopen=function(){if(open){again('reconnect')}open=true};\
+s.onmessage=function(){if(!t){t=setTimeout(function(){again('event')},250)}};\
+s.onerror=function(){if(s.readyState===2){setTimeout(function(){again('fallback')},30000)}};})();";
 
 /// Built pages shared between viewers, and the event streams.
 pub struct Ui {
-    pages: Mutex<HashMap<String, (Instant, Arc<String>)>>,
+    /// One slot per path: the index and the served models' pages only
+    /// (an unknown model is answered without a slot).
+    pages: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Bumped by every recorded verdict: a page built before it is stale.
+    generation: AtomicU64,
+    /// Pages being built at once, across paths.
+    builds: tokio::sync::Semaphore,
     events: tokio::sync::broadcast::Sender<String>,
     watchers: Arc<tokio::sync::Semaphore>,
 }
+
+/// A path's last build; its lock is held while it is built again, so
+/// viewers asking at once share one build.
+#[derive(Default)]
+struct Slot {
+    built: tokio::sync::Mutex<Option<Built>>,
+}
+
+struct Built {
+    /// When its registry reads began.
+    started: Instant,
+    /// [`Ui::generation`] then.
+    generation: u64,
+    page: Arc<String>,
+}
+
+/// Pages built at once across paths: 4 (each a bounded number of registry
+/// calls).
+pub const MAX_BUILDS: usize = 4;
 
 impl Default for Ui {
     fn default() -> Self {
         Ui {
             pages: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            builds: tokio::sync::Semaphore::new(MAX_BUILDS),
             events: tokio::sync::broadcast::channel(64).0,
             watchers: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHERS)),
         }
@@ -84,31 +119,42 @@ impl Default for Ui {
 }
 
 impl Ui {
-    /// Tells the open pages that `model` has a new record (their next
-    /// build reads it).
+    /// Tells the open pages that `model` has a new record (and makes every
+    /// page built before it stale).
     pub fn changed(&self, model: &str, version: u64) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let _ = self
             .events
             .send(format!("{}:{version}", model.replace(['\n', '\r'], " ")));
     }
 
-    /// The page at `key`, built by `build` unless one younger than
-    /// [`PAGE_TTL`] is there.
+    /// The page at `key`: the last build when it began less than
+    /// [`PAGE_TTL`] ago and no verdict was recorded since, else built by
+    /// `build` (once, for every viewer asking meanwhile).
     async fn cached<F>(&self, key: &str, build: F) -> Arc<String>
     where
         F: std::future::Future<Output = String>,
     {
-        if let Ok(pages) = self.pages.lock()
-            && let Some((at, page)) = pages.get(key)
-            && at.elapsed() < PAGE_TTL
+        let slot = match self.pages.lock() {
+            Ok(mut pages) => pages.entry(key.to_string()).or_default().clone(),
+            Err(_) => Arc::new(Slot::default()),
+        };
+        let mut built = slot.built.lock().await;
+        if let Some(b) = built.as_ref()
+            && b.started.elapsed() < PAGE_TTL
+            && b.generation == self.generation.load(Ordering::SeqCst)
         {
-            return page.clone();
+            return b.page.clone();
         }
+        let _permit = self.builds.acquire().await;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let started = Instant::now();
         let page = Arc::new(build.await);
-        if let Ok(mut pages) = self.pages.lock() {
-            // Keys are the index and the served models' pages only.
-            pages.insert(key.to_string(), (Instant::now(), page.clone()));
-        }
+        *built = Some(Built {
+            started,
+            generation,
+            page: page.clone(),
+        });
         page
     }
 }
@@ -321,12 +367,16 @@ async fn build_index(service: &Service) -> String {
             );
             continue;
         }
-        let (aliases, latest) = match service.registry.model_versions(name).await {
-            Ok(mut versions) => {
-                versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-                let aliases = alias_list(&versions);
+        let (versions, model) = futures::future::join(
+            service.registry.latest_versions(name, INDEX_VERSIONS),
+            service.registry.registered_model(name),
+        )
+        .await;
+        let aliases = model.map(|m| alias_list(&m.aliases)).unwrap_or_default();
+        let latest = match versions {
+            Ok(versions) => {
                 let mut latest = String::new();
-                for v in versions.iter().take(5) {
+                for v in &versions {
                     let (word, class) = verdict_cell(served, v);
                     let _ = write!(
                         latest,
@@ -334,14 +384,11 @@ async fn build_index(service: &Service) -> String {
                         v.version, v.version
                     );
                 }
-                (aliases, latest)
+                latest
             }
-            Err(e) => (
-                String::new(),
-                format!(
-                    "<span class=\"cause\">registry: {}</span>",
-                    esc(&e.to_string())
-                ),
+            Err(e) => format!(
+                "<span class=\"cause\">registry: {}</span>",
+                esc(&e.to_string())
             ),
         };
         let _ = writeln!(
@@ -363,15 +410,10 @@ async fn build_index(service: &Service) -> String {
     frame("modelgate serve", &body)
 }
 
-/// `champion → v3` for every alias of the versions.
-fn alias_list(versions: &[ModelVersion]) -> String {
-    let mut aliases: BTreeMap<&str, u64> = BTreeMap::new();
-    for v in versions {
-        for a in &v.aliases {
-            aliases.insert(a, v.version);
-        }
-    }
-    aliases
+/// `champion → v3` for every alias of a registered model.
+fn alias_list(aliases: &[(String, u64)]) -> String {
+    let sorted: BTreeMap<&str, u64> = aliases.iter().map(|(a, v)| (a.as_str(), *v)).collect();
+    sorted
         .iter()
         .map(|(a, v)| {
             format!(
@@ -387,7 +429,8 @@ fn alias_list(versions: &[ModelVersion]) -> String {
 fn url_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        // `.` too: a model named `..` must not become a path step.
+        if b.is_ascii_alphanumeric() || b"-_~".contains(&b) {
             out.push(b as char);
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -396,9 +439,18 @@ fn url_segment(s: &str) -> String {
     out
 }
 
-/// The metrics `builtin:threshold` gates of a model hold to an absolute
-/// threshold: `(gate, metric, threshold, greater_is_better)`.
-fn thresholds(served: &Served) -> Vec<(String, String, Option<f64>, bool)> {
+/// A metric a `builtin:threshold` gate of a model compares.
+struct Limit {
+    gate: String,
+    metric: String,
+    /// Its `dataset:` (a LoggedModel metric of that dataset only).
+    dataset: Option<String>,
+    threshold: Option<f64>,
+    greater_is_better: bool,
+}
+
+/// The metrics `builtin:threshold` gates of a model compare.
+fn thresholds(served: &Served) -> Vec<Limit> {
     let mut out = Vec::new();
     let model = &served.runner.models[served.index];
     for g in &model.gates {
@@ -411,15 +463,22 @@ fn thresholds(served: &Served) -> Vec<(String, String, Option<f64>, bool)> {
         let Some(metrics) = p.config_value.get("metrics").and_then(|m| m.as_object()) else {
             continue;
         };
+        let default_dataset = p.config_value.get("dataset").and_then(|d| d.as_str());
         for (name, spec) in metrics {
-            out.push((
-                g.gate.name.clone(),
-                name.clone(),
-                spec.get("threshold").and_then(|t| t.as_f64()),
-                spec.get("greater_is_better")
+            out.push(Limit {
+                gate: g.gate.name.clone(),
+                metric: name.clone(),
+                dataset: spec
+                    .get("dataset")
+                    .and_then(|d| d.as_str())
+                    .or(default_dataset)
+                    .map(str::to_string),
+                threshold: spec.get("threshold").and_then(|t| t.as_f64()),
+                greater_is_better: spec
+                    .get("greater_is_better")
                     .and_then(|g| g.as_bool())
                     .unwrap_or(true),
-            ));
+            });
         }
     }
     out
@@ -427,7 +486,12 @@ fn thresholds(served: &Served) -> Vec<(String, String, Option<f64>, bool)> {
 
 async fn build_model(service: &Service, name: &str, served: &Served) -> String {
     let mut body = heading(service, name);
-    let mut versions = match service.registry.model_versions(name).await {
+    let (versions, model) = futures::future::join(
+        service.registry.latest_versions(name, MAX_VERSIONS),
+        service.registry.registered_model(name),
+    )
+    .await;
+    let versions = match versions {
         Ok(v) => v,
         Err(e) => {
             let _ = write!(
@@ -439,13 +503,11 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
             return frame(&format!("modelgate: {name}"), &body);
         }
     };
-    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-    let total = versions.len();
-    versions.truncate(MAX_VERSIONS);
+    let aliases = model.map(|m| alias_list(&m.aliases)).unwrap_or_default();
     let _ = writeln!(
         body,
         "<section id=\"aliases\"><h2>Aliases</h2><p>{}</p></section>",
-        match alias_list(&versions) {
+        match aliases {
             s if s.is_empty() =>
                 "<span class=\"muted\">none on the latest versions</span>".to_string(),
             s => s,
@@ -454,7 +516,8 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
     // The metric values behind the trend: the runs', then the
     // LoggedModels' (MLflow 3), read at once, a fixed number of calls.
     let limits = thresholds(served);
-    let mut values: HashMap<u64, HashMap<String, f64>> = HashMap::new();
+    // Per version, the value of each limit (by its index).
+    let mut values: HashMap<u64, Vec<Option<f64>>> = HashMap::new();
     if !limits.is_empty() {
         let run_ids: Vec<String> = versions.iter().filter_map(|v| v.run_id.clone()).collect();
         let model_ids: Vec<String> = versions.iter().filter_map(|v| v.model_id.clone()).collect();
@@ -474,49 +537,58 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
             .map(|m| (m.model_id.clone(), m))
             .collect();
         for v in &versions {
-            let mut m = HashMap::new();
-            for (_, metric, _, _) in &limits {
-                let from_model = v
-                    .model_id
-                    .as_ref()
-                    .and_then(|id| logged.get(id))
-                    .and_then(|lm| lm.metrics.iter().find(|x| &x.key == metric))
-                    .map(|x| x.point.value);
-                let from_run = v
-                    .run_id
-                    .as_ref()
-                    .and_then(|id| runs.get(id))
-                    .and_then(|r| r.metric(metric));
-                if let Some(x) = from_model.or(from_run).filter(|x| x.is_finite()) {
-                    m.insert(metric.clone(), x);
-                }
-            }
+            let m = limits
+                .iter()
+                .map(|l| {
+                    // The LoggedModel's first, as the gate reads it (of
+                    // the `dataset:` when there is one), else the run's.
+                    let from_model = v
+                        .model_id
+                        .as_ref()
+                        .and_then(|id| logged.get(id))
+                        .and_then(|lm| {
+                            lm.metrics.iter().find(|x| {
+                                x.key == l.metric
+                                    && (l.dataset.is_none()
+                                        || x.dataset_name.as_deref() == l.dataset.as_deref())
+                            })
+                        })
+                        .map(|x| x.point.value);
+                    let from_run = v
+                        .run_id
+                        .as_ref()
+                        .and_then(|id| runs.get(id))
+                        .and_then(|r| r.metric(&l.metric))
+                        .filter(|_| l.dataset.is_none());
+                    from_model.or(from_run).filter(|x| x.is_finite())
+                })
+                .collect();
             values.insert(v.version, m);
         }
     }
     // Charts: each metric over the judged versions, passed or not by the
     // version's verdict, with the gate's threshold.
     let mut figures = String::new();
-    for (gate, metric, threshold, gib) in &limits {
+    let value = |version: u64, i: usize| values.get(&version).and_then(|m| m[i]);
+    for (i, l) in limits.iter().enumerate() {
         let mut s = Series {
             model: name.to_string(),
-            gate: gate.clone(),
-            metric: metric.clone(),
-            greater_is_better: *gib,
+            gate: l.gate.clone(),
+            metric: l.metric.clone(),
             ..Series::default()
         };
         let expected = chart::Expected {
-            greater_is_better: Some(*gib),
-            bounds: threshold.iter().copied().collect(),
-            thresholds: threshold.iter().copied().collect(),
+            greater_is_better: Some(l.greater_is_better),
+            bounds: l.threshold.iter().copied().collect(),
+            thresholds: l.threshold.iter().copied().collect(),
             baselines: Vec::new(),
         };
         for v in versions.iter().rev() {
             let Some(verdict) = served.verdict_of(v) else {
                 continue;
             };
-            if let Some(x) = values.get(&v.version).and_then(|m| m.get(metric)) {
-                s.add(v.version, *x, verdict == Verdict::Pass, &expected);
+            if let Some(x) = value(v.version, i) {
+                s.add(v.version, x, verdict == Verdict::Pass, &expected);
             }
         }
         if !s.points.is_empty() {
@@ -537,15 +609,20 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
         .collect();
     let _ = writeln!(
         body,
-        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {} of {total}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>against the thresholds</th><th>aliases</th></tr></thead><tbody>",
+        "<section id=\"versions\"><h2>Versions</h2><p class=\"muted\">the latest {}</p><div class=\"scroll\"><table class=\"versions\"><thead><tr><th>version</th><th>verdict</th><th>judged at</th><th>gates</th><th>against the thresholds</th><th>aliases</th></tr></thead><tbody>",
         versions.len()
     );
     for v in &versions {
         let (word, class) = verdict_cell(served, v);
         let tag = |k: &str| v.tags.iter().find(|t| t.key == k).map(|t| t.value.as_str());
+        // Gate outcomes only of a current record, and only the three words
+        // a record writes: a stale or hand-edited tag is not shown as one.
+        let current = served.verdict_of(v).is_some();
         let mut gates = String::new();
         for g in &gate_names {
-            let outcome = tag(&crate::record::gate_key(g)).unwrap_or("–");
+            let outcome = tag(&crate::record::gate_key(g))
+                .filter(|o| current && ["pass", "fail", "error"].contains(o))
+                .unwrap_or("–");
             let _ = write!(
                 gates,
                 "<span class=\"gate-dot {o}\" data-gate=\"{n}\" data-outcome=\"{o}\">{n}: {o}</span> ",
@@ -554,24 +631,26 @@ async fn build_model(service: &Service, name: &str, served: &Served) -> String {
             );
         }
         let mut checks = String::new();
-        for (_, metric, threshold, gib) in &limits {
-            let Some(x) = values.get(&v.version).and_then(|m| m.get(metric)) else {
+        for (i, l) in limits.iter().enumerate() {
+            let Some(x) = value(v.version, i) else {
                 continue;
             };
-            let (mark, op) = match threshold {
-                Some(t) if (*gib && x >= t) || (!*gib && x <= t) => {
-                    ("✔", if *gib { "≥" } else { "≤" })
+            let gib = l.greater_is_better;
+            let (mark, op) = match l.threshold {
+                Some(t) if (gib && x >= t) || (!gib && x <= t) => {
+                    ("✔", if gib { "≥" } else { "≤" })
                 }
-                Some(_) => ("✘", if *gib { "<" } else { ">" }),
+                Some(_) => ("✘", if gib { "<" } else { ">" }),
                 None => ("", ""),
             };
+            let metric = &l.metric;
             let _ = write!(
                 checks,
                 "<span class=\"check\" data-metric=\"{}\" data-value=\"{x}\">{mark} {} {}{}</span> ",
                 esc(metric),
                 esc(metric),
-                chart::short(*x),
-                threshold
+                chart::short(x),
+                l.threshold
                     .map(|t| format!(" {op} {}", chart::short(t)))
                     .unwrap_or_default()
             );
@@ -601,13 +680,23 @@ mod tests {
     #[test]
     fn path_segments_are_percent_encoded() {
         assert_eq!(url_segment("a b/c\"<"), "a%20b%2Fc%22%3C");
-        assert_eq!(url_segment("churn-v2_x.y~"), "churn-v2_x.y~");
+        assert_eq!(url_segment("churn-v2_x~"), "churn-v2_x~");
+        assert_eq!(url_segment(".."), "%2E%2E");
     }
 
     #[test]
-    fn the_script_is_what_the_policy_hashes() {
-        let page = frame("t", "");
-        assert!(page.contains(&format!("<script>{SCRIPT}</script>")));
-        assert!(html::csp(Some(SCRIPT)).contains(&html::csp_hash(SCRIPT)));
+    fn the_policy_hashes_what_the_page_inlines() {
+        let page = frame("t", "<p>x</p>");
+        let inline = |tag: &str| -> String {
+            let open = format!("<{tag}>");
+            let from = page.find(&open).expect("inlined") + open.len();
+            let to = page[from..].find(&format!("</{tag}>")).expect("closed");
+            page[from..from + to].to_string()
+        };
+        let policy = html::csp(Some(SCRIPT));
+        assert!(policy.contains(&format!("script-src {}", html::csp_hash(&inline("script")))));
+        assert!(policy.contains(&format!("style-src {}", html::csp_hash(&inline("style")))));
+        // The meta tag says the same, with its quotes escaped.
+        assert!(page.contains(&html::esc_max(&policy, usize::MAX)));
     }
 }
