@@ -198,6 +198,8 @@ class Browser:
             if self.evaluate(f"Boolean({expr})") is True:
                 return True
             self.pump(0.1)
+        # Time for the evaluations and screenshot that say what was seen.
+        self.deadline = time.monotonic() + 15
         return False
 
 
