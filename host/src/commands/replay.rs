@@ -7,6 +7,7 @@ use crate::cli::{ReplayArgs, ReplayFormat};
 use crate::error::with_hint;
 use crate::exit::ExitStatus;
 use crate::replay::{self, Replayed};
+use crate::report::html::{self, esc};
 use crate::text::clean_line;
 
 /// Runs `modelgate replay`, all of it within `--timeout`.
@@ -55,7 +56,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
             r.version
         );
         if html {
-            out = crate::report::html::render_replay(&replays, &headline, false, &digest);
+            out = html_page(&replays, &headline, false, &digest);
         } else {
             let _ = writeln!(out, "{headline}");
         }
@@ -78,7 +79,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitStatus> {
             "REPRODUCED: {reproduced} of {replayable} gates decide as recorded{skipped_note}"
         );
         if html {
-            out = crate::report::html::render_replay(&replays, &headline, true, &digest);
+            out = html_page(&replays, &headline, true, &digest);
         } else {
             let _ = writeln!(out, "{headline}");
         }
@@ -116,4 +117,82 @@ fn lines(replays: &[replay::GateReplay]) -> String {
         );
     }
     out
+}
+
+/// `modelgate replay --format html`: the replay's verdict, the recorded
+/// checks' charts, and per gate what replaying it showed with its
+/// recorded checks.
+fn html_page(
+    replays: &[crate::replay::GateReplay],
+    headline: &str,
+    reproduced: bool,
+    digest: &str,
+) -> String {
+    let status = if reproduced { "pass" } else { "fail" };
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<header class=\"verdict {status}\" id=\"verdict\" data-status=\"{status}\"><h1>{} {}</h1>\
+         <p class=\"muted\">report <code>{}</code> (the <code>{}</code> tag of a recorded verdict) · modelgate {}</p></header>",
+        if reproduced { "✔" } else { "✘" },
+        esc(headline),
+        esc(digest),
+        crate::record::REPORT,
+        env!("CARGO_PKG_VERSION"),
+    );
+    let series = html::series_of(replays.iter().map(|r| {
+        (
+            r.model.as_str(),
+            r.version,
+            r.gate.as_str(),
+            r.checks.as_slice(),
+        )
+    }));
+    if !series.is_empty() {
+        body.push_str(
+            "<section id=\"charts\"><h2>Metrics, as recorded</h2>\n<div class=\"charts\">",
+        );
+        for s in &series {
+            body.push_str(&html::figure(s));
+        }
+        body.push_str("</div></section>\n");
+    }
+    body.push_str("<section id=\"replays\"><h2>Gates replayed</h2>\n");
+    for r in replays.iter().take(html::MAX_ROWS) {
+        let (class, word, why) = match &r.replayed {
+            Replayed::Reproduced(o) => (
+                "pass",
+                "reproduced",
+                format!("decides {} as recorded", o.as_str()),
+            ),
+            Replayed::Differs(why) => ("fail", "differs", why.clone()),
+            Replayed::NotReplayable(why) => ("none", "not replayable", why.clone()),
+        };
+        let _ = write!(
+            body,
+            "<div class=\"gate replay {class}\" data-model=\"{}\" data-version=\"{}\" data-gate=\"{}\" data-replayed=\"{word}\">\
+             <h4><span class=\"badge {class}\">{word}</span> {} version {} · gate <span class=\"gate-name\">{}</span> \
+             <span class=\"muted\">{} · recorded {}</span></h4><p class=\"muted\">{}</p>",
+            esc(&r.model),
+            r.version,
+            esc(&r.gate),
+            esc(&r.model),
+            r.version,
+            esc(&r.gate),
+            r.kind.as_str(),
+            html::outcome_badge(r.outcome),
+            esc(&why),
+        );
+        html::checks_table(&mut body, &r.checks, r.outcome == crate::gate::Outcome::Pass);
+        body.push_str("</div>\n");
+    }
+    if replays.len() > html::MAX_ROWS {
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{} more gates not listed.</p>",
+            replays.len() - html::MAX_ROWS
+        );
+    }
+    body.push_str("</section>\n");
+    html::page(&format!("modelgate replay: {headline}"), &body, None, None)
 }

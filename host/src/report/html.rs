@@ -201,7 +201,7 @@ pub fn series_of<'a>(
 }
 
 /// The checks of a gate as a table (nothing when it has none).
-fn checks_table(body: &mut String, checks: &[Check], gate_passed: bool) {
+pub fn checks_table(body: &mut String, checks: &[Check], gate_passed: bool) {
     if checks.is_empty() {
         return;
     }
@@ -228,85 +228,6 @@ fn checks_table(body: &mut String, checks: &[Check], gate_passed: bool) {
         );
     }
     body.push_str("</tbody></table></div>");
-}
-
-/// `modelgate replay --format html`: the replay's verdict, the recorded
-/// checks' charts, and per gate what replaying it showed with its
-/// recorded checks.
-pub fn render_replay(
-    replays: &[crate::replay::GateReplay],
-    headline: &str,
-    reproduced: bool,
-    digest: &str,
-) -> String {
-    use crate::replay::Replayed;
-    let status = if reproduced { "pass" } else { "fail" };
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "<header class=\"verdict {status}\" id=\"verdict\" data-status=\"{status}\"><h1>{} {}</h1>\
-         <p class=\"muted\">report <code>{}</code> (the <code>{}</code> tag of a recorded verdict) · modelgate {}</p></header>",
-        if reproduced { "✔" } else { "✘" },
-        esc(headline),
-        esc(digest),
-        crate::record::REPORT,
-        env!("CARGO_PKG_VERSION"),
-    );
-    let series = series_of(replays.iter().map(|r| {
-        (
-            r.model.as_str(),
-            r.version,
-            r.gate.as_str(),
-            r.checks.as_slice(),
-        )
-    }));
-    if !series.is_empty() {
-        body.push_str(
-            "<section id=\"charts\"><h2>Metrics, as recorded</h2>\n<div class=\"charts\">",
-        );
-        for s in &series {
-            body.push_str(&figure(s));
-        }
-        body.push_str("</div></section>\n");
-    }
-    body.push_str("<section id=\"replays\"><h2>Gates replayed</h2>\n");
-    for r in replays.iter().take(MAX_ROWS) {
-        let (class, word, why) = match &r.replayed {
-            Replayed::Reproduced(o) => (
-                "pass",
-                "reproduced",
-                format!("decides {} as recorded", o.as_str()),
-            ),
-            Replayed::Differs(why) => ("fail", "differs", why.clone()),
-            Replayed::NotReplayable(why) => ("none", "not replayable", why.clone()),
-        };
-        let _ = write!(
-            body,
-            "<div class=\"gate replay {class}\" data-model=\"{}\" data-version=\"{}\" data-gate=\"{}\" data-replayed=\"{word}\">\
-             <h4><span class=\"badge {class}\">{word}</span> {} version {} · gate <span class=\"gate-name\">{}</span> \
-             <span class=\"muted\">{} · recorded {}</span></h4><p class=\"muted\">{}</p>",
-            esc(&r.model),
-            r.version,
-            esc(&r.gate),
-            esc(&r.model),
-            r.version,
-            esc(&r.gate),
-            r.kind.as_str(),
-            outcome_badge(r.outcome),
-            esc(&why),
-        );
-        checks_table(&mut body, &r.checks, r.outcome == Outcome::Pass);
-        body.push_str("</div>\n");
-    }
-    if replays.len() > MAX_ROWS {
-        let _ = write!(
-            body,
-            "<p class=\"muted\">{} more gates not listed.</p>",
-            replays.len() - MAX_ROWS
-        );
-    }
-    body.push_str("</section>\n");
-    page(&format!("modelgate replay: {headline}"), &body, None, None)
 }
 
 /// A chart with its caption, as a `<figure>`.
