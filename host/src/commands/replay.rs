@@ -183,7 +183,11 @@ fn html_page(
             html::outcome_badge(r.outcome),
             esc(&why),
         );
-        html::checks_table(&mut body, &r.checks, r.outcome == crate::gate::Outcome::Pass);
+        html::checks_table(
+            &mut body,
+            &r.checks,
+            r.outcome == crate::gate::Outcome::Pass,
+        );
         body.push_str("</div>\n");
     }
     if replays.len() > html::MAX_ROWS {
