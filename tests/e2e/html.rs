@@ -558,6 +558,69 @@ fn serves_page_shows_a_new_verdict_by_itself() {
     let s = seen.screenshot.as_ref().expect("screenshot");
     assert_eq!((s.width, s.height), (1024, 900));
     assert!(s.colors > 20, "a blank screenshot: {s:?}");
+
+    // A page built before a record learns of it when its event stream
+    // opens, however late: the stream's first event is the generation of
+    // records now, the page says the one it was built from.
+    let built = generation_of(&serving, &format!("/models/{model}"));
+    assert_eq!(
+        first_event(serving.port),
+        built,
+        "a current page is told nothing new"
+    );
+    support::fixtures(
+        &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]),
+    );
+    serving.wait_log(&format!("event=judged model={model} version=3 "), 60);
+    assert!(
+        first_event(serving.port) > built,
+        "a page built before version 3's record would not reload"
+    );
+}
+
+/// The generation of records the page at `path` was built from.
+fn generation_of(serving: &crate::serve::Serving, path: &str) -> u64 {
+    let (status, body) = serving.get(path).expect("the page");
+    assert_eq!(status, 200);
+    let at = body
+        .find("id=\"modelgate-generation\" data-generation=\"")
+        .expect("the page says its generation")
+        + "id=\"modelgate-generation\" data-generation=\"".len();
+    body[at..]
+        .split('"')
+        .next()
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("no generation in {}", &body[at..at + 20]))
+}
+
+/// The first `data:` of a fresh `GET /events`.
+fn first_event(port: u16) -> u64 {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = s.read(&mut buf).expect("the stream");
+        assert!(
+            n > 0,
+            "the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(at) = text.find("data: ")
+            && let Some(end) = text[at..].find('\n')
+        {
+            return text[at + 6..at + end]
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("not a generation: {text}"));
+        }
+    }
 }
 
 #[test]

@@ -827,7 +827,7 @@ impl Service {
         ];
         self.record(served, recorder, version, verdict, start, &mut line)
             .await?;
-        self.ui.changed(model, version);
+        self.ui.changed();
         line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
         self.log(&line);
@@ -837,7 +837,7 @@ impl Service {
             match self.registry.model_versions(served.name()).await {
                 Ok(versions) => {
                     self.reconcile_alias(served, &versions).await;
-                    self.ui.changed(model, version);
+                    self.ui.changed();
                 }
                 Err(e) => {
                     self.metrics.registry_error();

@@ -61,18 +61,24 @@ pub const FALLBACK_REFRESH_S: u32 = 30;
 /// proxies keep it open and a dead browser is noticed.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// The page's one script: listen for recorded verdicts and reload (at most
-/// every 250 ms); after a lost stream comes back, reload once to catch up;
-/// a stream refused (too many watchers) falls back to reloading every
-/// [`FALLBACK_REFRESH_S`].
-/// Each reload leaves why in `sessionStorage` (`modelgate.reload`:
-/// `event`, `reconnect`, `fallback`), for whoever asks the page.
-pub const SCRIPT: &str = "(function(){var open=false,t=null;\
+/// The page's one script. The page carries the generation of the records
+/// it was built from (`#modelgate-generation`); the event stream says the
+/// current one when it opens and after every record. A different one
+/// reloads the page (at most every 250 ms): a record made while the page
+/// was on its way, or while its stream was down, is not missed. A stream
+/// refused (too many watchers) falls back to reloading every
+/// [`FALLBACK_REFRESH_S`]. Each reload leaves why in `sessionStorage`
+/// (`modelgate.reload`: `event`, `fallback`), for whoever asks the page.
+pub const SCRIPT: &str = "(function(){var t=null,m=document.getElementById('modelgate-generation'),\
+g=m?m.getAttribute('data-generation'):'';\
 function again(why){try{sessionStorage.setItem('modelgate.reload',why)}catch(e){}location.reload()}\
 var s=new EventSource('/events');\
-s.onopen=function(){if(open){again('reconnect')}open=true};\
-s.onmessage=function(){if(!t){t=setTimeout(function(){again('event')},250)}};\
+s.onmessage=function(e){if(e.data!==g&&!t){t=setTimeout(function(){again('event')},250)}};\
 s.onerror=function(){if(s.readyState===2){setTimeout(function(){again('fallback')},30000)}};})();";
+
+/// Where a page says which generation of records it was built from; the
+/// first element of its body, filled in by [`Ui::cached`].
+const GENERATION_MARK: &str = "<div id=\"modelgate-generation\" data-generation=\"\" hidden></div>";
 
 /// Built pages shared between viewers, and the event streams.
 pub struct Ui {
@@ -119,13 +125,16 @@ impl Default for Ui {
 }
 
 impl Ui {
-    /// Tells the open pages that `model` has a new record (and makes every
+    /// Tells the open pages that a record was written (and makes every
     /// page built before it stale).
-    pub fn changed(&self, model: &str, version: u64) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        let _ = self
-            .events
-            .send(format!("{}:{version}", model.replace(['\n', '\r'], " ")));
+    pub fn changed(&self) {
+        let now = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let _ = self.events.send(now.to_string());
+    }
+
+    /// The current generation of records.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// The page at `key`: the last build when it began less than
@@ -149,7 +158,16 @@ impl Ui {
         let _permit = self.builds.acquire().await;
         let generation = self.generation.load(Ordering::SeqCst);
         let started = Instant::now();
-        let page = Arc::new(build.await);
+        // The page says the generation its reads began at: the first mark
+        // (the body's first element, before any registry text).
+        let page = Arc::new(build.await.replacen(
+            GENERATION_MARK,
+            &GENERATION_MARK.replace(
+                "data-generation=\"\"",
+                &format!("data-generation=\"{generation}\""),
+            ),
+            1,
+        ));
         *built = Some(Built {
             started,
             generation,
@@ -195,7 +213,8 @@ fn html_response(status: StatusCode, body: String) -> Response {
 }
 
 fn frame(title: &str, body: &str) -> String {
-    html::page(title, body, Some(SCRIPT), Some(FALLBACK_REFRESH_S))
+    let body = format!("{GENERATION_MARK}{body}");
+    html::page(title, &body, Some(SCRIPT), Some(FALLBACK_REFRESH_S))
 }
 
 async fn index(State(service): State<Arc<Service>>) -> Response {
@@ -231,19 +250,24 @@ async fn events(State(service): State<Arc<Service>>) -> Response {
         )
             .into_response();
     };
+    // Subscribed before the generation is read: no record falls between.
     let rx = service.ui.events.subscribe();
-    let first = futures::stream::once(async {
-        Ok::<_, std::convert::Infallible>("retry: 1000\n\n".to_string())
+    let now = service.ui.generation();
+    let first = futures::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(format!("retry: 1000\n\ndata: {now}\n\n"))
     });
-    let rest = futures::stream::unfold((rx, permit), |(mut rx, permit)| async move {
+    let state = (rx, permit, service.clone());
+    let rest = futures::stream::unfold(state, |(mut rx, permit, service)| async move {
         let item = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
             Err(_) => ": alive\n\n".to_string(),
             Ok(Ok(what)) => format!("data: {what}\n\n"),
-            // Missed some: one event says "reload" just as well.
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => "data: *\n\n".into(),
+            // Missed some: the current generation says it all.
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                format!("data: {}\n\n", service.ui.generation())
+            }
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
         };
-        Some((Ok(item), (rx, permit)))
+        Some((Ok(item), (rx, permit, service)))
     });
     let body = axum::body::Body::from_stream(futures::StreamExt::chain(first, rest));
     let mut r = body.into_response();
