@@ -827,7 +827,6 @@ impl Service {
         ];
         self.record(served, recorder, version, verdict, start, &mut line)
             .await?;
-        self.ui.changed();
         line[4].1 = format!("{:.1}", start.elapsed().as_secs_f64() * 1e3);
         self.metrics.judged(verdict, start.elapsed());
         self.log(&line);
@@ -835,10 +834,7 @@ impl Service {
         // (an older promotion lost, a newer version passed meanwhile).
         if self.promote.is_some() {
             match self.registry.model_versions(served.name()).await {
-                Ok(versions) => {
-                    self.reconcile_alias(served, &versions).await;
-                    self.ui.changed();
-                }
+                Ok(versions) => self.reconcile_alias(served, &versions).await,
                 Err(e) => {
                     self.metrics.registry_error();
                     self.log(&[
@@ -849,6 +845,9 @@ impl Service {
                 }
             }
         }
+        // One new generation for the pages: the verdict and the alias, once
+        // both are written.
+        self.ui.changed();
         Ok(())
     }
 
