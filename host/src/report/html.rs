@@ -264,11 +264,7 @@ pub fn figure(s: &Series) -> String {
 
 /// The mark and word of an outcome.
 pub fn outcome_badge(o: Outcome) -> String {
-    let mark = match o {
-        Outcome::Pass => "✔",
-        Outcome::Fail => "✘",
-        Outcome::Error => "⚠",
-    };
+    let mark = mark(o);
     format!("<span class=\"badge {0}\">{mark} {0}</span>", o.as_str())
 }
 

@@ -187,28 +187,32 @@ pub(super) fn routes(router: axum::Router<Arc<Service>>) -> axum::Router<Arc<Ser
 
 /// An HTML answer with the page's security headers.
 fn html_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+    let mut r = with_headers((status, body).into_response(), "text/html; charset=utf-8");
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{}; frame-ancestors 'none'",
         html::csp(Some(SCRIPT))
     )) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    r
+}
+
+/// `r` as `content_type`, never cached, never sniffed: what every answer
+/// of the page's routes carries.
+fn with_headers(mut r: Response, content_type: &'static str) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
@@ -270,18 +274,7 @@ async fn events(State(service): State<Arc<Service>>) -> Response {
         Some((Ok(item), (rx, permit, service)))
     });
     let body = axum::body::Body::from_stream(futures::StreamExt::chain(first, rest));
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    r
+    with_headers(body.into_response(), "text/event-stream")
 }
 
 /// The counters of `/metrics` a person watching wants: the same text,
