@@ -27,6 +27,17 @@ fn f(v: &serde_json::Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number `{key}` in {v}"))
 }
 
+/// A copy of the bundled champion/challenger example, its `mlflow.db`
+/// with it: three versions of `churn`, `champion` on version 1.
+fn champion_challenger() -> Project {
+    let p = Project::new(
+        &std::fs::read_to_string(support::root().join("examples/champion-challenger/ame.yaml"))
+            .expect("example"),
+    );
+    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db");
+    p
+}
+
 #[test]
 fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
     if !have_browser("the_champion_challenger_sweep_renders_verdicts_and_its_score_chart") {
@@ -35,11 +46,7 @@ fn the_champion_challenger_sweep_renders_verdicts_and_its_score_chart() {
     // The bundled example as a newcomer runs it: three versions of
     // `churn`, `champion` on version 1 (score 0.667): versions 1 and 2 do
     // not beat it by 5 % (0.7), version 3 (0.833) does.
-    let p = Project::new(
-        &std::fs::read_to_string(support::root().join("examples/champion-challenger/ame.yaml"))
-            .expect("example"),
-    );
-    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db");
+    let p = champion_challenger();
     let out = support::run(support::modelgate().args([
         "validate",
         "--project",
@@ -572,10 +579,16 @@ fn serves_page_shows_a_new_verdict_by_itself() {
         &serde_json::json!([{"op": "version", "model": model, "metrics": {"score": 0.9}}]),
     );
     serving.wait_log(&format!("event=judged model={model} version=3 "), 60);
-    assert!(
-        first_event(serving.port) > built,
-        "a page built before version 3's record would not reload"
-    );
+    // The generation moves once the alias after the verdict is written,
+    // just after that log line: wait for it (bounded), as for the log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while first_event(serving.port) <= built {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a page built before version 3's record would not reload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// The generation of records the page at `path` was built from.
@@ -712,11 +725,7 @@ fn a_replay_renders_as_a_page_with_the_candidate_and_its_baseline() {
     if !have_browser("a_replay_renders_as_a_page_with_the_candidate_and_its_baseline") {
         return;
     }
-    let p = Project::new(
-        &std::fs::read_to_string(support::root().join("examples/champion-challenger/ame.yaml"))
-            .expect("example"),
-    );
-    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db");
+    let p = champion_challenger();
     // Version 3 (0.833) against the champion, version 1 (0.667).
     let out = support::run(support::modelgate().args([
         "validate",
