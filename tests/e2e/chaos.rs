@@ -30,6 +30,10 @@ const REPLICAS: u32 = 3;
 /// fails policy 1 and passes policy 2, so the alias moves forward onto it
 /// only after the policy change.
 const SCORES: [f64; 11] = [0.7, 0.8, 0.5, 0.75, 0.62, 0.55, 0.9, 0.65, 0.58, 0.66, 0.61];
+/// The scores registered before the crash windows are set (the random
+/// kill falls in their judging); the alias of model 0 still moves after
+/// them (0.75) and model 2's version 6 comes after them.
+const EARLY: usize = 3;
 /// Registered after the MLflow server's restart, one per model.
 const LATE: f64 = 0.58;
 const POLICY_1: f64 = 0.6;
@@ -109,6 +113,55 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits until a request is held whose body contains each needle
+    /// (with what it is, for the message), killing replica `owners[i]`
+    /// as soon as needle `i`'s request is held; the held JSON bodies, in
+    /// needle order.
+    fn kill_when_held(
+        &self,
+        needles: &[(String, &str)],
+        replicas: &mut Replicas,
+        owners: &[u32],
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut found: Vec<Option<Value>> = vec![None; needles.len()];
+        while found.iter().any(Option::is_none) {
+            let held = self
+                .state()
+                .map(|s| s["held"].clone())
+                .unwrap_or(Value::Null);
+            let bodies: Vec<&str> = held
+                .as_array()
+                .map(|h| h.iter().filter_map(|r| r["body"].as_str()).collect())
+                .unwrap_or_default();
+            for (i, (needle, _)) in needles.iter().enumerate() {
+                if found[i].is_some() {
+                    continue;
+                }
+                if let Some(body) = bodies.iter().find(|b| b.contains(needle.as_str())) {
+                    replicas.kill(owners[i]);
+                    found[i] = Some(serde_json::from_str(body).expect("a held JSON body"));
+                }
+            }
+            let missing: Vec<&str> = needles
+                .iter()
+                .zip(&found)
+                .filter(|(_, f)| f.is_none())
+                .map(|((_, what), _)| *what)
+                .collect();
+            assert!(
+                missing.is_empty() || Instant::now() < deadline,
+                "never held: {missing:?}\nproxy: {:?}\nlogs:\n{}",
+                self.state(),
+                replicas.logs()
+            );
+            if !missing.is_empty() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        found.into_iter().flatten().collect()
     }
 
     fn release(&self, forward: bool) {
@@ -409,11 +462,58 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
     let stop_sampling = dir.path().join("stop-sampling");
     let mut sampler = start_sampler(&srv.uri, &models, &samples, &stop_sampling);
 
+    // The burst: the versions of the three models, interleaved, in two
+    // parts: the crash windows below are set between them.
+    let ops = |scores: &[f64]| {
+        let mut ops = Vec::new();
+        for s in scores {
+            for m in &models {
+                ops.push(json!({"op": "version", "model": m, "metrics": {"score": s}}));
+            }
+        }
+        Value::Array(ops)
+    };
+    let (early, rest) = SCORES.split_at(EARLY);
+
+    // A replica killed at a random point of the judging of the first part
+    // (a seeded count of requests through the proxy while it is being
+    // registered and judged; the seed is printed) and restarted.
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()));
+    eprintln!("chaos: CHAOS_SEED={seed}");
+    let mut rng = seed;
+    let mut random = |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let victim = random(u64::from(REPLICAS)) as u32;
+    let after = proxy.forwarded() + 1 + random(60);
+    let mut registered = std::thread::scope(|scope| {
+        let uri = &srv.uri;
+        let early = ops(early);
+        let registering = scope.spawn(move || fixtures_at(uri, &early));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while proxy.forwarded() < after {
+            assert!(Instant::now() < deadline, "the replicas made no requests");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        replicas.kill(victim);
+        replicas.restart(victim);
+        registering.join().expect("registering the first part")
+    });
+
     // The crash windows, each on one model's owner: between the verdict
     // and the alias move (model 0), between the seal and the verdict of a
     // record (model 1), at the start of a record (model 2, version 6);
     // and the store refusing a racing write once (model 2). (Between
     // `pending` and the rest of a record comes with the policy change.)
+    // Set after the random kill: a request held for the replica it
+    // killed would cut nobody any more (its restart redoes the record,
+    // unheld), and before the rest of the burst, whose records they hold.
     let (m0, m1, m2) = (&models[0], &models[1], &models[2]);
     proxy.rules(&json!([
         { "method": "POST", "path": "/api/2.0/mlflow/model-versions/set-tag",
@@ -430,14 +530,32 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
           "body": "{\"error_code\": \"BAD_REQUEST\", \"message\": \"(sqlite3.IntegrityError) UNIQUE constraint failed: model_version_tags.key, model_version_tags.name, model_version_tags.version\"}" }
     ]));
 
-    // The burst: the versions of the three models, interleaved.
-    let mut ops = Vec::new();
-    for s in SCORES {
-        for m in &models {
-            ops.push(json!({"op": "version", "model": m, "metrics": {"score": s}}));
-        }
-    }
-    let registered = fixtures_at(&srv.uri, &Value::Array(ops));
+    // A replica dies holding the alias move of model 0, another between
+    // the seal and the verdict of a record of model 1, a third at the
+    // start of a record (model 2): each is killed as soon as its request
+    // is held, while the rest of the burst is being registered (a request
+    // held past the client's timeout would be retried past its hold), and
+    // all restart. The cut records read no verdict meanwhile.
+    let held = std::thread::scope(|scope| {
+        let uri = &srv.uri;
+        let rest = ops(rest);
+        let registering = scope.spawn(move || fixtures_at(uri, &rest));
+        let held = proxy.kill_when_held(
+            &[
+                (format!("\"name\":\"{m0}\""), "the alias move of model 0"),
+                ("modelgate.seal".to_string(), "a seal of model 1"),
+                ("modelgate.judged_at".to_string(), "a record of model 2"),
+            ],
+            &mut replicas,
+            &[
+                owner(m0, REPLICAS),
+                owner(m1, REPLICAS),
+                owner(m2, REPLICAS),
+            ],
+        );
+        registered.extend(registering.join().expect("registering the rest"));
+        held
+    });
     let mut scores: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
     for (r, s) in registered
         .iter()
@@ -449,46 +567,7 @@ fn serve_converges_under_crashes_restarts_races_and_a_policy_change() {
             .insert(r.version, s);
     }
 
-    // A replica killed at a random point of the judging (a seeded count
-    // of requests through the proxy; the seed is printed) and restarted.
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| u64::from(std::process::id()));
-    eprintln!("chaos: CHAOS_SEED={seed}");
-    let mut rng = seed;
-    let mut random = |n: u64| {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (rng >> 33) % n
-    };
-    let victim = random(u64::from(REPLICAS)) as u32;
-    let after = proxy.forwarded() + 1 + random(60);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while proxy.forwarded() < after {
-        assert!(Instant::now() < deadline, "the replicas made no requests");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    replicas.kill(victim);
-    replicas.restart(victim);
-
-    // A replica dies holding the alias move of model 0, another between
-    // the seal and the verdict of a record of model 1, a third at the
-    // start of a record (model 2): all restart. The cut records read no
-    // verdict meanwhile.
-    proxy.wait_held(
-        &format!("\"name\":\"{m0}\""),
-        "the alias move of model 0",
-        || replicas.logs(),
-    );
-    replicas.kill(owner(m0, REPLICAS));
-    let sealing = proxy.wait_held("modelgate.seal", "a seal of model 1", || replicas.logs());
-    replicas.kill(owner(m1, REPLICAS));
-    proxy.wait_held("modelgate.judged_at", "a record of model 2", || {
-        replicas.logs()
-    });
-    replicas.kill(owner(m2, REPLICAS));
+    let sealing = &held[1];
     let state = registry_state(&srv.uri, &models);
     for (m, v) in [
         (m1, sealing["version"].as_str().expect("version")),

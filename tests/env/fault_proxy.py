@@ -13,7 +13,8 @@ own paths:
                            "contains": ["text", "in the body"], "action": A,
                            "status": 400, "body": "...", "times": 1}, ...]
        A is "fail" (answer `status` with `body`), "hold" (keep the request
-       until /__fault/release) or "drop" (close the connection unanswered).
+       until /__fault/release, however long that takes) or "drop" (close
+       the connection unanswered).
        `times`: how many requests the rule takes (then it is spent).
   GET  /__fault/state    {"held": [{"path", "body"}], "hits": [n per rule],
                           "requests": n forwarded}
@@ -156,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
             event, decision = threading.Event(), []
             with LOCK:
                 HELD.append((event, decision, {"path": self.path, "body": body.decode("utf-8", "replace")}))
-            event.wait(120)
+            event.wait()
             if decision and decision[0]:
                 return self.forward(body)
         # "drop", or a held request released without forwarding.
