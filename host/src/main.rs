@@ -7,6 +7,12 @@ use clap::Parser as _;
 use modelgate::cli::Cli;
 use modelgate::exit::ExitStatus;
 
+/// mimalloc rather than glibc's malloc: compiling a Python or JavaScript
+/// component allocates from every core at once, and its first run is a
+/// fifth faster for it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A worker per core (at least two), so judgements of a sweep run on

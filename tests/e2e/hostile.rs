@@ -140,7 +140,7 @@ fn a_poisoned_compile_cache_does_not_turn_a_failing_gate_into_a_pass() {
         bytes: pass.into(),
         sha256: sha256_hex(&fail),
     };
-    host.inspect(&forged, "forged").expect("compiles");
+    host.inspect(&forged, "forged", None).expect("compiles");
     // …and ships the key inside the cache directory, where it used to live.
     std::fs::copy(&attacker_key, cache_dir.join("cache-key")).expect("copy key");
 

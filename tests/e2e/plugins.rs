@@ -167,6 +167,139 @@ fn the_converged_gate_fails_a_loss_that_went_nan() {
     assert_eq!(check(g, "train_loss never NaN")["observed"], "1 NaN", "{g}");
 }
 
+/// A Python and a JavaScript gate run their baseline (Winch) build while
+/// the compile cache holds no optimized one, their optimized (Cranelift)
+/// build once `plugin compile` has made it, and judge alike on both.
+#[test]
+fn large_gates_start_on_the_baseline_tier_and_judge_alike_on_both() {
+    built_examples();
+    let model = "credit_tiers";
+    fixtures(&serde_json::json!([
+        {"op": "version", "model": model,
+         "metrics": {"recall_group_a": 0.8, "recall_group_b": 0.75,
+                     "precision_group_a": 0.7, "precision_group_b": 0.5},
+         "history": {"train_loss": [0.9, 0.5, 0.31, 0.3, 0.3, 0.3, 0.3, 0.3]}}
+    ]));
+    let gates = root().join("examples/plugins");
+    let (py, js) = (
+        gates.join("converged/converged.wasm"),
+        gates.join("fairness/fairness.wasm"),
+    );
+    let p = Project::new(&format!(
+        "name: tiers\nmodels:\n  - name: {model}\n    validationTasks:\n      - name: converged\n        executor: !wasm\n          plugin: {}\n          config: {{metric: train_loss, last_n: 5, epsilon: 0.001}}\n      - name: fairness\n        executor: !wasm\n          plugin: {}\n          config: {{max_gap: 0.1, pairs: [[recall_group_a, recall_group_b], [precision_group_a, precision_group_b]]}}\n",
+        py.display(),
+        js.display()
+    ));
+    let cache = tempdir();
+    let key = tempdir();
+    let with = |compiler: Option<&str>, args: &[&str]| {
+        let mut cmd = crate::support::modelgate();
+        cmd.args(args)
+            .env("MODELGATE_CACHE_DIR", cache.path())
+            .env("MODELGATE_CACHE_KEY", key.path().join("cache-key"))
+            .env_remove("MODELGATE_COMPILER");
+        if let Some(c) = compiler {
+            cmd.env("MODELGATE_COMPILER", c);
+        }
+        run(&mut cmd)
+    };
+    let inspect = |file: &std::path::Path| {
+        let out = with(
+            None,
+            &["plugin", "inspect", "--json", &file.display().to_string()],
+        );
+        assert_eq!(out.code, 0, "{out}");
+        let v: Value = serde_json::from_str(&out.stdout).expect("inspect JSON");
+        (
+            v["compiler"].as_str().unwrap_or("").to_string(),
+            v["cache"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let judge = || {
+        let out = with(
+            None,
+            &[
+                "validate",
+                "--project",
+                &p.path(),
+                "--tracking-uri",
+                &server().uri,
+                "--format",
+                "json",
+            ],
+        );
+        // The precision gap (0.2) is past 0.1: fairness fails, converged
+        // passes.
+        assert_eq!(out.code, 1, "{out}");
+        let r = out.json();
+        assert_eq!(gate(&r, "converged")["passed"], true, "{r}");
+        assert_eq!(gate(&r, "fairness")["passed"], false, "{r}");
+        ["converged", "fairness"].map(|g| gate(&r, g)["checks"].clone())
+    };
+
+    // A cold cache: each compiled by Winch, and that build cached.
+    for file in [&py, &js] {
+        assert_eq!(
+            inspect(file),
+            ("winch".to_string(), "compiled by winch".to_string()),
+            "{}",
+            file.display()
+        );
+    }
+    let baseline = judge();
+    for file in [&py, &js] {
+        assert_eq!(
+            inspect(file).1,
+            "loaded from the compile cache (winch build)"
+        );
+    }
+    // `plugin compile` makes the optimized builds, which runs load from
+    // then on; the checks are the same.
+    let compiled = with(
+        None,
+        &[
+            "plugin",
+            "compile",
+            &py.display().to_string(),
+            &js.display().to_string(),
+        ],
+    );
+    assert_eq!(compiled.code, 0, "{compiled}");
+    assert_eq!(
+        compiled.stdout.matches("compiled in").count(),
+        2,
+        "{compiled}"
+    );
+    for file in [&py, &js] {
+        assert_eq!(
+            inspect(file),
+            (
+                "cranelift".to_string(),
+                "loaded from the compile cache (cranelift build)".to_string()
+            )
+        );
+    }
+    let optimized = judge();
+    assert_eq!(baseline, optimized);
+    assert!(
+        baseline[0].as_array().is_some_and(|c| !c.is_empty())
+            && baseline[1].as_array().is_some_and(|c| !c.is_empty()),
+        "{baseline:?}"
+    );
+
+    // A tier asked for is the tier used, small components too; a
+    // compiler modelgate does not know is an error naming the variable.
+    let forced = with(Some("winch"), &["plugin", "inspect", "builtin:threshold"]);
+    assert_eq!(forced.code, 0, "{forced}");
+    assert!(forced.stdout.contains("(compiled by winch)"), "{forced}");
+    let bogus = with(Some("llvm"), &["plugin", "inspect", "builtin:threshold"]);
+    assert_eq!(bogus.code, 2, "{bogus}");
+    assert!(
+        bogus.stderr.contains("MODELGATE_COMPILER is `llvm`") && bogus.stderr.contains("hint:"),
+        "{bogus}"
+    );
+}
+
 /// The channel `rust-toolchain.toml` pins.
 fn pinned_toolchain() -> String {
     let text = std::fs::read_to_string(root().join("rust-toolchain.toml")).expect("toolchain file");

@@ -184,3 +184,26 @@ fn the_run_s_deadline_stops_a_webassembly_gate_within_its_own_limit() {
         "{out}"
     );
 }
+
+/// The suites in this file run under each compiler tier (`scripts/test`
+/// runs them again with `MODELGATE_COMPILER=winch`): the guests here are
+/// compiled by the tier that run asks for, Cranelift when it asks for
+/// none (they are small).
+#[test]
+fn the_guests_are_compiled_by_the_tier_under_test() {
+    let want = match std::env::var("MODELGATE_COMPILER").as_deref() {
+        Ok("winch") => "winch",
+        _ => "cranelift",
+    };
+    let p = project("      - {name: echo, executor: !wasm {plugin: echo.wasm}}\n");
+    let cache = crate::support::tempdir();
+    let out = crate::support::run(
+        crate::support::modelgate()
+            .args(["plugin", "inspect", "--json"])
+            .arg(p.dir.path().join("spin.wasm"))
+            .env("MODELGATE_CACHE_DIR", cache.path()),
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("inspect JSON");
+    assert_eq!(v["compiler"], want, "{out}");
+}

@@ -243,7 +243,7 @@ fn a_corrupted_cache_entry_is_recompiled_not_trusted() {
     };
     let first = with_cache(&["plugin", "inspect", "builtin:threshold"]);
     assert_eq!(first.code, 0, "{first}");
-    assert!(first.stdout.contains("(compiled)"), "{first}");
+    assert!(first.stdout.contains("(compiled by cranelift)"), "{first}");
     let second = with_cache(&["plugin", "inspect", "builtin:threshold"]);
     assert!(
         second.stdout.contains("loaded from the compile cache"),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::cli::{CompileArgs, InspectArgs, NewArgs};
 use crate::exit::ExitStatus;
 use crate::gate::wasm::cache::CacheOutcome;
-use crate::gate::wasm::{WORLD, WasmHost};
+use crate::gate::wasm::{Tier, WORLD, WasmHost};
 use crate::templates::Lang;
 use crate::text::human_bytes;
 
@@ -14,11 +14,14 @@ use crate::text::human_bytes;
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     let source = WasmHost::read_plugin(&args.plugin, std::path::Path::new("."))?;
     let host = WasmHost::shared()?;
-    let i = host.inspect(&source, &args.plugin)?;
+    let i = host.inspect(&source, &args.plugin, None)?;
+    let by = i.tier.compiler();
     let cache = match &i.cache {
-        CacheOutcome::Hit => "loaded from the compile cache".to_string(),
-        CacheOutcome::Miss => "compiled".to_string(),
-        CacheOutcome::Rejected(why) => format!("recompiled (cache entry rejected: {why})"),
+        CacheOutcome::Hit => format!("loaded from the compile cache ({by} build)"),
+        CacheOutcome::Miss => format!("compiled by {by}"),
+        CacheOutcome::Rejected(why) => {
+            format!("compiled by {by} (cache entry rejected: {why})")
+        }
     };
     let world = match i.analysis.world_version() {
         Some(v) => Some(format!("modelgate:validator/validator@{v}")),
@@ -42,6 +45,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
             "problem": i.runnable.as_ref().err(),
             "load_ms": i.load_time.as_secs_f64() * 1e3,
             "cache": cache,
+            "compiler": by,
             "imports": i.analysis.imports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
             "exports": i.analysis.exports.iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
         });
@@ -72,7 +76,8 @@ pub async fn compile(args: CompileArgs) -> anyhow::Result<ExitStatus> {
             .builtin()
             .and_then(crate::gate::wasm::builtin_lean);
         for source in std::iter::once(source).chain(lean) {
-            let i = host.inspect(&source, plugin)?;
+            // The optimized build: what `plugin compile` is for.
+            let i = host.inspect(&source, plugin, Some(Tier::Optimizing))?;
             if let Err(problem) = i.runnable {
                 return Err(crate::error::with_hint(
                     anyhow::anyhow!("{problem}"),

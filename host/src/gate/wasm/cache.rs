@@ -60,6 +60,7 @@ pub enum CacheOutcome {
 }
 
 /// The compile cache of one engine.
+#[derive(Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
     key: [u8; 32],
@@ -97,9 +98,7 @@ impl CompileCache {
     /// Opens the cache in `dir` (`None`: no cache) with the key in `key`,
     /// which is created (mode 0600) when missing.
     pub fn at(engine: &Engine, dir: Option<PathBuf>, key: &Path) -> CompileCache {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let compat = hasher.finish();
+        let compat = compat_hash(engine);
         let mut cache = CompileCache {
             dir: None,
             key: [0; 32],
@@ -141,6 +140,19 @@ impl CompileCache {
         cache
     }
 
+    /// The same cache (directory, key) for the builds of another engine
+    /// (another compiler tier): its entries are keyed by that engine's
+    /// compatibility hash, so the tiers' builds of one component never
+    /// stand for each other.
+    pub fn for_engine(&self, engine: &Engine) -> CompileCache {
+        CompileCache {
+            dir: self.dir.clone(),
+            key: self.key,
+            compat: compat_hash(engine),
+            disabled: self.disabled.clone(),
+        }
+    }
+
     /// The entry file for a component.
     pub fn entry_path(&self, sha256: &str) -> Option<PathBuf> {
         self.dir
@@ -177,22 +189,34 @@ impl CompileCache {
         let Some(path) = self.entry_path(sha256) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Miss));
         };
-        let mut outcome = CacheOutcome::Miss;
-        if std::fs::symlink_metadata(&path).is_ok() {
-            match self.verify(sha256, &path) {
-                Ok(file) => match deserialize_open(engine, &file) {
-                    Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                    Err(e) => outcome = CacheOutcome::Rejected(format!("incompatible: {e}")),
-                },
-                Err(why) => outcome = CacheOutcome::Rejected(why.into()),
-            }
-        }
+        let outcome = match self.lookup(engine, sha256) {
+            Ok(Some(c)) => return Ok((c, CacheOutcome::Hit)),
+            Ok(None) => CacheOutcome::Miss,
+            Err(why) => CacheOutcome::Rejected(why),
+        };
         let component = Component::new(engine, bytes)?;
         if let Ok(serialized) = component.serialize() {
             // Best effort: a read-only cache only costs speed.
             let _ = self.store(&path, sha256, &serialized);
         }
         Ok((component, outcome))
+    }
+
+    /// The component `sha256` from its entry, compiling nothing: `None`
+    /// when the cache is off or holds no entry for it, why not when it
+    /// holds one that cannot be trusted or loaded (the next
+    /// [`load`](Self::load) of this engine replaces it).
+    pub fn lookup(&self, engine: &Engine, sha256: &str) -> Result<Option<Component>, String> {
+        let Some(path) = self.entry_path(sha256) else {
+            return Ok(None);
+        };
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(None);
+        }
+        let file = self.verify(sha256, &path).map_err(String::from)?;
+        deserialize_open(engine, &file)
+            .map(Some)
+            .map_err(|e| format!("incompatible: {e}"))
     }
 
     fn hasher(&self, sha256: &str) -> blake3::Hasher {
@@ -251,19 +275,30 @@ impl CompileCache {
         }
         let mut tag = MAGIC.to_vec();
         tag.extend_from_slice(h.finalize().as_bytes());
-        // Artifact first, checksum last: a crash in between leaves an entry
-        // without a valid checksum, which is rejected and rewritten.
+        // Artifact first, checksum last, each renamed into place whole. No
+        // fsync: a cache needs no durability, and whatever a crash leaves
+        // (an artifact cut short or never written, a checksum without its
+        // artifact) fails the MAC on the next load, which recompiles and
+        // rewrites it. Syncing tens of MB would cost a first run more than
+        // the baseline compiler saves.
         for (dest, data) in [
             (path.to_path_buf(), payload),
             (Self::mac_path(path), &tag[..]),
         ] {
             let (tmp, mut file) = tempfile_in(dir)?;
             file.write_all(data)?;
-            file.sync_all()?;
             std::fs::rename(&tmp, &dest)?;
         }
         Ok(())
     }
+}
+
+/// The key of `engine`'s builds: its wasmtime version and every setting
+/// that changes compiled code (the compiler among them).
+fn compat_hash(engine: &Engine) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `/proc/self/fd/N` for an open file: opening it reaches the same inode,

@@ -95,12 +95,85 @@ impl PluginSource {
     }
 }
 
+/// Which of wasmtime's compilers turned a component into machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Cranelift, the optimizing compiler: seconds for a Python or
+    /// JavaScript component, the fastest code.
+    Optimizing,
+    /// Winch, the baseline compiler: one pass per function, about ten
+    /// times less compile time for slower code.
+    Baseline,
+}
+
+impl Tier {
+    /// The compiler's name.
+    pub fn compiler(self) -> &'static str {
+        match self {
+            Tier::Optimizing => "cranelift",
+            Tier::Baseline => "winch",
+        }
+    }
+
+    fn strategy(self) -> wasmtime::Strategy {
+        match self {
+            Tier::Optimizing => wasmtime::Strategy::Cranelift,
+            Tier::Baseline => wasmtime::Strategy::Winch,
+        }
+    }
+}
+
+/// Which tier compiles a component (`MODELGATE_COMPILER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierPolicy {
+    /// `auto`, the default: a component the compile cache holds an
+    /// optimized build of loads that; one of at least [`BASELINE_FROM`]
+    /// bytes otherwise runs its baseline build (from the cache, or
+    /// compiled now and cached); a smaller one is compiled optimized
+    /// (in a tenth of a second).
+    Auto,
+    /// `cranelift` or `winch`: every component by that compiler.
+    Only(Tier),
+}
+
+impl TierPolicy {
+    /// The policy `MODELGATE_COMPILER` asks for (unset or empty: `auto`).
+    pub fn from_env() -> anyhow::Result<TierPolicy> {
+        let value = std::env::var("MODELGATE_COMPILER").unwrap_or_default();
+        match value.as_str() {
+            "" | "auto" => Ok(TierPolicy::Auto),
+            "cranelift" => Ok(TierPolicy::Only(Tier::Optimizing)),
+            "winch" => Ok(TierPolicy::Only(Tier::Baseline)),
+            other => Err(with_hint(
+                anyhow::anyhow!(
+                    "MODELGATE_COMPILER is `{}`, which is not a compiler modelgate knows",
+                    crate::text::clean(other)
+                ),
+                "set it to `auto` (the default), `cranelift` or `winch` (see docs/plugins.md)",
+            )),
+        }
+    }
+}
+
+/// Components at least this large (1 MiB: a Python or JavaScript gate,
+/// not a Rust one or a built-in) are compiled by the baseline tier when
+/// the compile cache holds no optimized build of them (see [`TierPolicy`]).
+pub const BASELINE_FROM: usize = 1 << 20;
+
 /// A component loaded, checked and ready to instantiate.
 pub struct LoadedComponent {
     pre: bindings::Pre,
+    /// The engine it was compiled for (each tier has its own).
+    engine: Engine,
+    tier: Tier,
 }
 
 impl LoadedComponent {
+    /// The compiler that compiled it.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
     /// The version of `modelgate:validator` the component was built against.
     pub fn wit_version(&self) -> &'static str {
         self.pre.world().version()
@@ -120,6 +193,8 @@ pub struct Inspection {
     pub size: usize,
     /// What the compile cache did.
     pub cache: CacheOutcome,
+    /// The compiler whose build was loaded or made.
+    pub tier: Tier,
     /// Time to compile or load.
     pub load_time: Duration,
     /// Imports and exports.
@@ -197,46 +272,30 @@ fn check_pin(plugin: &str, found: &str, expected: &str) -> anyhow::Result<()> {
     ))
 }
 
-/// The process-wide WebAssembly host.
-pub struct WasmHost {
+/// One compiler tier: its engine (every engine has the same sandbox
+/// settings, only the compiler differs), the linker of the host's imports
+/// and the compile cache of its builds.
+struct Compiler {
+    tier: Tier,
     engine: Engine,
     linker: Linker<GateState>,
     cache: CompileCache,
-    loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
 }
 
-static HOST: OnceLock<WasmHost> = OnceLock::new();
-
-/// Evaluations the next host's instance pool holds at once.
-static POOL_SIZE: std::sync::atomic::AtomicU32 =
-    std::sync::atomic::AtomicU32::new(sandbox::POOL_EVALUATIONS_DEFAULT);
-
-impl WasmHost {
-    /// Sizes the instance pool of hosts made from now on (the process's
-    /// [`shared`](Self::shared) one among them) for `concurrent`
-    /// evaluations alive at once, plus one for a `check-config`; at most
-    /// [`sandbox::POOL_EVALUATIONS`]. Commands that judge several
-    /// candidates at once call it before preparing their gates.
-    pub fn size_pool(concurrent: usize) {
-        let n = u32::try_from(concurrent.saturating_add(1)).unwrap_or(u32::MAX);
-        POOL_SIZE.store(
-            n.clamp(1, sandbox::POOL_EVALUATIONS),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
-
-    /// The process's host, created on first use.
-    pub fn shared() -> anyhow::Result<&'static WasmHost> {
-        if let Some(h) = HOST.get() {
-            return Ok(h);
-        }
-        let host = WasmHost::new(CompileCache::open)?;
-        Ok(HOST.get_or_init(|| host))
-    }
-
-    /// A host whose compile cache is made by `cache` (tests use a temp dir).
-    pub fn new(cache: impl FnOnce(&Engine) -> CompileCache) -> anyhow::Result<WasmHost> {
+impl Compiler {
+    fn new(tier: Tier, cache: impl FnOnce(&Engine) -> CompileCache) -> anyhow::Result<Compiler> {
         let mut config = Config::new();
+        config.strategy(tier.strategy());
+        if tier == Tier::Baseline {
+            // Winch leaves the trampolines between the host and the
+            // guest's functions (one per function a table can reach:
+            // thousands in CPython) to Cranelift; they are a few
+            // instructions each, with nothing to optimize. Native unwind
+            // tables are for native debuggers and profilers only (traps and
+            // their wasm backtraces do not use them).
+            config.cranelift_opt_level(wasmtime::OptLevel::None);
+            config.native_unwind_info(false);
+        }
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
@@ -277,22 +336,89 @@ impl WasmHost {
             })
             .context("failed to start the epoch thread")?;
         let cache = cache(&engine);
-        Ok(WasmHost {
+        Ok(Compiler {
+            tier,
             engine,
             linker,
             cache,
+        })
+    }
+}
+
+/// The process-wide WebAssembly host.
+pub struct WasmHost {
+    /// Cranelift's tier: built-ins, small components, cached optimized
+    /// builds, `plugin compile`.
+    optimizing: Compiler,
+    /// Winch's tier, set up the first time a component needs it.
+    baseline: OnceLock<Result<Compiler, String>>,
+    policy: TierPolicy,
+    loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+}
+
+static HOST: OnceLock<WasmHost> = OnceLock::new();
+
+/// Evaluations the next host's instance pool holds at once.
+static POOL_SIZE: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(sandbox::POOL_EVALUATIONS_DEFAULT);
+
+impl WasmHost {
+    /// Sizes the instance pool of hosts made from now on (the process's
+    /// [`shared`](Self::shared) one among them) for `concurrent`
+    /// evaluations alive at once, plus one for a `check-config`; at most
+    /// [`sandbox::POOL_EVALUATIONS`]. Commands that judge several
+    /// candidates at once call it before preparing their gates.
+    pub fn size_pool(concurrent: usize) {
+        let n = u32::try_from(concurrent.saturating_add(1)).unwrap_or(u32::MAX);
+        POOL_SIZE.store(
+            n.clamp(1, sandbox::POOL_EVALUATIONS),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The process's host, created on first use.
+    pub fn shared() -> anyhow::Result<&'static WasmHost> {
+        if let Some(h) = HOST.get() {
+            return Ok(h);
+        }
+        let host = WasmHost::new(CompileCache::open)?;
+        Ok(HOST.get_or_init(|| host))
+    }
+
+    /// A host whose compile cache is made by `cache` (tests use a temp
+    /// dir), compiling under the policy `MODELGATE_COMPILER` names.
+    pub fn new(cache: impl FnOnce(&Engine) -> CompileCache) -> anyhow::Result<WasmHost> {
+        Ok(WasmHost {
+            optimizing: Compiler::new(Tier::Optimizing, cache)?,
+            baseline: OnceLock::new(),
+            policy: TierPolicy::from_env()?,
             loaded: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The engine.
+    /// The baseline tier, set up on first use; when it cannot be, why.
+    fn baseline(&self) -> Result<&Compiler, &str> {
+        self.baseline
+            .get_or_init(|| {
+                Compiler::new(Tier::Baseline, |e| self.optimizing.cache.for_engine(e))
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The optimizing tier's engine (the only one unless a component
+    /// needs the baseline tier).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.optimizing.engine
     }
 
     /// Ok when the compile cache is on; else why not, with a hint.
     pub fn cache_ready(&self) -> anyhow::Result<()> {
-        match (&self.cache.disabled, self.cache.entry_path("")) {
+        match (
+            &self.optimizing.cache.disabled,
+            self.optimizing.cache.entry_path(""),
+        ) {
             (None, Some(_)) => Ok(()),
             (Some(why), _) => Err(with_hint(
                 anyhow::anyhow!("the compile cache is off: {why}"),
@@ -305,10 +431,10 @@ impl WasmHost {
         }
     }
 
-    /// The compile cache's entry for the component `sha256`, when it holds
-    /// one that this host would load; else why not.
+    /// The compile cache's entry for the optimized build of the component
+    /// `sha256`, when it holds one that this host would load; else why not.
     pub fn cached(&self, sha256: &str) -> Result<PathBuf, String> {
-        self.cache.holds(sha256)
+        self.optimizing.cache.holds(sha256)
     }
 
     /// Reads a plugin's bytes: `builtin:NAME` or a path relative to `dir`.
@@ -346,22 +472,64 @@ impl WasmHost {
         }
     }
 
-    /// Compiles `source`, or loads it from the compile cache.
+    /// Compiles `source`, or loads it from the compile cache: by `tier`
+    /// when given, else as the policy says (see [`TierPolicy`]).
     fn compile(
         &self,
         source: &PluginSource,
         what: &str,
-    ) -> anyhow::Result<(Component, CacheOutcome, Duration)> {
+        tier: Option<Tier>,
+    ) -> anyhow::Result<(Component, CacheOutcome, Duration, Tier)> {
         inspect::check_header(&source.bytes, what)?;
         let start = Instant::now();
         // Compilation is CPU-bound and can take seconds.
-        let (component, outcome) = tokio::task::block_in_place(|| {
-            self.cache.load(&self.engine, &source.sha256, &source.bytes)
+        let compiled = tokio::task::block_in_place(|| {
+            let mut rejected = None;
+            let tier = match (tier, self.policy) {
+                (Some(tier), _) | (None, TierPolicy::Only(tier)) => tier,
+                (None, TierPolicy::Auto) if source.bytes.len() < BASELINE_FROM => {
+                    Tier::Optimizing
+                }
+                (None, TierPolicy::Auto) => {
+                        // An optimized build someone compiled (`plugin
+                        // compile`, an earlier `cranelift` run) is the
+                        // best there is.
+                        let o = &self.optimizing;
+                        match o.cache.lookup(&o.engine, &source.sha256) {
+                            Ok(Some(c)) => return Ok((c, CacheOutcome::Hit, Tier::Optimizing)),
+                            Ok(None) => {}
+                            Err(why) => rejected = Some(why),
+                        }
+                        Tier::Baseline
+                }
+            };
+            let compiler = match tier {
+                Tier::Optimizing => &self.optimizing,
+                Tier::Baseline => match self.baseline() {
+                    Ok(c) => c,
+                    Err(why) => {
+                        crate::output::stderr(&format!(
+                            "modelgate: warning: the baseline compiler is not available ({why}); compiling `{what}` with Cranelift\n"
+                        ));
+                        &self.optimizing
+                    }
+                },
+            };
+            let (component, outcome) =
+                compiler
+                    .cache
+                    .load(&compiler.engine, &source.sha256, &source.bytes)?;
+            let outcome = match (outcome, rejected) {
+                (CacheOutcome::Miss, Some(why)) => CacheOutcome::Rejected(why),
+                (outcome, _) => outcome,
+            };
+            Ok((component, outcome, compiler.tier))
         })
-        .map_err(anyhow::Error::from)
+        .map_err(|e: wasmtime::Error| anyhow::Error::from(e))
         .with_context(|| format!("failed to compile `{what}`"))
         .hint("the file is damaged or not a valid component; rebuild the plugin")?;
-        Ok((component, outcome, start.elapsed()))
+        let (component, outcome, tier) = compiled;
+        Ok((component, outcome, start.elapsed(), tier))
     }
 
     /// Loads (compiles or fetches from the cache) and checks a component.
@@ -378,10 +546,12 @@ impl WasmHost {
         {
             return Ok(hit);
         }
-        let (component, _, _) = self.compile(&source, what)?;
-        let analysis = inspect::analyze(&self.engine, &component);
+        let (component, _, _, tier) = self.compile(&source, what, None)?;
+        let analysis = inspect::analyze(component.engine(), &component);
         let loaded = Arc::new(LoadedComponent {
-            pre: self.instantiate_pre(&component, &analysis, what)?,
+            pre: self.instantiate_pre(&component, &analysis, what, tier)?,
+            engine: component.engine().clone(),
+            tier,
         });
         if let Ok(mut m) = self.loaded.lock() {
             m.insert(source.sha256, loaded.clone());
@@ -389,12 +559,17 @@ impl WasmHost {
         Ok(loaded)
     }
 
-    /// Compiles a component and reports what it is and whether it can run
-    /// here, without running it.
-    pub fn inspect(&self, source: &PluginSource, what: &str) -> anyhow::Result<Inspection> {
-        let (component, cache, load_time) = self.compile(source, what)?;
-        let analysis = inspect::analyze(&self.engine, &component);
-        let runnable = match self.instantiate_pre(&component, &analysis, what) {
+    /// Compiles a component (by `tier`, else as a run would) and reports
+    /// what it is and whether it can run here, without running it.
+    pub fn inspect(
+        &self,
+        source: &PluginSource,
+        what: &str,
+        tier: Option<Tier>,
+    ) -> anyhow::Result<Inspection> {
+        let (component, cache, load_time, tier) = self.compile(source, what, tier)?;
+        let analysis = inspect::analyze(component.engine(), &component);
+        let runnable = match self.instantiate_pre(&component, &analysis, what, tier) {
             Ok(_) => Ok(()),
             Err(e) => Err(format!("{e:#}")),
         };
@@ -402,6 +577,7 @@ impl WasmHost {
             sha256: source.sha256.clone(),
             size: source.bytes.len(),
             cache,
+            tier,
             load_time,
             analysis,
             runnable,
@@ -413,6 +589,7 @@ impl WasmHost {
         component: &Component,
         analysis: &inspect::Analysis,
         what: &str,
+        tier: Tier,
     ) -> anyhow::Result<bindings::Pre> {
         if let Some(problem) = analysis.incompatibility() {
             return Err(with_hint(
@@ -420,7 +597,11 @@ impl WasmHost {
                 format!("build the plugin against `{WORLD}` (modelgate's `wit/`)"),
             ));
         }
-        let pre = self
+        let linker = match tier {
+            Tier::Baseline => self.baseline().unwrap_or(&self.optimizing),
+            Tier::Optimizing => &self.optimizing,
+        };
+        let pre = linker
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
@@ -522,6 +703,7 @@ impl WasmHost {
         limits: &Limits,
     ) -> Result<(), ConfigCheck> {
         let mut store = self.store(
+            &component.engine,
             limits,
             Source::None,
             Tape::default(),
@@ -556,12 +738,13 @@ impl WasmHost {
 
     fn store(
         &self,
+        engine: &Engine,
         limits: &Limits,
         source: Source,
         tape: Tape,
         fixed: &Determinism,
     ) -> Store<GateState> {
-        let mut store = Store::new(&self.engine, GateState::new(limits, source, tape, fixed));
+        let mut store = Store::new(engine, GateState::new(limits, source, tape, fixed));
         store.limiter(|s| &mut s.limiter);
         // The gate's time limit, in epoch ticks. At every tick the gate
         // yields to the async executor (it is not polled meanwhile if the
@@ -691,7 +874,7 @@ impl WasmHost {
     ) -> GateResult {
         let mut result = GateResult::new(name, crate::gate::Kind::Wasm, &gate.plugin);
         let limits = gate.limits;
-        let mut store = self.store(&limits, source, tape, &fixed);
+        let mut store = self.store(&gate.component.engine, &limits, source, tape, &fixed);
         let candidate = bindings::WitCandidate::new(input, gate.component.world());
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
             gate.component
