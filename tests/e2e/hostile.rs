@@ -123,6 +123,61 @@ fn a_plugin_cannot_draw_a_fake_pass_on_the_terminal() {
     assert!(out.stdout.contains("\\r\\x1b[2K\\x1b[32m"), "{out}");
 }
 
+/// A large component Winch refuses (it uses tail calls, which Winch does
+/// not compile): chosen by `auto`, Cranelift compiles it instead, with a
+/// warning; asked for by `MODELGATE_COMPILER=winch`, it is an error that
+/// says so — never a panic.
+#[test]
+fn a_component_winch_refuses_is_compiled_by_cranelift_unless_winch_was_asked_for() {
+    let data = "a".repeat(1 << 20);
+    let wat = format!(
+        r#"(component
+  (core module
+    (memory 17)
+    (data (i32.const 0) "{data}")
+    (func $f (export "f") (param i32) (result i32) (return_call $f (local.get 0)))))"#
+    );
+    let bytes = wat::parse_str(&wat).expect("component text");
+    assert!(bytes.len() >= 1 << 20, "{} bytes", bytes.len());
+    let dir = crate::support::tempdir();
+    let file = dir.path().join("tail-calls.wasm");
+    std::fs::write(&file, &bytes).expect("write");
+    let inspect = |compiler: &str| {
+        run_bounded(
+            modelgate()
+                .args(["plugin", "inspect", "--json"])
+                .arg(&file)
+                .env(
+                    "MODELGATE_CACHE_DIR",
+                    dir.path().join(format!("cache-{compiler}")),
+                )
+                .env("MODELGATE_COMPILER", compiler),
+            HANG,
+        )
+    };
+    // Not a gate (no validator world): exit 2 from `inspect`, but compiled.
+    let auto = inspect("auto");
+    assert_eq!(auto.code, 2, "{auto}");
+    let v: serde_json::Value = serde_json::from_str(&auto.stdout).expect("inspect JSON");
+    assert_eq!(v["compiler"], "cranelift", "{auto}");
+    assert_eq!(v["cache"], "compiled by cranelift", "{auto}");
+    assert!(
+        auto.stderr.contains("Winch cannot compile it")
+            && auto.stderr.contains("compiling it with Cranelift"),
+        "{auto}"
+    );
+    let winch = inspect("winch");
+    assert_eq!(winch.code, 2, "{winch}");
+    assert!(
+        winch.stderr.contains("Winch failed to compile")
+            && winch
+                .stderr
+                .contains("hint: Winch (MODELGATE_COMPILER=winch)")
+            && !winch.stderr.contains("panicked"),
+        "{winch}"
+    );
+}
+
 #[test]
 fn a_poisoned_compile_cache_does_not_turn_a_failing_gate_into_a_pass() {
     use modelgate::gate::wasm::cache::{CompileCache, sha256_hex};

@@ -266,7 +266,7 @@ fn large_gates_start_on_the_baseline_tier_and_judge_alike_on_both() {
     );
     assert_eq!(compiled.code, 0, "{compiled}");
     assert_eq!(
-        compiled.stdout.matches("compiled in").count(),
+        compiled.stdout.matches("): compiled in").count(),
         2,
         "{compiled}"
     );

@@ -139,8 +139,8 @@ pub enum TierPolicy {
 impl TierPolicy {
     /// The policy `MODELGATE_COMPILER` asks for (unset or empty: `auto`).
     pub fn from_env() -> anyhow::Result<TierPolicy> {
-        let value = std::env::var("MODELGATE_COMPILER").unwrap_or_default();
-        match value.as_str() {
+        let value = std::env::var_os("MODELGATE_COMPILER").unwrap_or_default();
+        match value.to_str().unwrap_or("\u{fffd}") {
             "" | "auto" => Ok(TierPolicy::Auto),
             "cranelift" => Ok(TierPolicy::Only(Tier::Optimizing)),
             "winch" => Ok(TierPolicy::Only(Tier::Baseline)),
@@ -276,7 +276,6 @@ fn check_pin(plugin: &str, found: &str, expected: &str) -> anyhow::Result<()> {
 /// settings, only the compiler differs), the linker of the host's imports
 /// and the compile cache of its builds.
 struct Compiler {
-    tier: Tier,
     engine: Engine,
     linker: Linker<GateState>,
     cache: CompileCache,
@@ -337,7 +336,6 @@ impl Compiler {
             .context("failed to start the epoch thread")?;
         let cache = cache(&engine);
         Ok(Compiler {
-            tier,
             engine,
             linker,
             cache,
@@ -483,51 +481,77 @@ impl WasmHost {
         inspect::check_header(&source.bytes, what)?;
         let start = Instant::now();
         // Compilation is CPU-bound and can take seconds.
+        let failed = |e: wasmtime::Error| {
+            with_hint(
+                anyhow::Error::from(e).context(format!("failed to compile `{what}`")),
+                "the file is damaged or not a valid component; rebuild the plugin",
+            )
+        };
+        // Only a tier the policy chose may give way to Cranelift; one asked
+        // for (`plugin compile`, `MODELGATE_COMPILER`) is that tier or an
+        // error.
+        let chosen = tier.is_none() && self.policy == TierPolicy::Auto;
         let compiled = tokio::task::block_in_place(|| {
             let mut rejected = None;
             let tier = match (tier, self.policy) {
                 (Some(tier), _) | (None, TierPolicy::Only(tier)) => tier,
-                (None, TierPolicy::Auto) if source.bytes.len() < BASELINE_FROM => {
-                    Tier::Optimizing
-                }
+                (None, TierPolicy::Auto) if source.bytes.len() < BASELINE_FROM => Tier::Optimizing,
                 (None, TierPolicy::Auto) => {
-                        // An optimized build someone compiled (`plugin
-                        // compile`, an earlier `cranelift` run) is the
-                        // best there is.
-                        let o = &self.optimizing;
-                        match o.cache.lookup(&o.engine, &source.sha256) {
-                            Ok(Some(c)) => return Ok((c, CacheOutcome::Hit, Tier::Optimizing)),
-                            Ok(None) => {}
-                            Err(why) => rejected = Some(why),
-                        }
-                        Tier::Baseline
+                    // An optimized build someone compiled (`plugin
+                    // compile`, an earlier `cranelift` run) is the best
+                    // there is.
+                    let o = &self.optimizing;
+                    match o.cache.lookup(&o.engine, &source.sha256) {
+                        Ok(Some(c)) => return Ok((c, CacheOutcome::Hit, Tier::Optimizing)),
+                        Ok(None) => {}
+                        Err(why) => rejected = Some(why),
+                    }
+                    Tier::Baseline
                 }
             };
-            let compiler = match tier {
-                Tier::Optimizing => &self.optimizing,
-                Tier::Baseline => match self.baseline() {
-                    Ok(c) => c,
+            if tier == Tier::Baseline {
+                let why = match self.baseline() {
+                    Ok(b) => match b.cache.load(&b.engine, &source.sha256, &source.bytes) {
+                        Ok((component, outcome)) => {
+                            let outcome = match (outcome, rejected) {
+                                (CacheOutcome::Miss, Some(why)) => CacheOutcome::Rejected(why),
+                                (outcome, _) => outcome,
+                            };
+                            return Ok((component, outcome, Tier::Baseline));
+                        }
+                        // Winch does not compile everything Cranelift
+                        // does (tail calls, exceptions, some SIMD without
+                        // AVX2, …).
+                        Err(e) if chosen => format!("Winch cannot compile it: {e:#}"),
+                        Err(e) => {
+                            return Err(with_hint(
+                                anyhow::Error::from(e)
+                                    .context(format!("Winch failed to compile `{what}`")),
+                                "Winch (MODELGATE_COMPILER=winch) does not compile everything Cranelift does; unset MODELGATE_COMPILER to let modelgate choose",
+                            ));
+                        }
+                    },
+                    Err(why) if chosen => format!("the baseline compiler is not available: {why}"),
                     Err(why) => {
-                        crate::output::stderr(&format!(
-                            "modelgate: warning: the baseline compiler is not available ({why}); compiling `{what}` with Cranelift\n"
+                        return Err(with_hint(
+                            anyhow::anyhow!(
+                                "the baseline compiler (Winch) is not available here: {why}"
+                            ),
+                            "unset MODELGATE_COMPILER, or set it to `cranelift`",
                         ));
-                        &self.optimizing
                     }
-                },
-            };
-            let (component, outcome) =
-                compiler
-                    .cache
-                    .load(&compiler.engine, &source.sha256, &source.bytes)?;
-            let outcome = match (outcome, rejected) {
-                (CacheOutcome::Miss, Some(why)) => CacheOutcome::Rejected(why),
-                (outcome, _) => outcome,
-            };
-            Ok((component, outcome, compiler.tier))
-        })
-        .map_err(|e: wasmtime::Error| anyhow::Error::from(e))
-        .with_context(|| format!("failed to compile `{what}`"))
-        .hint("the file is damaged or not a valid component; rebuild the plugin")?;
+                };
+                crate::output::stderr(&format!(
+                    "modelgate: warning: `{what}`: {why}; compiling it with Cranelift\n"
+                ));
+            }
+            let o = &self.optimizing;
+            let (component, outcome) = o
+                .cache
+                .load(&o.engine, &source.sha256, &source.bytes)
+                .map_err(failed)?;
+            Ok((component, outcome, Tier::Optimizing))
+        })?;
         let (component, outcome, tier) = compiled;
         Ok((component, outcome, start.elapsed(), tier))
     }
@@ -549,7 +573,7 @@ impl WasmHost {
         let (component, _, _, tier) = self.compile(&source, what, None)?;
         let analysis = inspect::analyze(component.engine(), &component);
         let loaded = Arc::new(LoadedComponent {
-            pre: self.instantiate_pre(&component, &analysis, what, tier)?,
+            pre: self.instantiate_pre(&component, &analysis, what)?,
             engine: component.engine().clone(),
             tier,
         });
@@ -569,7 +593,7 @@ impl WasmHost {
     ) -> anyhow::Result<Inspection> {
         let (component, cache, load_time, tier) = self.compile(source, what, tier)?;
         let analysis = inspect::analyze(component.engine(), &component);
-        let runnable = match self.instantiate_pre(&component, &analysis, what, tier) {
+        let runnable = match self.instantiate_pre(&component, &analysis, what) {
             Ok(_) => Ok(()),
             Err(e) => Err(format!("{e:#}")),
         };
@@ -589,7 +613,6 @@ impl WasmHost {
         component: &Component,
         analysis: &inspect::Analysis,
         what: &str,
-        tier: Tier,
     ) -> anyhow::Result<bindings::Pre> {
         if let Some(problem) = analysis.incompatibility() {
             return Err(with_hint(
@@ -597,11 +620,12 @@ impl WasmHost {
                 format!("build the plugin against `{WORLD}` (modelgate's `wit/`)"),
             ));
         }
-        let linker = match tier {
-            Tier::Baseline => self.baseline().unwrap_or(&self.optimizing),
-            Tier::Optimizing => &self.optimizing,
+        // The linker of the engine the component was compiled for.
+        let compiler = match self.baseline.get() {
+            Some(Ok(b)) if Engine::same(component.engine(), &b.engine) => b,
+            _ => &self.optimizing,
         };
-        let pre = linker
+        let pre = compiler
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
