@@ -213,6 +213,12 @@ impl Pre {
         self.world
     }
 
+    /// The engine the component was compiled for (each compiler tier has
+    /// its own): every `Store` of an evaluation is made on it.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        self.pre.engine()
+    }
+
     /// Instantiates the component in `store` and finds `export` in it.
     async fn instantiate(
         &self,

@@ -163,17 +163,9 @@ pub const BASELINE_FROM: usize = 1 << 20;
 /// A component loaded, checked and ready to instantiate.
 pub struct LoadedComponent {
     pre: bindings::Pre,
-    /// The engine it was compiled for (each tier has its own).
-    engine: Engine,
-    tier: Tier,
 }
 
 impl LoadedComponent {
-    /// The compiler that compiled it.
-    pub fn tier(&self) -> Tier {
-        self.tier
-    }
-
     /// The version of `modelgate:validator` the component was built against.
     pub fn wit_version(&self) -> &'static str {
         self.pre.world().version()
@@ -491,7 +483,7 @@ impl WasmHost {
         // for (`plugin compile`, `MODELGATE_COMPILER`) is that tier or an
         // error.
         let chosen = tier.is_none() && self.policy == TierPolicy::Auto;
-        let compiled = tokio::task::block_in_place(|| {
+        let (component, outcome, tier) = tokio::task::block_in_place(|| {
             let mut rejected = None;
             let tier = match (tier, self.policy) {
                 (Some(tier), _) | (None, TierPolicy::Only(tier)) => tier,
@@ -552,7 +544,6 @@ impl WasmHost {
                 .map_err(failed)?;
             Ok((component, outcome, Tier::Optimizing))
         })?;
-        let (component, outcome, tier) = compiled;
         Ok((component, outcome, start.elapsed(), tier))
     }
 
@@ -570,12 +561,10 @@ impl WasmHost {
         {
             return Ok(hit);
         }
-        let (component, _, _, tier) = self.compile(&source, what, None)?;
+        let (component, _, _, _) = self.compile(&source, what, None)?;
         let analysis = inspect::analyze(component.engine(), &component);
         let loaded = Arc::new(LoadedComponent {
             pre: self.instantiate_pre(&component, &analysis, what)?,
-            engine: component.engine().clone(),
-            tier,
         });
         if let Ok(mut m) = self.loaded.lock() {
             m.insert(source.sha256, loaded.clone());
@@ -727,7 +716,7 @@ impl WasmHost {
         limits: &Limits,
     ) -> Result<(), ConfigCheck> {
         let mut store = self.store(
-            &component.engine,
+            component.pre.engine(),
             limits,
             Source::None,
             Tape::default(),
@@ -898,7 +887,7 @@ impl WasmHost {
     ) -> GateResult {
         let mut result = GateResult::new(name, crate::gate::Kind::Wasm, &gate.plugin);
         let limits = gate.limits;
-        let mut store = self.store(&gate.component.engine, &limits, source, tape, &fixed);
+        let mut store = self.store(gate.component.pre.engine(), &limits, source, tape, &fixed);
         let candidate = bindings::WitCandidate::new(input, gate.component.world());
         let outcome = tokio::time::timeout(limits.timeout + Duration::from_millis(500), async {
             gate.component
