@@ -26,10 +26,14 @@ pub const WIT: &str = include_str!("../../wit/validator.wit");
 pub const WIT_0_1_0: &str = include_str!("../../wit/deps/validator-0.1.0/validator.wit");
 /// The 0.2.0 package the contract uses (check, verdict).
 pub const WIT_0_2_0: &str = include_str!("../../wit/deps/validator-0.2.0/validator.wit");
+/// The 0.3.0 package the contract uses (registry, candidate, LoggedModel).
+pub const WIT_0_3_0: &str = include_str!("../../wit/deps/validator-0.3.0/validator.wit");
 /// Where the 0.1.0 package goes, beside `wit/validator.wit`.
 const WIT_DEP_0_1_0: &str = "wit/deps/validator-0.1.0/validator.wit";
 /// Where the 0.2.0 package goes.
 const WIT_DEP_0_2_0: &str = "wit/deps/validator-0.2.0/validator.wit";
+/// Where the 0.3.0 package goes.
+const WIT_DEP_0_3_0: &str = "wit/deps/validator-0.3.0/validator.wit";
 
 /// A template language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +101,11 @@ const RUST: &[File] = &[
         WIT_0_2_0,
         false,
     ),
+    (
+        "modelgate-plugin/wit/deps/validator-0.3.0/validator.wit",
+        WIT_0_3_0,
+        false,
+    ),
 ];
 
 /// Where the Rust template's SDK copy lives, and the prefix of its files.
@@ -141,6 +150,7 @@ const PYTHON: &[File] = &[
     ("wit/validator.wit", WIT, false),
     (WIT_DEP_0_1_0, WIT_0_1_0, false),
     (WIT_DEP_0_2_0, WIT_0_2_0, false),
+    (WIT_DEP_0_3_0, WIT_0_3_0, false),
 ];
 
 const JS: &[File] = &[
@@ -182,6 +192,7 @@ const JS: &[File] = &[
     ("wit/validator.wit", WIT, false),
     (WIT_DEP_0_1_0, WIT_0_1_0, false),
     (WIT_DEP_0_2_0, WIT_0_2_0, false),
+    (WIT_DEP_0_3_0, WIT_0_3_0, false),
 ];
 
 /// Checks a plugin name: lower-case letters, digits and `-`, starting with a letter.

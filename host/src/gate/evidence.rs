@@ -176,6 +176,122 @@ pub enum Answer {
     History(Vec<reg::MetricPoint>),
     /// `get-logged-model` (0.3.0); boxed, the largest by far.
     LoggedModel(Box<reg::LoggedModel>),
+    /// `list-artifacts` (0.4.0).
+    Artifacts(Vec<reg::artifacts::ArtifactEntry>),
+    /// `read-artifact` (0.4.0).
+    Artifact(Box<RecordedArtifact>),
+}
+
+/// The most bytes of one artifact read the evidence keeps: a larger read
+/// is recorded by its size and sha256 only, and its replay stops with
+/// "not recorded" rather than guess.
+pub const MAX_RECORDED_ARTIFACT: usize = 1 << 20;
+
+/// A `read-artifact` answer as evidence holds it: the file's path, size and
+/// the sha256 of the bytes the gate got, and those bytes when they were
+/// recorded (always, live; up to [`MAX_RECORDED_ARTIFACT`] in a report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedArtifact {
+    /// Its path from the artifact root.
+    pub path: String,
+    /// The whole file's size, when the store said it.
+    pub size: Option<u64>,
+    /// True when the gate got only its beginning.
+    pub truncated: bool,
+    /// How many bytes the gate got.
+    pub bytes: u64,
+    /// The sha256 of those bytes, hex.
+    pub sha256: String,
+    /// The bytes, when recorded.
+    pub data: Option<Vec<u8>>,
+}
+
+impl From<reg::artifacts::ArtifactData> for RecordedArtifact {
+    fn from(a: reg::artifacts::ArtifactData) -> Self {
+        RecordedArtifact {
+            bytes: a.data.len() as u64,
+            sha256: crate::gate::wasm::cache::sha256_hex(&a.data),
+            path: a.path,
+            size: a.size,
+            truncated: a.truncated,
+            data: Some(a.data),
+        }
+    }
+}
+
+/// The JSON form of a [`RecordedArtifact`].
+#[derive(Serialize, Deserialize)]
+struct ArtifactJson {
+    path: String,
+    #[serde(default)]
+    size: Option<u64>,
+    truncated: bool,
+    bytes: u64,
+    sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_base64: Option<String>,
+}
+
+impl Serialize for RecordedArtifact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        ArtifactJson {
+            path: self.path.clone(),
+            size: self.size,
+            truncated: self.truncated,
+            bytes: self.bytes,
+            sha256: self.sha256.clone(),
+            content_base64: self
+                .data
+                .as_ref()
+                .filter(|d| d.len() <= MAX_RECORDED_ARTIFACT)
+                .map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordedArtifact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        use serde::de::Error as _;
+        let j = ArtifactJson::deserialize(d)?;
+        let data = match j.content_base64 {
+            None => None,
+            Some(b64) => {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| {
+                        D::Error::custom(format!(
+                            "the recorded content of artifact `{}` is not base64: {e}",
+                            j.path
+                        ))
+                    })?;
+                let sha = crate::gate::wasm::cache::sha256_hex(&data);
+                if data.len() as u64 != j.bytes || sha != j.sha256 {
+                    return Err(D::Error::custom(format!(
+                        "the recorded content of artifact `{}` does not match its recorded size and sha256 (the evidence was altered)",
+                        j.path
+                    )));
+                }
+                Some(data)
+            }
+        };
+        Ok(RecordedArtifact {
+            path: j.path,
+            size: j.size,
+            truncated: j.truncated,
+            bytes: j.bytes,
+            sha256: j.sha256,
+            data,
+        })
+    }
+}
+
+impl reg::HeapSize for RecordedArtifact {
+    fn heap_size(&self) -> u64 {
+        self.path.heap_size() + self.sha256.heap_size() + self.bytes + 48
+    }
 }
 
 impl Answer {
@@ -191,6 +307,8 @@ impl Answer {
             "get-run" => serde_json::from_str(text).map(Answer::Run),
             "get-metric-history" => serde_json::from_str(text).map(Answer::History),
             "get-logged-model" => serde_json::from_str(text).map(Answer::LoggedModel),
+            "list-artifacts" => serde_json::from_str(text).map(Answer::Artifacts),
+            "read-artifact" => serde_json::from_str(text).map(Answer::Artifact),
             other => return Err(format!("`{other}` is not a registry call")),
         };
         typed.map_err(|e| format!("the answer of `{call}` is malformed: {e}"))
@@ -205,6 +323,8 @@ impl reg::HeapSize for Answer {
             Answer::Run(r) => r.heap_size(),
             Answer::History(h) => h.heap_size(),
             Answer::LoggedModel(m) => m.heap_size(),
+            Answer::Artifacts(a) => a.heap_size(),
+            Answer::Artifact(a) => a.heap_size(),
         }
     }
 }
@@ -213,8 +333,8 @@ impl reg::HeapSize for Answer {
 pub trait Recordable: Sized {
     /// Wraps the answer.
     fn wrap(self) -> Answer;
-    /// The answer, when `a` is of this type.
-    fn unwrap(a: &Answer) -> Option<Self>;
+    /// The answer, when `a` is of this type and whole; else why not.
+    fn unwrap(a: &Answer) -> Result<Self, String>;
 }
 
 macro_rules! recordable {
@@ -223,10 +343,10 @@ macro_rules! recordable {
             fn wrap(self) -> Answer {
                 Answer::$variant(self)
             }
-            fn unwrap(a: &Answer) -> Option<Self> {
+            fn unwrap(a: &Answer) -> Result<Self, String> {
                 match a {
-                    Answer::$variant(v) => Some(v.clone()),
-                    _ => None,
+                    Answer::$variant(v) => Ok(v.clone()),
+                    _ => Err(WRONG_TYPE.into()),
                 }
             }
         }
@@ -237,18 +357,47 @@ recordable!(reg::ModelVersion, Version);
 recordable!(Vec<reg::ModelVersion>, Versions);
 recordable!(reg::Run, Run);
 recordable!(Vec<reg::MetricPoint>, History);
+recordable!(Vec<reg::artifacts::ArtifactEntry>, Artifacts);
 
 impl Recordable for reg::LoggedModel {
     fn wrap(self) -> Answer {
         Answer::LoggedModel(Box::new(self))
     }
-    fn unwrap(a: &Answer) -> Option<Self> {
+    fn unwrap(a: &Answer) -> Result<Self, String> {
         match a {
-            Answer::LoggedModel(m) => Some((**m).clone()),
-            _ => None,
+            Answer::LoggedModel(m) => Ok((**m).clone()),
+            _ => Err(WRONG_TYPE.into()),
         }
     }
 }
+
+impl Recordable for reg::artifacts::ArtifactData {
+    fn wrap(self) -> Answer {
+        Answer::Artifact(Box::new(self.into()))
+    }
+    fn unwrap(a: &Answer) -> Result<Self, String> {
+        let Answer::Artifact(r) = a else {
+            return Err(WRONG_TYPE.into());
+        };
+        let Some(data) = &r.data else {
+            return Err(format!(
+                "the evidence holds the size ({} bytes) and sha256 of artifact `{}` but not its content (more than {} bytes are not recorded)",
+                r.bytes,
+                r.path,
+                MAX_RECORDED_ARTIFACT
+            ));
+        };
+        Ok(reg::artifacts::ArtifactData {
+            path: r.path.clone(),
+            size: r.size,
+            truncated: r.truncated,
+            data: data.clone(),
+        })
+    }
+}
+
+/// Why [`Recordable::unwrap`] refused an answer of another type.
+const WRONG_TYPE: &str = "the recorded answer has the wrong type";
 
 /// A registry error as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use super::artifacts;
 use super::{
     HeapSize, LoggedModel, MetricPoint, ModelVersion, RegisteredModel, Registry, RegistryError,
     Result, Run, SharedRegistry,
@@ -324,6 +325,25 @@ impl Registry for CachedRegistry {
         }
         Ok(out)
     }
+
+    // Files are not kept: they may be large, and an evaluation's own
+    // tape already answers a repeated read the same.
+    async fn list_artifacts(
+        &self,
+        owner: &artifacts::ArtifactOwner,
+        path: &str,
+    ) -> Result<Vec<artifacts::ArtifactEntry>> {
+        self.inner.list_artifacts(owner, path).await
+    }
+
+    async fn read_artifact(
+        &self,
+        owner: &artifacts::ArtifactOwner,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<artifacts::ArtifactData> {
+        self.inner.read_artifact(owner, path, max_bytes).await
+    }
 }
 
 #[cfg(test)]
@@ -400,6 +420,21 @@ mod tests {
         async fn logged_model(&self, id: &str) -> Result<LoggedModel> {
             self.asked.fetch_add(1, Ordering::Relaxed);
             Err(RegistryError::NotFound(format!("no model {id}")))
+        }
+        async fn list_artifacts(
+            &self,
+            _: &artifacts::ArtifactOwner,
+            _: &str,
+        ) -> Result<Vec<artifacts::ArtifactEntry>> {
+            Err(RegistryError::Unavailable("not here".into()))
+        }
+        async fn read_artifact(
+            &self,
+            _: &artifacts::ArtifactOwner,
+            _: &str,
+            _: u64,
+        ) -> Result<artifacts::ArtifactData> {
+            Err(RegistryError::Unavailable("not here".into()))
         }
     }
 

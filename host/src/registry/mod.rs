@@ -6,6 +6,7 @@
 //! MLflow's own database directly, so `modelgate validate` works with no
 //! server at all. See [`uri`] for how the URI itself is found.
 
+pub mod artifacts;
 pub mod cached;
 pub mod rest;
 pub mod sqlite;
@@ -579,6 +580,24 @@ pub trait Registry: Send + Sync {
 
     /// LoggedModel `model_id` with its metrics, params and tags (MLflow 3).
     async fn logged_model(&self, model_id: &str) -> Result<LoggedModel>;
+
+    /// The entries of directory `path` (`""`: the root) of `owner`'s
+    /// artifacts, one level, sorted by path (WIT 0.4.0). The path is
+    /// checked by [`artifacts::check_path`] first.
+    async fn list_artifacts(
+        &self,
+        owner: &artifacts::ArtifactOwner,
+        path: &str,
+    ) -> Result<Vec<artifacts::ArtifactEntry>>;
+
+    /// At most `max_bytes` (capped at [`artifacts::MAX_READ`]) of file
+    /// `path` of `owner`'s artifacts (WIT 0.4.0).
+    async fn read_artifact(
+        &self,
+        owner: &artifacts::ArtifactOwner,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<artifacts::ArtifactData>;
 
     /// Several LoggedModels at once; backends that can batch do so. Models
     /// that do not exist are left out.

@@ -17,6 +17,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::artifacts::{self, ArtifactData, ArtifactEntry, ArtifactOwner};
 use super::{
     KeyValue, LoggedModel, Metric, MetricPoint, ModelMetric, ModelVersion, RegisteredModel,
     Registry, RegistryError, Result, Run,
@@ -186,8 +187,8 @@ fn concurrent_write(body: &str) -> bool {
 
 /// How one attempt at a request went.
 enum Tried {
-    /// The answer, or an error that retrying would not change.
-    Done(Result<Value>),
+    /// The answer's body, or an error that retrying would not change.
+    Done(Result<Body>),
     /// A failure: whether it may be retried, the server's `Retry-After`.
     Failed(bool, Option<Duration>, RegistryError),
 }
@@ -281,11 +282,29 @@ impl RestRegistry {
         body: Option<&Value>,
     ) -> Result<Value> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
+        let cap = Cap::Refuse(self.retry.max_response);
+        let answer = self.request(method, &url, endpoint, query, body, cap).await?;
+        serde_json::from_slice(&answer.bytes).map_err(|e| {
+            RegistryError::Invalid(format!("`{endpoint}` answered with invalid JSON: {e}"))
+        })
+    }
+
+    /// One request to `url` (under the server's root), with retries,
+    /// bounds and typed errors: its body, read as `cap` says.
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        cap: Cap,
+    ) -> Result<Body> {
         let mut attempt: u32 = 0;
         let mut waited = Duration::ZERO;
         loop {
             let (retryable, retry_after, err) =
-                match self.attempt(&method, &url, endpoint, query, body).await {
+                match self.attempt(&method, url, endpoint, query, body, cap).await {
                     Tried::Done(answer) => return answer,
                     Tried::Failed(retryable, retry_after, err) => (retryable, retry_after, err),
                 };
@@ -323,6 +342,7 @@ impl RestRegistry {
         endpoint: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
+        cap: Cap,
     ) -> Tried {
         let mut req = self.client.request(method.clone(), url).query(query);
         if self.fresh_connections {
@@ -345,19 +365,19 @@ impl RestRegistry {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
-                match self.read_body(resp, endpoint).await {
+                // An error's body is read as a JSON answer would be.
+                let cap = if status.is_success() {
+                    cap
+                } else {
+                    Cap::Refuse(self.retry.max_response)
+                };
+                match self.read_body(resp, endpoint, cap).await {
                     Err(Fatal(e)) => Tried::Done(Err(e)),
                     // A body cut off on the way is the network's
                     // fault, whatever the status said: retry.
                     Err(Transient(e)) => Tried::Failed(true, retry_after, e),
-                    Ok(bytes) if status.is_success() => {
-                        Tried::Done(serde_json::from_slice(&bytes).map_err(|e| {
-                            RegistryError::Invalid(format!(
-                                "`{endpoint}` answered with invalid JSON: {e}"
-                            ))
-                        }))
-                    }
-                    Ok(bytes) => {
+                    Ok(answer) if status.is_success() => Tried::Done(Ok(answer)),
+                    Ok(Body { bytes, .. }) => {
                         let text = String::from_utf8_lossy(&bytes);
                         let retryable =
                             matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
@@ -387,21 +407,28 @@ impl RestRegistry {
         }
     }
 
-    /// Reads an answer's body, refusing it as soon as it passes the cap.
+    /// Reads an answer's body: refused as soon as it passes a
+    /// [`Cap::Refuse`], cut at a [`Cap::Keep`].
     async fn read_body(
         &self,
         mut resp: reqwest::Response,
         endpoint: &str,
-    ) -> std::result::Result<Vec<u8>, BodyError> {
-        let limit = self.retry.max_response;
+        cap: Cap,
+    ) -> std::result::Result<Body, BodyError> {
+        let length = resp.content_length();
+        let (limit, keep) = match cap {
+            Cap::Refuse(limit) => (limit, false),
+            Cap::Keep(limit) => (limit, true),
+        };
         let too_big = |size: u64| {
             Fatal(RegistryError::Invalid(format!(
                 "`{endpoint}` answered with more than {} (at least {size} bytes)",
                 crate::text::human_bytes(limit)
             )))
         };
-        if let Some(len) = resp.content_length()
+        if let Some(len) = length
             && len > limit
+            && !keep
         {
             return Err(too_big(len));
         }
@@ -410,11 +437,26 @@ impl RestRegistry {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(too_big(body.len() as u64 + chunk.len() as u64));
+                        if !keep {
+                            return Err(too_big(body.len() as u64 + chunk.len() as u64));
+                        }
+                        let room = (limit as usize).saturating_sub(body.len());
+                        body.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                        return Ok(Body {
+                            bytes: body,
+                            truncated: true,
+                            length,
+                        });
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Ok(None) => return Ok(body),
+                Ok(None) => {
+                    return Ok(Body {
+                        bytes: body,
+                        truncated: false,
+                        length,
+                    });
+                }
                 Err(e) => {
                     return Err(Transient(RegistryError::Unavailable(format!(
                         "failed to read the answer of {} to `{endpoint}`: {}",
@@ -429,6 +471,26 @@ impl RestRegistry {
     async fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value> {
         self.call(Method::GET, endpoint, query, None).await
     }
+}
+
+/// How much of an answer's body to read.
+#[derive(Clone, Copy)]
+enum Cap {
+    /// At most this many bytes; a longer answer is an error.
+    Refuse(u64),
+    /// The first this many bytes; a longer answer is cut (a file's
+    /// beginning).
+    Keep(u64),
+}
+
+/// An answer's body.
+struct Body {
+    /// What was read.
+    bytes: Vec<u8>,
+    /// True when a [`Cap::Keep`] cut it.
+    truncated: bool,
+    /// Its `Content-Length`, when the server sent one.
+    length: Option<u64>,
 }
 
 /// Why an answer's body could not be read.
@@ -487,6 +549,19 @@ fn api_error(status: StatusCode, body: &str, url: &str) -> RegistryError {
             RegistryError::Unavailable(format!("{message} (HTTP {})", status.as_u16()))
         }
         _ => RegistryError::Invalid(message),
+    }
+}
+
+/// A LoggedModel id that may go into a URL's path: only what MLflow makes
+/// ids of; anything else names no LoggedModel.
+fn path_id(model_id: &str) -> Result<&str> {
+    if super::is_model_id(model_id) {
+        Ok(model_id)
+    } else {
+        Err(RegistryError::NotFound(format!(
+            "Logged model with ID '{}' not found.",
+            crate::text::clean_line(model_id)
+        )))
     }
 }
 
@@ -1227,6 +1302,125 @@ impl Registry for RestRegistry {
         let mut by_id: std::collections::HashMap<String, LoggedModel> =
             out.into_iter().map(|m| (m.model_id.clone(), m)).collect();
         Ok(model_ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    async fn list_artifacts(
+        &self,
+        owner: &ArtifactOwner,
+        path: &str,
+    ) -> Result<Vec<ArtifactEntry>> {
+        artifacts::check_path(path, true)?;
+        let (endpoint, query): (String, Vec<(&str, &str)>) = match owner {
+            ArtifactOwner::Run(id) => (
+                "artifacts/list".into(),
+                vec![("run_id", id.as_str()), ("path", path)],
+            ),
+            ArtifactOwner::LoggedModel(id) => (
+                format!("logged-models/{}/artifacts/directories", path_id(id)?),
+                vec![("artifact_directory_path", path)],
+            ),
+        };
+        let answer = self.get(&endpoint, &query).await?;
+        let files = match answer.get("files") {
+            // MLflow leaves out an empty list (and answers a missing
+            // directory, or a file, with none).
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(files)) => files,
+            Some(other) => {
+                return Err(RegistryError::Invalid(format!(
+                    "`{endpoint}` answered `files` as {}",
+                    json_type(other)
+                )));
+            }
+        };
+        if files.len() > artifacts::MAX_ENTRIES {
+            return Err(RegistryError::Unavailable(format!(
+                "directory `{path}` of {} has more than {} entries",
+                owner.describe(),
+                artifacts::MAX_ENTRIES
+            )));
+        }
+        let mut out = files
+            .iter()
+            .map(|f| {
+                let o = Fields::new(f, "an artifact")?;
+                let is_dir = match f.get("is_dir") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(other) => return Err(o.bad("is_dir", other, "a boolean")),
+                };
+                let size = o.opt_int("file_size")?;
+                Ok(ArtifactEntry {
+                    path: o.string("path")?,
+                    is_dir,
+                    size: if is_dir {
+                        None
+                    } else {
+                        size.and_then(|n| u64::try_from(n).ok())
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The paths are the root's (`dir/file`): a server that answers
+        // anything else is not trusted with them.
+        for e in &out {
+            artifacts::check_path(&e.path, false).map_err(|_| {
+                RegistryError::Invalid(format!(
+                    "`{endpoint}` listed artifact `{}`, not a path under the artifact root",
+                    e.path.escape_debug()
+                ))
+            })?;
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    async fn read_artifact(
+        &self,
+        owner: &ArtifactOwner,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<ArtifactData> {
+        artifacts::check_path(path, false)?;
+        let (url, endpoint, query) = match owner {
+            ArtifactOwner::Run(id) => (
+                format!("{}/get-artifact", self.base),
+                "get-artifact".to_string(),
+                vec![("run_id", id.as_str()), ("path", path)],
+            ),
+            ArtifactOwner::LoggedModel(id) => {
+                let endpoint = format!("logged-models/{}/artifacts/files", path_id(id)?);
+                (
+                    format!("{}/ajax-api/2.0/mlflow/{endpoint}", self.base),
+                    endpoint,
+                    vec![("artifact_file_path", path)],
+                )
+            }
+        };
+        let max = artifacts::capped(max_bytes);
+        let answer = self
+            .request(Method::GET, &url, &endpoint, &query, None, Cap::Keep(max))
+            .await
+            .map_err(|e| match e {
+                // MLflow answers a directory with 400 "refers to a
+                // directory": there is no file there.
+                RegistryError::Invalid(m) if m.contains("directory") => {
+                    RegistryError::NotFound(format!(
+                        "artifact `{path}` of {} is not a file: {m}",
+                        owner.describe()
+                    ))
+                }
+                other => other,
+            })?;
+        let size = answer
+            .length
+            .or((!answer.truncated).then_some(answer.bytes.len() as u64));
+        Ok(ArtifactData {
+            path: path.to_string(),
+            size,
+            truncated: answer.truncated,
+            data: answer.bytes,
+        })
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {

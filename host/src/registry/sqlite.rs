@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
+use super::artifacts::{self, ArtifactOwner};
 use super::{
     KeyValue, LoggedModel, Metric, MetricPoint, ModelMetric, ModelVersion, RegisteredModel,
     Registry, RegistryError, Result, Run, latest_point,
@@ -158,6 +159,41 @@ impl SqliteRegistry {
             tokio::task::block_in_place(|| self.with_conn(f))
         } else {
             self.with_conn(f)
+        }
+    }
+
+    /// The local artifact root of `owner`: a LoggedModel's
+    /// `artifact_location`, a run's `artifact_uri`, as MLflow wrote them.
+    fn artifact_root(&self, owner: &ArtifactOwner) -> Result<std::path::PathBuf> {
+        let (sql, missing) = match owner {
+            ArtifactOwner::LoggedModel(_) if !self.logged_models => {
+                return Err(not_found_logged_model(owner.id()));
+            }
+            ArtifactOwner::LoggedModel(id) => (
+                "SELECT artifact_location FROM logged_models WHERE model_id = ?1
+                   AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted')",
+                not_found_logged_model(id),
+            ),
+            ArtifactOwner::Run(id) => (
+                "SELECT artifact_uri FROM runs WHERE run_uuid = ?1
+                   AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted')",
+                RegistryError::NotFound(format!("Run '{id}' not found")),
+            ),
+        };
+        let uri: Option<Option<String>> = self.with_conn(|conn, _| {
+            conn.prepare_cached(sql)?
+                .query_row([owner.id()], |r| r.get(0))
+                .optional()
+        })?;
+        let Some(Some(uri)) = uri else {
+            return Err(missing);
+        };
+        match artifacts::locate(&uri, owner)? {
+            artifacts::Location::Local(root) => Ok(root),
+            artifacts::Location::Proxied(_) => Err(RegistryError::Unavailable(format!(
+                "the artifacts of {} are served by an MLflow server (`{uri}`), which the embedded store cannot read; hint: point --tracking-uri at that server",
+                owner.describe()
+            ))),
         }
     }
 
@@ -308,6 +344,13 @@ impl SqliteRegistry {
 }
 
 /// A read-only connection to `path`.
+/// Runs filesystem work off the async worker thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(RegistryError::Unavailable(format!("an artifact read failed: {e}"))))
+}
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -793,6 +836,31 @@ impl Registry for SqliteRegistry {
             return Ok(Vec::new());
         }
         self.with_conn_blocking(|conn, _| read_logged_models(conn, model_ids))
+    }
+
+    async fn list_artifacts(
+        &self,
+        owner: &ArtifactOwner,
+        path: &str,
+    ) -> Result<Vec<artifacts::ArtifactEntry>> {
+        artifacts::check_path(path, true)?;
+        let root = self.artifact_root(owner)?;
+        let owner = owner.clone();
+        let path = path.to_string();
+        blocking(move || artifacts::list_local(&root, &owner, &path)).await
+    }
+
+    async fn read_artifact(
+        &self,
+        owner: &ArtifactOwner,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<artifacts::ArtifactData> {
+        artifacts::check_path(path, false)?;
+        let root = self.artifact_root(owner)?;
+        let owner = owner.clone();
+        let path = path.to_string();
+        blocking(move || artifacts::read_local(&root, &owner, &path, max_bytes)).await
     }
 
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {

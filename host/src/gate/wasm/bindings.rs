@@ -58,6 +58,24 @@ pub mod v3 {
     });
 }
 
+/// World `modelgate:validator/validator@0.4.0` (`wit/`): 0.3.0's registry
+/// and candidate, and reads of the artifacts of LoggedModels and runs.
+pub mod v4 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "modelgate:validator/validator@0.4.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "modelgate:validator/types@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::types,
+            "modelgate:validator/log@0.1.0": crate::gate::wasm::bindings::v1::modelgate::validator::log,
+            "modelgate:validator/types@0.2.0": crate::gate::wasm::bindings::v2::modelgate::validator0_2_0::types,
+            "modelgate:validator/types@0.3.0": crate::gate::wasm::bindings::v3::modelgate::validator0_3_0::types,
+            "modelgate:validator/registry@0.3.0": crate::gate::wasm::bindings::v3::modelgate::validator0_3_0::registry,
+        },
+    });
+}
+
 pub use v1::modelgate::validator::log::Level;
 pub use v1::modelgate::validator::types::{
     Candidate, KeyValue, Metric, MetricPoint, ModelVersion, RegistryError, Run,
@@ -65,10 +83,13 @@ pub use v1::modelgate::validator::types::{
 
 /// 0.3.0's records, apart from 0.1.0's of the same name.
 use v3::modelgate::validator0_3_0::types as t3;
+/// 0.4.0's records (artifacts).
+use v4::modelgate::validator0_4_0::types as t4;
 
 /// Adds the imports of every world, served from [`GateState`], to
 /// `linker`: 0.1.0's `types`, `registry` and `log`; 0.2.0's (type-only)
-/// `types`; 0.3.0's `types` (type-only) and `registry`.
+/// `types`; 0.3.0's `types` (type-only) and `registry`; 0.4.0's `types`
+/// (type-only) and `artifacts`.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<GateState>) -> wasmtime::Result<()> {
     use v1::modelgate::validator as i1;
     use v3::modelgate::validator0_3_0 as i3;
@@ -80,7 +101,10 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<GateState>) -> was
         |s| s,
     )?;
     i3::types::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
-    i3::registry::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
+    i3::registry::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    use v4::modelgate::validator0_4_0 as i4;
+    i4::types::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)?;
+    i4::artifacts::add_to_linker::<GateState, HasSelf<GateState>>(linker, |s| s)
 }
 
 /// A gate's answer, whichever version of the world it was built against.
@@ -145,13 +169,16 @@ pub enum World {
     V2,
     /// `modelgate:validator/validator@0.3.0`.
     V3,
+    /// `modelgate:validator/validator@0.4.0`: 0.3.0's candidate and
+    /// verdict, and artifact reads.
+    V4,
 }
 
 impl World {
     /// The world whose package version is `version` (a version this host
     /// runs, as [`super::inspect::compatible`] gives it).
     pub fn of(version: &str) -> Option<World> {
-        [World::V1, World::V2, World::V3]
+        [World::V1, World::V2, World::V3, World::V4]
             .into_iter()
             .find(|w| w.version() == version)
     }
@@ -162,6 +189,7 @@ impl World {
             World::V1 => super::WIT_0_1_0,
             World::V2 => super::WIT_0_2_0,
             World::V3 => super::WIT_0_3_0,
+            World::V4 => super::WIT_0_4_0,
         }
     }
 
@@ -194,6 +222,7 @@ impl Pre {
             World::V1 => drop(v1::ValidatorPre::new(pre.clone())?),
             World::V2 => drop(v2::ValidatorPre::new(pre.clone())?),
             World::V3 => drop(v3::ValidatorPre::new(pre.clone())?),
+            World::V4 => drop(v4::ValidatorPre::new(pre.clone())?),
         }
         let index = |name: &str| {
             pre.component()
@@ -267,7 +296,7 @@ impl Pre {
             (World::V2, WitCandidate::Classic(c)) => {
                 call_validate::<_, V2Verdict>(store, func, c, config).await
             }
-            (World::V3, WitCandidate::LoggedModels(c)) => {
+            (World::V3 | World::V4, WitCandidate::LoggedModels(c)) => {
                 call_validate::<_, V2Verdict>(store, func, c, config).await
             }
             _ => Err(wasmtime::format_err!(
@@ -592,6 +621,8 @@ impl v2::modelgate::validator0_2_0::types::Host for GateState {}
 
 impl t3::Host for GateState {}
 
+impl t4::Host for GateState {}
+
 impl v1::modelgate::validator::log::Host for GateState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.record_log(level.into(), message);
@@ -626,12 +657,10 @@ impl GateState {
         match answer {
             Err(e) => Ok(Err(RegistryError::from(e))),
             Ok(a) => match T::unwrap(&a) {
-                Some(v) => Ok(Ok(W::from(v))),
-                // Only a replay can hold an answer of the wrong type, and
-                // the evidence's reader refuses that; fail closed anyway.
-                None => Err(wasmtime::Error::msg(format!(
-                    "the recorded answer of `{kind}` has the wrong type"
-                ))),
+                Ok(v) => Ok(Ok(W::from(v))),
+                // Only a replay can hold an answer of the wrong type (which
+                // the evidence's reader refuses) or one without its bytes.
+                Err(why) => Err(wasmtime::Error::msg(format!("`{kind}`: {why}"))),
             },
         }
     }
@@ -766,6 +795,76 @@ impl v3::modelgate::validator0_3_0::registry::Host for GateState {
         let id = model_id.as_str();
         self.registry_call("get-logged-model", &[id], |r| async move {
             r.logged_model(id).await
+        })
+        .await
+    }
+}
+
+impl From<t4::ArtifactOwner> for reg::artifacts::ArtifactOwner {
+    fn from(o: t4::ArtifactOwner) -> Self {
+        match o {
+            t4::ArtifactOwner::LoggedModel(id) => reg::artifacts::ArtifactOwner::LoggedModel(id),
+            t4::ArtifactOwner::Run(id) => reg::artifacts::ArtifactOwner::Run(id),
+        }
+    }
+}
+
+impl From<reg::artifacts::ArtifactEntry> for t4::ArtifactEntry {
+    fn from(e: reg::artifacts::ArtifactEntry) -> Self {
+        t4::ArtifactEntry {
+            path: e.path,
+            is_dir: e.is_dir,
+            size: e.size,
+        }
+    }
+}
+
+impl From<reg::artifacts::ArtifactData> for t4::Artifact {
+    fn from(a: reg::artifacts::ArtifactData) -> Self {
+        t4::Artifact {
+            path: a.path,
+            size: a.size,
+            truncated: a.truncated,
+            data: a.data,
+        }
+    }
+}
+
+impl v4::modelgate::validator0_4_0::artifacts::Host for GateState {
+    async fn list_artifacts(
+        &mut self,
+        owner: t4::ArtifactOwner,
+        path: String,
+    ) -> Answer<Vec<t4::ArtifactEntry>> {
+        let owner = reg::artifacts::ArtifactOwner::from(owner);
+        // A bad path is refused before it costs a call or reaches a store.
+        if let Err(e) = reg::artifacts::check_path(&path, true) {
+            return Ok(Err(e.into()));
+        }
+        let (key, path) = (owner.key(), path.as_str());
+        let owner = &owner;
+        let list: Answer<WitList<t4::ArtifactEntry>> = self
+            .registry_call("list-artifacts", &[&key, path], |r| async move {
+                r.list_artifacts(owner, path).await
+            })
+            .await;
+        Ok(list?.map(|l| l.0))
+    }
+
+    async fn read_artifact(
+        &mut self,
+        owner: t4::ArtifactOwner,
+        path: String,
+        max_bytes: u64,
+    ) -> Answer<t4::Artifact> {
+        let owner = reg::artifacts::ArtifactOwner::from(owner);
+        if let Err(e) = reg::artifacts::check_path(&path, false) {
+            return Ok(Err(e.into()));
+        }
+        let (key, path, max) = (owner.key(), path.as_str(), max_bytes.to_string());
+        let owner = &owner;
+        self.registry_call("read-artifact", &[&key, path, &max], |r| async move {
+            r.read_artifact(owner, path, max_bytes).await
         })
         .await
     }

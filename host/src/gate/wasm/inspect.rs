@@ -211,7 +211,8 @@ mod tests {
         assert_eq!(compatible("0.2.0"), Some("0.2.0"));
         assert_eq!(compatible("0.2.3"), Some("0.2.0"));
         assert_eq!(compatible("0.3.0"), Some("0.3.0"));
-        assert_eq!(compatible("0.4.0"), None);
+        assert_eq!(compatible("0.4.0"), Some("0.4.0"));
+        assert_eq!(compatible("0.5.0"), None);
         assert_eq!(compatible("1.0.0"), None);
         assert_eq!(compatible("garbage"), None);
         let mut a = Analysis {
@@ -222,6 +223,8 @@ mod tests {
         assert_eq!(a.world_version().as_deref(), Some("0.2.0"));
         a.wit_versions = ["0.1.0", "0.2.0", "0.3.0"].map(String::from).into();
         assert_eq!(a.world_version().as_deref(), Some("0.3.0"));
+        a.wit_versions = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"].map(String::from).into();
+        assert_eq!(a.world_version().as_deref(), Some("0.4.0"));
         a.wit_versions = ["0.1.0".to_string()].into();
         assert_eq!(a.world_version().as_deref(), Some("0.1.0"));
     }

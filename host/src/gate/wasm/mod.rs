@@ -44,14 +44,16 @@ pub const WIT_0_1_0: &str = "0.1.0";
 pub const WIT_0_2_0: &str = "0.2.0";
 /// `modelgate:validator@0.3.0`: MLflow 3's LoggedModels.
 pub const WIT_0_3_0: &str = "0.3.0";
+/// `modelgate:validator@0.4.0`: reads of model and run artifacts.
+pub const WIT_0_4_0: &str = "0.4.0";
 /// The newest WIT package version this host implements: what new gates
 /// are built against.
-pub const WIT_VERSION: &str = WIT_0_3_0;
+pub const WIT_VERSION: &str = WIT_0_4_0;
 /// Every WIT package version this host runs gates of, oldest first.
-pub const WIT_VERSIONS: &[&str] = &[WIT_0_1_0, WIT_0_2_0, WIT_0_3_0];
+pub const WIT_VERSIONS: &[&str] = &[WIT_0_1_0, WIT_0_2_0, WIT_0_3_0, WIT_0_4_0];
 /// The newest world, fully qualified (a literal, as `bindgen!` needs its
 /// worlds; a test keeps it at [`WIT_VERSION`]).
-pub const WORLD: &str = "modelgate:validator/validator@0.3.0";
+pub const WORLD: &str = "modelgate:validator/validator@0.4.0";
 
 /// How often the epoch ticks; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(5);

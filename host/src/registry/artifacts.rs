@@ -1,0 +1,458 @@
+//! The files of LoggedModels and runs (WIT 0.4.0's `artifacts`): their
+//! types, the path rules every backend applies before it reads anything,
+//! and the reader of a local artifact root (the embedded store's, as MLflow
+//! 3 writes it: `…/<experiment>/models/<model_id>/artifacts`).
+//!
+//! Bounds: a listing holds at most [`MAX_ENTRIES`] entries, a read returns
+//! at most [`MAX_READ`] bytes (the gate's `max-bytes`, capped), a path is at
+//! most the sandbox's argument bound. A path is relative, `/`-separated,
+//! without `.`, `..` or empty segments, backslashes or control characters;
+//! a local read follows no symbolic link out of the artifact root and opens
+//! regular files only (a FIFO or device would block or never end).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use super::{RegistryError, Result};
+
+/// The most entries a listing returns; a larger directory is an error.
+pub const MAX_ENTRIES: usize = 10_000;
+/// The most bytes one read returns, whatever the gate asks for.
+pub const MAX_READ: u64 = 16 << 20;
+
+/// Whose files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactOwner {
+    /// A LoggedModel, by id (`m-…`).
+    LoggedModel(String),
+    /// A run, by id.
+    Run(String),
+}
+
+impl ArtifactOwner {
+    /// `logged-model:m-…` or `run:ID`: the owner as one call argument.
+    pub fn key(&self) -> String {
+        match self {
+            ArtifactOwner::LoggedModel(id) => format!("logged-model:{id}"),
+            ArtifactOwner::Run(id) => format!("run:{id}"),
+        }
+    }
+
+    /// The id, whichever kind.
+    pub fn id(&self) -> &str {
+        match self {
+            ArtifactOwner::LoggedModel(id) | ArtifactOwner::Run(id) => id,
+        }
+    }
+
+    /// `LoggedModel m-…` or `run ID`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            ArtifactOwner::LoggedModel(id) => format!("LoggedModel {id}"),
+            ArtifactOwner::Run(id) => format!("run {id}"),
+        }
+    }
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactEntry {
+    /// Its path from the artifact root.
+    pub path: String,
+    /// True for a directory.
+    pub is_dir: bool,
+    /// A file's size, when the store says it.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// A file read, or its beginning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactData {
+    /// Its path from the artifact root.
+    pub path: String,
+    /// The whole file's size, when the store says it.
+    pub size: Option<u64>,
+    /// True when the file is longer than the bytes asked for.
+    pub truncated: bool,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+impl super::HeapSize for ArtifactEntry {
+    fn heap_size(&self) -> u64 {
+        self.path.heap_size() + 16
+    }
+}
+
+impl super::HeapSize for ArtifactData {
+    fn heap_size(&self) -> u64 {
+        self.path.heap_size() + self.data.len() as u64 + 48
+    }
+}
+
+/// Checks an artifact path as a gate gives it: `""` (the root) when
+/// `root_ok`, else relative `/`-separated segments, none of them empty,
+/// `.` or `..`, no backslash or control character.
+pub fn check_path(path: &str, root_ok: bool) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(RegistryError::Denied(format!(
+            "artifact path `{}` {why}: paths are relative to the artifact root, `/`-separated, without `.` or `..` segments",
+            path.escape_debug()
+        )))
+    };
+    if path.is_empty() {
+        return if root_ok {
+            Ok(())
+        } else {
+            refuse("is empty")
+        };
+    }
+    if path.starts_with('/') {
+        return refuse("is absolute");
+    }
+    if path.contains('\\') {
+        return refuse("contains a backslash");
+    }
+    if path.chars().any(char::is_control) {
+        return refuse("contains a control character");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return refuse("has an empty segment"),
+            "." | ".." => return refuse("has a `.` or `..` segment"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The bytes a gate may be given for `max_bytes`: at most [`MAX_READ`].
+pub fn capped(max_bytes: u64) -> u64 {
+    max_bytes.min(MAX_READ)
+}
+
+/// Where an artifact URI points, for a reader on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local directory.
+    Local(PathBuf),
+    /// Served by an MLflow server (`mlflow-artifacts:`), at this path of its
+    /// artifact root.
+    Proxied(String),
+}
+
+/// Resolves artifact URI `uri` (a LoggedModel's `artifact_location`, a
+/// run's `artifact_uri`) of `owner`: a `file:` URI or a plain absolute path
+/// is local, `mlflow-artifacts:` is the server's; an object store is
+/// `unavailable` with what to do.
+pub fn locate(uri: &str, owner: &ArtifactOwner) -> Result<Location> {
+    if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
+        // `mlflow-artifacts:/path` or `mlflow-artifacts://host:port/path`.
+        let path = match rest.strip_prefix("//") {
+            Some(hosted) => hosted.split_once('/').map_or("", |(_, p)| p),
+            None => rest.trim_start_matches('/'),
+        };
+        return Ok(Location::Proxied(path.to_string()));
+    }
+    if let Some(rest) = uri.strip_prefix("file:") {
+        // `file:///abs`, `file:/abs` or `file://localhost/abs`.
+        let path = rest
+            .strip_prefix("//localhost")
+            .or_else(|| rest.strip_prefix("//"))
+            .unwrap_or(rest);
+        let decoded = percent_decode(path);
+        return if decoded.starts_with('/') {
+            Ok(Location::Local(PathBuf::from(decoded)))
+        } else {
+            Err(unreachable_store(uri, owner))
+        };
+    }
+    if uri.starts_with('/') {
+        return Ok(Location::Local(PathBuf::from(uri)));
+    }
+    Err(unreachable_store(uri, owner))
+}
+
+fn unreachable_store(uri: &str, owner: &ArtifactOwner) -> RegistryError {
+    let scheme = uri.split_once(':').map_or("a relative path", |(s, _)| s);
+    RegistryError::Unavailable(format!(
+        "the artifacts of {} are at `{uri}` ({scheme}), which modelgate does not read: it reads local artifact roots and an MLflow server's (`mlflow-artifacts:`); hint: serve the artifacts through `mlflow server` (its default `--serve-artifacts`) and point --tracking-uri at it",
+        owner.describe()
+    ))
+}
+
+/// `%XX` escapes decoded (an invalid one is kept as it is).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `path` under local root `root`, resolved with every symbolic link
+/// followed, and checked to stay inside the root (itself resolved).
+fn inside(root: &Path, path: &str, owner: &ArtifactOwner) -> Result<PathBuf> {
+    let not_found = || {
+        RegistryError::NotFound(format!(
+            "{} has no artifact `{path}`",
+            owner.describe()
+        ))
+    };
+    let root = match root.canonicalize() {
+        Ok(r) => r,
+        // A model logged without files has no directory: nothing in it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => {
+            return Err(RegistryError::Unavailable(format!(
+                "the artifact root `{}` of {} cannot be read: {e}",
+                root.display(),
+                owner.describe()
+            )));
+        }
+    };
+    let full = if path.is_empty() {
+        root.clone()
+    } else {
+        match root.join(path).canonicalize() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+            Err(e) => {
+                return Err(RegistryError::Unavailable(format!(
+                    "artifact `{path}` of {} cannot be read: {e}",
+                    owner.describe()
+                )));
+            }
+        }
+    };
+    if !full.starts_with(&root) {
+        return Err(RegistryError::Denied(format!(
+            "artifact `{path}` of {} is a symbolic link out of its artifact root",
+            owner.describe()
+        )));
+    }
+    Ok(full)
+}
+
+/// Lists directory `path` of the local artifact root `root`.
+pub fn list_local(root: &Path, owner: &ArtifactOwner, path: &str) -> Result<Vec<ArtifactEntry>> {
+    check_path(path, true)?;
+    // A missing directory lists as empty, as MLflow's server lists it.
+    let dir = match inside(root, path, owner) {
+        Err(RegistryError::NotFound(_)) => return Ok(Vec::new()),
+        other => other?,
+    };
+    let io = |e: std::io::Error| {
+        RegistryError::Unavailable(format!(
+            "directory `{path}` of {} cannot be listed: {e}",
+            owner.describe()
+        ))
+    };
+    let meta = std::fs::metadata(&dir).map_err(io)?;
+    if !meta.is_dir() {
+        // As MLflow's server answers a file: no entries.
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if out.len() >= MAX_ENTRIES {
+            return Err(RegistryError::Unavailable(format!(
+                "directory `{path}` of {} has more than {MAX_ENTRIES} entries",
+                owner.describe()
+            )));
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue; // Not UTF-8: no gate can name it.
+        };
+        // Follows a symbolic link, as a read would (and refuses it there
+        // when it leads out); a dangling one is left out.
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        let rel = if path.is_empty() {
+            name
+        } else {
+            format!("{path}/{name}")
+        };
+        out.push(ArtifactEntry {
+            path: rel,
+            is_dir: meta.is_dir(),
+            size: meta.is_file().then_some(meta.len()),
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Reads at most `max_bytes` of file `path` of the local artifact root
+/// `root`.
+pub fn read_local(
+    root: &Path,
+    owner: &ArtifactOwner,
+    path: &str,
+    max_bytes: u64,
+) -> Result<ArtifactData> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    check_path(path, false)?;
+    let file_path = inside(root, path, owner)?;
+    let io = |e: std::io::Error| {
+        RegistryError::Unavailable(format!(
+            "artifact `{path}` of {} cannot be read: {e}",
+            owner.describe()
+        ))
+    };
+    // Non-blocking, so that opening a FIFO planted in the root does not
+    // wait for a writer; the type is checked on the open file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
+        .open(&file_path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(RegistryError::NotFound(format!(
+            "artifact `{path}` of {} is not a file",
+            owner.describe()
+        )));
+    }
+    let max = capped(max_bytes);
+    let mut data = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    let truncated = data.len() as u64 > max;
+    data.truncate(max as usize);
+    Ok(ArtifactData {
+        path: path.to_string(),
+        size: Some(meta.len().max(data.len() as u64)),
+        truncated,
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> ArtifactOwner {
+        ArtifactOwner::LoggedModel("m-1".into())
+    }
+
+    #[test]
+    fn paths_are_checked() {
+        for ok in ["MLmodel", "metadata/requirements.txt", "a b/c.json"] {
+            assert!(check_path(ok, false).is_ok(), "{ok}");
+        }
+        assert!(check_path("", true).is_ok());
+        for bad in [
+            "", "/etc/passwd", "../x", "a/../b", "./a", "a//b", "a/", "a\\b", "a\0b", "a\nb", "..",
+        ] {
+            assert!(
+                matches!(check_path(bad, false), Err(RegistryError::Denied(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn uris_are_located() {
+        let o = owner();
+        assert_eq!(
+            locate("file:///tmp/a%20b/artifacts", &o),
+            Ok(Location::Local("/tmp/a b/artifacts".into()))
+        );
+        assert_eq!(
+            locate("/tmp/x", &o),
+            Ok(Location::Local("/tmp/x".into()))
+        );
+        assert_eq!(
+            locate("mlflow-artifacts:/1/models/m-1/artifacts", &o),
+            Ok(Location::Proxied("1/models/m-1/artifacts".into()))
+        );
+        assert_eq!(
+            locate("mlflow-artifacts://h:5000/1/r/artifacts", &o),
+            Ok(Location::Proxied("1/r/artifacts".into()))
+        );
+        for store in ["s3://bucket/x", "gs://b/x", "mlruns/1/x", "dbfs:/x"] {
+            let e = locate(store, &o).unwrap_err();
+            assert!(
+                matches!(&e, RegistryError::Unavailable(m) if m.contains("hint:")),
+                "{store}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_reads_stay_in_the_root_and_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("artifacts");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("MLmodel"), b"flavors: {}\n").unwrap();
+        std::fs::write(root.join("sub/big"), vec![7u8; 100]).unwrap();
+        std::fs::write(dir.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();
+        std::os::unix::fs::symlink("MLmodel", root.join("alias")).unwrap();
+        let o = owner();
+
+        let listed = list_local(&root, &o, "").unwrap();
+        let names: Vec<_> = listed.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, ["MLmodel", "alias", "out", "sub"]);
+        assert!(listed[3].is_dir && listed[3].size.is_none());
+        assert_eq!(listed[0].size, Some(12));
+
+        let whole = read_local(&root, &o, "MLmodel", 1 << 20).unwrap();
+        assert_eq!((whole.data.as_slice(), whole.truncated), (&b"flavors: {}\n"[..], false));
+        let part = read_local(&root, &o, "sub/big", 10).unwrap();
+        assert_eq!((part.data.len(), part.truncated, part.size), (10, true, Some(100)));
+        let exact = read_local(&root, &o, "sub/big", 100).unwrap();
+        assert!(!exact.truncated);
+        // A link inside the root is read; one out of it is refused.
+        assert!(read_local(&root, &o, "alias", 100).is_ok());
+        assert!(matches!(
+            read_local(&root, &o, "out", 100),
+            Err(RegistryError::Denied(_))
+        ));
+        assert!(matches!(
+            read_local(&root, &o, "sub", 100),
+            Err(RegistryError::NotFound(_))
+        ));
+        assert!(matches!(
+            read_local(&root, &o, "nope", 100),
+            Err(RegistryError::NotFound(_))
+        ));
+        assert_eq!(list_local(&root, &o, "MLmodel"), Ok(Vec::new()));
+        assert_eq!(list_local(&root, &o, "nope"), Ok(Vec::new()));
+        // A FIFO is not waited on.
+        let fifo = root.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            read_local(&root, &o, "fifo", 100),
+            Err(RegistryError::NotFound(_))
+        ));
+    }
+}
