@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 
 /// Built-in gates, by the name after `builtin:` (`plugins/dist/NAME.wasm`).
-const BUILTINS: &[&str] = &["threshold", "tags"];
+const BUILTINS: &[&str] = &["threshold", "tags", "signature"];
 /// Built-ins that also have a lean build (`plugins/dist/NAME-lean.wasm`):
 /// the same gate built to import nothing, run for the configs it accepts.
 const LEAN: &[&str] = &["threshold"];

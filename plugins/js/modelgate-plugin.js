@@ -5,11 +5,13 @@
 //
 //   import { atLeast, log, metric, verdict } from "./modelgate-plugin.js";
 //
-// They wrap world `modelgate:validator/validator@0.3.0`: the candidate, its
+// They wrap world `modelgate:validator/validator@0.4.0`: the candidate, its
 // model version and the registry are 0.3.0's (MLflow 3's LoggedModel: the
 // candidate carries it, `registry.getLoggedModel(id)` reads any other), the
 // log, run and key-value `modelgate:validator@0.1.0`'s, the checks and the
-// verdict 0.2.0's (a check may pass with a warning), all unchanged. `metric`
+// verdict 0.2.0's (a check may pass with a warning), all unchanged; 0.4.0
+// adds `artifacts`, bounded reads of a model's own files
+// (`readModelFile(version, "MLmodel")`). `metric`
 // reads a metric where MLflow 3 shows it for a version: its LoggedModel
 // (optionally on one `dataset`), then its run; `lookupMetric` also says where
 // it came from. Records are plain objects with camelCase fields; throwing a
@@ -30,8 +32,47 @@ import {
   getRun,
   listModelVersions,
 } from "modelgate:validator/registry@0.3.0";
+import { listArtifacts, readArtifact } from "modelgate:validator/artifacts@0.4.0";
 
 export { log };
+
+/** Reads of LoggedModels' and runs' files (0.4.0); they count as registry calls. */
+export const artifacts = { listArtifacts, readArtifact };
+
+/**
+ * Where the files of `version`'s model are: `{owner, prefix}` for
+ * `artifacts.readArtifact(owner, prefix + name, maxBytes)` — its
+ * LoggedModel's root (MLflow 3), or for a version registered from
+ * `runs:/RUN/PATH` that run's `PATH/` — or undefined when its source says
+ * neither.
+ */
+export function modelFiles(version) {
+  if (version.modelId) return { owner: { tag: "logged-model", val: version.modelId }, prefix: "" };
+  const source = version.source ?? "";
+  if (!source.startsWith("runs:/")) return undefined;
+  const rest = source.slice("runs:/".length);
+  const slash = rest.indexOf("/");
+  const run = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? "" : rest.slice(slash + 1).replace(/^\/+|\/+$/g, "");
+  if (!run) return undefined;
+  return { owner: { tag: "run", val: run }, prefix: path ? `${path}/` : "" };
+}
+
+/**
+ * File `name` (e.g. "MLmodel") of `version`'s model, at most `maxBytes` of
+ * it (a Uint8Array), or undefined when it has no such file (or its files
+ * cannot be located). Other registry errors are thrown.
+ */
+export function readModelFile(version, name, maxBytes = 1 << 20) {
+  const where = modelFiles(version);
+  if (!where) return undefined;
+  try {
+    return readArtifact(where.owner, where.prefix + name, BigInt(maxBytes)).data;
+  } catch (e) {
+    if (e?.payload?.tag === "not-found") return undefined;
+    throw e;
+  }
+}
 
 /** The registry, read-only; every call counts against the gate's budget. */
 export const registry = {

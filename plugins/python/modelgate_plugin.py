@@ -5,11 +5,13 @@ copy::
 
     from modelgate_plugin import Candidate, Err, Verdict, at_least, log, metric, verdict
 
-They wrap world ``modelgate:validator/validator@0.3.0``: the candidate, its
+They wrap world ``modelgate:validator/validator@0.4.0``: the candidate, its
 model version and the registry are 0.3.0's (MLflow 3's LoggedModel: the
 candidate carries it, ``registry.get_logged_model(id)`` reads any other),
 the log, run and key-value ``modelgate:validator@0.1.0``'s, the checks and
-the verdict 0.2.0's (a check may pass with a warning), all unchanged.
+the verdict 0.2.0's (a check may pass with a warning), all unchanged; 0.4.0
+adds ``artifacts``, bounded reads of a model's own files
+(``read_model_file(version, "MLmodel")``).
 ``metric`` reads a metric where MLflow 3 shows it for a version: its
 LoggedModel (optionally on one ``dataset``), then its run; ``lookup_metric``
 also says where it came from.
@@ -25,7 +27,7 @@ import math
 from typing import Iterable, List, NamedTuple, Optional
 
 from componentize_py_types import Err
-from wit_world.imports import log, registry
+from wit_world.imports import artifacts, log, registry
 from wit_world.imports.modelgate_validator_types_0_1_0 import (
     KeyValue,
     Metric,
@@ -39,11 +41,16 @@ from wit_world.imports.modelgate_validator_types_0_3_0 import (
     ModelMetric,
     ModelVersion,
 )
+from wit_world.imports.modelgate_validator_types_0_4_0 import (
+    ArtifactOwner_LoggedModel,
+    ArtifactOwner_Run,
+)
 
 __all__ = [
     "Candidate", "Check", "Err", "KeyValue", "LoggedModel", "Lookup", "Metric", "MetricPoint",
-    "ModelMetric", "ModelVersion", "Run", "Verdict", "at_least", "at_most", "check", "failed",
-    "fmt", "log", "lookup_metric", "metric", "registry", "verdict", "within",
+    "ModelMetric", "ModelVersion", "Run", "Verdict", "artifacts", "at_least", "at_most", "check",
+    "failed", "fmt", "log", "lookup_metric", "metric", "model_files", "read_model_file",
+    "registry", "verdict", "within",
 ]
 
 
@@ -190,3 +197,37 @@ def verdict(checks: List[Check], summary: Optional[str] = None) -> Verdict:
         summary = f"{len(checks)} of {len(checks)} checks passed" if not names else \
             f"{len(names)} of {len(checks)} checks failed: {', '.join(names)}"
     return Verdict(passed=not names, summary=summary, checks=checks)
+
+
+def model_files(version: ModelVersion):
+    """Where the files of ``version``'s model are: ``(owner, prefix)`` for
+    ``artifacts.read_artifact(owner, prefix + name, max_bytes)`` — its
+    LoggedModel's root (MLflow 3), or for a version registered from
+    ``runs:/RUN/PATH`` that run's ``PATH/`` — or None when its source says
+    neither."""
+    if version.model_id:
+        return ArtifactOwner_LoggedModel(version.model_id), ""
+    source = version.source or ""
+    if not source.startswith("runs:/"):
+        return None
+    run, _, path = source[len("runs:/"):].partition("/")
+    path = path.strip("/")
+    if not run:
+        return None
+    return ArtifactOwner_Run(run), (path + "/" if path else "")
+
+
+def read_model_file(version: ModelVersion, name: str, max_bytes: int = 1 << 20) -> Optional[bytes]:
+    """File ``name`` (e.g. ``MLmodel``) of ``version``'s model, at most
+    ``max_bytes`` of it, or None when it has no such file (or its files
+    cannot be located). Other registry errors are raised as ``Err``."""
+    where = model_files(version)
+    if where is None:
+        return None
+    owner, prefix = where
+    try:
+        return bytes(artifacts.read_artifact(owner, prefix + name, max_bytes).data)
+    except Err as e:
+        if type(e.value).__name__ == "RegistryError_NotFound":
+            return None
+        raise

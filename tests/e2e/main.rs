@@ -5,6 +5,7 @@
 //! They need the environment `scripts/setup` creates; without it they fail
 //! with a message saying so.
 
+mod artifacts;
 mod auth;
 mod chaos;
 mod check;
@@ -111,5 +112,6 @@ mod guests {
         SECOND => "guest_second",
         MISFIT => "guest_misfit",
         BARE => "guest_bare",
+        READER => "guest_reader",
     }
 }

@@ -173,7 +173,7 @@ fn the_builtins_config_cases_are_judged_alike_by_the_schema_and_check() {
     let dir = tempdir();
     let mut valid = Vec::new();
     let mut refused = 0;
-    for name in ["threshold", "tags"] {
+    for name in ["threshold", "tags", "signature"] {
         let text =
             std::fs::read_to_string(root().join(format!("plugins/{name}/config-cases.json")))
                 .expect("cases");

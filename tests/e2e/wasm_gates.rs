@@ -338,11 +338,11 @@ fn what_is_not_a_gate_is_refused_with_expected_and_found() {
         ("notes.wasm", "is not a WebAssembly file"),
         (
             "core.wasm",
-            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.3.0` was expected",
+            "is a core WebAssembly module, but a component of world `modelgate:validator/validator@0.4.0` was expected",
         ),
         (
             "future.wasm",
-            "it was built against `modelgate:validator@0.9.0`, but this modelgate runs `modelgate:validator@0.1.0`, `@0.2.0` and `@0.3.0`",
+            "it was built against `modelgate:validator@0.9.0`, but this modelgate runs `modelgate:validator@0.1.0`, `@0.2.0`, `@0.3.0` and `@0.4.0`",
         ),
         (
             "stranger.wasm",
@@ -381,7 +381,7 @@ fn plugin_inspect_describes_a_component() {
         "{out}"
     );
     assert!(
-        s.contains("runnable  yes, by this modelgate (it runs @0.1.0, @0.2.0 and @0.3.0)"),
+        s.contains("runnable  yes, by this modelgate (it runs @0.1.0, @0.2.0, @0.3.0 and @0.4.0)"),
         "{out}"
     );
     assert!(s.contains("  check-config  (func)"), "{out}");

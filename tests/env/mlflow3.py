@@ -21,6 +21,17 @@ metrics on the version's LoggedModel, from evaluation runs, per dataset.
       with deterministic code-based scorers (`exact_match`, `is_short`) over
       fixed questions; `answers` are what the agent answers, in order, and
       decide its `exact_match/mean`. Registers the LoggedModel.
+  {"op": "signed", "model": M, "columns": {NAME: DTYPE, ...}, "optional": [NAME, ...],
+   "output": DTYPE, "tensor": [D, ...], "signature": true, "input_example": true,
+   "metrics": {K: V}}
+      Fits a model on a pandas frame of those columns (numpy/pandas dtypes:
+      float64, float32, int64, int32, str, bool); a column in `optional` has
+      a missing value, so `infer_signature` marks it optional. With
+      `tensor` (a shape, -1 for any) the input is one numpy array of dtype
+      `tensor_dtype` instead. Its predictions are of dtype `output`. Logged
+      with `infer_signature(inputs, predictions)` unless `signature` is
+      false, with an input example unless `input_example` is false; the
+      `metrics` are logged on the LoggedModel; registered as a new version.
   {"op": "alias", "model": M, "alias": A, "version": N}
 The result is a list with {"model", "version", "model_id", "run_id",
 "eval_run_ids", "metrics"} for every registering operation (`metrics`: what
@@ -141,6 +152,54 @@ def genai(op) -> dict:
             "metrics": {k: float(v) for k, v in result.metrics.items()}}
 
 
+def signed(op) -> dict:
+    from mlflow.models import infer_signature
+
+    rows = 20
+    rng = np.random.default_rng(3)
+    if "tensor" in op:
+        shape = [rows if d == -1 else d for d in op["tensor"]]
+        inputs = rng.normal(size=shape).astype(op.get("tensor_dtype", "float32"))
+    else:
+        columns = {}
+        for name, dtype in op["columns"].items():
+            if dtype == "str":
+                col = pd.Series([f"v{i}" for i in range(rows)], dtype=object)
+            elif dtype == "bool":
+                col = pd.Series([i % 2 == 0 for i in range(rows)])
+            else:
+                col = pd.Series(rng.normal(size=rows) * 10).astype(dtype)
+            if name in op.get("optional", []):
+                col = col.astype(object) if dtype in ("str", "bool") else col.astype("float64")
+                col.iloc[0] = None
+            columns[name] = col
+        inputs = pd.DataFrame(columns)
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    # A scikit-learn model whatever the columns: a classifier predicts
+    # int64 labels, a regressor float64 values.
+    if op.get("output", "int64") == "float64":
+        model = DummyRegressor().fit(inputs, np.arange(rows, dtype="float64"))
+    else:
+        model = DummyClassifier().fit(inputs, np.arange(rows) % 2)
+    predictions = model.predict(inputs)
+    signature = infer_signature(inputs, predictions) if op.get("signature", True) else None
+    example = inputs[:2] if op.get("input_example", True) else None
+    with mlflow.start_run(run_name="train") as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature if signature is not None else False,
+            input_example=example,
+            serialization_format="cloudpickle",
+        )
+    for k, v in op.get("metrics", {}).items():
+        mlflow.log_metric(k, value(v), model_id=info.model_id, run_id=run.info.run_id)
+    version = register(op["model"], info.model_id)
+    return {"model": op["model"], "version": version, "model_id": info.model_id,
+            "run_id": run.info.run_id, "eval_run_ids": [], "metrics": {}}
+
+
 def main() -> int:
     ops = json.load(sys.stdin)
     mlflow.set_experiment(os.environ.get("MODELGATE_EXPERIMENT", "modelgate-mlflow3"))
@@ -154,6 +213,8 @@ def main() -> int:
             results.append(models_evaluate(op))
         elif kind == "genai":
             results.append(genai(op))
+        elif kind == "signed":
+            results.append(signed(op))
         elif kind == "alias":
             client.set_registered_model_alias(op["model"], op["alias"], str(op["version"]))
         else:

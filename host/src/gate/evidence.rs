@@ -382,9 +382,7 @@ impl Recordable for reg::artifacts::ArtifactData {
         let Some(data) = &r.data else {
             return Err(format!(
                 "the evidence holds the size ({} bytes) and sha256 of artifact `{}` but not its content (more than {} bytes are not recorded)",
-                r.bytes,
-                r.path,
-                MAX_RECORDED_ARTIFACT
+                r.bytes, r.path, MAX_RECORDED_ARTIFACT
             ));
         };
         Ok(reg::artifacts::ArtifactData {

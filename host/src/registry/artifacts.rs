@@ -103,11 +103,7 @@ pub fn check_path(path: &str, root_ok: bool) -> Result<()> {
         )))
     };
     if path.is_empty() {
-        return if root_ok {
-            Ok(())
-        } else {
-            refuse("is empty")
-        };
+        return if root_ok { Ok(()) } else { refuse("is empty") };
     }
     if path.starts_with('/') {
         return refuse("is absolute");
@@ -138,15 +134,18 @@ pub fn capped(max_bytes: u64) -> u64 {
 pub enum Location {
     /// A local directory.
     Local(PathBuf),
+    /// A relative path (no scheme): local, relative to where the store is
+    /// (the embedded store resolves it against its database's directory).
+    Relative(PathBuf),
     /// Served by an MLflow server (`mlflow-artifacts:`), at this path of its
     /// artifact root.
     Proxied(String),
 }
 
 /// Resolves artifact URI `uri` (a LoggedModel's `artifact_location`, a
-/// run's `artifact_uri`) of `owner`: a `file:` URI or a plain absolute path
-/// is local, `mlflow-artifacts:` is the server's; an object store is
-/// `unavailable` with what to do.
+/// run's `artifact_uri`) of `owner`: a `file:` URI or a plain path is local
+/// (a relative one relative to the store), `mlflow-artifacts:` is the
+/// server's; an object store is `unavailable` with what to do.
 pub fn locate(uri: &str, owner: &ArtifactOwner) -> Result<Location> {
     if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
         // `mlflow-artifacts:/path` or `mlflow-artifacts://host:port/path`.
@@ -172,11 +171,16 @@ pub fn locate(uri: &str, owner: &ArtifactOwner) -> Result<Location> {
     if uri.starts_with('/') {
         return Ok(Location::Local(PathBuf::from(uri)));
     }
+    // `scheme:` before any `/` is a URI; anything else is a relative path.
+    let scheme = uri.split('/').next().unwrap_or("").contains(':');
+    if !scheme && !uri.is_empty() {
+        return Ok(Location::Relative(PathBuf::from(uri)));
+    }
     Err(unreachable_store(uri, owner))
 }
 
 fn unreachable_store(uri: &str, owner: &ArtifactOwner) -> RegistryError {
-    let scheme = uri.split_once(':').map_or("a relative path", |(s, _)| s);
+    let scheme = uri.split_once(':').map_or("no location", |(s, _)| s);
     RegistryError::Unavailable(format!(
         "the artifacts of {} are at `{uri}` ({scheme}), which modelgate does not read: it reads local artifact roots and an MLflow server's (`mlflow-artifacts:`); hint: serve the artifacts through `mlflow server` (its default `--serve-artifacts`) and point --tracking-uri at it",
         owner.describe()
@@ -210,12 +214,8 @@ fn hex(b: u8) -> Option<u8> {
 /// `path` under local root `root`, resolved with every symbolic link
 /// followed, and checked to stay inside the root (itself resolved).
 fn inside(root: &Path, path: &str, owner: &ArtifactOwner) -> Result<PathBuf> {
-    let not_found = || {
-        RegistryError::NotFound(format!(
-            "{} has no artifact `{path}`",
-            owner.describe()
-        ))
-    };
+    let not_found =
+        || RegistryError::NotFound(format!("{} has no artifact `{path}`", owner.describe()));
     let root = match root.canonicalize() {
         Ok(r) => r,
         // A model logged without files has no directory: nothing in it.
@@ -363,7 +363,17 @@ mod tests {
         }
         assert!(check_path("", true).is_ok());
         for bad in [
-            "", "/etc/passwd", "../x", "a/../b", "./a", "a//b", "a/", "a\\b", "a\0b", "a\nb", "..",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "./a",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            "..",
         ] {
             assert!(
                 matches!(check_path(bad, false), Err(RegistryError::Denied(_))),
@@ -379,10 +389,7 @@ mod tests {
             locate("file:///tmp/a%20b/artifacts", &o),
             Ok(Location::Local("/tmp/a b/artifacts".into()))
         );
-        assert_eq!(
-            locate("/tmp/x", &o),
-            Ok(Location::Local("/tmp/x".into()))
-        );
+        assert_eq!(locate("/tmp/x", &o), Ok(Location::Local("/tmp/x".into())));
         assert_eq!(
             locate("mlflow-artifacts:/1/models/m-1/artifacts", &o),
             Ok(Location::Proxied("1/models/m-1/artifacts".into()))
@@ -391,8 +398,12 @@ mod tests {
             locate("mlflow-artifacts://h:5000/1/r/artifacts", &o),
             Ok(Location::Proxied("1/r/artifacts".into()))
         );
-        for store in ["s3://bucket/x", "gs://b/x", "mlruns/1/x", "dbfs:/x"] {
-            let e = locate(store, &o).unwrap_err();
+        assert_eq!(
+            locate("mlruns/1/models/m-1/artifacts", &o),
+            Ok(Location::Relative("mlruns/1/models/m-1/artifacts".into()))
+        );
+        for store in ["s3://bucket/x", "gs://b/x", "dbfs:/x", "wasbs://c@a/x", ""] {
+            let e = locate(store, &o).expect_err("refused");
             assert!(
                 matches!(&e, RegistryError::Unavailable(m) if m.contains("hint:")),
                 "{store}: {e:?}"
@@ -402,27 +413,33 @@ mod tests {
 
     #[test]
     fn local_reads_stay_in_the_root_and_are_bounded() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("ok");
         let root = dir.path().join("artifacts");
-        std::fs::create_dir_all(root.join("sub")).unwrap();
-        std::fs::write(root.join("MLmodel"), b"flavors: {}\n").unwrap();
-        std::fs::write(root.join("sub/big"), vec![7u8; 100]).unwrap();
-        std::fs::write(dir.path().join("secret"), b"s").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();
-        std::os::unix::fs::symlink("MLmodel", root.join("alias")).unwrap();
+        std::fs::create_dir_all(root.join("sub")).expect("ok");
+        std::fs::write(root.join("MLmodel"), b"flavors: {}\n").expect("ok");
+        std::fs::write(root.join("sub/big"), vec![7u8; 100]).expect("ok");
+        std::fs::write(dir.path().join("secret"), b"s").expect("ok");
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).expect("ok");
+        std::os::unix::fs::symlink("MLmodel", root.join("alias")).expect("ok");
         let o = owner();
 
-        let listed = list_local(&root, &o, "").unwrap();
+        let listed = list_local(&root, &o, "").expect("ok");
         let names: Vec<_> = listed.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(names, ["MLmodel", "alias", "out", "sub"]);
         assert!(listed[3].is_dir && listed[3].size.is_none());
         assert_eq!(listed[0].size, Some(12));
 
-        let whole = read_local(&root, &o, "MLmodel", 1 << 20).unwrap();
-        assert_eq!((whole.data.as_slice(), whole.truncated), (&b"flavors: {}\n"[..], false));
-        let part = read_local(&root, &o, "sub/big", 10).unwrap();
-        assert_eq!((part.data.len(), part.truncated, part.size), (10, true, Some(100)));
-        let exact = read_local(&root, &o, "sub/big", 100).unwrap();
+        let whole = read_local(&root, &o, "MLmodel", 1 << 20).expect("ok");
+        assert_eq!(
+            (whole.data.as_slice(), whole.truncated),
+            (&b"flavors: {}\n"[..], false)
+        );
+        let part = read_local(&root, &o, "sub/big", 10).expect("ok");
+        assert_eq!(
+            (part.data.len(), part.truncated, part.size),
+            (10, true, Some(100))
+        );
+        let exact = read_local(&root, &o, "sub/big", 100).expect("ok");
         assert!(!exact.truncated);
         // A link inside the root is read; one out of it is refused.
         assert!(read_local(&root, &o, "alias", 100).is_ok());
@@ -449,7 +466,7 @@ mod tests {
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
         )
-        .unwrap();
+        .expect("ok");
         assert!(matches!(
             read_local(&root, &o, "fifo", 100),
             Err(RegistryError::NotFound(_))

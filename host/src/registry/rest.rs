@@ -283,7 +283,9 @@ impl RestRegistry {
     ) -> Result<Value> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
         let cap = Cap::Refuse(self.retry.max_response);
-        let answer = self.request(method, &url, endpoint, query, body, cap).await?;
+        let answer = self
+            .request(method, &url, endpoint, query, body, cap)
+            .await?;
         serde_json::from_slice(&answer.bytes).map_err(|e| {
             RegistryError::Invalid(format!("`{endpoint}` answered with invalid JSON: {e}"))
         })

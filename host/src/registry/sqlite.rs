@@ -190,6 +190,14 @@ impl SqliteRegistry {
         };
         match artifacts::locate(&uri, owner)? {
             artifacts::Location::Local(root) => Ok(root),
+            // MLflow resolves a relative root against its working directory;
+            // the database's directory is where a store moved with its
+            // `mlruns/` (a committed example) still finds it.
+            artifacts::Location::Relative(rel) => Ok(self
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(rel)),
             artifacts::Location::Proxied(_) => Err(RegistryError::Unavailable(format!(
                 "the artifacts of {} are served by an MLflow server (`{uri}`), which the embedded store cannot read; hint: point --tracking-uri at that server",
                 owner.describe()
@@ -346,9 +354,11 @@ impl SqliteRegistry {
 /// A read-only connection to `path`.
 /// Runs filesystem work off the async worker thread.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(RegistryError::Unavailable(format!("an artifact read failed: {e}"))))
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(RegistryError::Unavailable(format!(
+            "an artifact read failed: {e}"
+        )))
+    })
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {

@@ -77,8 +77,8 @@ mod arena;
 
 #[doc(hidden)]
 pub mod bindings {
-    //! Generated from `wit/validator.wit` (0.3.0) and the 0.1.0 and 0.2.0
-    //! packages it uses (`wit/deps/`).
+    //! Generated from `wit/validator.wit` (0.4.0) and the 0.1.0, 0.2.0 and
+    //! 0.3.0 packages it uses (`wit/deps/`).
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
@@ -491,6 +491,77 @@ mod bare {
     #[panic_handler]
     fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
         core::arch::wasm32::unreachable()
+    }
+}
+
+/// Reads of the files of LoggedModels and runs (WIT 0.4.0): a model's
+/// `MLmodel`, its environment files, whatever a run logged. Every call
+/// counts against the gate's budget of registry calls and what it returns
+/// against its memory; paths are relative to the owner's artifact root,
+/// `/`-separated, without `.` or `..` (anything else is `denied`).
+pub mod artifacts {
+    use super::bindings::modelgate::validator0_4_0::artifacts as imp;
+    pub use super::bindings::modelgate::validator0_4_0::types::{
+        Artifact, ArtifactEntry, ArtifactOwner,
+    };
+    use super::{ModelVersion, RegistryError};
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    /// The entries of directory `path` (`""`: the root) of `owner`, one
+    /// level, sorted by path.
+    pub fn list(owner: &ArtifactOwner, path: &str) -> Result<Vec<ArtifactEntry>, RegistryError> {
+        imp::list_artifacts(owner, path)
+    }
+
+    /// File `path` of `owner`, at most `max_bytes` of it (`truncated`
+    /// says when there was more).
+    pub fn read(
+        owner: &ArtifactOwner,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Artifact, RegistryError> {
+        imp::read_artifact(owner, path, max_bytes)
+    }
+
+    /// Where the files of `version`'s model are: the root of its
+    /// LoggedModel (MLflow 3), or for a version registered from
+    /// `runs:/RUN/PATH` that run's `PATH` (a prefix to put before a file's
+    /// name). `None` when its `source` says neither.
+    pub fn model_files(version: &ModelVersion) -> Option<(ArtifactOwner, String)> {
+        if let Some(id) = &version.model_id {
+            return Some((ArtifactOwner::LoggedModel(id.clone()), String::new()));
+        }
+        let rest = version.source.as_deref()?.strip_prefix("runs:/")?;
+        let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.trim_matches('/');
+        if run.is_empty() {
+            return None;
+        }
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            [path, "/"].concat()
+        };
+        Some((ArtifactOwner::Run(run.to_string()), prefix))
+    }
+
+    /// File `name` (e.g. `MLmodel`) of `version`'s model, at most
+    /// `max_bytes` of it; `Ok(None)` when the model has no such file or its
+    /// files cannot be located from the version.
+    pub fn read_model_file(
+        version: &ModelVersion,
+        name: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Artifact>, RegistryError> {
+        let Some((owner, prefix)) = model_files(version) else {
+            return Ok(None);
+        };
+        match read(&owner, &[prefix.as_str(), name].concat(), max_bytes) {
+            Ok(a) => Ok(Some(a)),
+            Err(RegistryError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! The one place where `wit/` becomes Rust: the generated bindings of the
-//! worlds `modelgate:validator/validator@0.1.0`, `@0.2.0` and `@0.3.0`, the
-//! host side of their imports (0.1.0's `registry` and `log`, which 0.2.0
-//! uses; 0.3.0's `registry`), and conversions between the registry's types
-//! and the worlds' candidates and verdicts.
+//! worlds `modelgate:validator/validator@0.1.0`, `@0.2.0`, `@0.3.0` and
+//! `@0.4.0`, the host side of their imports (0.1.0's `registry` and `log`,
+//! which 0.2.0 uses; 0.3.0's `registry`, which 0.4.0 uses; 0.4.0's
+//! `artifacts`), and conversions between the registry's types and the
+//! worlds' candidates and verdicts.
 
 use wasmtime::component::HasSelf;
 

@@ -106,7 +106,7 @@ pub fn compatible(version: &str) -> Option<&'static str> {
         })
 }
 
-/// `` `modelgate:validator@0.1.0`, `@0.2.0` and `@0.3.0` ``, for messages.
+/// `` `modelgate:validator@0.1.0`, `@0.2.0`, `@0.3.0` and `@0.4.0` ``, for messages.
 fn host_versions() -> String {
     let named: Vec<String> = WIT_VERSIONS
         .iter()
@@ -223,7 +223,9 @@ mod tests {
         assert_eq!(a.world_version().as_deref(), Some("0.2.0"));
         a.wit_versions = ["0.1.0", "0.2.0", "0.3.0"].map(String::from).into();
         assert_eq!(a.world_version().as_deref(), Some("0.3.0"));
-        a.wit_versions = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"].map(String::from).into();
+        a.wit_versions = ["0.1.0", "0.2.0", "0.3.0", "0.4.0"]
+            .map(String::from)
+            .into();
         assert_eq!(a.world_version().as_deref(), Some("0.4.0"));
         a.wit_versions = ["0.1.0".to_string()].into();
         assert_eq!(a.world_version().as_deref(), Some("0.1.0"));
