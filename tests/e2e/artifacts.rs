@@ -319,7 +319,9 @@ fn artifact_reads_are_checked_bounded_and_recorded() {
             {"op": "read", "owner": "model", "path": ""},
             {"op": "read", "owner": "model", "path": "nothing-here"},
             {"op": "read", "owner": "model", "id": "m-../../x", "path": "MLmodel"},
-            {"op": "list", "owner": "run", "path": ""}
+            {"op": "list", "owner": "run", "path": ""},
+            {"op": "list", "owner": "run", "path": "notes"},
+            {"op": "read", "owner": "run", "path": "notes/features.txt"}
         ]);
         let p = project(
             "sig_drop",
@@ -384,8 +386,15 @@ fn artifact_reads_are_checked_bounded_and_recorded() {
             "{label}: {}",
             observed(11)
         );
-        // MLflow 3 logs a model beside its run, not into it.
-        assert_eq!(checks[12]["passed"], true, "{label}: {out}");
+        // MLflow 3 logs a model beside its run, not into it: the run has
+        // its own files only.
+        assert_eq!(observed(12), "notes/", "{label}: {out}");
+        assert_eq!(observed(13), "notes/features.txt", "{label}: {out}");
+        assert_eq!(checks[14]["detail"], "age city", "{label}: {out}");
+        assert!(
+            observed(14).starts_with("8 bytes, truncated=false"),
+            "{label}: {out}"
+        );
 
         // The refused paths reached no store: only the good ones are calls.
         let calls = report["models"][0]["gates"][0]["evidence"]["calls"]
@@ -558,4 +567,45 @@ fn the_signature_example_fails_the_version_that_dropped_a_column_and_replays_off
     let again = mg(&["replay", &file.display().to_string()]);
     assert_eq!(again.code, 0, "{again}");
     assert!(again.stdout.contains("REPRODUCED: 3 of 3"), "{again}");
+}
+
+#[test]
+fn an_object_store_the_host_cannot_reach_is_unavailable_with_a_hint_never_a_pass() {
+    // The embedded store, copied, with the champion's model moved to S3.
+    let store = stores()[1];
+    let champion = store.version("sig_drop", 1);
+    let dir = crate::support::tempdir();
+    let db = dir.path().join("mlflow.db");
+    let original = store.uri.strip_prefix("sqlite:///").expect("sqlite uri");
+    std::fs::copy(original, &db).expect("copy db");
+    let moved = run(std::process::Command::new(crate::support::python())
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             c.execute(\"UPDATE logged_models SET artifact_location = 's3://models/' || model_id WHERE model_id = ?\", (sys.argv[2],))\n\
+             c.commit()",
+        )
+        .arg(&db)
+        .arg(&champion.model_id));
+    assert_eq!(moved.code, 0, "{moved}");
+    let p = project(
+        "sig_drop",
+        &[("contract", "builtin:signature", "{baseline: champion}")],
+    );
+    let out = crate::support::validate(
+        &p.path(),
+        &format!("sqlite:///{}", db.display()),
+        &["--format", "json"],
+    );
+    assert_eq!(out.code, 1, "{out}");
+    let gate = &out.json()["models"][0]["gates"][0];
+    assert_eq!(gate["passed"], false, "{out}");
+    let said = gate.to_string();
+    assert!(
+        said.contains("s3://models/")
+            && said.contains("which modelgate does not read")
+            && said.contains("hint:"),
+        "{said}"
+    );
 }

@@ -30,8 +30,9 @@ metrics on the version's LoggedModel, from evaluation runs, per dataset.
       `tensor` (a shape, -1 for any) the input is one numpy array of dtype
       `tensor_dtype` instead. Its predictions are of dtype `output`. Logged
       with `infer_signature(inputs, predictions)` unless `signature` is
-      false, with an input example unless `input_example` is false; the
-      `metrics` are logged on the LoggedModel; registered as a new version.
+      false, with an input example unless `input_example` is false; the run
+      logs `notes/features.txt` (the column names); the `metrics` are logged
+      on the LoggedModel; registered as a new version.
   {"op": "alias", "model": M, "alias": A, "version": N}
 The result is a list with {"model", "version", "model_id", "run_id",
 "eval_run_ids", "metrics"} for every registering operation (`metrics`: what
@@ -193,6 +194,10 @@ def signed(op) -> dict:
             input_example=example,
             serialization_format="cloudpickle",
         )
+        # A file of the run's own, beside the model (which MLflow 3 keeps
+        # under the LoggedModel, not the run).
+        mlflow.log_text(" ".join(map(str, getattr(inputs, "columns", []))) or "tensor",
+                        "notes/features.txt")
     for k, v in op.get("metrics", {}).items():
         mlflow.log_metric(k, value(v), model_id=info.model_id, run_id=run.info.run_id)
     version = register(op["model"], info.model_id)
