@@ -405,6 +405,22 @@ fn templates_build_and_pass_as_generated() {
             ),
             ("canary", 1, "✘ accuracy: observed 0.85, expected >= 0.9"),
             ("", 1, "on several datasets (canary, holdout)"),
+            // The model's own files, read through the helpers (WIT 0.4.0).
+            (
+                "holdout, model_file: MLmodel",
+                0,
+                "✔ model file MLmodel: observed ",
+            ),
+            (
+                "holdout, model_file: MLmodel",
+                0,
+                "expected logged with the model (artifact_path: ",
+            ),
+            (
+                "holdout, model_file: nothing-here",
+                1,
+                "✘ model file nothing-here: observed absent, expected logged with the model",
+            ),
         ] {
             let config = if dataset.is_empty() {
                 "{metric: accuracy, min: 0.9}".to_string()
