@@ -6,9 +6,15 @@
 //! compile cache.
 //!
 //! `cargo bench --bench gate`; figures go to BENCHMARKS.md via `bench/run`.
+//! It allocates with mimalloc, as the binary does.
 
 // criterion_group! writes an undocumented function.
 #![allow(missing_docs)]
+
+/// The allocator the `modelgate` binary uses (`host/src/main.rs`): the
+/// figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::Path;
 use std::sync::Arc;

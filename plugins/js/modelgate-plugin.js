@@ -40,38 +40,64 @@ export { log };
 export const artifacts = { listArtifacts, readArtifact };
 
 /**
- * Where the files of `version`'s model are: `{owner, prefix}` for
+ * Where the files of `version`'s model are, as its `source` says (what
+ * MLflow serves the version from): `{owner, prefix}` for
  * `artifacts.readArtifact(owner, prefix + name, maxBytes)` — its
- * LoggedModel's root (MLflow 3), or for a version registered from
- * `runs:/RUN/PATH` that run's `PATH/` — or undefined when its source says
- * neither.
+ * LoggedModel's root for `models:/m-…` (MLflow 3), a run's `PATH/` for
+ * `runs:/RUN/PATH` or a source in the version's run's artifact root
+ * (`…/RUN/artifacts/PATH`, MLflow 2) — or undefined when it says none of
+ * these or names another LoggedModel than the version's `modelId` (the
+ * Rust SDK's `artifacts::model_files`).
  */
 export function modelFiles(version) {
-  if (version.modelId) return { owner: { tag: "logged-model", val: version.modelId }, prefix: "" };
   const source = version.source ?? "";
-  if (!source.startsWith("runs:/")) return undefined;
-  const rest = source.slice("runs:/".length);
-  const slash = rest.indexOf("/");
-  const run = slash < 0 ? rest : rest.slice(0, slash);
-  const path = slash < 0 ? "" : rest.slice(slash + 1).replace(/^\/+|\/+$/g, "");
+  if (source.startsWith("models:/")) {
+    const model = source.slice("models:/".length).replace(/\/+$/, "");
+    if (!model.startsWith("m-") || (version.modelId && version.modelId !== model)) return undefined;
+    return { owner: { tag: "logged-model", val: model }, prefix: "" };
+  }
+  if (!source) {
+    return version.modelId ? { owner: { tag: "logged-model", val: version.modelId }, prefix: "" } : undefined;
+  }
+  let run;
+  let path;
+  if (source.startsWith("runs:/")) {
+    const rest = source.slice("runs:/".length);
+    const slash = rest.indexOf("/");
+    run = slash < 0 ? rest : rest.slice(0, slash);
+    path = slash < 0 ? "" : rest.slice(slash + 1);
+  } else {
+    run = version.runId;
+    if (!run) return undefined;
+    const marker = `/${run}/artifacts`;
+    const at = source.indexOf(marker);
+    if (at < 0) return undefined;
+    path = source.slice(at + marker.length);
+    if (path && !path.startsWith("/")) return undefined;
+  }
+  path = path.replace(/^\/+|\/+$/g, "");
   if (!run) return undefined;
   return { owner: { tag: "run", val: run }, prefix: path ? `${path}/` : "" };
 }
 
 /**
- * File `name` (e.g. "MLmodel") of `version`'s model, at most `maxBytes` of
- * it (a Uint8Array), or undefined when it has no such file (or its files
- * cannot be located). Other registry errors are thrown.
+ * File `name` (e.g. "MLmodel") of `version`'s model, whole (a Uint8Array),
+ * or undefined when it has no such file (or its files cannot be located).
+ * A file larger than `maxBytes` and other registry errors are thrown: a
+ * gate never judges the beginning of a file as the file.
  */
 export function readModelFile(version, name, maxBytes = 1 << 20) {
   const where = modelFiles(version);
   if (!where) return undefined;
+  let got;
   try {
-    return readArtifact(where.owner, where.prefix + name, BigInt(maxBytes)).data;
+    got = readArtifact(where.owner, where.prefix + name, BigInt(maxBytes));
   } catch (e) {
     if (e?.payload?.tag === "not-found") return undefined;
     throw e;
   }
+  if (got.truncated) throw `${name} of the model is larger than ${maxBytes} bytes`;
+  return got.data;
 }
 
 /** The registry, read-only; every call counts against the gate's budget. */

@@ -200,17 +200,33 @@ def verdict(checks: List[Check], summary: Optional[str] = None) -> Verdict:
 
 
 def model_files(version: ModelVersion):
-    """Where the files of ``version``'s model are: ``(owner, prefix)`` for
+    """Where the files of ``version``'s model are, as its ``source`` says
+    (what MLflow serves the version from): ``(owner, prefix)`` for
     ``artifacts.read_artifact(owner, prefix + name, max_bytes)`` — its
-    LoggedModel's root (MLflow 3), or for a version registered from
-    ``runs:/RUN/PATH`` that run's ``PATH/`` — or None when its source says
-    neither."""
-    if version.model_id:
-        return ArtifactOwner_LoggedModel(version.model_id), ""
+    LoggedModel's root for ``models:/m-…`` (MLflow 3), a run's ``PATH/``
+    for ``runs:/RUN/PATH`` or a source in the version's run's artifact root
+    (``…/RUN/artifacts/PATH``, MLflow 2) — or None when it says none of
+    these or names another LoggedModel than the version's ``model_id``
+    (the Rust SDK's ``artifacts::model_files``)."""
     source = version.source or ""
-    if not source.startswith("runs:/"):
-        return None
-    run, _, path = source[len("runs:/"):].partition("/")
+    if source.startswith("models:/"):
+        model = source[len("models:/"):].rstrip("/")
+        if not model.startswith("m-") or (version.model_id and version.model_id != model):
+            return None
+        return ArtifactOwner_LoggedModel(model), ""
+    if not source:
+        return (ArtifactOwner_LoggedModel(version.model_id), "") if version.model_id else None
+    if source.startswith("runs:/"):
+        run, _, path = source[len("runs:/"):].partition("/")
+    else:
+        run = version.run_id
+        marker = f"/{run}/artifacts" if run else None
+        at = source.find(marker) if marker else -1
+        if at < 0:
+            return None
+        path = source[at + len(marker):]
+        if path and not path.startswith("/"):
+            return None
     path = path.strip("/")
     if not run:
         return None
@@ -218,16 +234,20 @@ def model_files(version: ModelVersion):
 
 
 def read_model_file(version: ModelVersion, name: str, max_bytes: int = 1 << 20) -> Optional[bytes]:
-    """File ``name`` (e.g. ``MLmodel``) of ``version``'s model, at most
-    ``max_bytes`` of it, or None when it has no such file (or its files
-    cannot be located). Other registry errors are raised as ``Err``."""
+    """File ``name`` (e.g. ``MLmodel``) of ``version``'s model, whole, or
+    None when it has no such file (or its files cannot be located). A file
+    larger than ``max_bytes`` and other registry errors are raised as
+    ``Err``: a gate never judges the beginning of a file as the file."""
     where = model_files(version)
     if where is None:
         return None
     owner, prefix = where
     try:
-        return bytes(artifacts.read_artifact(owner, prefix + name, max_bytes).data)
+        got = artifacts.read_artifact(owner, prefix + name, max_bytes)
     except Err as e:
         if type(e.value).__name__ == "RegistryError_NotFound":
             return None
         raise
+    if got.truncated:
+        raise Err(f"{name} of the model is larger than {max_bytes} bytes")
+    return bytes(got.data)

@@ -11,7 +11,11 @@
 //! regular files only (a FIFO or device would block or never end).
 
 use std::io::Read as _;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 use super::{RegistryError, Result};
 
@@ -211,92 +215,156 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// `path` under local root `root`, resolved with every symbolic link
-/// followed, and checked to stay inside the root (itself resolved).
-fn inside(root: &Path, path: &str, owner: &ArtifactOwner) -> Result<PathBuf> {
-    let not_found =
-        || RegistryError::NotFound(format!("{} has no artifact `{path}`", owner.describe()));
-    let root = match root.canonicalize() {
+/// Directories no artifact root may be in: the kernel's views of this
+/// process and machine (`/proc/self/environ` is a regular file).
+const SYSTEM_ROOTS: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// The artifact root `root` of `owner`, opened as a directory: refused
+/// when it resolves into a system directory; a root that does not exist
+/// (a model logged without files) is `not-found`.
+fn open_root(root: &Path, owner: &ArtifactOwner) -> Result<OwnedFd> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        RegistryError::Unavailable(format!(
+            "the artifact root `{}` of {} cannot be read: {e}",
+            root.display(),
+            owner.describe()
+        ))
+    };
+    let resolved = match root.canonicalize() {
         Ok(r) => r,
-        // A model logged without files has no directory: nothing in it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => {
-            return Err(RegistryError::Unavailable(format!(
-                "the artifact root `{}` of {} cannot be read: {e}",
-                root.display(),
-                owner.describe()
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RegistryError::NotFound(format!(
+                "{} has no artifacts (`{}` does not exist)",
+                owner.describe(),
+                root.display()
             )));
         }
+        Err(e) => return Err(unreadable(&e)),
     };
-    let full = if path.is_empty() {
-        root.clone()
-    } else {
-        match root.join(path).canonicalize() {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
-            Err(e) => {
-                return Err(RegistryError::Unavailable(format!(
-                    "artifact `{path}` of {} cannot be read: {e}",
-                    owner.describe()
-                )));
-            }
-        }
-    };
-    if !full.starts_with(&root) {
+    if SYSTEM_ROOTS.iter().any(|sys| resolved.starts_with(sys)) {
         return Err(RegistryError::Denied(format!(
-            "artifact `{path}` of {} is a symbolic link out of its artifact root",
-            owner.describe()
+            "the artifact root of {} is `{}`, a system directory: refused",
+            owner.describe(),
+            resolved.display()
         )));
     }
-    Ok(full)
+    rustix::fs::open(
+        &resolved,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unreadable(&e))
 }
 
-/// Lists directory `path` of the local artifact root `root`.
+/// Opens `path` (checked; `""`: the root itself) beneath the root `dir`,
+/// resolving every component inside it (`openat2` with
+/// `RESOLVE_BENEATH`): a symbolic link may lead elsewhere in the root,
+/// never out of it, and nothing can be swapped in between a check and the
+/// open.
+fn open_beneath(
+    dir: &OwnedFd,
+    path: &str,
+    flags: OFlags,
+    owner: &ArtifactOwner,
+) -> Result<OwnedFd> {
+    let target = if path.is_empty() { "." } else { path };
+    // `openat2` refuses flags `O_PATH` ignores.
+    let flags = if flags.contains(OFlags::PATH) {
+        flags | OFlags::CLOEXEC
+    } else {
+        flags | OFlags::CLOEXEC | OFlags::NOCTTY
+    };
+    rustix::fs::openat2(
+        dir,
+        target,
+        flags,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        Errno::NOENT | Errno::NOTDIR | Errno::LOOP => RegistryError::NotFound(format!(
+            "{} has no artifact `{path}`",
+            owner.describe()
+        )),
+        Errno::XDEV => RegistryError::Denied(format!(
+            "artifact `{path}` of {} is a symbolic link out of its artifact root",
+            owner.describe()
+        )),
+        Errno::NOSYS => RegistryError::Unavailable(format!(
+            "artifact `{path}` of {} cannot be read safely: this kernel lacks openat2 (Linux 5.6 or newer is needed)",
+            owner.describe()
+        )),
+        other => RegistryError::Unavailable(format!(
+            "artifact `{path}` of {} cannot be read: {other}",
+            owner.describe()
+        )),
+    })
+}
+
+/// Lists directory `path` of the local artifact root `root`: its
+/// directories and regular files; a symbolic link is listed as what it
+/// leads to inside the root, and left out when it leads out of it (or
+/// nowhere), as are FIFOs, sockets and devices.
 pub fn list_local(root: &Path, owner: &ArtifactOwner, path: &str) -> Result<Vec<ArtifactEntry>> {
     check_path(path, true)?;
-    // A missing directory lists as empty, as MLflow's server lists it.
-    let dir = match inside(root, path, owner) {
+    let root_fd = match open_root(root, owner) {
+        // A missing root or directory lists as empty, as MLflow's server
+        // lists it.
         Err(RegistryError::NotFound(_)) => return Ok(Vec::new()),
         other => other?,
     };
-    let io = |e: std::io::Error| {
+    let dir = match open_beneath(&root_fd, path, OFlags::RDONLY | OFlags::DIRECTORY, owner) {
+        Err(RegistryError::NotFound(_)) => return Ok(Vec::new()),
+        other => other?,
+    };
+    let io = |e: Errno| {
         RegistryError::Unavailable(format!(
             "directory `{path}` of {} cannot be listed: {e}",
             owner.describe()
         ))
     };
-    let meta = std::fs::metadata(&dir).map_err(io)?;
-    if !meta.is_dir() {
-        // As MLflow's server answers a file: no entries.
-        return Ok(Vec::new());
-    }
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(io)? {
+    for entry in rustix::fs::Dir::read_from(&dir).map_err(io)? {
         let entry = entry.map_err(io)?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue; // Not UTF-8: no gate can name it.
+        };
+        if name == "." || name == ".." {
+            continue;
+        }
         if out.len() >= MAX_ENTRIES {
             return Err(RegistryError::Unavailable(format!(
                 "directory `{path}` of {} has more than {MAX_ENTRIES} entries",
                 owner.describe()
             )));
         }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue; // Not UTF-8: no gate can name it.
-        };
-        // Follows a symbolic link, as a read would (and refuses it there
-        // when it leads out); a dangling one is left out.
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
         let rel = if path.is_empty() {
-            name
+            name.to_string()
         } else {
             format!("{path}/{name}")
         };
-        out.push(ArtifactEntry {
-            path: rel,
-            is_dir: meta.is_dir(),
-            size: meta.is_file().then_some(meta.len()),
-        });
+        // What the entry is, resolved inside the root only.
+        let Ok(fd) = open_beneath(&root_fd, &rel, OFlags::PATH, owner) else {
+            continue;
+        };
+        let Ok(stat) = rustix::fs::fstat(&fd) else {
+            continue;
+        };
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        let entry = match kind {
+            FileType::Directory => ArtifactEntry {
+                path: rel,
+                is_dir: true,
+                size: None,
+            },
+            FileType::RegularFile => ArtifactEntry {
+                path: rel,
+                is_dir: false,
+                size: u64::try_from(stat.st_size).ok(),
+            },
+            _ => continue,
+        };
+        out.push(entry);
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
@@ -310,10 +378,17 @@ pub fn read_local(
     path: &str,
     max_bytes: u64,
 ) -> Result<ArtifactData> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     check_path(path, false)?;
-    let file_path = inside(root, path, owner)?;
-    let io = |e: std::io::Error| {
+    let root_fd = match open_root(root, owner) {
+        Err(RegistryError::NotFound(_)) => {
+            return Err(RegistryError::NotFound(format!(
+                "{} has no artifact `{path}`",
+                owner.describe()
+            )));
+        }
+        other => other?,
+    };
+    let io = |e: &dyn std::fmt::Display| {
         RegistryError::Unavailable(format!(
             "artifact `{path}` of {} cannot be read: {e}",
             owner.describe()
@@ -321,12 +396,9 @@ pub fn read_local(
     };
     // Non-blocking, so that opening a FIFO planted in the root does not
     // wait for a writer; the type is checked on the open file.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
-        .open(&file_path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
+    let fd = open_beneath(&root_fd, path, OFlags::RDONLY | OFlags::NONBLOCK, owner)?;
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(|e| io(&e))?;
     if !meta.is_file() {
         return Err(RegistryError::NotFound(format!(
             "artifact `{path}` of {} is not a file",
@@ -337,7 +409,7 @@ pub fn read_local(
     let mut data = Vec::with_capacity(meta.len().min(max) as usize);
     file.take(max.saturating_add(1))
         .read_to_end(&mut data)
-        .map_err(io)?;
+        .map_err(|e| io(&e))?;
     let truncated = data.len() as u64 > max;
     data.truncate(max as usize);
     Ok(ArtifactData {
@@ -425,8 +497,10 @@ mod tests {
 
         let listed = list_local(&root, &o, "").expect("ok");
         let names: Vec<_> = listed.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(names, ["MLmodel", "alias", "out", "sub"]);
-        assert!(listed[3].is_dir && listed[3].size.is_none());
+        // `out` leads out of the root: not listed.
+        assert_eq!(names, ["MLmodel", "alias", "sub"]);
+        assert!(listed[2].is_dir && listed[2].size.is_none());
+        assert_eq!(listed[1].size, Some(12));
         assert_eq!(listed[0].size, Some(12));
 
         let whole = read_local(&root, &o, "MLmodel", 1 << 20).expect("ok");
@@ -457,6 +531,17 @@ mod tests {
         ));
         assert_eq!(list_local(&root, &o, "MLmodel"), Ok(Vec::new()));
         assert_eq!(list_local(&root, &o, "nope"), Ok(Vec::new()));
+        // Nor through a directory link that leads out.
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).expect("ok");
+        assert!(matches!(
+            read_local(&root, &o, "up/secret", 100),
+            Err(RegistryError::Denied(_))
+        ));
+        // A root in a system directory is refused.
+        assert!(matches!(
+            read_local(Path::new("/proc/self"), &o, "environ", 100),
+            Err(RegistryError::Denied(_))
+        ));
         // A FIFO is not waited on.
         let fifo = root.join("fifo");
         rustix::fs::mknodat(

@@ -225,6 +225,22 @@ impl RestRegistry {
         if fresh_connections {
             builder = builder.pool_max_idle_per_host(0);
         }
+        // A redirect is followed to the same origin only: a server cannot
+        // send modelgate (and what it reads into a gate's evidence) to
+        // another host, such as a cloud metadata address.
+        builder = builder.redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if attempt.previous().len() > 10 {
+                attempt.error("more than 10 redirects")
+            } else if same {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }));
         let insecure = std::env::var("MLFLOW_TRACKING_INSECURE_TLS")
             .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
             .unwrap_or(false);
@@ -1363,15 +1379,25 @@ impl Registry for RestRegistry {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // The paths are the root's (`dir/file`): a server that answers
-        // anything else is not trusted with them.
+        // The paths are the root's, in the directory asked for
+        // (`dir/file`): a server that answers anything else is not trusted
+        // with them.
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
         for e in &out {
-            artifacts::check_path(&e.path, false).map_err(|_| {
-                RegistryError::Invalid(format!(
-                    "`{endpoint}` listed artifact `{}`, not a path under the artifact root",
+            let under = e
+                .path
+                .strip_prefix(&prefix)
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'));
+            if !under || artifacts::check_path(&e.path, false).is_err() {
+                return Err(RegistryError::Invalid(format!(
+                    "`{endpoint}` listed artifact `{}`, which is not an entry of directory `{path}`",
                     e.path.escape_debug()
-                ))
-            })?;
+                )));
+            }
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
@@ -1406,7 +1432,7 @@ impl Registry for RestRegistry {
             .map_err(|e| match e {
                 // MLflow answers a directory with 400 "refers to a
                 // directory": there is no file there.
-                RegistryError::Invalid(m) if m.contains("directory") => {
+                RegistryError::Invalid(m) if m.contains("refers to a directory") => {
                     RegistryError::NotFound(format!(
                         "artifact `{path}` of {} is not a file: {m}",
                         owner.describe()

@@ -174,9 +174,9 @@ impl SqliteRegistry {
                    AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted')",
                 not_found_logged_model(id),
             ),
+            // As `get-run` (and MLflow's server) reads it: deleted or not.
             ArtifactOwner::Run(id) => (
-                "SELECT artifact_uri FROM runs WHERE run_uuid = ?1
-                   AND (lifecycle_stage IS NULL OR lifecycle_stage != 'deleted')",
+                "SELECT artifact_uri FROM runs WHERE run_uuid = ?1",
                 RegistryError::NotFound(format!("Run '{id}' not found")),
             ),
         };

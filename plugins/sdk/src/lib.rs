@@ -524,16 +524,40 @@ pub mod artifacts {
         imp::read_artifact(owner, path, max_bytes)
     }
 
-    /// Where the files of `version`'s model are: the root of its
-    /// LoggedModel (MLflow 3), or for a version registered from
-    /// `runs:/RUN/PATH` that run's `PATH` (a prefix to put before a file's
-    /// name). `None` when its `source` says neither.
+    /// Where the files of `version`'s model are, as its `source` says
+    /// (what MLflow serves the version from): the root of its LoggedModel
+    /// for `models:/m-…` (MLflow 3), a run's `PATH` for `runs:/RUN/PATH`
+    /// or for a source in the version's run's artifact root
+    /// (`…/RUN/artifacts/PATH`, how MLflow 2 registers a run's model); the
+    /// second value is the prefix to put before a file's name. `None` when
+    /// the source says none of these, or names another LoggedModel than
+    /// the version's `model-id` (a version must not borrow another model's
+    /// files).
     pub fn model_files(version: &ModelVersion) -> Option<(ArtifactOwner, String)> {
-        if let Some(id) = &version.model_id {
+        let source = version.source.as_deref().unwrap_or("");
+        if let Some(id) = source.strip_prefix("models:/") {
+            let id = id.trim_end_matches('/');
+            if !id.starts_with("m-") || version.model_id.as_deref().is_some_and(|m| m != id) {
+                return None;
+            }
+            return Some((ArtifactOwner::LoggedModel(id.to_string()), String::new()));
+        }
+        if source.is_empty() {
+            let id = version.model_id.as_ref()?;
             return Some((ArtifactOwner::LoggedModel(id.clone()), String::new()));
         }
-        let rest = version.source.as_deref()?.strip_prefix("runs:/")?;
-        let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (run, path) = if let Some(rest) = source.strip_prefix("runs:/") {
+            rest.split_once('/').unwrap_or((rest, ""))
+        } else {
+            let run = version.run_id.as_deref()?;
+            let marker = ["/", run, "/artifacts"].concat();
+            let at = source.find(&marker)?;
+            let rest = &source[at + marker.len()..];
+            if !(rest.is_empty() || rest.starts_with('/')) {
+                return None;
+            }
+            (run, rest)
+        };
         let path = path.trim_matches('/');
         if run.is_empty() {
             return None;
@@ -1229,6 +1253,69 @@ impl Verdict {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    fn version(source: Option<&str>, model_id: Option<&str>, run_id: Option<&str>) -> ModelVersion {
+        ModelVersion {
+            name: "m".into(),
+            version: 2,
+            run_id: run_id.map(Into::into),
+            model_id: model_id.map(Into::into),
+            status: "READY".into(),
+            current_stage: None,
+            source: source.map(Into::into),
+            description: None,
+            creation_timestamp: 0,
+            last_updated_timestamp: 0,
+            aliases: vec![],
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn a_versions_files_are_where_its_source_says() {
+        use artifacts::{ArtifactOwner as O, model_files};
+        let m = |id: &str| Some((O::LoggedModel(id.into()), String::new()));
+        let r = |id: &str, p: &str| Some((O::Run(id.into()), p.to_string()));
+        assert_eq!(
+            model_files(&version(Some("models:/m-1"), Some("m-1"), Some("r"))),
+            m("m-1")
+        );
+        assert_eq!(model_files(&version(None, Some("m-1"), None)), m("m-1"));
+        // A source naming another model than the version's: no files.
+        assert_eq!(
+            model_files(&version(Some("models:/m-2"), Some("m-1"), None)),
+            None
+        );
+        assert_eq!(
+            model_files(&version(Some("models:/champion/3"), None, None)),
+            None
+        );
+        assert_eq!(
+            model_files(&version(Some("runs:/abc/model"), None, None)),
+            r("abc", "model/")
+        );
+        assert_eq!(
+            model_files(&version(Some("runs:/abc"), None, None)),
+            r("abc", "")
+        );
+        // MLflow 2: the run's artifact location, wherever it is.
+        let v = version(
+            Some("mlflow-artifacts:/0/abc/artifacts/model"),
+            None,
+            Some("abc"),
+        );
+        assert_eq!(model_files(&v), r("abc", "model/"));
+        let v = version(
+            Some("/srv/mlruns/0/abc/artifacts/sub/model/"),
+            None,
+            Some("abc"),
+        );
+        assert_eq!(model_files(&v), r("abc", "sub/model/"));
+        let v = version(Some("s3://b/0/other/artifacts/model"), None, Some("abc"));
+        assert_eq!(model_files(&v), None);
+        let v = version(Some("s3://b/0/abc/artifactsX/model"), None, Some("abc"));
+        assert_eq!(model_files(&v), None);
+    }
 
     /// `fmt_value` as `core::fmt` makes it.
     fn by_core(v: f64) -> String {

@@ -300,7 +300,7 @@ fn parse_ty(v: &Json, depth: usize) -> Result<Ty, String> {
                 .ok_or("an object has no `properties`")?;
             let mut out = Vec::with_capacity(props.len());
             for (name, p) in props {
-                out.push((name.clone(), parse_ty(p, depth + 1)?, required(p)));
+                out.push((name.clone(), parse_ty(p, depth + 1)?, required(p)?));
             }
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ty::Object(out)
@@ -310,25 +310,50 @@ fn parse_ty(v: &Json, depth: usize) -> Result<Ty, String> {
     })
 }
 
-fn required(v: &Json) -> bool {
-    v.get("required").and_then(Json::as_bool).unwrap_or(true)
+/// `required` (MLflow's default: true); anything but a boolean is refused.
+fn required(v: &Json) -> Result<bool, String> {
+    match v.get("required") {
+        None | Some(Json::Null) => Ok(true),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(other) => Err(format!("`required` is {other}, not a boolean")),
+    }
 }
 
+/// A schema's inputs or outputs, as MLflow's `Schema` accepts them: all
+/// named or all unnamed, no name twice.
 fn parse_specs(text: &str, what: &str) -> Result<Vec<Spec>, String> {
     let list: Json =
         serde_json::from_str(text).map_err(|e| format!("signature {what} is not JSON: {e}"))?;
     let list = list
         .as_array()
         .ok_or_else(|| format!("signature {what} is not a list"))?;
-    list.iter()
+    let specs = list
+        .iter()
         .map(|v| {
+            let name = match v.get("name") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(n)) => Some(n.clone()),
+                Some(other) => {
+                    return Err(format!("signature {what}: a name is {other}, not a string"));
+                }
+            };
             Ok(Spec {
-                name: v.get("name").and_then(Json::as_str).map(str::to_string),
+                name,
                 ty: parse_ty(v, 0).map_err(|e| format!("signature {what}: {e}"))?,
-                required: required(v),
+                required: required(v).map_err(|e| format!("signature {what}: {e}"))?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    let named = specs.iter().filter(|s| s.name.is_some()).count();
+    if named != 0 && named != specs.len() {
+        return Err(format!("signature {what} mixes named and unnamed entries"));
+    }
+    let mut names: Vec<&str> = specs.iter().filter_map(|s| s.name.as_deref()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("signature {what} names `{}` twice", w[0]));
+    }
+    Ok(specs)
 }
 
 fn parse_params(text: &str) -> Result<Vec<(String, String, Option<Json>)>, String> {
@@ -348,7 +373,15 @@ fn parse_params(text: &str) -> Result<Vec<(String, String, Option<Json>)>, Strin
             let shape = p.get("shape").filter(|s| !s.is_null()).cloned();
             Ok((name.to_string(), ty.to_string(), shape))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()
+        .and_then(|params| {
+            let mut names: Vec<&str> = params.iter().map(|(n, ..)| n.as_str()).collect();
+            names.sort_unstable();
+            match names.windows(2).find(|w| w[0] == w[1]) {
+                Some(w) => Err(format!("signature params name `{}` twice", w[0])),
+                None => Ok(params),
+            }
+        })
 }
 
 /// Reads an `MLmodel` file.
@@ -380,6 +413,12 @@ pub fn parse_mlmodel(text: &str) -> Result<MlModel, String> {
     };
     let signature = match get("signature") {
         None | Some(Yaml::Null) => None,
+        // A signature without inputs or outputs is no contract at all.
+        Some(Yaml::Hash(sig))
+            if text_of(sig, "inputs")?.is_none() && text_of(sig, "outputs")?.is_none() =>
+        {
+            None
+        }
         Some(Yaml::Hash(sig)) => Some(Sig {
             inputs: match text_of(sig, "inputs")? {
                 Some(t) => parse_specs(&t, "inputs")?,
@@ -729,6 +768,10 @@ impl Gate for Signature {
                 return Ok(Verdict::from_checks(checks));
             }
         };
+        // Re-judging the baseline itself: it keeps its own contract, which
+        // says nothing about a change.
+        let same = base_version.version == candidate.number();
+        let itself = format!("{label} is the candidate itself: nothing to compare");
         match (&base.signature, &cand.signature) {
             (None, _) => checks.push(
                 Check::new(format!("signature vs {label}"), true)
@@ -748,26 +791,31 @@ impl Gate for Signature {
             (Some(b), Some(c)) => {
                 let diffs = differences(b, c);
                 if diffs.is_empty() {
-                    checks.push(
-                        Check::new(format!("signature vs {label}"), true)
-                            .observed(format!(
-                                "{} inputs, {} outputs",
-                                c.inputs.len(),
-                                c.outputs.len()
-                            ))
-                            .expected(format!(
-                                "{}'s {} inputs and {} outputs kept",
-                                label,
-                                b.inputs.len(),
-                                b.outputs.len()
-                            )),
-                    );
+                    let mut c = Check::new(format!("signature vs {label}"), true)
+                        .observed(format!(
+                            "{} inputs, {} outputs",
+                            c.inputs.len(),
+                            c.outputs.len()
+                        ))
+                        .expected(format!(
+                            "{}'s {} inputs and {} outputs kept",
+                            label,
+                            b.inputs.len(),
+                            b.outputs.len()
+                        ));
+                    if same {
+                        c = c.warn(&itself);
+                    }
+                    checks.push(c);
                 } else {
-                    checks.extend(
-                        diffs
-                            .into_iter()
-                            .map(|d| d.detail(format!("against {label}"))),
-                    );
+                    checks.extend(diffs.into_iter().map(|mut d| {
+                        let against = format!("against {label}");
+                        d.detail = Some(match d.detail.take() {
+                            Some(why) => format!("{why}; {against}"),
+                            None => against,
+                        });
+                        d
+                    }));
                 }
             }
         }
@@ -924,6 +972,26 @@ mod tests {
         ] {
             assert!(parse_mlmodel(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn schemas_mlflow_refuses_are_refused() {
+        for bad in [
+            r#"[{"type": "long", "name": "b"}, {"type": "string", "name": "b"}]"#,
+            r#"[{"type": "long", "name": "a"}, {"type": "long"}]"#,
+            r#"[{"type": "long", "name": 3}]"#,
+            r#"[{"type": "long", "name": "a", "required": "no"}]"#,
+            r#"[{"type": "object", "properties": {"p": {"type": "long", "required": 1}}}]"#,
+            r#"[{"name": "a"}]"#,
+        ] {
+            assert!(parse_specs(bad, "inputs").is_err(), "{bad}");
+        }
+        assert!(
+            parse_params(r#"[{"name": "k", "type": "long"}, {"name": "k", "type": "double"}]"#)
+                .is_err()
+        );
+        let empty = parse_mlmodel("signature:\n  inputs: null\n  outputs: null\n").expect("parsed");
+        assert!(empty.signature.is_none());
     }
 
     #[test]
