@@ -44,12 +44,13 @@ fn ops() -> Value {
         {"op": "signed", "model": "sig_drop", "columns": {"age": "float64", "city": "str"},
          "optional": ["city"], "metrics": {"accuracy": 0.93}},
         {"op": "alias", "model": "sig_drop", "alias": "champion", "version": 1},
-        // Widened types and an added optional column: compatible.
+        // Widened types, a column made optional and an added optional
+        // column: compatible.
         {"op": "signed", "model": "sig_ok", "columns": {"a": "int32", "b": "float32", "c": "str"},
          "optional": ["c"]},
         {"op": "signed", "model": "sig_ok",
          "columns": {"a": "int64", "b": "float64", "c": "str", "d": "float64"},
-         "optional": ["c", "d"]},
+         "optional": ["b", "c", "d"]},
         {"op": "alias", "model": "sig_ok", "alias": "champion", "version": 1},
         // Narrowed, made required, output retyped.
         {"op": "signed", "model": "sig_narrow", "columns": {"age": "float64", "city": "str"},
