@@ -35,7 +35,7 @@ environment.";
 /// runs (kept equal to [`crate::gate::wasm::WIT_VERSIONS`] by a test).
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    " (runs gates of modelgate:validator@0.3.0, @0.2.0 and @0.1.0)"
+    " (runs gates of modelgate:validator@0.4.0, @0.3.0, @0.2.0 and @0.1.0)"
 );
 
 /// Decides whether a new version of an ML model may ship.

@@ -194,7 +194,7 @@ fn completions_and_the_man_page_are_produced() {
     assert_eq!(
         version.stdout,
         format!(
-            "modelgate {} (runs gates of modelgate:validator@0.3.0, @0.2.0 and @0.1.0)\n",
+            "modelgate {} (runs gates of modelgate:validator@0.4.0, @0.3.0, @0.2.0 and @0.1.0)\n",
             env!("CARGO_PKG_VERSION")
         )
     );
