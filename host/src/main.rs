@@ -9,7 +9,10 @@ use modelgate::exit::ExitStatus;
 
 /// mimalloc rather than glibc's malloc: compiling a Python or JavaScript
 /// component allocates from every core at once, and its first run is a
-/// fifth faster for it.
+/// fifth faster for it. Built without asking for transparent huge pages
+/// (the workspace's `no_thp`): with them a small run held ~6 MiB more and a
+/// large compile spent up to seconds of system time faulting in 2 MiB pages
+/// (`/usr/bin/time` on `validate` and `plugin inspect`, BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
