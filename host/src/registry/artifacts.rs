@@ -159,18 +159,14 @@ pub fn locate(uri: &str, owner: &ArtifactOwner) -> Result<Location> {
         };
         return Ok(Location::Proxied(path.to_string()));
     }
-    if let Some(rest) = uri.strip_prefix("file:") {
-        // `file:///abs`, `file:/abs` or `file://localhost/abs`.
-        let path = rest
-            .strip_prefix("//localhost")
-            .or_else(|| rest.strip_prefix("//"))
-            .unwrap_or(rest);
-        let decoded = percent_decode(path);
-        return if decoded.starts_with('/') {
-            Ok(Location::Local(PathBuf::from(decoded)))
-        } else {
-            Err(unreachable_store(uri, owner))
-        };
+    if uri.starts_with("file:") {
+        // `file:///abs`, `file:/abs` or `file://localhost/abs`, escapes
+        // decoded; another host's file is not this machine's.
+        return reqwest::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .map(Location::Local)
+            .ok_or_else(|| unreachable_store(uri, owner));
     }
     if uri.starts_with('/') {
         return Ok(Location::Local(PathBuf::from(uri)));
@@ -189,30 +185,6 @@ fn unreachable_store(uri: &str, owner: &ArtifactOwner) -> RegistryError {
         "the artifacts of {} are at `{uri}` ({scheme}), which modelgate does not read: it reads local artifact roots and an MLflow server's (`mlflow-artifacts:`); hint: serve the artifacts through `mlflow server` (its default `--serve-artifacts`) and point --tracking-uri at it",
         owner.describe()
     ))
-}
-
-/// `%XX` escapes decoded (an invalid one is kept as it is).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Directories no artifact root may be in: the kernel's views of this
@@ -461,6 +433,14 @@ mod tests {
             locate("file:///tmp/a%20b/artifacts", &o),
             Ok(Location::Local("/tmp/a b/artifacts".into()))
         );
+        assert_eq!(
+            locate("file://localhost/tmp/x%20", &o),
+            Ok(Location::Local("/tmp/x ".into()))
+        );
+        assert!(matches!(
+            locate("file://elsewhere/tmp/x", &o),
+            Err(RegistryError::Unavailable(_))
+        ));
         assert_eq!(locate("/tmp/x", &o), Ok(Location::Local("/tmp/x".into())));
         assert_eq!(
             locate("mlflow-artifacts:/1/models/m-1/artifacts", &o),
