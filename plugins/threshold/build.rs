@@ -1,7 +1,8 @@
 //! The gate's memory is one 64 KiB page: a 16 KiB stack, then its data
 //! (about 20 KiB), then the first of its heap. Every evaluation starts
 //! from the component's initial memory, and modelgate resets a memory
-//! of one page with one memset and no system call; a candidate larger
+//! of one page in place, with no system call but the one that finds the
+//! pages written (Linux 6.7 or newer; else the whole page); a candidate larger
 //! than the first heap grows the memory, page by page (a `memory.grow`
 //! and, on reset, giving the page back: about 15 µs, BENCHMARKS.md). A
 //! candidate handed with its LoggedModel (world 0.3.0) needs more heap

@@ -207,3 +207,42 @@ fn the_guests_are_compiled_by_the_tier_under_test() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("inspect JSON");
     assert_eq!(v["compiler"], want, "{out}");
 }
+
+#[test]
+fn every_evaluation_starts_from_the_component_s_initial_memory() {
+    // Three versions judged one after another by one process: each
+    // evaluation gets the pooled memory the one before it used, reset (the
+    // written pages of its kept-resident start in place, the rest handed
+    // back to the kernel). The guest counts its evaluations in a static and
+    // marks every host page of a 192 KiB static spanning both parts.
+    let p = Project::new(
+        "name: fresh\nmodels:\n  - name: churn\n    validationTask:\n      executor: !wasm\n        plugin: entropy.wasm\n",
+    );
+    p.copy("examples/champion-challenger/mlflow.db", "mlflow.db")
+        .copy_abs(guests::ENTROPY(), "entropy.wasm");
+    let out = mg(&[
+        "validate",
+        "--project",
+        &p.path(),
+        "--all-versions",
+        "--jobs",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let report = out.json();
+    let models = report["models"].as_array().expect("models");
+    assert_eq!(models.len(), 3, "{out}");
+    for m in models {
+        let check = m["gates"][0]["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "fresh_memory"))
+            .unwrap_or_else(|| panic!("no fresh_memory check: {m}"));
+        assert_eq!(check["passed"], true, "{m}");
+        assert_eq!(
+            check["observed"], "0 earlier evaluations, 0 pages written",
+            "{m}"
+        );
+    }
+}

@@ -106,10 +106,10 @@ pub const POOL_TABLES: u32 = 2048;
 pub const POOL_TABLE_ELEMENTS: usize = 1 << 16;
 
 /// Bytes of each pooled linear memory kept mapped between evaluations and
-/// reset with memset (the rest is handed back to the kernel): 4 pages of
+/// reset in place (the rest is handed back to the kernel): 4 pages of
 /// 64 KiB. `builtin:threshold`'s whole memory is one page (its 16 KiB
-/// stack, its data and its first heap), so resetting it is one memset of
-/// 64 KiB and no system call.
+/// stack, its data and its first heap), so resetting it copies at most
+/// 64 KiB and asks the kernel to unmap nothing.
 pub const POOL_KEEP_RESIDENT_MEMORY: usize = 4 << 16;
 
 /// The pooling allocator's configuration for `evaluations` alive at once
@@ -149,12 +149,14 @@ pub fn pooling(evaluations: u32) -> wasmtime::PoolingAllocationConfig {
         .linear_memory_keep_resident(POOL_KEEP_RESIDENT_MEMORY)
         .async_stack_keep_resident(64 << 10)
         .table_keep_resident(4 << 10)
-        // Not PAGEMAP_SCAN: it would reset only the pages an evaluation
-        // wrote, but its ioctl costs more than the memset it saves on a
-        // one-page memory (13.2 µs against 14.4 µs per evaluation of
-        // `builtin:threshold`, BENCHMARKS.md). This is wasmtime's default,
-        // said here so that it stays a decision.
-        .pagemap_scan(wasmtime::Enabled::No);
+        // PAGEMAP_SCAN where the kernel has it (Linux 6.7 or newer): one
+        // ioctl finds the host pages an evaluation wrote and only those are
+        // reset, instead of the whole kept-resident part of every memory.
+        // Measured (`cargo bench --bench gate`, Linux 6.18): 10.64 → 10.23
+        // µs per evaluation of the lean `builtin:threshold`, 12.22 → 11.87
+        // µs of its full build. The ioctl only reads page tables (no TLB
+        // shootdown). On an older kernel the whole part is reset, as before.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     p
 }
 
