@@ -42,13 +42,24 @@ def main() -> None:
     def columns(table):
         return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
 
+    # The source rows of each (table, where, params), read once: selecting
+    # them again for every version scanned tables that grow with the copies
+    # (`tags` and `metrics` are not keyed by run first), which made growing
+    # to 100,000 versions quadratic.
+    sources = {}
+
     def copy(table, where, params, changes):
         """Copies the rows of `table` matching `where`, with `changes` applied."""
-        cols = columns(table)
-        select = ", ".join(f":{c}" if c in changes else c for c in cols)
-        db.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} FROM {table} WHERE {where}",
-            {**params, **changes},
+        key = (table, where, tuple(sorted(params.items())))
+        if key not in sources:
+            cols = columns(table)
+            rows = db.execute(f"SELECT {', '.join(cols)} FROM {table} WHERE {where}", params).fetchall()
+            insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            sources[key] = (cols, rows, insert)
+        cols, rows, insert = sources[key]
+        db.executemany(
+            insert,
+            [[changes[c] if c in changes else v for c, v in zip(cols, row)] for row in rows],
         )
 
     copy("registered_models", "name = :src", {"src": src_model}, {"name": args.model})
